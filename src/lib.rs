@@ -1,1 +1,35 @@
+//! sluice: a self-hosted LLM API gateway in one binary and one SQLite file.
+//!
+//! # Map
+//! - [`config`]: the typed start-up configuration (defaults → TOML file → `SLUICE_*` env → flags).
+//! - [`logging`]: fern dispatch; every line carries the request id of the task that wrote it.
+//! - [`store`]: SQLite. One writer thread with group commit, a read pool, migrations from `schema/`.
+//! - [`catalog`]: in-memory copies of keys, users, channels and prices, so the request path never
+//!   waits on a SQLite read; reloaded after every admin change.
+//! - [`ledger`]: in-memory balances and reservations; the one place money moves.
+//! - [`billing`]: pure pricing: ratios, estimates, settle amounts; token counting.
+//! - [`relay`]: route a `/v1` call to a channel, forward it, read usage, settle.
+//! - [`server`]: hyper accept loop, the route table, authentication, admin API, embedded UI.
+//! - [`app`]: start-up: open the store, bootstrap root, serve, shut down cleanly.
+//! - `mock`: an OpenAI-compatible mock upstream for tests and the benchmark.
+//!
+//! # A request's path
+//! `server::conn` accepts → `server::router` matches the route table and assigns a ULID request id →
+//! `server::auth` checks the API key against the [`catalog`] → `relay::handle` picks channels,
+//! reserves the estimate in the [`ledger`] → `relay::upstream` forwards through the pooled hyper
+//! client → `relay::stream` passes SSE events through while reading usage → the ledger settles
+//! and the store commits charge + log row in one transaction → the last byte goes to the client.
 
+pub mod app;
+pub mod billing;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod ledger;
+pub mod logging;
+pub mod relay;
+pub mod secret;
+pub mod server;
+pub mod settings;
+pub mod store;
+pub mod util;

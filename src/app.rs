@@ -1,0 +1,107 @@
+//! Start-up and shutdown, shared by `main` and the integration tests: open the store, make
+//! the root account on first start, serve on a given listener, and stop cleanly.
+
+use crate::config::Config;
+use crate::server::{self, state::AppState};
+use crate::store::users::{NewUser, Role};
+use crate::store::{Store, users};
+use crate::{billing, util};
+use anyhow::Context;
+use std::future::Future;
+use std::path::Path;
+use tokio::net::TcpListener;
+
+/// Opens (creating) the data directory and the database, running migrations.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}: create it or point data_dir / SLUICE_DATA_DIR at a writable one",
+            config.data_dir.display()
+        )
+    })?;
+    let path = config.database_path();
+    Store::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+/// Creates the root account when the database has no users. The password is the configured
+/// one, or a generated one that is printed once and written to `<data>/initial-root-password`
+/// (mode 0600). Never logged. Blocking: call it outside the async runtime.
+pub fn ensure_root(store: &Store, config: &Config) -> anyhow::Result<()> {
+    if store.read_blocking(users::count)? > 0 {
+        return Ok(());
+    }
+    let generated = config.root_password.is_empty();
+    let password = if generated {
+        util::random_token(24)
+    } else {
+        config.root_password.expose().to_string()
+    };
+    let hash = server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = util::now_secs();
+    store.writer.exec_blocking(move |c| {
+        users::insert(
+            c,
+            &NewUser {
+                username: "root",
+                password_hash: &hash,
+                role: Role::Root,
+                group: "default",
+                quota: 0,
+                created_at: now,
+            },
+        )
+    })?;
+    if generated {
+        let file = config.data_dir.join("initial-root-password");
+        write_private(&file, &format!("{password}\n"))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        println!(
+            "Created the root account. Sign in as 'root' with password: {password}\n(also written to {}; delete it once you have changed the password)",
+            file.display()
+        );
+        log::info!("created the root account; its password is in {}", file.display());
+    } else {
+        log::info!("created the root account with the configured password");
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// Serves on `listener` until `shutdown` resolves; then drains requests, flushes the writer
+/// and checkpoints the WAL, so the database file alone is a complete copy.
+pub async fn serve(
+    config: Config,
+    store: Store,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    // Loading the tokenizers takes a moment; do it before the first request, off the async threads.
+    tokio::task::spawn_blocking(billing::tokens::warm_up).await?;
+    let s = store.clone();
+    let state = tokio::task::spawn_blocking(move || AppState::new(config, s))
+        .await?
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let addr = listener.local_addr()?;
+    log::info!("listening on http://{addr}");
+    server::run(listener, state, shutdown).await;
+    store.writer.shutdown().await.context("flushing the database at shutdown")?;
+    log::info!("stopped; the database is checkpointed");
+    Ok(())
+}

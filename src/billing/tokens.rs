@@ -1,0 +1,127 @@
+//! Token counting with tiktoken (o200k for the GPT-4o family and newer, cl100k otherwise).
+//!
+//! BPE merging can go quadratic on adversarial input (a megabyte of one repeated character), so
+//! at most [`MAX_COUNTED_BYTES`] of any text is run through the tokenizer; the rest is
+//! extrapolated from that sample's bytes-per-token.
+
+use serde_json::Value;
+use tiktoken_rs::CoreBPE;
+
+/// Longest text fed to the tokenizer in one call.
+pub const MAX_COUNTED_BYTES: usize = 64 * 1024;
+
+/// Loads both encoders, so the first request does not pay for it.
+pub fn warm_up() {
+    let _ = tiktoken_rs::cl100k_base_singleton();
+    let _ = tiktoken_rs::o200k_base_singleton();
+}
+
+fn encoder(model: &str) -> &'static CoreBPE {
+    let m = model.to_ascii_lowercase();
+    let o200k = ["gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o"];
+    if o200k.iter().any(|p| m.starts_with(p)) {
+        tiktoken_rs::o200k_base_singleton()
+    } else {
+        tiktoken_rs::cl100k_base_singleton()
+    }
+}
+
+/// Tokens in `text` for `model`.
+pub fn count_text(model: &str, text: &str) -> u64 {
+    if text.is_empty() {
+        return 0;
+    }
+    let bpe = encoder(model);
+    if text.len() <= MAX_COUNTED_BYTES {
+        return bpe.count_ordinary(text) as u64;
+    }
+    let mut cut = MAX_COUNTED_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let sample = bpe.count_ordinary(&text[..cut]).max(1) as f64;
+    (sample * text.len() as f64 / cut as f64).ceil() as u64
+}
+
+/// Prompt tokens of a chat request: per message 3 + content (+ name + 1), and 3 for the reply's
+/// priming, as OpenAI counts them. Image parts count a flat 85 (a low-detail tile).
+pub fn chat_prompt_tokens(model: &str, body: &Value) -> u64 {
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return 0;
+    };
+    let mut total = 3u64;
+    for m in messages {
+        total += 3;
+        match m.get("content") {
+            Some(Value::String(s)) => total += count_text(model, s),
+            Some(Value::Array(parts)) => {
+                for p in parts {
+                    match p.get("type").and_then(Value::as_str) {
+                        Some("text") => {
+                            total += count_text(model, p.get("text").and_then(Value::as_str).unwrap_or(""))
+                        }
+                        Some(_) => total += 85,
+                        None => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(name) = m.get("name").and_then(Value::as_str) {
+            total += count_text(model, name) + 1;
+        }
+        if let Some(calls) = m.get("tool_calls") {
+            total += count_text(model, &calls.to_string());
+        }
+    }
+    if let Some(tools) = body.get("tools") {
+        total += count_text(model, &tools.to_string());
+    }
+    total
+}
+
+/// Tokens of a `prompt` (completions) or `input` (embeddings): a string, a list of strings, or
+/// already-tokenised arrays.
+pub fn input_tokens(model: &str, v: Option<&Value>) -> u64 {
+    match v {
+        Some(Value::String(s)) => count_text(model, s),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => count_text(model, s),
+                Value::Number(_) => 1,
+                Value::Array(a) => a.len() as u64,
+                _ => 0,
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn counts_known_strings() {
+        assert_eq!(count_text("gpt-4o-mini", "hello hello hello"), 3);
+        assert_eq!(count_text("gpt-3.5-turbo", "hello hello"), 2);
+        assert_eq!(count_text("gpt-4o", ""), 0);
+    }
+
+    #[test]
+    fn chat_prompt_includes_per_message_overhead() {
+        let body = json!({"messages":[{"role":"user","content":"hello"}]});
+        assert_eq!(chat_prompt_tokens("gpt-4o", &body), 3 + 3 + 1);
+    }
+
+    #[test]
+    fn long_text_is_extrapolated_from_a_sample() {
+        // 1 MiB of "hello " is ~174,763 tokens; only the first 64 KiB are tokenised.
+        let s = "hello ".repeat(1024 * 1024 / 6);
+        let n = count_text("gpt-4o", &s);
+        let exact = (s.len() / 6) as u64;
+        assert!(n.abs_diff(exact) < exact / 100, "{n} vs {exact}");
+    }
+}

@@ -1,0 +1,177 @@
+//! In-memory copies of what the request path reads: keys, users, channels and prices.
+//!
+//! Each table is an immutable snapshot behind an `ArcSwap`: readers take a pointer without
+//! locking; an admin change commits to SQLite and then reloads the snapshot (serialised by one
+//! mutex, so a later reload always reflects every earlier commit). Balances are not part of the
+//! snapshots: they live in [`ledger::Account`]s that survive reloads (see the ledger's rules).
+
+use crate::billing::Pricing;
+use crate::ledger::Account;
+use crate::store::channels::ChannelRow;
+use crate::store::keys::KeyRow;
+use crate::store::users::{Role, UserRow};
+use crate::store::{self, Store, StoreError};
+use arc_swap::ArcSwap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// A key as the request path sees it.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub enabled: bool,
+    pub expires_at: Option<i64>,
+    pub models: Option<HashSet<String>>,
+    /// `None` for unlimited keys.
+    pub account: Option<Arc<Account>>,
+}
+
+#[derive(Debug)]
+pub struct UserEntry {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub group: String,
+    pub enabled: bool,
+    pub account: Arc<Account>,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    keys: HashMap<[u8; 32], Arc<KeyEntry>>,
+    users: HashMap<i64, Arc<UserEntry>>,
+}
+
+pub struct Catalog {
+    store: Store,
+    snapshot: ArcSwap<Snapshot>,
+    channels: ArcSwap<Vec<Arc<ChannelRow>>>,
+    pricing: ArcSwap<Pricing>,
+    /// Accounts by user id and by key id; kept across reloads so reservations stay valid.
+    user_accounts: parking_lot::Mutex<HashMap<i64, Arc<Account>>>,
+    key_accounts: parking_lot::Mutex<HashMap<i64, Arc<Account>>>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl Catalog {
+    /// Loads everything from the database (start-up; blocking).
+    pub fn load(store: Store) -> Result<Catalog, StoreError> {
+        let c = Catalog {
+            store,
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            channels: ArcSwap::from_pointee(Vec::new()),
+            pricing: ArcSwap::from_pointee(Pricing::default()),
+            user_accounts: parking_lot::Mutex::new(HashMap::new()),
+            key_accounts: parking_lot::Mutex::new(HashMap::new()),
+            reload_lock: tokio::sync::Mutex::new(()),
+        };
+        let data = c.store.read_blocking(read_all)?;
+        c.install(data);
+        Ok(c)
+    }
+
+    pub fn key(&self, digest: &[u8; 32]) -> Option<Arc<KeyEntry>> {
+        self.snapshot.load().keys.get(digest).cloned()
+    }
+
+    pub fn user(&self, id: i64) -> Option<Arc<UserEntry>> {
+        self.snapshot.load().users.get(&id).cloned()
+    }
+
+    pub fn channels(&self) -> Arc<Vec<Arc<ChannelRow>>> {
+        self.channels.load_full()
+    }
+
+    pub fn pricing(&self) -> Arc<Pricing> {
+        self.pricing.load_full()
+    }
+
+    pub fn user_account(&self, user_id: i64) -> Option<Arc<Account>> {
+        self.user_accounts.lock().get(&user_id).cloned()
+    }
+
+    pub fn key_account(&self, key_id: i64) -> Option<Arc<Account>> {
+        self.key_accounts.lock().get(&key_id).cloned()
+    }
+
+    /// Re-reads every table after an admin change.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let _guard = self.reload_lock.lock().await;
+        let data = self.store.read(read_all).await?;
+        self.install(data);
+        Ok(())
+    }
+
+    fn install(&self, data: Loaded) {
+        let mut user_accounts = self.user_accounts.lock();
+        let mut key_accounts = self.key_accounts.lock();
+        let mut users = HashMap::with_capacity(data.users.len());
+        let mut seen_users = HashSet::new();
+        for u in data.users {
+            seen_users.insert(u.id);
+            let account = user_accounts
+                .entry(u.id)
+                .or_insert_with(|| Account::new(u.quota))
+                .clone();
+            users.insert(
+                u.id,
+                Arc::new(UserEntry {
+                    id: u.id,
+                    username: u.username,
+                    role: u.role,
+                    group: u.group,
+                    enabled: u.enabled,
+                    account,
+                }),
+            );
+        }
+        user_accounts.retain(|id, _| seen_users.contains(id));
+
+        let mut keys = HashMap::with_capacity(data.keys.len());
+        let mut seen_keys = HashSet::new();
+        for k in data.keys {
+            seen_keys.insert(k.id);
+            // Accounts exist for every key, so switching a key between unlimited and limited
+            // keeps its balance tracked.
+            let account = key_accounts
+                .entry(k.id)
+                .or_insert_with(|| Account::new(k.remain_quota))
+                .clone();
+            keys.insert(
+                k.digest,
+                Arc::new(KeyEntry {
+                    id: k.id,
+                    user_id: k.user_id,
+                    name: k.name,
+                    enabled: k.enabled,
+                    expires_at: k.expires_at,
+                    models: k.models.map(|m| m.into_iter().collect()),
+                    account: (!k.unlimited).then_some(account),
+                }),
+            );
+        }
+        key_accounts.retain(|id, _| seen_keys.contains(id));
+        self.snapshot.store(Arc::new(Snapshot { keys, users }));
+        self.channels
+            .store(Arc::new(data.channels.into_iter().map(Arc::new).collect()));
+        self.pricing.store(Arc::new(data.pricing));
+    }
+}
+
+struct Loaded {
+    users: Vec<UserRow>,
+    keys: Vec<KeyRow>,
+    channels: Vec<ChannelRow>,
+    pricing: Pricing,
+}
+
+fn read_all(conn: &rusqlite::Connection) -> Result<Loaded, StoreError> {
+    Ok(Loaded {
+        users: store::users::list(conn)?,
+        keys: store::keys::list(conn, None)?,
+        channels: store::channels::list(conn)?,
+        pricing: crate::settings::load_pricing(conn)?,
+    })
+}

@@ -1,0 +1,278 @@
+//! Start-up configuration: one typed struct, filled from defaults → TOML file → `SLUICE_*`
+//! environment → command-line flags, then checked by [`Config::validate`].
+//!
+//! Only what is needed before the database opens lives here; run-time settings (prices, limits)
+//! are options in the database. The library never reads the environment itself: `main` passes it in.
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Directory for the database and everything else sluice writes.
+    pub data_dir: PathBuf,
+    /// Database file; defaults to `<data_dir>/sluice.db`.
+    pub database: Option<PathBuf>,
+    /// Emit DEBUG lines.
+    pub debug: bool,
+    /// Peers whose `X-Forwarded-For` header is believed (reverse proxies).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Password for the root account created on first start; generated when empty.
+    pub root_password: Secret,
+    /// Longest wait for in-flight requests at shutdown, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Mark the session cookie `Secure` (set when sluice is served over TLS by a proxy).
+    pub secure_cookies: bool,
+    pub relay: RelayConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    pub connect_timeout_ms: u64,
+    /// From request sent to the response headers.
+    pub first_byte_timeout_ms: u64,
+    /// Longest silence between two body chunks from upstream.
+    pub idle_timeout_ms: u64,
+    /// Further channels tried after a failure that reached the client with no byte.
+    pub retries: u32,
+    /// Largest request body accepted on `/v1` (bytes).
+    pub max_body_bytes: usize,
+    /// Largest single SSE line relayed from upstream (bytes).
+    pub max_sse_line_bytes: usize,
+    /// Completion tokens reserved when a request sets no `max_tokens`.
+    pub default_completion_estimate: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            data_dir: PathBuf::from("./data"),
+            database: None,
+            debug: false,
+            trusted_proxies: Vec::new(),
+            root_password: Secret::default(),
+            shutdown_grace_secs: 30,
+            secure_cookies: false,
+            relay: RelayConfig::default(),
+        }
+    }
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            connect_timeout_ms: 5_000,
+            first_byte_timeout_ms: 120_000,
+            idle_timeout_ms: 60_000,
+            retries: 1,
+            max_body_bytes: 32 * 1024 * 1024,
+            max_sse_line_bytes: 16 * 1024 * 1024,
+            default_completion_estimate: 1_024,
+        }
+    }
+}
+
+impl RelayConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn first_byte_timeout(&self) -> Duration {
+        Duration::from_millis(self.first_byte_timeout_ms)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database: Option<PathBuf>,
+    pub debug: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}={value:?} is not valid: {hint}")]
+    Env { name: String, value: String, hint: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Builds the configuration from all layers and validates it.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut cfg = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        for (name, value) in env {
+            cfg.apply_env(&name, &value)?;
+        }
+        if let Some(l) = flags.listen {
+            cfg.listen = l;
+        }
+        if let Some(d) = &flags.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        if let Some(d) = &flags.database {
+            cfg.database = Some(d.clone());
+        }
+        cfg.debug |= flags.debug;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, value: &str, hint: &str) -> Result<T, ConfigError> {
+            value.trim().parse().map_err(|_| ConfigError::Env {
+                name: name.into(),
+                value: value.into(),
+                hint: hint.into(),
+            })
+        }
+        let bool_hint = "use true or false";
+        let num_hint = "use a whole number";
+        match name {
+            "SLUICE_LISTEN" => self.listen = parse(name, value, "use IP:PORT, e.g. 127.0.0.1:3000")?,
+            "SLUICE_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "SLUICE_DATABASE" => self.database = Some(PathBuf::from(value)),
+            "SLUICE_DEBUG" => self.debug = parse(name, value, bool_hint)?,
+            "SLUICE_SECURE_COOKIES" => self.secure_cookies = parse(name, value, bool_hint)?,
+            "SLUICE_ROOT_PASSWORD" => self.root_password = Secret::new(value),
+            "SLUICE_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(name, value, num_hint)?,
+            "SLUICE_TRUSTED_PROXIES" => {
+                self.trusted_proxies = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| parse(name, s, "use a comma-separated list of IP addresses"))
+                    .collect::<Result<_, _>>()?
+            }
+            "SLUICE_RELAY_RETRIES" => self.relay.retries = parse(name, value, num_hint)?,
+            "SLUICE_RELAY_CONNECT_TIMEOUT_MS" => self.relay.connect_timeout_ms = parse(name, value, num_hint)?,
+            "SLUICE_RELAY_FIRST_BYTE_TIMEOUT_MS" => {
+                self.relay.first_byte_timeout_ms = parse(name, value, num_hint)?
+            }
+            "SLUICE_RELAY_IDLE_TIMEOUT_MS" => self.relay.idle_timeout_ms = parse(name, value, num_hint)?,
+            "SLUICE_RELAY_MAX_BODY_BYTES" => self.relay.max_body_bytes = parse(name, value, num_hint)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks values that parse but cannot work; each message says how to fix it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid(
+                "data_dir is empty: set data_dir in the config file or SLUICE_DATA_DIR to a writable directory".into(),
+            ));
+        }
+        let r = &self.relay;
+        if r.connect_timeout_ms == 0 || r.first_byte_timeout_ms == 0 || r.idle_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "relay timeouts must be above 0 ms: set relay.connect_timeout_ms, relay.first_byte_timeout_ms and relay.idle_timeout_ms".into(),
+            ));
+        }
+        if r.retries > 10 {
+            return Err(ConfigError::Invalid(format!(
+                "relay.retries = {} is too many: use 0 to 10",
+                r.retries
+            )));
+        }
+        if r.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "relay.max_body_bytes below 1024 would refuse every request: raise it (default 33554432)".into(),
+            ));
+        }
+        if r.max_sse_line_bytes < 64 * 1024 {
+            return Err(ConfigError::Invalid(
+                "relay.max_sse_line_bytes must be at least 65536 (default 16777216)".into(),
+            ));
+        }
+        if !self.root_password.is_empty() && self.root_password.expose().len() < 8 {
+            return Err(ConfigError::Invalid(
+                "the root password must be at least 8 characters: change SLUICE_ROOT_PASSWORD".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.database
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("sluice.db"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:4000\"\ndata_dir = \"/x\"\n[relay]\nretries = 3\n").unwrap();
+        let env = vec![("SLUICE_DATA_DIR".to_string(), "/y".to_string())];
+        let flags = Overrides {
+            listen: Some("127.0.0.1:5000".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = Config::load(Some(&file), env, &flags).unwrap();
+        assert_eq!(c.listen.port(), 5000);
+        assert_eq!(c.data_dir, PathBuf::from("/y"));
+        assert_eq!(c.relay.retries, 3);
+        assert_eq!(c.database_path(), PathBuf::from("/y/sluice.db"));
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let c = Config::load(None, Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.database_path(), PathBuf::from("./data/sluice.db"));
+    }
+
+    #[test]
+    fn errors_say_how_to_fix() {
+        let env = vec![("SLUICE_LISTEN".to_string(), "nonsense".to_string())];
+        let e = Config::load(None, env, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("IP:PORT"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lisen = 1").unwrap();
+        let e = Config::load(Some(&file), Vec::new(), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("lisen"), "{e}");
+        let env = vec![("SLUICE_RELAY_RETRIES".to_string(), "99".to_string())];
+        let e = Config::load(None, env, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("0 to 10"), "{e}");
+    }
+}

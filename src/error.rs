@@ -1,0 +1,148 @@
+//! The error every request path returns, mapped to an HTTP status, a log level and an
+//! OpenAI-shaped body (`{"error":{"message","type","code"}}`) in exactly one place.
+//! The client message is separate from the log detail: internal causes are logged, not sent.
+
+use crate::store::StoreError;
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    InvalidApiKey(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    ModelNotAllowed(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    ModelNotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    InsufficientQuota(String),
+    #[error("too many attempts; try again in {retry_after} s")]
+    Throttled { retry_after: u64 },
+    #[error("{0}")]
+    UpstreamFailed(String),
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// An upstream 429 after every channel was tried.
+    #[error("{0}")]
+    UpstreamRateLimited(String),
+    #[error("the service is shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("database error: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidApiKey(_) | ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) | ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::InsufficientQuota(_)
+            | ApiError::Throttled { .. }
+            | ApiError::UpstreamRateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
+            ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store(e) if e.is_not_found() => StatusCode::NOT_FOUND,
+            ApiError::Store(e) if e.is_conflict() => StatusCode::CONFLICT,
+            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// OpenAI's `type` and `code` for the body.
+    fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("invalid_request_error", "invalid_request"),
+            ApiError::InvalidApiKey(_) => ("invalid_request_error", "invalid_api_key"),
+            ApiError::Unauthenticated(_) => ("authentication_error", "unauthenticated"),
+            ApiError::Forbidden(_) => ("permission_error", "forbidden"),
+            ApiError::ModelNotAllowed(_) => ("permission_error", "model_not_allowed"),
+            ApiError::NotFound(_) => ("invalid_request_error", "not_found"),
+            ApiError::ModelNotFound(_) => ("invalid_request_error", "model_not_found"),
+            ApiError::Conflict(_) => ("invalid_request_error", "conflict"),
+            ApiError::PayloadTooLarge(_) => ("invalid_request_error", "request_too_large"),
+            ApiError::UnsupportedMediaType(_) => ("invalid_request_error", "unsupported_media_type"),
+            ApiError::InsufficientQuota(_) => ("insufficient_quota", "insufficient_quota"),
+            ApiError::Throttled { .. } => ("rate_limit_error", "rate_limit_exceeded"),
+            ApiError::UpstreamRateLimited(_) => ("rate_limit_error", "rate_limit_exceeded"),
+            ApiError::UpstreamFailed(_) => ("upstream_error", "bad_gateway"),
+            ApiError::UpstreamTimeout(_) => ("upstream_error", "gateway_timeout"),
+            ApiError::ShuttingDown => ("server_error", "shutting_down"),
+            ApiError::Internal(_) => ("server_error", "internal_error"),
+            ApiError::Store(e) if e.is_not_found() => ("invalid_request_error", "not_found"),
+            ApiError::Store(e) if e.is_conflict() => ("invalid_request_error", "conflict"),
+            ApiError::Store(_) => ("server_error", "database_unavailable"),
+        }
+    }
+
+    /// Client errors are the client's business (DEBUG); ours are WARN or ERR.
+    pub fn log_level(&self) -> log::Level {
+        match self {
+            ApiError::BadRequest(_)
+            | ApiError::InvalidApiKey(_)
+            | ApiError::Unauthenticated(_)
+            | ApiError::Forbidden(_)
+            | ApiError::ModelNotAllowed(_)
+            | ApiError::NotFound(_)
+            | ApiError::ModelNotFound(_)
+            | ApiError::Conflict(_)
+            | ApiError::PayloadTooLarge(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::InsufficientQuota(_)
+            | ApiError::Throttled { .. } => log::Level::Debug,
+            ApiError::UpstreamFailed(_)
+            | ApiError::UpstreamTimeout(_)
+            | ApiError::UpstreamRateLimited(_)
+            | ApiError::ShuttingDown => log::Level::Warn,
+            ApiError::Internal(_) => log::Level::Error,
+            ApiError::Store(e) if e.is_not_found() || e.is_conflict() => log::Level::Debug,
+            ApiError::Store(_) => log::Level::Error,
+        }
+    }
+
+    /// What the client reads. Internal details stay in the log.
+    pub fn client_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "internal error; the server log has the details under this request id".into(),
+            ApiError::Store(e) if e.is_not_found() => "not found".into(),
+            ApiError::Store(e) if e.is_conflict() => "a record with that name already exists".into(),
+            ApiError::Store(_) => "the database is unavailable; try again shortly".into(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn body(&self) -> Bytes {
+        let (kind, code) = self.kind();
+        let v = json!({"error": {"message": self.client_message(), "type": kind, "code": code}});
+        Bytes::from(v.to_string())
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Throttled { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! In-memory balances and reservations: the one place money moves.
+//!
+//! Each user and each limited key has an [`Account`] whose `available` is the committed balance
+//! minus what in-flight requests have reserved. Reserving and settling are single
+//! compare-and-swap loops, so no interleaving of requests can take `available` below zero, and
+//! the request path never waits on SQLite. The database stays the record: a settle applies the
+//! charge here and then commits the same charge with its log row in one writer transaction;
+//! reservations live only in memory, so a crash leaves none behind.
+//!
+//! Rules that keep memory and database in step (see `catalog`):
+//! - an account is created from the database balance when its user or key is loaded, and then
+//!   only changed through this module;
+//! - an admin balance change is applied as a difference (new − old, read in the same writer
+//!   transaction that writes the new value);
+//! - a charge is applied here before its transaction is queued, and given back if that
+//!   transaction fails.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// A balance that may be reserved against.
+#[derive(Debug)]
+pub struct Account {
+    available: AtomicI64,
+}
+
+impl Account {
+    pub fn new(balance: i64) -> Arc<Account> {
+        Arc::new(Account {
+            available: AtomicI64::new(balance),
+        })
+    }
+
+    /// Committed balance minus outstanding reservations.
+    pub fn available(&self) -> i64 {
+        self.available.load(Ordering::Acquire)
+    }
+
+    /// Takes `amount` if that much is available; never takes part of it.
+    fn try_take(&self, amount: i64) -> bool {
+        self.available
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                (cur >= amount).then_some(cur - amount)
+            })
+            .is_ok()
+    }
+
+    /// Gives `held` back and takes up to `want` in one step; returns what was taken. It takes
+    /// less than `want` only when the balance (with `held` returned) cannot cover it.
+    fn settle(&self, held: i64, want: i64) -> i64 {
+        let mut taken = 0;
+        let _ = self
+            .available
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                let room = (cur + held).max(0);
+                taken = want.min(room);
+                Some(cur + held - taken)
+            });
+        taken
+    }
+
+    /// Applies an admin's balance change (new − old).
+    pub fn adjust(&self, delta: i64) {
+        self.available.fetch_add(delta, Ordering::AcqRel);
+    }
+}
+
+/// Quota held for one request from its key (when limited) and its user.
+#[derive(Debug)]
+pub struct Reservation {
+    key: Option<Arc<Account>>,
+    user: Arc<Account>,
+    amount: i64,
+    done: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReserveError {
+    #[error("the API key's remaining quota is too low for this request")]
+    KeyShort,
+    #[error("the account's quota is too low for this request")]
+    UserShort,
+}
+
+/// Reserves `amount` from the key (if limited) and the user, both or neither.
+pub fn reserve(
+    key: Option<&Arc<Account>>,
+    user: &Arc<Account>,
+    amount: i64,
+) -> Result<Reservation, ReserveError> {
+    let amount = amount.max(0);
+    if let Some(k) = key {
+        if !k.try_take(amount) {
+            return Err(ReserveError::KeyShort);
+        }
+    }
+    if !user.try_take(amount) {
+        if let Some(k) = key {
+            k.adjust(amount);
+        }
+        return Err(ReserveError::UserShort);
+    }
+    Ok(Reservation {
+        key: key.cloned(),
+        user: user.clone(),
+        amount,
+        done: false,
+    })
+}
+
+/// What a settled request was charged; `capped` when the balance could not cover the full cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charge {
+    pub quota: i64,
+    pub capped: bool,
+}
+
+impl Reservation {
+    pub fn amount(&self) -> i64 {
+        self.amount
+    }
+
+    /// Releases the reservation and charges `cost` (capped at what the key and user can pay).
+    /// The same amount is taken from both.
+    pub fn settle(mut self, cost: i64) -> Settled {
+        let cost = cost.max(0);
+        self.done = true;
+        let from_key = match &self.key {
+            Some(k) => k.settle(self.amount, cost),
+            None => cost,
+        };
+        let from_user = self.user.settle(self.amount, from_key);
+        if let Some(k) = &self.key {
+            // The user could pay less than the key: return the difference to the key.
+            k.adjust(from_key - from_user);
+        }
+        Settled {
+            key: self.key.take(),
+            user: self.user.clone(),
+            charge: Charge {
+                quota: from_user,
+                capped: from_user < cost,
+            },
+        }
+    }
+
+    /// Releases the reservation with no charge (upstream failed).
+    pub fn release(self) {
+        drop(self.settle(0));
+    }
+}
+
+impl Drop for Reservation {
+    /// A reservation dropped without settling (a panic, a cancelled task) is released, so quota
+    /// is never stranded.
+    fn drop(&mut self) {
+        if !self.done {
+            if let Some(k) = &self.key {
+                k.adjust(self.amount);
+            }
+            self.user.adjust(self.amount);
+        }
+    }
+}
+
+/// A charge applied in memory, waiting for its transaction. If the commit fails, `refund`
+/// gives it back so memory matches the database again.
+#[derive(Debug)]
+pub struct Settled {
+    key: Option<Arc<Account>>,
+    user: Arc<Account>,
+    pub charge: Charge,
+}
+
+impl Settled {
+    pub fn refund(self) {
+        if let Some(k) = &self.key {
+            k.adjust(self.charge.quota);
+        }
+        self.user.adjust(self.charge.quota);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_is_all_or_nothing() {
+        let key = Account::new(100);
+        let user = Account::new(50);
+        assert_eq!(reserve(Some(&key), &user, 60).unwrap_err(), ReserveError::UserShort);
+        assert_eq!(key.available(), 100, "the key's part is returned");
+        assert_eq!(reserve(Some(&key), &user, 101).unwrap_err(), ReserveError::KeyShort);
+        let r = reserve(Some(&key), &user, 50).unwrap();
+        assert_eq!((key.available(), user.available()), (50, 0));
+        let s = r.settle(30);
+        assert_eq!(s.charge, Charge { quota: 30, capped: false });
+        assert_eq!((key.available(), user.available()), (70, 20));
+    }
+
+    #[test]
+    fn settle_above_the_reservation_is_capped_at_the_balance() {
+        let user = Account::new(100);
+        let r = reserve(None, &user, 40).unwrap();
+        let s = r.settle(500);
+        assert_eq!(s.charge, Charge { quota: 100, capped: true });
+        assert_eq!(user.available(), 0);
+    }
+
+    #[test]
+    fn dropped_reservation_is_released() {
+        let user = Account::new(10);
+        {
+            let _r = reserve(None, &user, 10).unwrap();
+            assert_eq!(user.available(), 0);
+        }
+        assert_eq!(user.available(), 10);
+    }
+
+    #[test]
+    fn refund_restores_a_failed_commit() {
+        let user = Account::new(10);
+        let s = reserve(None, &user, 10).unwrap().settle(7);
+        assert_eq!(user.available(), 3);
+        s.refund();
+        assert_eq!(user.available(), 10);
+    }
+
+    #[test]
+    fn concurrent_reservations_never_overdraw() {
+        let user = Account::new(1000);
+        let admitted = std::sync::atomic::AtomicI64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..50 {
+                s.spawn(|| {
+                    if let Ok(r) = reserve(None, &user, 100) {
+                        admitted.fetch_add(1, Ordering::SeqCst);
+                        std::mem::forget(r.settle(100));
+                    }
+                });
+            }
+        });
+        assert_eq!(admitted.load(Ordering::SeqCst), 10);
+        assert_eq!(user.available(), 0);
+    }
+
+    #[test]
+    fn lowered_balance_caps_in_flight_charges_at_zero() {
+        let user = Account::new(1000);
+        let r = reserve(None, &user, 500).unwrap();
+        user.adjust(100 - 1000); // an admin sets the balance to 100 while the request runs
+        let s = r.settle(500);
+        assert_eq!(s.charge.quota, 100);
+        assert_eq!(user.available(), 0);
+    }
+}

@@ -1,0 +1,64 @@
+//! `/v1/models` and the OpenAI-dashboard-compatible billing endpoints (key auth).
+
+use crate::billing::QUOTA_PER_USD;
+use crate::error::ApiError;
+use crate::server::auth::KeyCaller;
+use crate::server::http::{Resp, json};
+use crate::server::state::AppState;
+use crate::store::keys;
+use http::StatusCode;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// Limits shown for unlimited keys, as the reference system shows them.
+const UNLIMITED_USD: f64 = 100_000_000.0;
+
+/// The models this key may use: served to the user's group, within the key's allow-list.
+pub fn models(state: &AppState, caller: &KeyCaller) -> Resp {
+    let channels = state.catalog.channels();
+    let mut names = BTreeSet::new();
+    for c in channels.iter().filter(|c| c.enabled && c.groups.iter().any(|g| *g == caller.user.group)) {
+        names.extend(c.models.iter().cloned());
+        names.extend(c.model_mapping.keys().cloned());
+    }
+    if let Some(allowed) = &caller.key.models {
+        names.retain(|m| allowed.contains(m));
+    }
+    let data: Vec<_> = names
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "sluice"}))
+        .collect();
+    json(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
+pub async fn subscription(state: &AppState, caller: &KeyCaller) -> Result<Resp, ApiError> {
+    let id = caller.key.id;
+    let row = state.store.read(move |c| keys::get(c, id)).await?;
+    let limit = if row.unlimited {
+        UNLIMITED_USD
+    } else {
+        (row.remain_quota + row.used_quota) as f64 / QUOTA_PER_USD
+    };
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "object": "billing_subscription",
+            "has_payment_method": true,
+            "soft_limit_usd": limit,
+            "hard_limit_usd": limit,
+            "system_hard_limit_usd": limit,
+            "access_until": row.expires_at.unwrap_or(0),
+        }),
+    ))
+}
+
+pub async fn usage(state: &AppState, caller: &KeyCaller) -> Result<Resp, ApiError> {
+    let id = caller.key.id;
+    let row = state.store.read(move |c| keys::get(c, id)).await?;
+    let used_usd = row.used_quota as f64 / QUOTA_PER_USD;
+    // OpenAI reports cents.
+    Ok(json(
+        StatusCode::OK,
+        &json!({"object": "list", "total_usage": used_usd * 100.0}),
+    ))
+}

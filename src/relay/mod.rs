@@ -1,0 +1,410 @@
+//! The OpenAI-compatible relay: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
+//! plus `/v1/models` and the dashboard billing endpoints.
+//!
+//! A call: authenticate the key (memory) → read the body (bounded) → price the model → pick
+//! channels → reserve the estimate in the ledger → try channels in order, moving on after a
+//! connect error, timeout, 401/403, 429 or 5xx while nothing has reached the client → pass the
+//! answer through ([`stream`] for SSE) → settle: charge and log row in one transaction,
+//! committed before the last byte (`data: [DONE]`) goes out.
+//!
+//! The work after the body is read runs in its own task, so a client that hangs up cancels
+//! nothing: upstream is still read to the end and the call is charged and logged.
+
+mod dashboard;
+pub mod providers;
+pub mod route;
+mod settle;
+pub mod sse;
+mod stream;
+pub mod upstream;
+
+use crate::billing::{Price, PricingError, Usage, tokens};
+use crate::error::ApiError;
+use crate::ledger::{self, Reservation, ReserveError};
+use crate::logging::REQUEST_ID;
+use crate::server::auth::{self, KeyCaller};
+use crate::server::http::{self as web, Resp};
+use crate::server::router::Handler;
+use crate::server::state::AppState;
+use crate::store::channels::ChannelRow;
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+use settle::Call;
+use std::sync::Arc;
+use std::time::Instant;
+use upstream::SendError;
+
+/// The relayed endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Completions,
+    Embeddings,
+}
+
+impl Endpoint {
+    /// Appended to the channel's base URL (which, like the SDKs' `base_url`, ends in `/v1`).
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "/chat/completions",
+            Endpoint::Completions => "/completions",
+            Endpoint::Embeddings => "/embeddings",
+        }
+    }
+}
+
+/// Largest non-stream answer read from upstream.
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
+pub async fn handle(state: &Arc<AppState>, handler: Handler, req: http::Request<Incoming>) -> Result<Resp, ApiError> {
+    let caller = auth::authenticate_key(state, req.headers())?;
+    match handler {
+        Handler::Models => Ok(dashboard::models(state, &caller)),
+        Handler::BillingSubscription => dashboard::subscription(state, &caller).await,
+        Handler::BillingUsage => dashboard::usage(state, &caller).await,
+        Handler::ChatCompletions => relay(state, caller, Endpoint::Chat, req).await,
+        Handler::Completions => relay(state, caller, Endpoint::Completions, req).await,
+        Handler::Embeddings => relay(state, caller, Endpoint::Embeddings, req).await,
+        other => Err(ApiError::Internal(format!("{other:?} is not a relay route"))),
+    }
+}
+
+/// What the client asked for, after parsing and checks.
+struct Prepared {
+    doc: serde_json::Map<String, Value>,
+    original: Bytes,
+    /// The body changed (stream_options injected), so it must be re-serialised.
+    modified: bool,
+    model: String,
+    stream: bool,
+    client_wants_usage: bool,
+    prompt_tokens: u64,
+    estimate: i64,
+    price: Price,
+}
+
+async fn relay(
+    state: &Arc<AppState>,
+    caller: KeyCaller,
+    endpoint: Endpoint,
+    req: http::Request<Incoming>,
+) -> Result<Resp, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::ShuttingDown);
+    }
+    let started = Instant::now();
+    let (parts, body) = web::read_body(req, state.config.relay.max_body_bytes).await?;
+    let prepared = prepare(state, &caller, endpoint, &parts, body)?;
+    let retries = state.config.relay.retries as usize;
+    let channels = route::candidates(&state.catalog.channels(), &prepared.model, &caller.user.group, retries + 1);
+    if channels.is_empty() {
+        return Err(ApiError::ModelNotFound(format!(
+            "no channel serves model {:?} for your group; ask an admin to add one",
+            prepared.model
+        )));
+    }
+    let reservation = ledger::reserve(caller.key.account.as_ref(), &caller.user.account, prepared.estimate)
+        .map_err(|e| {
+            ApiError::InsufficientQuota(match e {
+                ReserveError::KeyShort => format!(
+                    "this request may cost up to {} quota units and the API key's remaining quota is lower; raise the key's quota or lower max_tokens",
+                    prepared.estimate
+                ),
+                ReserveError::UserShort => format!(
+                    "this request may cost up to {} quota units and your balance is lower; top up or lower max_tokens",
+                    prepared.estimate
+                ),
+            })
+        })?;
+    let call = Call {
+        state: state.clone(),
+        key: caller.key,
+        user: caller.user,
+        endpoint,
+        model: prepared.model.clone(),
+        stream: prepared.stream,
+        started,
+        request_id: crate::logging::current_request_id(),
+    };
+    // Detached, so a client disconnect cannot cancel the charge; the handler only waits for it.
+    let rid = call.request_id.clone();
+    let task = tokio::spawn(REQUEST_ID.scope(rid, attempt_all(call, prepared, channels, reservation)));
+    match task.await {
+        Ok(r) => r,
+        Err(e) => Err(ApiError::Internal(format!("the relay task failed: {e}"))),
+    }
+}
+
+fn prepare(
+    state: &AppState,
+    caller: &KeyCaller,
+    endpoint: Endpoint,
+    parts: &http::request::Parts,
+    body: Bytes,
+) -> Result<Prepared, ApiError> {
+    let value: Value = web::parse_json(parts, &body)?;
+    let Value::Object(mut doc) = value else {
+        return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
+    };
+    let model = match doc.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        _ => return Err(ApiError::BadRequest("'model' is required and must be a string".into())),
+    };
+    if let Some(allowed) = &caller.key.models {
+        if !allowed.contains(&model) {
+            return Err(ApiError::ModelNotAllowed(format!("this API key may not use model {model:?}")));
+        }
+    }
+    let price = state.catalog.pricing().price(&model, &caller.user.group).map_err(|e| match e {
+        PricingError::Unpriced(_) => ApiError::Forbidden(e.to_string()),
+        PricingError::Invalid(m) => ApiError::Internal(m),
+    })?;
+    let stream = endpoint != Endpoint::Embeddings && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let prompt_tokens = match endpoint {
+        Endpoint::Chat => tokens::chat_prompt_tokens(&model, &Value::Object(doc.clone())),
+        Endpoint::Completions => tokens::input_tokens(&model, doc.get("prompt")),
+        Endpoint::Embeddings => tokens::input_tokens(&model, doc.get("input")),
+    };
+    let max_tokens = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| doc.get(*k).and_then(Value::as_u64));
+    let completion_estimate = match endpoint {
+        Endpoint::Embeddings => 0,
+        _ => max_tokens.unwrap_or(state.config.relay.default_completion_estimate),
+    };
+    let n = doc.get("n").and_then(Value::as_u64).unwrap_or(1).clamp(1, 128);
+    let estimate = price.quota(Usage {
+        prompt_tokens,
+        completion_tokens: completion_estimate.saturating_mul(n),
+    });
+    let mut client_wants_usage = false;
+    let mut modified = false;
+    if stream {
+        // Ask upstream for usage in the last chunk; hide that chunk from a client that did not ask.
+        let opts = doc.entry("stream_options").or_insert_with(|| Value::Object(Default::default()));
+        if let Value::Object(o) = opts {
+            client_wants_usage = o.get("include_usage").and_then(Value::as_bool).unwrap_or(false);
+            if !client_wants_usage {
+                o.insert("include_usage".into(), Value::Bool(true));
+                modified = true;
+            }
+        } else {
+            return Err(ApiError::BadRequest("'stream_options' must be an object".into()));
+        }
+    }
+    Ok(Prepared {
+        doc,
+        original: body,
+        modified,
+        model,
+        stream,
+        client_wants_usage,
+        prompt_tokens,
+        estimate,
+        price,
+    })
+}
+
+/// The body for one channel: the client's bytes when nothing changed, else re-serialised with
+/// the channel's model name.
+fn body_for(p: &Prepared, channel: &ChannelRow) -> Result<Bytes, ApiError> {
+    let mapped = channel.model_mapping.get(&p.model);
+    if !p.modified && mapped.is_none() {
+        return Ok(p.original.clone());
+    }
+    let mut doc = p.doc.clone();
+    if let Some(m) = mapped {
+        doc.insert("model".into(), Value::String(m.clone()));
+    }
+    serde_json::to_vec(&doc)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(format!("cannot serialise the request: {e}")))
+}
+
+/// One failed attempt, for the error log row.
+struct Failure {
+    channel_id: i64,
+    what: String,
+    status: Option<StatusCode>,
+    timeout: bool,
+}
+
+async fn attempt_all(
+    call: Call,
+    p: Prepared,
+    channels: Vec<Arc<ChannelRow>>,
+    reservation: Reservation,
+) -> Result<Resp, ApiError> {
+    let state = call.state.clone();
+    let _in_flight = state.stats.relays.enter();
+    let mut failures: Vec<Failure> = Vec::new();
+    for channel in &channels {
+        let Some(provider) = providers::get(&channel.kind) else {
+            failures.push(Failure {
+                channel_id: channel.id,
+                what: format!("unknown provider kind {:?}", channel.kind),
+                status: None,
+                timeout: false,
+            });
+            continue;
+        };
+        let body = match body_for(&p, channel) {
+            Ok(b) => b,
+            Err(e) => return Err(settle::fail(&call, reservation, Some(channel.id), e, "").await),
+        };
+        let req = match provider.build_request(channel, call.endpoint, body) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(Failure {
+                    channel_id: channel.id,
+                    what: e.to_string(),
+                    status: None,
+                    timeout: false,
+                });
+                continue;
+            }
+        };
+        let upstream_model = channel.model_mapping.get(&p.model).cloned().unwrap_or_else(|| p.model.clone());
+        let resp = match call.state.upstream.send(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("channel {} ({}): {e}", channel.id, channel.name);
+                failures.push(Failure {
+                    channel_id: channel.id,
+                    timeout: matches!(e, SendError::Timeout),
+                    what: e.to_string(),
+                    status: None,
+                });
+                continue;
+            }
+        };
+        let status = resp.status();
+        let retryable = status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::UNAUTHORIZED
+            || status == StatusCode::FORBIDDEN;
+        if retryable {
+            log::warn!("channel {} ({}) answered {status}", channel.id, channel.name);
+            failures.push(Failure {
+                channel_id: channel.id,
+                what: format!("upstream answered {status}"),
+                status: Some(status),
+                timeout: false,
+            });
+            // Drop the body: the pooled connection is reused only if fully read, but an
+            // error body is not worth waiting for.
+            continue;
+        }
+        let ttfb = call.started.elapsed();
+        if !status.is_success() {
+            // The client's request is at fault (400, 404, 422…): pass upstream's answer on.
+            return Ok(pass_error(&call, reservation, channel, resp).await);
+        }
+        let ctx = settle::Answer {
+            channel_id: channel.id,
+            upstream_model,
+            prompt_tokens: p.prompt_tokens,
+            price: p.price,
+            ttfb,
+        };
+        if p.stream {
+            return Ok(stream::start(call, ctx, resp, reservation, p.client_wants_usage, provider));
+        }
+        return Ok(whole(call, ctx, resp, reservation, provider).await);
+    }
+    let err = final_error(&failures);
+    let detail: Vec<String> = failures
+        .iter()
+        .map(|f| format!("channel {}: {}", f.channel_id, f.what))
+        .collect();
+    let last_channel = failures.last().map(|f| f.channel_id);
+    Err(settle::fail(&call, reservation, last_channel, err, &detail.join("; ")).await)
+}
+
+fn final_error(failures: &[Failure]) -> ApiError {
+    match failures.last() {
+        Some(f) if f.timeout => ApiError::UpstreamTimeout("the upstream did not answer in time; try again".into()),
+        Some(f) if f.status == Some(StatusCode::TOO_MANY_REQUESTS) => {
+            ApiError::UpstreamRateLimited("the upstream is rate limiting; try again shortly".into())
+        }
+        _ => ApiError::UpstreamFailed(format!(
+            "the upstream failed ({} attempt{}); try again",
+            failures.len(),
+            if failures.len() == 1 { "" } else { "s" }
+        )),
+    }
+}
+
+/// A non-stream answer: read it whole (bounded, with the idle timeout between chunks), settle,
+/// then answer the client.
+async fn whole(
+    call: Call,
+    ctx: settle::Answer,
+    resp: http::Response<Incoming>,
+    reservation: Reservation,
+    provider: &'static dyn providers::Provider,
+) -> Resp {
+    let (parts, mut body) = resp.into_parts();
+    let idle = call.state.config.relay.idle_timeout();
+    let mut buf = bytes::BytesMut::new();
+    let failure = loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => break Some("upstream went silent mid-answer (idle timeout)"),
+            Ok(None) => break None,
+            Ok(Some(Err(_))) => break Some("upstream closed the connection mid-answer"),
+            Ok(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    if buf.len() + d.len() > MAX_ANSWER_BYTES {
+                        break Some("upstream answer is larger than the 64 MiB limit");
+                    }
+                    buf.extend_from_slice(d);
+                }
+            }
+        }
+    };
+    if let Some(why) = failure {
+        // Nothing usable reached the client: no charge (upstream's partial answer is lost).
+        let e = ApiError::UpstreamFailed(format!("{why}; try again"));
+        return web::error(&settle::fail(&call, reservation, Some(ctx.channel_id), e, why).await);
+    }
+    let body = buf.freeze();
+    let mut text = String::new();
+    let reported = provider.read_response(call.endpoint, &body, &mut text);
+    let usage = settle::usage_or_count(reported, &call.model, ctx.prompt_tokens, &text, text.len());
+    if let Err(e) = settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, None).await {
+        return web::error(&e);
+    }
+    let mut out = http::Response::new(web::full(body));
+    *out.status_mut() = parts.status;
+    if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
+        out.headers_mut().insert(http::header::CONTENT_TYPE, ct.clone());
+    }
+    out
+}
+
+/// Upstream refused the request itself (a 4xx other than auth and rate limits): release the
+/// reservation, log an error row and give the client upstream's status and error body.
+async fn pass_error(call: &Call, reservation: Reservation, channel: &ChannelRow, resp: http::Response<Incoming>) -> Resp {
+    let status = resp.status();
+    let ct = resp.headers().get(http::header::CONTENT_TYPE).cloned();
+    let body = tokio::time::timeout(
+        call.state.config.relay.idle_timeout(),
+        http_body_util::Limited::new(resp.into_body(), 1024 * 1024).collect(),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .map(|c| c.to_bytes())
+    .unwrap_or_default();
+    settle::log_error(call, Some(channel.id), status, &format!("upstream refused the request with {status}")).await;
+    reservation.release();
+    let mut out = http::Response::new(web::full(body));
+    *out.status_mut() = status;
+    if let Some(ct) = ct {
+        out.headers_mut().insert(http::header::CONTENT_TYPE, ct);
+    }
+    out
+}

@@ -1,0 +1,44 @@
+//! Upstream provider kinds. Each kind is one file implementing [`Provider`]: how to build the
+//! upstream request from the client's OpenAI-shaped body, and how to read usage and text from
+//! the answer. Adding a provider = one new file + one line in [`get`] and [`KINDS`].
+
+mod openai;
+
+use super::Endpoint;
+use crate::billing::Usage;
+use crate::error::ApiError;
+use crate::store::channels::ChannelRow;
+use bytes::Bytes;
+use http_body_util::Full;
+
+pub const KINDS: &[&str] = &["openai"];
+
+pub trait Provider: Send + Sync {
+    /// The upstream request for `endpoint` with the (already mapped) JSON body.
+    fn build_request(
+        &self,
+        channel: &ChannelRow,
+        endpoint: Endpoint,
+        body: Bytes,
+    ) -> Result<http::Request<Full<Bytes>>, ApiError>;
+
+    /// Usage and generated text of a complete (non-stream) answer.
+    fn read_response(&self, endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage>;
+
+    /// One SSE `data:` payload of a stream: appends generated text, returns usage if the event
+    /// carries it and whether the event carries nothing else (the injected usage chunk).
+    fn read_event(&self, endpoint: Endpoint, data: &[u8], text: &mut String) -> EventInfo;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EventInfo {
+    pub usage: Option<Usage>,
+    pub usage_only: bool,
+}
+
+pub fn get(kind: &str) -> Option<&'static dyn Provider> {
+    match kind {
+        "openai" => Some(&openai::OpenAi),
+        _ => None,
+    }
+}

@@ -1,0 +1,108 @@
+//! OpenAI and every OpenAI-compatible upstream: the body passes through as it is.
+
+use super::{EventInfo, Provider};
+use crate::billing::Usage;
+use crate::error::ApiError;
+use crate::relay::Endpoint;
+use crate::store::channels::ChannelRow;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, header};
+use http_body_util::Full;
+use serde::Deserialize;
+
+pub struct OpenAi;
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+impl From<WireUsage> for Usage {
+    fn from(u: WireUsage) -> Usage {
+        Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    content: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+    #[serde(borrow, default)]
+    delta: Option<Message<'a>>,
+    #[serde(borrow, default)]
+    text: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Answer<'a> {
+    #[serde(borrow, default)]
+    choices: Option<Vec<Choice<'a>>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+fn collect_text(choices: &[Choice<'_>], text: &mut String) {
+    for c in choices {
+        for part in [
+            c.message.as_ref().and_then(|m| m.content.as_deref()),
+            c.delta.as_ref().and_then(|m| m.content.as_deref()),
+            c.text.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            text.push_str(part);
+        }
+    }
+}
+
+impl Provider for OpenAi {
+    fn build_request(&self, ch: &ChannelRow, endpoint: Endpoint, body: Bytes) -> Result<Request<Full<Bytes>>, ApiError> {
+        let url = format!("{}{}", ch.base_url.trim_end_matches('/'), endpoint.path());
+        let auth = HeaderValue::from_str(&format!("Bearer {}", ch.api_key.expose()))
+            .map_err(|_| ApiError::Internal(format!("channel {} has a key that is not a valid header", ch.id)))?;
+        Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header(header::AUTHORIZATION, auth)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .body(Full::new(body))
+            .map_err(|e| ApiError::Internal(format!("channel {} has an unusable base URL: {e}", ch.id)))
+    }
+
+    fn read_response(&self, _endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage> {
+        let answer: Answer<'_> = serde_json::from_slice(body).ok()?;
+        if let Some(choices) = &answer.choices {
+            collect_text(choices, text);
+        }
+        answer.usage.map(Usage::from)
+    }
+
+    fn read_event(&self, _endpoint: Endpoint, data: &[u8], text: &mut String) -> EventInfo {
+        let Ok(ev) = serde_json::from_slice::<Answer<'_>>(data) else {
+            return EventInfo::default();
+        };
+        let no_choices = ev.choices.as_ref().is_none_or(|c| c.is_empty());
+        if let Some(choices) = &ev.choices {
+            collect_text(choices, text);
+        }
+        let usage = ev.usage.map(Usage::from);
+        EventInfo {
+            usage_only: usage.is_some() && no_choices,
+            usage,
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Channel selection: enabled channels that serve the model in the caller's group, highest
+//! priority first, weighted random order inside a priority.
+
+use crate::store::channels::ChannelRow;
+use rand::Rng;
+use std::sync::Arc;
+
+/// The channels to try, in order, at most `limit` of them.
+pub fn candidates(
+    channels: &[Arc<ChannelRow>],
+    model: &str,
+    group: &str,
+    limit: usize,
+) -> Vec<Arc<ChannelRow>> {
+    let mut eligible: Vec<&Arc<ChannelRow>> = channels
+        .iter()
+        .filter(|c| c.enabled && serves(c, model) && c.groups.iter().any(|g| g == group))
+        .collect();
+    eligible.sort_by(|a, b| b.priority.cmp(&a.priority));
+    let mut out = Vec::with_capacity(eligible.len().min(limit));
+    let mut rng = rand::rng();
+    let mut i = 0;
+    while i < eligible.len() && out.len() < limit {
+        let tier_end = eligible[i..]
+            .iter()
+            .position(|c| c.priority != eligible[i].priority)
+            .map_or(eligible.len(), |p| i + p);
+        let mut tier: Vec<&Arc<ChannelRow>> = eligible[i..tier_end].to_vec();
+        // Weighted draw without replacement; weight 0 channels come last, as a fallback.
+        while !tier.is_empty() && out.len() < limit {
+            let total: i64 = tier.iter().map(|c| c.weight.max(0)).sum();
+            let pick = if total == 0 {
+                0
+            } else {
+                let mut r = rng.random_range(0..total);
+                tier.iter()
+                    .position(|c| {
+                        r -= c.weight.max(0);
+                        r < 0
+                    })
+                    .unwrap_or(0)
+            };
+            out.push(Arc::clone(tier.remove(pick)));
+        }
+        i = tier_end;
+    }
+    out
+}
+
+/// Does the channel serve `model` (by name, or by a mapping from that name)?
+pub fn serves(c: &ChannelRow, model: &str) -> bool {
+    c.models.iter().any(|m| m == model) || c.model_mapping.contains_key(model)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn ch(id: i64, priority: i64, weight: i64, models: &[&str], groups: &[&str]) -> Arc<ChannelRow> {
+        Arc::new(ChannelRow {
+            id,
+            kind: "openai".into(),
+            name: format!("c{id}"),
+            base_url: "http://x/v1".into(),
+            api_key: Secret::new("k"),
+            models: models.iter().map(|s| s.to_string()).collect(),
+            model_mapping: Default::default(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+            priority,
+            weight,
+            enabled: true,
+            created_at: 0,
+        })
+    }
+
+    #[test]
+    fn higher_priority_first_and_filters_apply() {
+        let cs = vec![
+            ch(1, 0, 1, &["m"], &["default"]),
+            ch(2, 10, 1, &["m"], &["default"]),
+            ch(3, 10, 1, &["other"], &["default"]),
+            ch(4, 20, 1, &["m"], &["vip"]),
+        ];
+        let got: Vec<i64> = candidates(&cs, "m", "default", 5).iter().map(|c| c.id).collect();
+        assert_eq!(got, vec![2, 1]);
+        assert_eq!(candidates(&cs, "m", "default", 1).len(), 1);
+        assert!(candidates(&cs, "nope", "default", 5).is_empty());
+    }
+
+    #[test]
+    fn weights_shape_the_first_pick() {
+        let cs = vec![ch(1, 0, 9, &["m"], &["default"]), ch(2, 0, 1, &["m"], &["default"])];
+        let mut first = [0u32; 3];
+        for _ in 0..2000 {
+            first[candidates(&cs, "m", "default", 2)[0].id as usize] += 1;
+        }
+        assert!(first[1] > 1500 && first[2] > 80, "{first:?}");
+        let zero = vec![ch(1, 0, 0, &["m"], &["default"]), ch(2, 0, 1, &["m"], &["default"])];
+        for _ in 0..100 {
+            assert_eq!(candidates(&zero, "m", "default", 2)[0].id, 2);
+        }
+    }
+}

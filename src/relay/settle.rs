@@ -1,0 +1,168 @@
+//! Settling a call: the charge and its log row in one transaction, or an error row and a
+//! full release.
+
+use crate::billing::{Price, Usage, tokens};
+use crate::catalog::{KeyEntry, UserEntry};
+use crate::error::ApiError;
+use crate::ledger::{Charge, Reservation};
+use crate::server::state::AppState;
+use crate::store::logs::{self, LogEntry, LogType};
+use http::StatusCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::Endpoint;
+
+/// Who is calling what; lives for the whole call.
+pub struct Call {
+    pub state: Arc<AppState>,
+    pub key: Arc<KeyEntry>,
+    pub user: Arc<UserEntry>,
+    pub endpoint: Endpoint,
+    pub model: String,
+    pub stream: bool,
+    pub started: Instant,
+    pub request_id: String,
+}
+
+/// The channel that answered, and what is needed to price its answer.
+pub struct Answer {
+    pub channel_id: i64,
+    pub upstream_model: String,
+    pub prompt_tokens: u64,
+    pub price: Price,
+    pub ttfb: Duration,
+}
+
+/// Where a call's token counts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Upstream,
+    Local,
+}
+
+/// Upstream's usage when it reported one; else prompt tokens from the request and completion
+/// tokens counted from the text that was generated (`total_bytes` long, `text` its first part).
+pub fn usage_or_count(
+    reported: Option<Usage>,
+    model: &str,
+    prompt_tokens: u64,
+    text: &str,
+    total_bytes: usize,
+) -> (Usage, Source) {
+    if let Some(u) = reported {
+        return (u, Source::Upstream);
+    }
+    let mut completion = tokens::count_text(model, text);
+    if total_bytes > text.len() && !text.is_empty() {
+        completion = (completion as f64 * total_bytes as f64 / text.len() as f64).ceil() as u64;
+    }
+    (
+        Usage {
+            prompt_tokens,
+            completion_tokens: completion,
+        },
+        Source::Local,
+    )
+}
+
+fn base_entry(call: &Call, log_type: LogType, channel_id: Option<i64>, status: StatusCode) -> LogEntry {
+    LogEntry {
+        created_at: crate::util::now_secs(),
+        log_type: log_type as i64,
+        request_id: call.request_id.clone(),
+        user_id: Some(call.user.id),
+        username: Some(call.user.username.clone()),
+        key_id: Some(call.key.id),
+        key_name: Some(call.key.name.clone()),
+        channel_id,
+        group: Some(call.user.group.clone()),
+        model: Some(call.model.clone()),
+        latency_ms: Some(call.started.elapsed().as_millis() as i64),
+        is_stream: call.stream,
+        status: Some(i64::from(status.as_u16())),
+        ..Default::default()
+    }
+}
+
+/// Charges the call and commits the charge with its consume row. Returns the charge once it
+/// is durable. When the commit fails the in-memory charge is given back and the call fails
+/// closed (503): a charge never exists without its row.
+pub async fn charge(
+    call: &Call,
+    answer: &Answer,
+    reservation: Reservation,
+    (usage, source): (Usage, Source),
+    status: StatusCode,
+    note: Option<&str>,
+) -> Result<Charge, ApiError> {
+    let cost = answer.price.quota(usage);
+    let settled = reservation.settle(cost);
+    let charge = settled.charge;
+    let mut entry = base_entry(call, LogType::Consume, Some(answer.channel_id), status);
+    entry.upstream_model = Some(answer.upstream_model.clone());
+    entry.prompt_tokens = usage.prompt_tokens as i64;
+    entry.completion_tokens = usage.completion_tokens as i64;
+    entry.quota = charge.quota;
+    entry.ttfb_ms = Some(answer.ttfb.as_millis() as i64);
+    entry.usage_source = Some(match source {
+        Source::Upstream => "upstream".into(),
+        Source::Local => "local".into(),
+    });
+    let mut notes: Vec<String> = note.map(str::to_string).into_iter().collect();
+    if charge.capped {
+        notes.push(format!("cost {cost} capped at the balance"));
+    }
+    if !notes.is_empty() {
+        entry.content = Some(notes.join("; "));
+    }
+    let (user_id, key_id, limited, quota) = (call.user.id, call.key.id, call.key.account.is_some(), charge.quota);
+    let result = call
+        .state
+        .store
+        .writer
+        .exec(move |c| logs::record_charge(c, user_id, key_id, limited, quota, &entry))
+        .await;
+    match result {
+        Ok(_) => {
+            call.state.stats.quota_charged.fetch_add(quota.max(0) as u64, Ordering::Relaxed);
+            log::debug!(
+                "charged {quota} ({} prompt + {} completion tokens, {:?})",
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                source
+            );
+            Ok(charge)
+        }
+        Err(e) => {
+            settled.refund();
+            log::error!("could not record a charge of {quota}: {e}; the call is not billed and fails");
+            Err(ApiError::Store(e))
+        }
+    }
+}
+
+/// Writes an error row (no charge). A failure to write it is logged, not returned: the
+/// client's error is already decided.
+pub async fn log_error(call: &Call, channel_id: Option<i64>, status: StatusCode, detail: &str) {
+    let mut entry = base_entry(call, LogType::Error, channel_id, status);
+    entry.content = Some(detail.chars().take(2000).collect());
+    if let Err(e) = call.state.store.writer.exec(move |c| logs::insert(c, &entry)).await {
+        log::error!("could not write the error log row: {e}");
+    }
+}
+
+/// Releases the whole reservation, writes the error row, and hands back the client's error.
+pub async fn fail(
+    call: &Call,
+    reservation: Reservation,
+    channel_id: Option<i64>,
+    err: ApiError,
+    detail: &str,
+) -> ApiError {
+    reservation.release();
+    let text = if detail.is_empty() { err.to_string() } else { format!("{err} ({detail})") };
+    log_error(call, channel_id, err.status(), &text).await;
+    err
+}

@@ -1,0 +1,193 @@
+//! SSE pass-through. Events are forwarded as they arrive (never the whole answer buffered),
+//! usage and text are read on the way, and `data: [DONE]` is held back until the charge has
+//! committed, so a client that saw the end of the stream has been billed.
+//!
+//! Policy when things go wrong (written down because billing depends on it):
+//! - client disconnects: keep reading upstream (each silence bounded by the idle timeout) to
+//!   its usage event, then charge; without one, charge the tokens counted locally;
+//! - upstream closes or goes silent mid-stream: charge what was generated (counted locally
+//!   unless upstream reported usage), then send the client an error event and end;
+//! - a line over the limit: the same, with the error saying so.
+
+use super::providers::Provider;
+use super::settle::{self, Answer, Call};
+use super::sse::LineSplitter;
+use crate::billing::Usage;
+use crate::ledger::Reservation;
+use crate::logging::REQUEST_ID;
+use crate::server::http::{ChannelBody, Resp};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::json;
+
+/// Text kept for local counting; beyond it the count is extrapolated by bytes.
+const MAX_KEPT_TEXT: usize = 1024 * 1024;
+/// Events buffered towards a slow client before the relay waits for it.
+const CLIENT_QUEUE: usize = 64;
+
+pub fn start(
+    call: Call,
+    answer: Answer,
+    resp: http::Response<Incoming>,
+    reservation: Reservation,
+    client_wants_usage: bool,
+    provider: &'static dyn Provider,
+) -> Resp {
+    let (tx, rx) = tokio::sync::mpsc::channel(CLIENT_QUEUE);
+    let rid = call.request_id.clone();
+    tokio::spawn(REQUEST_ID.scope(
+        rid,
+        pump(call, answer, resp.into_body(), reservation, client_wants_usage, tx, provider),
+    ));
+    let mut out = http::Response::new(http_body_util::BodyExt::boxed(ChannelBody::new(rx)));
+    *out.status_mut() = StatusCode::OK;
+    let h = out.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    out
+}
+
+/// What is learnt from the events as they pass.
+struct Seen {
+    usage: Option<Usage>,
+    text: String,
+    text_bytes: usize,
+    done: bool,
+    /// The blank line ending a suppressed event is suppressed too.
+    skip_blank: bool,
+}
+
+enum End {
+    Clean,
+    UpstreamClosed,
+    Idle,
+    LineTooLong,
+}
+
+impl End {
+    fn message(&self) -> Option<&'static str> {
+        match self {
+            End::Clean => None,
+            End::UpstreamClosed => Some("the upstream closed the stream before it finished"),
+            End::Idle => Some("the upstream went silent mid-stream (idle timeout)"),
+            End::LineTooLong => Some("the upstream sent an event larger than the relay's line limit"),
+        }
+    }
+}
+
+async fn pump(
+    call: Call,
+    answer: Answer,
+    mut body: Incoming,
+    reservation: Reservation,
+    client_wants_usage: bool,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    provider: &'static dyn Provider,
+) {
+    let _in_flight = call.state.stats.relays.enter();
+    let cfg = &call.state.config.relay;
+    let idle = cfg.idle_timeout();
+    let mut lines = LineSplitter::new(cfg.max_sse_line_bytes);
+    let mut seen = Seen {
+        usage: None,
+        text: String::new(),
+        text_bytes: 0,
+        done: false,
+        skip_blank: false,
+    };
+    let mut client_gone = false;
+    let end = loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => break End::Idle,
+            Ok(None) => break if seen.done { End::Clean } else { End::UpstreamClosed },
+            Ok(Some(Err(e))) => {
+                log::warn!("upstream stream broke: {e}");
+                break End::UpstreamClosed;
+            }
+            Ok(Some(Ok(f))) => f,
+        };
+        let Some(data) = frame.data_ref() else { continue };
+        let mut out = BytesMut::new();
+        let pushed = lines.push(data, |line| on_line(line, &mut seen, &mut out, client_wants_usage, &call, provider));
+        if !out.is_empty() && !client_gone && tx.send(out.freeze()).await.is_err() {
+            client_gone = true;
+            log::info!("client disconnected mid-stream; reading upstream to the end to bill it");
+        }
+        if pushed.is_err() {
+            break End::LineTooLong;
+        }
+    };
+    let usage = settle::usage_or_count(seen.usage, &call.model, answer.prompt_tokens, &seen.text, seen.text_bytes);
+    let note = match (&end, client_gone) {
+        (End::Clean, false) => None,
+        (End::Clean, true) => Some("client disconnected; billed to the end of the stream".to_string()),
+        (e, gone) => Some(format!(
+            "{}{}",
+            e.message().unwrap_or(""),
+            if gone { "; client had disconnected" } else { "" }
+        )),
+    };
+    let status = if matches!(end, End::Clean) { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
+    let charged = settle::charge(&call, &answer, reservation, usage, status, note.as_deref()).await;
+    if client_gone {
+        return;
+    }
+    let tail = match (&charged, end.message()) {
+        (Ok(_), None) => Bytes::from_static(b"data: [DONE]\n\n"),
+        (Ok(_), Some(why)) => error_event(why, "upstream_error"),
+        (Err(e), _) => error_event(&e.client_message(), "server_error"),
+    };
+    let _ = tx.send(tail).await;
+}
+
+fn error_event(message: &str, kind: &str) -> Bytes {
+    let v = json!({"error": {"message": message, "type": kind, "code": kind}});
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+fn on_line(
+    line: &[u8],
+    seen: &mut Seen,
+    out: &mut BytesMut,
+    client_wants_usage: bool,
+    call: &Call,
+    provider: &dyn Provider,
+) {
+    if line.is_empty() {
+        if !std::mem::take(&mut seen.skip_blank) {
+            out.extend_from_slice(b"\n");
+        }
+        return;
+    }
+    if let Some(payload) = line.strip_prefix(b"data:") {
+        let payload = payload.strip_prefix(b" ").unwrap_or(payload);
+        if payload == b"[DONE]" {
+            // Held back: sent after the charge commits.
+            seen.done = true;
+            seen.skip_blank = true;
+            return;
+        }
+        let before = seen.text.len();
+        let info = provider.read_event(call.endpoint, payload, &mut seen.text);
+        seen.text_bytes += seen.text.len() - before;
+        if seen.text.len() > MAX_KEPT_TEXT {
+            let mut cut = MAX_KEPT_TEXT;
+            while !seen.text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            seen.text.truncate(cut);
+        }
+        if let Some(u) = info.usage {
+            seen.usage = Some(u);
+        }
+        if info.usage_only && !client_wants_usage {
+            seen.skip_blank = true;
+            return;
+        }
+    }
+    out.extend_from_slice(line);
+    out.extend_from_slice(b"\n");
+}

@@ -1,0 +1,189 @@
+//! `/api/channels`: upstream providers (admins only). The secret is write-only: responses
+//! carry a masked form.
+
+use super::super::auth::Principal;
+use super::super::http::{Resp, json, no_content, parse_json};
+use super::super::state::AppState;
+use super::{manage_entry, reload};
+use crate::error::ApiError;
+use crate::relay::providers;
+use crate::secret::Secret;
+use crate::store::channels::{self, ChannelFields, ChannelRow};
+use crate::store::logs;
+use crate::util;
+use http::StatusCode;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
+    let rows = state.store.read(channels::list).await?;
+    let views: Vec<_> = rows.iter().map(ChannelRow::view).collect();
+    Ok(json(StatusCode::OK, &views))
+}
+
+pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
+    let row = state.store.read(move |c| channels::get(c, id)).await?;
+    Ok(json(StatusCode::OK, &row.view()))
+}
+
+/// Every field optional: a create fills the defaults, a PATCH keeps the current values.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    kind: Option<String>,
+    name: Option<String>,
+    base_url: Option<String>,
+    api_key: Option<Secret>,
+    models: Option<Vec<String>>,
+    model_mapping: Option<BTreeMap<String, String>>,
+    groups: Option<Vec<String>>,
+    priority: Option<i64>,
+    weight: Option<i64>,
+    enabled: Option<bool>,
+}
+
+impl Body {
+    fn merge_onto(self, c: ChannelFields) -> ChannelFields {
+        ChannelFields {
+            kind: self.kind.unwrap_or(c.kind),
+            name: self.name.unwrap_or(c.name),
+            base_url: self.base_url.map(|u| u.trim().trim_end_matches('/').to_string()).unwrap_or(c.base_url),
+            api_key: self.api_key.unwrap_or(c.api_key),
+            models: self.models.unwrap_or(c.models),
+            model_mapping: self.model_mapping.unwrap_or(c.model_mapping),
+            groups: self.groups.unwrap_or(c.groups),
+            priority: self.priority.unwrap_or(c.priority),
+            weight: self.weight.unwrap_or(c.weight),
+            enabled: self.enabled.unwrap_or(c.enabled),
+        }
+    }
+}
+
+/// Checks a channel before it is stored; each message says what to send instead.
+pub fn validate(c: &ChannelFields) -> Result<(), ApiError> {
+    if c.name.trim().is_empty() || c.name.chars().count() > 64 {
+        return Err(ApiError::BadRequest("name must be 1–64 characters".into()));
+    }
+    if !providers::KINDS.contains(&c.kind.as_str()) {
+        return Err(ApiError::BadRequest(format!(
+            "kind {:?} is not supported; use one of: {}",
+            c.kind,
+            providers::KINDS.join(", ")
+        )));
+    }
+    let uri: http::Uri = c.base_url.parse().map_err(|_| {
+        ApiError::BadRequest("base_url is not a URL: give it as the SDKs take it, e.g. https://api.openai.com/v1".into())
+    })?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http") | Some("https"));
+    if !scheme_ok || uri.host().is_none_or(str::is_empty) || uri.query().is_some() {
+        return Err(ApiError::BadRequest(
+            "base_url must be an http:// or https:// URL with a host and no query, e.g. https://api.openai.com/v1".into(),
+        ));
+    }
+    if c.api_key.is_empty() {
+        return Err(ApiError::BadRequest("api_key (the upstream's secret key) is required".into()));
+    }
+    if c.api_key.expose().chars().any(|ch| ch.is_control() || ch == ' ') {
+        return Err(ApiError::BadRequest("api_key must not contain spaces or control characters".into()));
+    }
+    if c.models.is_empty() || c.models.iter().any(|m| m.trim().is_empty()) {
+        return Err(ApiError::BadRequest("models must list at least one model name".into()));
+    }
+    if c.groups.is_empty() || c.groups.iter().any(|g| g.trim().is_empty()) {
+        return Err(ApiError::BadRequest("groups must list at least one group (e.g. [\"default\"])".into()));
+    }
+    if c.weight < 0 {
+        return Err(ApiError::BadRequest("weight cannot be negative".into()));
+    }
+    Ok(())
+}
+
+fn defaults() -> ChannelFields {
+    ChannelFields {
+        kind: "openai".into(),
+        name: String::new(),
+        base_url: String::new(),
+        api_key: Secret::default(),
+        models: Vec::new(),
+        model_mapping: BTreeMap::new(),
+        groups: vec!["default".into()],
+        priority: 0,
+        weight: 1,
+        enabled: true,
+    }
+}
+
+pub async fn create(
+    state: &Arc<AppState>,
+    p: &Principal,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    let b: Body = parse_json(parts, body)?;
+    let fields = b.merge_onto(defaults());
+    validate(&fields)?;
+    let log = manage_entry(&p.user, format!("created channel {:?}", fields.name));
+    let row = state
+        .store
+        .writer
+        .exec(move |c| {
+            let id = channels::insert(c, &fields, util::now_secs())?;
+            logs::insert(c, &log)?;
+            channels::get(c, id)
+        })
+        .await?;
+    reload(state).await;
+    Ok(json(StatusCode::CREATED, &row.view()))
+}
+
+pub async fn patch(
+    state: &Arc<AppState>,
+    p: &Principal,
+    id: i64,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    let b: Body = parse_json(parts, body)?;
+    let current = state.store.read(move |c| channels::get(c, id)).await?;
+    let fields = b.merge_onto(ChannelFields {
+        kind: current.kind,
+        name: current.name,
+        base_url: current.base_url,
+        api_key: current.api_key,
+        models: current.models,
+        model_mapping: current.model_mapping,
+        groups: current.groups,
+        priority: current.priority,
+        weight: current.weight,
+        enabled: current.enabled,
+    });
+    validate(&fields)?;
+    let log = manage_entry(&p.user, format!("updated channel {:?} (id {id})", fields.name));
+    let row = state
+        .store
+        .writer
+        .exec(move |c| {
+            channels::replace(c, id, &fields)?;
+            logs::insert(c, &log)?;
+            channels::get(c, id)
+        })
+        .await?;
+    reload(state).await;
+    Ok(json(StatusCode::OK, &row.view()))
+}
+
+pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
+    let log = manage_entry(&p.user, format!("deleted channel {id}"));
+    state
+        .store
+        .writer
+        .exec(move |c| {
+            channels::delete(c, id)?;
+            logs::insert(c, &log)?;
+            Ok(())
+        })
+        .await?;
+    reload(state).await;
+    Ok(no_content())
+}

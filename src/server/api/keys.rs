@@ -1,0 +1,215 @@
+//! `/api/keys`: API keys. Users manage their own; admins manage everyone's.
+//! The full key is returned once, at creation; only its digest is stored.
+
+use super::super::auth::Principal;
+use super::super::http::{Resp, json, no_content, parse_json};
+use super::super::state::AppState;
+use super::{manage_entry, reload};
+use crate::error::ApiError;
+use crate::store::keys::{self, KeyPatch, KeyRow, NewKey};
+use crate::store::logs;
+use crate::util;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Random characters after `sk-`.
+const KEY_CHARS: usize = 48;
+
+pub async fn list(state: &AppState, p: &Principal, query: &str) -> Result<Resp, ApiError> {
+    let filter = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("user_id="))
+        .map(|v| v.parse::<i64>().map_err(|_| ApiError::BadRequest("user_id must be a number".into())))
+        .transpose()?;
+    let user_filter = if p.is_admin() { filter } else { Some(p.user.id) };
+    let rows = state.store.read(move |c| keys::list(c, user_filter)).await?;
+    Ok(json(StatusCode::OK, &rows))
+}
+
+/// The key, if the caller may see and change it; 404 otherwise, so ids of others' keys leak nothing.
+async fn owned(state: &AppState, p: &Principal, id: i64) -> Result<KeyRow, ApiError> {
+    let row = state.store.read(move |c| keys::get(c, id)).await?;
+    if row.user_id != p.user.id && !p.is_admin() {
+        return Err(ApiError::NotFound("no such key".into()));
+    }
+    Ok(row)
+}
+
+pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<Resp, ApiError> {
+    Ok(json(StatusCode::OK, &owned(state, p, id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    #[serde(default)]
+    quota: Option<i64>,
+    #[serde(default)]
+    unlimited: bool,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    models: Option<Vec<String>>,
+    /// Admins may create a key for another user.
+    #[serde(default)]
+    user_id: Option<i64>,
+}
+
+fn check_name(n: &str) -> Result<(), ApiError> {
+    if n.trim().is_empty() || n.chars().count() > 64 {
+        return Err(ApiError::BadRequest("name must be 1–64 characters".into()));
+    }
+    Ok(())
+}
+
+fn check_models(m: &Option<Vec<String>>) -> Result<(), ApiError> {
+    if let Some(list) = m {
+        if list.iter().any(|s| s.trim().is_empty() || s.len() > 128) {
+            return Err(ApiError::BadRequest("models must be non-empty names of at most 128 characters".into()));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(
+    state: &Arc<AppState>,
+    p: &Principal,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    let b: CreateBody = parse_json(parts, body)?;
+    check_name(&b.name)?;
+    check_models(&b.models)?;
+    let quota = match (b.quota, b.unlimited) {
+        (_, true) => b.quota.unwrap_or(0),
+        (Some(q), false) => q,
+        (None, false) => {
+            return Err(ApiError::BadRequest(
+                "give the key a quota (\"quota\": N) or make it unlimited (\"unlimited\": true)".into(),
+            ));
+        }
+    };
+    if quota < 0 {
+        return Err(ApiError::BadRequest("quota cannot be negative".into()));
+    }
+    let now = util::now_secs();
+    if b.expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::BadRequest("expires_at must be in the future (Unix seconds)".into()));
+    }
+    let owner = match b.user_id {
+        Some(uid) if uid != p.user.id => {
+            if !p.is_admin() {
+                return Err(ApiError::Forbidden("only admins can create keys for other users".into()));
+            }
+            state
+                .store
+                .read(move |c| crate::store::users::get(c, uid))
+                .await
+                .map_err(|_| ApiError::BadRequest(format!("user {uid} does not exist")))?;
+            uid
+        }
+        _ => p.user.id,
+    };
+    let secret = format!("sk-{}", util::random_token(KEY_CHARS));
+    let digest = util::digest(&secret);
+    let prefix: String = secret.chars().take(8).collect();
+    let log = manage_entry(&p.user, format!("created key {:?} for user {owner}", b.name));
+    let row = state
+        .store
+        .writer
+        .exec(move |c| {
+            let id = keys::insert(
+                c,
+                &NewKey {
+                    user_id: owner,
+                    name: &b.name,
+                    digest,
+                    prefix: &prefix,
+                    unlimited: b.unlimited,
+                    remain_quota: quota,
+                    expires_at: b.expires_at,
+                    models: b.models.as_deref(),
+                    created_at: now,
+                },
+            )?;
+            logs::insert(c, &log)?;
+            keys::get(c, id)
+        })
+        .await?;
+    reload(state).await;
+    let mut v = serde_json::to_value(&row).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("key".into(), json!(secret));
+    }
+    Ok(json(StatusCode::CREATED, &v))
+}
+
+#[derive(Deserialize)]
+struct PatchBody {
+    #[serde(flatten)]
+    fields: KeyPatch,
+    #[serde(default)]
+    quota: Option<i64>,
+}
+
+pub async fn patch(
+    state: &Arc<AppState>,
+    p: &Principal,
+    id: i64,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    let b: PatchBody = parse_json(parts, body)?;
+    let current = owned(state, p, id).await?;
+    if let Some(n) = &b.fields.name {
+        check_name(n)?;
+    }
+    if let Some(m) = &b.fields.models {
+        check_models(m)?;
+    }
+    if b.quota.is_some_and(|q| q < 0) {
+        return Err(ApiError::BadRequest("quota cannot be negative".into()));
+    }
+    let quota = b.quota;
+    let fields = b.fields;
+    let log = manage_entry(&p.user, format!("updated key {:?} (id {id})", current.name));
+    let (row, old) = state
+        .store
+        .writer
+        .exec(move |c| {
+            keys::update(c, id, &fields)?;
+            let old = match quota {
+                Some(q) => Some(keys::set_quota(c, id, q)?),
+                None => None,
+            };
+            logs::insert(c, &log)?;
+            Ok((keys::get(c, id)?, old))
+        })
+        .await?;
+    if let (Some(old), Some(new)) = (old, quota) {
+        if let Some(acct) = state.catalog.key_account(id) {
+            acct.adjust(new - old);
+        }
+    }
+    reload(state).await;
+    Ok(json(StatusCode::OK, &row))
+}
+
+pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
+    let current = owned(state, p, id).await?;
+    let log = manage_entry(&p.user, format!("deleted key {:?} (id {id})", current.name));
+    state
+        .store
+        .writer
+        .exec(move |c| {
+            keys::delete(c, id)?;
+            logs::insert(c, &log)?;
+            Ok(())
+        })
+        .await?;
+    reload(state).await;
+    Ok(no_content())
+}

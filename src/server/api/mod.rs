@@ -1,0 +1,102 @@
+//! The JSON API under `/api`: thin handlers that parse, authorise, call the store or domain
+//! code, and serialise. One file per resource.
+
+mod channels;
+mod keys;
+mod options;
+mod session;
+mod users;
+
+use super::auth::Principal;
+use super::http::{Resp, read_body};
+use super::router::Handler;
+use super::state::AppState;
+use crate::error::ApiError;
+use crate::store::logs::{LogEntry, LogType};
+use crate::store::users::UserRow;
+use hyper::body::Incoming;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Largest JSON body the admin API reads.
+const MAX_API_BODY: usize = 1024 * 1024;
+
+pub async fn public(
+    state: &Arc<AppState>,
+    handler: Handler,
+    req: http::Request<Incoming>,
+    ip: IpAddr,
+) -> Result<Resp, ApiError> {
+    match handler {
+        Handler::Status => Ok(session::status(state)),
+        Handler::OpenApi => Ok(session::openapi()),
+        Handler::Login => session::login(state, req, ip).await,
+        other => Err(ApiError::Internal(format!("{other:?} is not a public route"))),
+    }
+}
+
+pub async fn signed_in(
+    state: &Arc<AppState>,
+    handler: Handler,
+    req: http::Request<Incoming>,
+    p: Principal,
+    id: Option<&str>,
+) -> Result<Resp, ApiError> {
+    use Handler::*;
+    let query = req.uri().query().unwrap_or("").to_string();
+    let (parts, body) = read_body(req, MAX_API_BODY).await?;
+    let id = || parse_id(id);
+    match handler {
+        Logout => session::logout(state, &parts, &p).await,
+        Me => Ok(session::me(&p)),
+        AccessToken => session::access_token(state, &p).await,
+        UsersList => users::list(state).await,
+        UsersCreate => users::create(state, &p, &parts, &body).await,
+        UserGet => users::get(state, id()?).await,
+        UserPatch => users::patch(state, &p, id()?, &parts, &body).await,
+        UserDelete => users::delete(state, &p, id()?).await,
+        KeysList => keys::list(state, &p, &query).await,
+        KeysCreate => keys::create(state, &p, &parts, &body).await,
+        KeyGet => keys::get(state, &p, id()?).await,
+        KeyPatch => keys::patch(state, &p, id()?, &parts, &body).await,
+        KeyDelete => keys::delete(state, &p, id()?).await,
+        ChannelsList => channels::list(state).await,
+        ChannelsCreate => channels::create(state, &p, &parts, &body).await,
+        ChannelGet => channels::get(state, id()?).await,
+        ChannelPatch => channels::patch(state, &p, id()?, &parts, &body).await,
+        ChannelDelete => channels::delete(state, &p, id()?).await,
+        OptionsGet => Ok(options::get(state)),
+        OptionsPut => options::put(state, &p, &parts, &body).await,
+        Status | OpenApi | Login | ChatCompletions | Completions | Embeddings | Models
+        | BillingSubscription | BillingUsage => {
+            Err(ApiError::Internal(format!("{handler:?} is not a signed-in route")))
+        }
+    }
+}
+
+fn parse_id(id: Option<&str>) -> Result<i64, ApiError> {
+    id.and_then(|s| s.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::BadRequest("the id in the path must be a positive whole number".into()))
+}
+
+/// A `manage` log row recording what an admin did.
+fn manage_entry(actor: &UserRow, content: String) -> LogEntry {
+    LogEntry {
+        created_at: crate::util::now_secs(),
+        log_type: LogType::Manage as i64,
+        request_id: crate::logging::current_request_id(),
+        user_id: Some(actor.id),
+        username: Some(actor.username.clone()),
+        content: Some(content),
+        ..Default::default()
+    }
+}
+
+/// Refreshes the in-memory catalog after a committed change. A failure leaves the old snapshot
+/// in place (logged); the change itself is already durable.
+async fn reload(state: &AppState) {
+    if let Err(e) = state.catalog.reload().await {
+        log::error!("reloading the catalog after an admin change failed: {e}");
+    }
+}

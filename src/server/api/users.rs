@@ -1,0 +1,248 @@
+//! `/api/users`: accounts, roles and balances (admins only).
+
+use super::super::auth::{self, Principal};
+use super::super::http::{Resp, json, no_content, parse_json};
+use super::super::state::AppState;
+use super::{manage_entry, reload};
+use crate::error::ApiError;
+use crate::store::users::{self, NewUser, Role, UserPatch};
+use crate::store::logs;
+use crate::util;
+use http::StatusCode;
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
+    let rows = state.store.read(users::list).await?;
+    Ok(json(StatusCode::OK, &rows))
+}
+
+pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
+    let row = state.store.read(move |c| users::get(c, id)).await?;
+    Ok(json(StatusCode::OK, &row))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    quota: Option<i64>,
+}
+
+fn check_username(name: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&name.chars().count())
+        && name.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c));
+    if !ok {
+        return Err(ApiError::BadRequest(
+            "username must be 1–64 characters: letters, digits, '.', '_', '-' or '@'".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_group(g: &str) -> Result<(), ApiError> {
+    if g.is_empty() || g.len() > 64 {
+        return Err(ApiError::BadRequest("group must be 1–64 characters".into()));
+    }
+    Ok(())
+}
+
+fn check_quota(q: i64) -> Result<(), ApiError> {
+    if q < 0 {
+        return Err(ApiError::BadRequest("quota cannot be negative".into()));
+    }
+    Ok(())
+}
+
+/// Only root makes admins; nobody makes another root; admins manage plain users.
+fn may_assign(actor: &Principal, role: Role) -> Result<(), ApiError> {
+    match (actor.user.role, role) {
+        (_, Role::Root) => Err(ApiError::Forbidden("there is only one root account".into())),
+        (Role::Root, _) | (Role::Admin, Role::User) => Ok(()),
+        _ => Err(ApiError::Forbidden("only root can make admins".into())),
+    }
+}
+
+/// May `actor` change or delete `target`? Root may change itself; others only those below them.
+fn may_manage(actor: &Principal, target: &users::UserRow) -> Result<(), ApiError> {
+    if actor.user.role == Role::Root || target.role < actor.user.role {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("you can only manage accounts below your own role".into()))
+    }
+}
+
+pub async fn create(
+    state: &Arc<AppState>,
+    p: &Principal,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    let b: CreateBody = parse_json(parts, body)?;
+    check_username(&b.username)?;
+    auth::check_password_policy(&b.password)?;
+    let role = b.role.unwrap_or(Role::User);
+    may_assign(p, role)?;
+    let group = b.group.unwrap_or_else(|| "default".into());
+    check_group(&group)?;
+    let quota = b.quota.unwrap_or(0);
+    check_quota(quota)?;
+    let password = b.password;
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let log = manage_entry(&p.user, format!("created user {:?} ({}) with quota {quota}", b.username, role.as_str()));
+    let username = b.username;
+    let row = state
+        .store
+        .writer
+        .exec(move |c| {
+            let id = users::insert(
+                c,
+                &NewUser {
+                    username: &username,
+                    password_hash: &hash,
+                    role,
+                    group: &group,
+                    quota,
+                    created_at: util::now_secs(),
+                },
+            )?;
+            logs::insert(c, &log)?;
+            users::get(c, id)
+        })
+        .await?;
+    reload(state).await;
+    Ok(json(StatusCode::CREATED, &row))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    quota: Option<i64>,
+}
+
+pub async fn patch(
+    state: &Arc<AppState>,
+    p: &Principal,
+    id: i64,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    let b: PatchBody = parse_json(parts, body)?;
+    let target = state.store.read(move |c| users::get(c, id)).await?;
+    may_manage(p, &target)?;
+    if let Some(n) = &b.username {
+        check_username(n)?;
+    }
+    if let Some(g) = &b.group {
+        check_group(g)?;
+    }
+    if let Some(q) = b.quota {
+        check_quota(q)?;
+    }
+    if let Some(r) = b.role {
+        if target.role == Role::Root && r != Role::Root {
+            return Err(ApiError::Forbidden("root's role cannot be changed".into()));
+        }
+        if r != target.role {
+            may_assign(p, r)?;
+        }
+    }
+    if b.enabled == Some(false) && target.id == p.user.id {
+        return Err(ApiError::BadRequest("you cannot disable your own account".into()));
+    }
+    let password_hash = match b.password {
+        Some(pw) => {
+            auth::check_password_policy(&pw)?;
+            Some(
+                tokio::task::spawn_blocking(move || auth::hash_password(&pw))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))??,
+            )
+        }
+        None => None,
+    };
+    let patch = UserPatch {
+        username: b.username,
+        password_hash,
+        role: b.role,
+        group: b.group,
+        enabled: b.enabled,
+    };
+    let quota = b.quota;
+    let actor = p.user.clone();
+    let target_name = target.username.clone();
+    let (row, old_quota) = state
+        .store
+        .writer
+        .exec(move |c| {
+            users::update(c, id, &patch)?;
+            let mut changes: Vec<String> = Vec::new();
+            if patch.username.is_some() { changes.push("username".into()); }
+            if patch.password_hash.is_some() { changes.push("password".into()); }
+            if let Some(r) = patch.role { changes.push(format!("role={}", r.as_str())); }
+            if let Some(g) = &patch.group { changes.push(format!("group={g}")); }
+            if let Some(e) = patch.enabled { changes.push(format!("enabled={e}")); }
+            let old_quota = match quota {
+                Some(q) => {
+                    let old = users::set_quota(c, id, q)?;
+                    changes.push(format!("quota {old} → {q}"));
+                    Some(old)
+                }
+                None => None,
+            };
+            if !changes.is_empty() {
+                logs::insert(c, &manage_entry(&actor, format!("updated user {target_name:?}: {}", changes.join(", "))))?;
+            }
+            Ok((users::get(c, id)?, old_quota))
+        })
+        .await?;
+    if let (Some(old), Some(new)) = (old_quota, quota) {
+        if let Some(acct) = state.catalog.user_account(id) {
+            acct.adjust(new - old);
+        }
+    }
+    reload(state).await;
+    Ok(json(StatusCode::OK, &row))
+}
+
+pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
+    let target = state.store.read(move |c| users::get(c, id)).await?;
+    if target.role == Role::Root {
+        return Err(ApiError::Forbidden("the root account cannot be deleted".into()));
+    }
+    if target.id == p.user.id {
+        return Err(ApiError::BadRequest("you cannot delete your own account".into()));
+    }
+    may_manage(p, &target)?;
+    let log = manage_entry(&p.user, format!("deleted user {:?}", target.username));
+    state
+        .store
+        .writer
+        .exec(move |c| {
+            users::delete(c, id)?;
+            logs::insert(c, &log)?;
+            Ok(())
+        })
+        .await?;
+    reload(state).await;
+    Ok(no_content())
+}

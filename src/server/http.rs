@@ -1,0 +1,119 @@
+//! Small HTTP helpers: the response body type, JSON responses, bounded body reading.
+
+use crate::error::ApiError;
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
+use hyper::body::Incoming;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Every response body: a full buffer or a channel fed by a relay task.
+pub type Body = BoxBody<Bytes, Infallible>;
+pub type Resp = Response<Body>;
+
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).boxed()
+}
+
+pub fn empty() -> Body {
+    full(Bytes::new())
+}
+
+pub fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
+    match serde_json::to_vec(v) {
+        Ok(b) => with_type(status, "application/json", full(b)),
+        Err(e) => error(&ApiError::Internal(format!("cannot serialise a response: {e}"))),
+    }
+}
+
+pub fn with_type(status: StatusCode, content_type: &'static str, body: Body) -> Resp {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+pub fn no_content() -> Resp {
+    let mut r = Response::new(empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
+/// The error response, in OpenAI's shape, with `Retry-After` where it applies.
+pub fn error(e: &ApiError) -> Resp {
+    let mut r = with_type(e.status(), "application/json", full(e.body()));
+    if let Some(secs) = e.retry_after() {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    r
+}
+
+/// Reads the whole body, refusing it with 413 before buffering when `Content-Length` is over
+/// `limit`, and as soon as the bytes received pass it otherwise.
+pub async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<(http::request::Parts, Bytes), ApiError> {
+    let (parts, body) = req.into_parts();
+    if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
+        let len: u64 = len
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ApiError::BadRequest("Content-Length is not a number".into()))?;
+        if len > limit as u64 {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+    }
+    let collected = Limited::new(body, limit).collect().await.map_err(|e| {
+        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            ApiError::PayloadTooLarge(limit)
+        } else {
+            ApiError::BadRequest(format!("could not read the request body: {e}"))
+        }
+    })?;
+    Ok((parts, collected.to_bytes()))
+}
+
+/// Parses a JSON body, requiring a JSON content type when one is given.
+pub fn parse_json<T: serde::de::DeserializeOwned>(parts: &http::request::Parts, body: &[u8]) -> Result<T, ApiError> {
+    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        if !ct.starts_with("application/json") && !ct.is_empty() {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "content type {ct:?} is not supported: send application/json"
+            )));
+        }
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+/// A response body fed through a channel: each message is sent to the client as it arrives.
+/// When the client goes away the receiver is dropped and the sender's `send` fails, which is
+/// how the relay learns of a disconnect.
+pub struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+}
+
+impl ChannelBody {
+    pub fn new(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Self {
+        ChannelBody { rx }
+    }
+}
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|m| m.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}

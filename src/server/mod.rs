@@ -1,0 +1,161 @@
+//! The HTTP server: accept loop, request ids, dispatch through the route table, access log.
+//!
+//! - [`router`]: the route table (method, path, handler, who may call it).
+//! - [`auth`]: keys, sessions, access tokens, passwords, login throttling, CSRF.
+//! - [`api`]: the admin and self-service JSON API under `/api`.
+//! - [`ui`]: the embedded web UI.
+//! - [`http`]: body and response helpers.
+
+pub mod api;
+pub mod auth;
+pub mod http;
+pub mod router;
+pub mod state;
+pub mod ui;
+
+use crate::error::ApiError;
+use crate::logging::REQUEST_ID;
+use ::http::{HeaderValue, Method, Request};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use router::{Access, Handler, RouteResult, Router};
+use state::AppState;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+pub use http::{Body, Resp};
+
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
+/// (bounded by the configured grace period) and returns. The caller then stops the store.
+pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
+    let router = Arc::new(Router::new());
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // EMFILE and friends: back off briefly instead of spinning.
+                        log::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                // A ~40 ms Nagle/delayed-ACK stall on small writes is the classic gateway trap.
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let router = router.clone();
+                let svc = service_fn(move |req| {
+                    let state = state.clone();
+                    let router = router.clone();
+                    async move { Ok::<_, std::convert::Infallible>(handle(state, router, req, peer).await) }
+                });
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = watched.await {
+                        log::debug!("connection from {peer} ended with an error: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    state.draining.store(true, Ordering::SeqCst);
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    log::info!("shutting down: waiting up to {} s for in-flight requests", grace.as_secs());
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        log::warn!("in-flight requests did not finish within {} s; closing them", grace.as_secs());
+    }
+    // Relay tasks that outlive their connection (a disconnected client's stream being drained
+    // for its usage) still hold charges to commit: wait for them too, within the same bound.
+    if tokio::time::timeout(grace, state.stats.relays.wait_idle()).await.is_err() {
+        log::warn!("{} relays still running after {} s", state.stats.relays.get(), grace.as_secs());
+    }
+}
+
+async fn handle(state: Arc<AppState>, router: Arc<Router>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    let started = Instant::now();
+    let rid = ulid::Ulid::generate().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let ip = auth::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
+    state.stats.requests.fetch_add(1, Ordering::Relaxed);
+    state.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+    let resp = REQUEST_ID
+        .scope(rid.clone(), async {
+            let mut resp = dispatch(&state, &router, req, ip).await;
+            if let Ok(v) = HeaderValue::from_str(&rid) {
+                resp.headers_mut().insert("x-request-id", v);
+            }
+            log::info!(
+                "{} | {:?} | {} | {} {}",
+                resp.status().as_u16(),
+                started.elapsed(),
+                ip,
+                method,
+                path
+            );
+            resp
+        })
+        .await;
+    state.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+    resp
+}
+
+async fn dispatch(state: &Arc<AppState>, router: &Router, req: Request<Incoming>, ip: std::net::IpAddr) -> Resp {
+    let path = req.uri().path().to_string();
+    let matched = match router.route(req.method(), &path) {
+        RouteResult::Found(m) => m,
+        RouteResult::MethodNotAllowed => {
+            return http::error(&ApiError::NotFound(format!("{} is not supported on {path}", req.method())));
+        }
+        RouteResult::NotFound => {
+            if req.method() == Method::GET || req.method() == Method::HEAD {
+                if !path.starts_with("/api/") && !path.starts_with("/v1/") {
+                    return ui::serve(&path);
+                }
+            }
+            return http::error(&ApiError::NotFound(format!("no route for {} {path}", req.method())));
+        }
+    };
+    let handler = matched.handler;
+    let id = matched.id.map(str::to_string);
+    let result = match matched.access {
+        Access::Public => api::public(state, handler, req, ip).await,
+        Access::ApiKey => crate::relay::handle(state, handler, req).await,
+        Access::User | Access::Admin => {
+            match auth::authenticate_user(state, req.headers()).await {
+                Err(e) => Err(e),
+                Ok(p) if matched.access == Access::Admin && !p.is_admin() => {
+                    Err(ApiError::Forbidden("this needs an admin account".into()))
+                }
+                Ok(p) => match auth::check_csrf(&p, req.method(), req.headers()) {
+                    Err(e) => Err(e),
+                    Ok(()) => api::signed_in(state, handler, req, p, id.as_deref()).await,
+                },
+            }
+        }
+    };
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            log::log!(e.log_level(), "{} {path}: {e}", handler_name(handler));
+            http::error(&e)
+        }
+    }
+}
+
+fn handler_name(h: Handler) -> String {
+    format!("{h:?}")
+}

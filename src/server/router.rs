@@ -1,0 +1,167 @@
+//! Every route in one table. Authentication is on by default: a route is public only when
+//! its row says `Public`.
+
+use http::Method;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// A sluice API key (`Authorization: Bearer sk-…` or `x-api-key`).
+    ApiKey,
+    /// A signed-in user (session cookie or personal access token).
+    User,
+    /// A signed-in admin or root.
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    Status,
+    OpenApi,
+    Login,
+    Logout,
+    Me,
+    AccessToken,
+    UsersList,
+    UsersCreate,
+    UserGet,
+    UserPatch,
+    UserDelete,
+    KeysList,
+    KeysCreate,
+    KeyGet,
+    KeyPatch,
+    KeyDelete,
+    ChannelsList,
+    ChannelsCreate,
+    ChannelGet,
+    ChannelPatch,
+    ChannelDelete,
+    OptionsGet,
+    OptionsPut,
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    Models,
+    BillingSubscription,
+    BillingUsage,
+}
+
+use Access::*;
+use Handler::*;
+
+/// (method, path, handler, access). `/api` rows must appear in `openapi.json` (a test checks).
+pub const ROUTES: &[(Method, &str, Handler, Access)] = &[
+    (Method::GET, "/api/status", Status, Public),
+    (Method::GET, "/api/openapi.json", OpenApi, Public),
+    (Method::POST, "/api/auth/login", Login, Public),
+    (Method::POST, "/api/auth/logout", Logout, User),
+    (Method::GET, "/api/me", Me, User),
+    (Method::POST, "/api/me/access-token", AccessToken, User),
+    (Method::GET, "/api/users", UsersList, Admin),
+    (Method::POST, "/api/users", UsersCreate, Admin),
+    (Method::GET, "/api/users/{id}", UserGet, Admin),
+    (Method::PATCH, "/api/users/{id}", UserPatch, Admin),
+    (Method::DELETE, "/api/users/{id}", UserDelete, Admin),
+    (Method::GET, "/api/keys", KeysList, User),
+    (Method::POST, "/api/keys", KeysCreate, User),
+    (Method::GET, "/api/keys/{id}", KeyGet, User),
+    (Method::PATCH, "/api/keys/{id}", KeyPatch, User),
+    (Method::DELETE, "/api/keys/{id}", KeyDelete, User),
+    (Method::GET, "/api/channels", ChannelsList, Admin),
+    (Method::POST, "/api/channels", ChannelsCreate, Admin),
+    (Method::GET, "/api/channels/{id}", ChannelGet, Admin),
+    (Method::PATCH, "/api/channels/{id}", ChannelPatch, Admin),
+    (Method::DELETE, "/api/channels/{id}", ChannelDelete, Admin),
+    (Method::GET, "/api/options", OptionsGet, Admin),
+    (Method::PUT, "/api/options", OptionsPut, Admin),
+    (Method::POST, "/v1/chat/completions", ChatCompletions, ApiKey),
+    (Method::POST, "/v1/completions", Completions, ApiKey),
+    (Method::POST, "/v1/embeddings", Embeddings, ApiKey),
+    (Method::GET, "/v1/models", Models, ApiKey),
+    (Method::GET, "/dashboard/billing/subscription", BillingSubscription, ApiKey),
+    (Method::GET, "/v1/dashboard/billing/subscription", BillingSubscription, ApiKey),
+    (Method::GET, "/dashboard/billing/usage", BillingUsage, ApiKey),
+    (Method::GET, "/v1/dashboard/billing/usage", BillingUsage, ApiKey),
+];
+
+pub struct Matched<'a> {
+    pub handler: Handler,
+    pub access: Access,
+    pub id: Option<&'a str>,
+}
+
+pub enum RouteResult<'a> {
+    Found(Matched<'a>),
+    MethodNotAllowed,
+    NotFound,
+}
+
+pub struct Router {
+    inner: matchit::Router<Vec<(Method, Handler, Access)>>,
+}
+
+impl Router {
+    pub fn new() -> Router {
+        let mut by_path: Vec<(&str, Vec<(Method, Handler, Access)>)> = Vec::new();
+        for (m, p, h, a) in ROUTES {
+            match by_path.iter_mut().find(|(path, _)| path == p) {
+                Some((_, v)) => v.push((m.clone(), *h, *a)),
+                None => by_path.push((p, vec![(m.clone(), *h, *a)])),
+            }
+        }
+        let mut inner = matchit::Router::new();
+        for (p, v) in by_path {
+            // The table is static; a conflict is a programming error caught by the router test.
+            if let Err(e) = inner.insert(p, v) {
+                log::error!("route {p} conflicts: {e}");
+            }
+        }
+        Router { inner }
+    }
+
+    pub fn route<'a>(&'a self, method: &Method, path: &'a str) -> RouteResult<'a> {
+        let Ok(m) = self.inner.at(path) else {
+            return RouteResult::NotFound;
+        };
+        let id = m.params.get("id");
+        match m.value.iter().find(|(meth, _, _)| meth == method) {
+            Some((_, h, a)) => RouteResult::Found(Matched {
+                handler: *h,
+                access: *a,
+                id,
+            }),
+            None => RouteResult::MethodNotAllowed,
+        }
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_reachable() {
+        let r = Router::new();
+        for (m, p, h, _) in ROUTES {
+            let path = p.replace("{id}", "7");
+            match r.route(m, &path) {
+                RouteResult::Found(f) => assert_eq!(f.handler, *h, "{m} {p}"),
+                _ => panic!("{m} {p} does not route"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_listed_routes_are_public() {
+        let public: Vec<_> = ROUTES.iter().filter(|r| r.3 == Access::Public).map(|r| r.1).collect();
+        assert_eq!(public, ["/api/status", "/api/openapi.json", "/api/auth/login"]);
+    }
+}

@@ -1,0 +1,88 @@
+//! Everything a request handler can reach.
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::relay::upstream::Upstream;
+use crate::server::auth::LoginThrottle;
+use crate::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub catalog: Catalog,
+    pub upstream: Upstream,
+    pub throttle: LoginThrottle,
+    pub started: Instant,
+    pub stats: Stats,
+    /// Set when shutdown begins: new relays are refused with 503 while in-flight ones finish.
+    pub draining: AtomicBool,
+}
+
+/// Counters kept lock-free on the hot path.
+#[derive(Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub relays: InFlight,
+    pub quota_charged: AtomicU64,
+}
+
+/// Counts relay tasks, which may outlive their connection (a disconnected client's stream is
+/// drained for its usage); shutdown waits for the count to reach zero.
+#[derive(Default)]
+pub struct InFlight {
+    count: AtomicU64,
+    idle: tokio::sync::Notify,
+}
+
+/// Held by a relay task for its whole life.
+pub struct InFlightGuard<'a>(&'a InFlight);
+
+impl InFlight {
+    pub fn enter(&self) -> InFlightGuard<'_> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(self)
+    }
+    pub fn get(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.get() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store) -> Result<Arc<AppState>, String> {
+        let catalog = Catalog::load(store.clone()).map_err(|e| format!("cannot load the catalog: {e}"))?;
+        let upstream = Upstream::new(&config.relay)?;
+        Ok(Arc::new(AppState {
+            config,
+            store,
+            catalog,
+            upstream,
+            throttle: LoginThrottle::default(),
+            started: Instant::now(),
+            stats: Stats::default(),
+            draining: AtomicBool::new(false),
+        }))
+    }
+}

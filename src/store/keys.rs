@@ -1,0 +1,168 @@
+//! The `api_keys` table. Keys are stored as SHA-256 digests; the secret itself is never kept.
+
+use super::StoreError;
+use rusqlite::{Connection, Row, params};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    /// The first characters of the key, for telling keys apart in lists.
+    pub prefix: String,
+    pub unlimited: bool,
+    pub remain_quota: i64,
+    pub used_quota: i64,
+    pub expires_at: Option<i64>,
+    pub models: Option<Vec<String>>,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    #[serde(skip)]
+    pub digest: [u8; 32],
+}
+
+const COLUMNS: &str = "id, user_id, name, prefix, unlimited, remain_quota, used_quota, expires_at, \
+                       models, enabled, created_at, last_used_at, digest";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
+    let models: Option<String> = r.get(8)?;
+    let digest: Vec<u8> = r.get(12)?;
+    let mut d = [0u8; 32];
+    if digest.len() == 32 {
+        d.copy_from_slice(&digest);
+    }
+    Ok(KeyRow {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        name: r.get(2)?,
+        prefix: r.get(3)?,
+        unlimited: r.get(4)?,
+        remain_quota: r.get(5)?,
+        used_quota: r.get(6)?,
+        expires_at: r.get(7)?,
+        models: models.and_then(|m| serde_json::from_str(&m).ok()),
+        enabled: r.get(9)?,
+        created_at: r.get(10)?,
+        last_used_at: r.get(11)?,
+        digest: d,
+    })
+}
+
+pub struct NewKey<'a> {
+    pub user_id: i64,
+    pub name: &'a str,
+    pub digest: [u8; 32],
+    pub prefix: &'a str,
+    pub unlimited: bool,
+    pub remain_quota: i64,
+    pub expires_at: Option<i64>,
+    pub models: Option<&'a [String]>,
+    pub created_at: i64,
+}
+
+fn models_json(m: Option<&[String]>) -> Option<String> {
+    m.map(|m| serde_json::to_string(m).unwrap_or_else(|_| "[]".into()))
+}
+
+pub fn insert(conn: &Connection, k: &NewKey<'_>) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO api_keys (user_id, name, digest, prefix, unlimited, remain_quota, expires_at, models, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            k.user_id,
+            k.name,
+            &k.digest[..],
+            k.prefix,
+            k.unlimited,
+            k.remain_quota,
+            k.expires_at,
+            models_json(k.models),
+            k.created_at
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<KeyRow, StoreError> {
+    Ok(conn.query_row(
+        &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
+        [id],
+        from_row,
+    )?)
+}
+
+/// Every key, or one user's keys.
+pub fn list(conn: &Connection, user_id: Option<i64>) -> Result<Vec<KeyRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([user_id], from_row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Fields a key's owner or an admin may change. `expires_at: Some(None)` clears the expiry.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct KeyPatch {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub unlimited: Option<bool>,
+    #[serde(default, with = "double_option")]
+    pub expires_at: Option<Option<i64>>,
+    #[serde(default, with = "double_option")]
+    pub models: Option<Option<Vec<String>>>,
+}
+
+/// Tells "field absent" (leave it) from "field null" (clear it).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+pub fn update(conn: &Connection, id: i64, p: &KeyPatch) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE api_keys SET
+            name = COALESCE(?2, name),
+            enabled = COALESCE(?3, enabled),
+            unlimited = COALESCE(?4, unlimited),
+            expires_at = CASE WHEN ?5 THEN ?6 ELSE expires_at END,
+            models = CASE WHEN ?7 THEN ?8 ELSE models END
+         WHERE id = ?1",
+        params![
+            id,
+            p.name,
+            p.enabled,
+            p.unlimited,
+            p.expires_at.is_some(),
+            p.expires_at.flatten(),
+            p.models.is_some(),
+            models_json(p.models.as_ref().and_then(|m| m.as_deref())),
+        ],
+    )?;
+    if n == 0 {
+        return Err(rusqlite::Error::QueryReturnedNoRows.into());
+    }
+    Ok(())
+}
+
+/// Sets the key's remaining quota and returns the previous value.
+pub fn set_quota(conn: &Connection, id: i64, quota: i64) -> Result<i64, StoreError> {
+    let old: i64 = conn.query_row("SELECT remain_quota FROM api_keys WHERE id = ?1", [id], |r| r.get(0))?;
+    conn.execute("UPDATE api_keys SET remain_quota = ?2 WHERE id = ?1", params![id, quota])?;
+    Ok(old)
+}
+
+pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    let n = conn.execute("DELETE FROM api_keys WHERE id = ?1", [id])?;
+    if n == 0 {
+        return Err(rusqlite::Error::QueryReturnedNoRows.into());
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! The `logs` table, and the settle write that puts a charge and its log row in one transaction.
+
+use super::StoreError;
+use rusqlite::{Connection, Row, params};
+use serde::Serialize;
+
+/// Log kinds, numbered as the reference system numbers them (scripts rely on the numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogType {
+    Topup = 1,
+    Consume = 2,
+    Manage = 3,
+    System = 4,
+    Error = 5,
+    Refund = 6,
+}
+
+/// One row, as the domain code made it; the store writes it as given.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LogEntry {
+    pub created_at: i64,
+    pub log_type: i64,
+    pub request_id: String,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    pub key_id: Option<i64>,
+    pub key_name: Option<String>,
+    pub channel_id: Option<i64>,
+    pub group: Option<String>,
+    pub model: Option<String>,
+    pub upstream_model: Option<String>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub quota: i64,
+    pub latency_ms: Option<i64>,
+    pub ttfb_ms: Option<i64>,
+    pub is_stream: bool,
+    pub status: Option<i64>,
+    /// `upstream` when the usage came from upstream, `local` when counted here.
+    pub usage_source: Option<String>,
+    pub content: Option<String>,
+}
+
+pub fn insert(conn: &Connection, e: &LogEntry) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO logs (created_at, type, request_id, user_id, username, key_id, key_name, channel_id,
+            user_group, model, upstream_model, prompt_tokens, completion_tokens, quota, latency_ms, ttfb_ms,
+            is_stream, status, usage_source, content)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    )?
+    .execute(params![
+        e.created_at,
+        e.log_type,
+        e.request_id,
+        e.user_id,
+        e.username,
+        e.key_id,
+        e.key_name,
+        e.channel_id,
+        e.group,
+        e.model,
+        e.upstream_model,
+        e.prompt_tokens,
+        e.completion_tokens,
+        e.quota,
+        e.latency_ms,
+        e.ttfb_ms,
+        e.is_stream,
+        e.status,
+        e.usage_source,
+        e.content
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Applies a settled charge to the user and the key and writes its log row. Runs inside one
+/// writer transaction, so the charge and the row exist together or not at all.
+pub fn record_charge(
+    conn: &Connection,
+    user_id: i64,
+    key_id: i64,
+    key_limited: bool,
+    quota: i64,
+    entry: &LogEntry,
+) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "UPDATE users SET quota = quota - ?2, used_quota = used_quota + ?2, request_count = request_count + 1
+         WHERE id = ?1",
+    )?
+    .execute(params![user_id, quota])?;
+    conn.prepare_cached(
+        "UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN ?3 THEN ?2 ELSE 0 END,
+            used_quota = used_quota + ?2, last_used_at = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![key_id, quota, key_limited, entry.created_at])?;
+    insert(conn, entry)
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
+    Ok(LogEntry {
+        created_at: r.get(0)?,
+        log_type: r.get(1)?,
+        request_id: r.get(2)?,
+        user_id: r.get(3)?,
+        username: r.get(4)?,
+        key_id: r.get(5)?,
+        key_name: r.get(6)?,
+        channel_id: r.get(7)?,
+        group: r.get(8)?,
+        model: r.get(9)?,
+        upstream_model: r.get(10)?,
+        prompt_tokens: r.get(11)?,
+        completion_tokens: r.get(12)?,
+        quota: r.get(13)?,
+        latency_ms: r.get(14)?,
+        ttfb_ms: r.get(15)?,
+        is_stream: r.get(16)?,
+        status: r.get(17)?,
+        usage_source: r.get(18)?,
+        content: r.get(19)?,
+    })
+}
+
+/// The rows a request caused (newest last).
+pub fn by_request_id(conn: &Connection, request_id: &str) -> Result<Vec<LogEntry>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT created_at, type, request_id, user_id, username, key_id, key_name, channel_id, user_group,
+            model, upstream_model, prompt_tokens, completion_tokens, quota, latency_ms, ttfb_ms, is_stream,
+            status, usage_source, content
+         FROM logs WHERE request_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([request_id], from_row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Sum of consume charges per user (the ledger check compares it with `used_quota`).
+pub fn charged_by_user(conn: &Connection, user_id: i64) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(quota), 0) FROM logs WHERE user_id = ?1 AND type = 2",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Sum of consume charges per key.
+pub fn charged_by_key(conn: &Connection, key_id: i64) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(quota), 0) FROM logs WHERE key_id = ?1 AND type = 2",
+        [key_id],
+        |r| r.get(0),
+    )?)
+}

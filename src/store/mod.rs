@@ -1,0 +1,117 @@
+//! SQLite: one file in WAL mode, one writer thread, a pool of readers.
+//!
+//! - [`pragmas`]: every PRAGMA in one place.
+//! - [`writer`]: the single writer; batches jobs into `BEGIN IMMEDIATE` transactions (group commit).
+//! - [`migrate`]: migrations embedded from `schema/`.
+//! - one file per table group ([`users`], [`keys`], [`channels`], [`logs`], [`options`], [`sessions`]):
+//!   plain functions over a `&Connection`, called inside writer jobs or on pooled readers.
+//!
+//! The store knows nothing of HTTP; ids, timestamps and amounts come in from the domain code.
+
+pub mod channels;
+pub mod keys;
+pub mod logs;
+pub mod migrate;
+pub mod options;
+pub mod pragmas;
+pub mod sessions;
+pub mod users;
+pub mod writer;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use std::path::{Path, PathBuf};
+
+pub use writer::Writer;
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("migration: {0}")]
+    Migration(String),
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("a blocking task failed: {0}")]
+    Join(String),
+}
+
+impl StoreError {
+    /// True when the error says a row was not there (mapped to 404 by the API).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+    }
+    /// True when a UNIQUE constraint refused the write (mapped to 409).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+    }
+}
+
+/// The opened database: a writer and a read pool over the same file.
+#[derive(Clone)]
+pub struct Store {
+    pub path: PathBuf,
+    pub writer: Writer,
+    pub pool: Pool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, switches it to WAL, runs migrations and starts the writer.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        let mut conn = rusqlite::Connection::open(path)?;
+        // WAL is switched once on a single connection before the pool opens: doing it in the
+        // pool's init hook races on a new file ("database is locked").
+        pragmas::enable_wal(&conn)?;
+        pragmas::apply(&conn)?;
+        migrate::run(&mut conn)?;
+        let pool = open_pool(path)?;
+        let writer = Writer::start(conn)?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            writer,
+            pool,
+        })
+    }
+
+    /// Runs a read on a pooled connection off the async threads.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+
+    /// Same as [`Store::read`] for callers already off the async threads (start-up, CLI).
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.pool.get()?;
+        f(&conn)
+    }
+}
+
+fn open_pool(path: &Path) -> Result<Pool, StoreError> {
+    let manager = SqliteConnectionManager::file(path).with_init(|c| pragmas::apply_reader(c));
+    Ok(r2d2::Pool::builder().max_size(8).min_idle(Some(1)).build(manager)?)
+}

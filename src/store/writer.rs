@@ -1,0 +1,231 @@
+//! The single writer: one thread owns the only writing connection.
+//!
+//! Jobs arrive over a bounded channel. The thread takes every job waiting (up to a batch
+//! limit), runs them in one `BEGIN IMMEDIATE` transaction — each inside its own SAVEPOINT, so
+//! one failing job rolls back alone — commits once, and only then answers each caller. That is
+//! group commit: under load many requests share one commit, and a caller that got `Ok` knows its
+//! rows are durable. Starting with `BEGIN IMMEDIATE` means a write lock is taken up front, so no
+//! deferred read-to-write upgrade can fail with SQLITE_BUSY.
+
+use super::{StoreError, pragmas};
+use rusqlite::Connection;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs in one transaction; bounds how long one commit holds the lock.
+const MAX_BATCH: usize = 512;
+/// Jobs queued before senders wait (back-pressure instead of unbounded memory).
+const QUEUE: usize = 16_384;
+
+/// A unit of work: `run` inside the transaction, then `finish` with the commit's outcome.
+trait WriteJob: Send {
+    /// Returns false when the job failed and its savepoint must be rolled back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+type Job = Box<dyn WriteJob>;
+
+struct TypedJob<T, F> {
+    f: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    done: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> WriteJob for TypedJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else { return false };
+        let r = f(conn);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let out = match (commit, self.result) {
+            (Ok(()), Some(r)) => r,
+            (Ok(()), None) => Err(StoreError::Commit("the write was not run".into())),
+            // The job's own error says more than the failed commit it caused.
+            (Err(_), Some(Err(e))) => Err(e),
+            (Err(e), _) => Err(StoreError::Commit(e)),
+        };
+        let _ = self.done.send(out);
+    }
+}
+
+fn typed_job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let (done, rx) = oneshot::channel();
+    let job = TypedJob {
+        f: Some(f),
+        result: None,
+        done,
+    };
+    (Box::new(job), rx)
+}
+
+enum Msg {
+    Job(Job),
+    /// Finish queued jobs, checkpoint, close the connection, then answer.
+    Stop(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// Counters the health and metrics endpoints read.
+#[derive(Default)]
+pub struct WriterStats {
+    pub commits: AtomicU64,
+    pub jobs: AtomicU64,
+    pub failed_commits: AtomicU64,
+    pub last_commit_micros: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Msg>,
+    pub stats: Arc<WriterStats>,
+    thread: Arc<parking_lot::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> Result<Writer, StoreError> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let stats = Arc::new(WriterStats::default());
+        let s = stats.clone();
+        let handle = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, rx, s))?;
+        Ok(Writer {
+            tx,
+            stats,
+            thread: Arc::new(parking_lot::Mutex::new(Some(handle))),
+        })
+    }
+
+    /// Runs `f` inside the next transaction and returns its result once that transaction has committed.
+    pub async fn exec<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, done_rx) = typed_job(f);
+        self.tx.send(Msg::Job(job)).await.map_err(|_| StoreError::WriterGone)?;
+        done_rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Same as [`Writer::exec`] from a thread that is not an async worker (CLI, start-up).
+    pub fn exec_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, done_rx) = typed_job(f);
+        self.tx.blocking_send(Msg::Job(job)).map_err(|_| StoreError::WriterGone)?;
+        done_rx.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Jobs waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        QUEUE - self.tx.capacity()
+    }
+
+    /// Drains the queue, checkpoints the WAL into the main file and stops the thread.
+    pub async fn shutdown(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Stop(tx)).await.is_err() {
+            return Ok(()); // already stopped
+        }
+        let result = rx.await.map_err(|_| StoreError::WriterGone)?;
+        if let Some(h) = self.thread.lock().take() {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        result
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, stats: Arc<WriterStats>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut stop: Option<oneshot::Sender<Result<(), StoreError>>> = None;
+    while stop.is_none() {
+        match rx.blocking_recv() {
+            Some(Msg::Job(j)) => batch.push(j),
+            Some(Msg::Stop(s)) => stop = Some(s),
+            None => break,
+        }
+        while batch.len() < MAX_BATCH && stop.is_none() {
+            match rx.try_recv() {
+                Ok(Msg::Job(j)) => batch.push(j),
+                Ok(Msg::Stop(s)) => stop = Some(s),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&conn, &mut batch, &stats);
+        }
+    }
+    // Stop: anything still queued behind the Stop message is refused by the closed channel.
+    rx.close();
+    while let Ok(Msg::Job(j)) = rx.try_recv() {
+        batch.push(j);
+    }
+    if !batch.is_empty() {
+        commit_batch(&conn, &mut batch, &stats);
+    }
+    let result = pragmas::checkpoint_truncate(&conn).map_err(StoreError::from);
+    if let Err(e) = &result {
+        log::error!("WAL checkpoint at shutdown failed: {e}");
+    }
+    drop(conn);
+    if let Some(s) = stop {
+        let _ = s.send(result);
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
+    let started = std::time::Instant::now();
+    let n = batch.len();
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        log::error!("cannot begin a write transaction: {e}");
+        stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+        for job in batch.drain(..) {
+            job.finish(Err(format!("cannot begin a write transaction: {e}")));
+        }
+        return;
+    }
+    for job in batch.iter_mut() {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            log::error!("cannot open a savepoint: {e}");
+            continue;
+        }
+        if !job.run(conn) {
+            // Undo only this job's writes; the rest of the batch commits.
+            let _ = conn.execute_batch("ROLLBACK TO job");
+        }
+        let _ = conn.execute_batch("RELEASE job");
+    }
+    let result = match conn.execute_batch("COMMIT") {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            log::error!("commit of {n} writes failed: {e}");
+            let _ = conn.execute_batch("ROLLBACK");
+            stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+            Err(e.to_string())
+        }
+    };
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats.jobs.fetch_add(n as u64, Ordering::Relaxed);
+    stats
+        .last_commit_micros
+        .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    for job in batch.drain(..) {
+        job.finish(result.clone());
+    }
+}
