@@ -352,3 +352,26 @@ fn each_word_is_one_token() {
         assert_eq!(bpe.encode_with_special_tokens("hello").len(), 1);
     }
 }
+
+#[tokio::test]
+async fn serves_h2c_with_prior_knowledge() {
+    let mock = mock().await;
+    let stream = TcpStream::connect(mock.addr()).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let body = json!({"model": "gpt-4o-mini", "stream": true, "max_tokens": 2, "messages": []});
+    let req = Request::post(format!("http://{}/v1/chat/completions", mock.addr()))
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let res = send.send_request(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(sse_events(&body).len(), 3);
+    assert_eq!(mock.completed_streams(), 1);
+}
