@@ -17,8 +17,9 @@ mod report;
 
 use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
@@ -36,10 +37,10 @@ const LOAD_CPU: usize = 1;
 #[derive(Parser)]
 #[command(about = "Benchmark sluice against the mock upstream (see docs/performance.md)")]
 struct Args {
-    /// Seconds each scenario is measured.
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-    /// 2 seconds per scenario.
+    /// Seconds each scenario is measured [default: 10, or 2 with --quick].
+    #[arg(long)]
+    duration: Option<f64>,
+    /// A quick run: 2 seconds per scenario.
     #[arg(long)]
     quick: bool,
     /// Connection counts to run, comma-separated.
@@ -80,13 +81,20 @@ struct Args {
     sluice_pid: Option<u32>,
 }
 
-fn main() -> anyhow::Result<()> {
-    let mut args = Args::parse();
-    if args.quick {
-        args.duration = 2.0;
+fn main() -> ExitCode {
+    match bench(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("sluice-bench: {err:#}");
+            ExitCode::FAILURE
+        }
     }
-    if !(args.duration > 0.0 && args.duration <= 600.0) {
-        bail!("--duration must be between 0 and 600 seconds");
+}
+
+fn bench(args: Args) -> anyhow::Result<()> {
+    let seconds = args.duration.unwrap_or(if args.quick { 2.0 } else { 10.0 });
+    if !(seconds > 0.0 && seconds <= 600.0) {
+        bail!("--duration must be more than 0 and at most 600 seconds");
     }
     let pinned = !args.no_pin && pin();
     // One thread: the load generator shares its CPU with the mock, so more threads would only
@@ -97,7 +105,7 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the tokio runtime")?;
     let outcome = runtime.block_on(async {
         tokio::select! {
-            result = run(&args, pinned) => result,
+            result = run(&args, seconds, pinned) => result,
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         }
     });
@@ -187,6 +195,12 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
                 .mock_bin
                 .clone()
                 .unwrap_or_else(|| sibling_binary("sluice-mock"));
+            if !bin.exists() {
+                bail!(
+                    "{} not found; build it first (`cargo build --release --bin sluice-mock`) or pass --mock-bin",
+                    bin.display()
+                );
+            }
             let mut p = Proc::spawn(
                 "sluice-mock",
                 &bin,
@@ -238,15 +252,18 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
         data_dir.path().display().to_string(),
     ];
     let env = [("SLUICE_ROOT_PASSWORD", client::ROOT_PASSWORD)];
+    if !bin.exists() {
+        bail!(
+            "{} not found; build it first (`cargo build --release --bin sluice`) or pass --sluice-bin",
+            bin.display()
+        );
+    }
     let mut p = Proc::spawn("sluice", &bin, &serve_args, cpu(SLUICE_CPU), &env)?;
     let addr = p.wait_for_addr(Duration::from_secs(10))?;
-    let ready = client::wait_for_status(addr, Duration::from_secs(10))
-        .await
-        .with_context(|| p.tail_text())?;
-    let startup_ms = (ready - p.spawned_at).as_secs_f64() * 1e3;
-    let key = client::set_up_gateway(addr, mock).await.with_context(|| {
-        format!(
-            "setting up sluice through its admin API failed{}",
+    let startup_ms = wait_for_status(&mut p, addr).await?;
+    let key = client::set_up_gateway(addr, mock).await.map_err(|err| {
+        anyhow!(
+            "setting up sluice through its admin API failed: {err:#}{}",
             p.tail_text()
         )
     })?;
@@ -265,6 +282,24 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
     })
 }
 
+/// Poll `GET /api/status` every millisecond until it answers 200; the time since the spawn, in ms.
+async fn wait_for_status(p: &mut Proc, addr: SocketAddr) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let Some(last) = client::status_once(addr).await else {
+            return Ok(p.spawned_at.elapsed().as_secs_f64() * 1e3);
+        };
+        p.check_alive()?;
+        if Instant::now() >= deadline {
+            bail!(
+                "GET /api/status did not answer 200 within 10 s (last: {last}){}",
+                p.tail_text()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 fn request_body(stream: bool) -> serde_json::Value {
     let mut body = json!({
         "model": "gpt-4o-mini",
@@ -281,10 +316,10 @@ fn header(value: &str) -> anyhow::Result<HeaderValue> {
     HeaderValue::from_str(value).context("the API key is not a valid header value")
 }
 
-async fn run(args: &Args, pinned: bool) -> anyhow::Result<Report> {
+async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> {
     let mut servers = start_servers(args, pinned).await?;
     let ticks = procs::clock_ticks();
-    let duration = Duration::from_secs_f64(args.duration);
+    let duration = Duration::from_secs_f64(seconds);
     let warmup = (duration / 5).min(Duration::from_secs(1));
     let direct = Arc::new(load::Target {
         addr: servers.mock,
@@ -349,7 +384,7 @@ async fn run(args: &Args, pinned: bool) -> anyhow::Result<Report> {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         commit: git_commit(),
         machine: machine(),
-        seconds_per_scenario: args.duration,
+        seconds_per_scenario: seconds,
         pinned,
         startup_ms: servers.sluice.as_ref().and_then(|s| s.startup_ms),
         peak_rss_mib: pid.and_then(procs::peak_rss_kib).map(|k| k as f64 / 1024.0),

@@ -161,7 +161,7 @@ impl Report {
 
     fn summary_line(&self) -> String {
         format!(
-            "{} · commit {} · {} · {:.0} s per scenario · {}",
+            "{} · commit {} · {} · {} s per scenario · {}",
             self.date,
             self.commit.as_deref().unwrap_or("unknown"),
             self.machine,
