@@ -11,7 +11,7 @@
 //! - [`relay`]: route a `/v1` call to a channel, forward it, read usage, settle.
 //! - [`server`]: hyper accept loop, the route table, authentication, admin API, embedded UI.
 //! - [`app`]: start-up: open the store, bootstrap root, serve, shut down cleanly.
-//! - `mock`: an OpenAI-compatible mock upstream for tests and the benchmark.
+//! - [`mock`]: an OpenAI-compatible mock upstream for tests and the benchmark.
 //!
 //! # A request's path
 //! `server::conn` accepts → `server::router` matches the route table and assigns a ULID request id →
@@ -27,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod ledger;
 pub mod logging;
+pub mod mock;
 pub mod relay;
 pub mod secret;
 pub mod server;

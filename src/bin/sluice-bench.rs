@@ -1,1 +1,424 @@
-fn main(){}
+//! `sluice-bench`: the project's benchmark (`make bench`).
+//!
+//! It starts `sluice-mock` (pinned to CPU 1) and a fresh `sluice serve` (pinned to CPU 0), sets the
+//! gateway up through its admin API, then drives `POST /v1/chat/completions` from this process
+//! (pinned to CPU 1, next to the mock) through sluice and directly against the mock, non-stream
+//! and streamed, at 1, 32 and 128 connections. The difference between the two is what the gateway
+//! adds. See docs/performance.md for the method and the targets.
+
+#[path = "sluice-bench/client.rs"]
+mod client;
+#[path = "sluice-bench/load.rs"]
+mod load;
+#[path = "sluice-bench/procs.rs"]
+mod procs;
+#[path = "sluice-bench/report.rs"]
+mod report;
+
+use std::net::{SocketAddr, ToSocketAddrs as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use bytes::Bytes;
+use clap::Parser;
+use http::HeaderValue;
+use serde_json::json;
+
+use crate::procs::{Proc, TempDir};
+use crate::report::{Report, Scenario};
+
+/// CPU for sluice; the mock and the load generator share the other one.
+const SLUICE_CPU: usize = 0;
+const LOAD_CPU: usize = 1;
+
+#[derive(Parser)]
+#[command(about = "Benchmark sluice against the mock upstream (see docs/performance.md)")]
+struct Args {
+    /// Seconds each scenario is measured [default: 10, or 2 with --quick].
+    #[arg(long)]
+    duration: Option<f64>,
+    /// A quick run: 2 seconds per scenario.
+    #[arg(long)]
+    quick: bool,
+    /// Connection counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,32,128")]
+    connections: Vec<usize>,
+    /// Do not update docs/performance.md.
+    #[arg(long)]
+    no_write: bool,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// The document whose `<!-- bench:begin -->` … `<!-- bench:end -->` block is replaced.
+    #[arg(long, default_value = "docs/performance.md")]
+    doc: PathBuf,
+    /// Only the scenarios against the mock (no sluice).
+    #[arg(long)]
+    direct_only: bool,
+    /// Do not pin processes to CPUs.
+    #[arg(long)]
+    no_pin: bool,
+    /// The sluice binary (default: next to this one, else target/release/sluice).
+    #[arg(long)]
+    sluice_bin: Option<PathBuf>,
+    /// The sluice-mock binary (default: next to this one, else target/release/sluice-mock).
+    #[arg(long)]
+    mock_bin: Option<PathBuf>,
+    /// Bench a running gateway instead of starting one (needs --key and --mock-url).
+    #[arg(long, requires_all = ["key", "mock_url"])]
+    sluice_url: Option<String>,
+    /// API key (`sk-…`) for --sluice-url.
+    #[arg(long)]
+    key: Option<String>,
+    /// Use a running mock upstream instead of starting one.
+    #[arg(long)]
+    mock_url: Option<String>,
+    /// With --sluice-url: the gateway's pid, for CPU time and peak RSS.
+    #[arg(long)]
+    sluice_pid: Option<u32>,
+}
+
+fn main() -> ExitCode {
+    match bench(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("sluice-bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(args: Args) -> anyhow::Result<()> {
+    let seconds = args.duration.unwrap_or(if args.quick { 2.0 } else { 10.0 });
+    if !(seconds > 0.0 && seconds <= 600.0) {
+        bail!("--duration must be more than 0 and at most 600 seconds");
+    }
+    let pinned = !args.no_pin && pin();
+    // One thread: the load generator shares its CPU with the mock, so more threads would only
+    // compete with each other.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = run(&args, seconds, pinned) => result,
+            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+        }
+    });
+    // The child processes were stopped when `run` returned (or was dropped).
+    let report = outcome?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("serializing the results")?
+        );
+    } else {
+        print!("{}", report.text());
+    }
+    if args.no_write || args.direct_only || args.sluice_url.is_some() {
+        eprintln!("not writing {}", args.doc.display());
+    } else {
+        report::write_block(&args.doc, &report.markdown())?;
+        eprintln!("wrote the results into {}", args.doc.display());
+    }
+    Ok(())
+}
+
+/// Pin this process to LOAD_CPU; false (with a warning) when that is not possible.
+fn pin() -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("warning: fewer than 2 CPUs available; running unpinned");
+        return false;
+    }
+    if !procs::have_taskset() {
+        eprintln!("warning: taskset not found (util-linux); running unpinned");
+        return false;
+    }
+    match procs::pin_self(LOAD_CPU) {
+        Ok(()) => true,
+        Err(err) => {
+            eprintln!("warning: {err:#}; running unpinned");
+            false
+        }
+    }
+}
+
+/// The binary `name`: next to this executable, else under target/release.
+fn sibling_binary(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(name)))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("target/release").join(name))
+}
+
+/// `http://host:port[/…]` → the first address it resolves to.
+fn url_addr(url: &str) -> anyhow::Result<SocketAddr> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("{url}: only http:// URLs are supported"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority
+        .to_socket_addrs()
+        .with_context(|| format!("{url}: cannot resolve {authority}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{url}: {authority} resolves to no address"))
+}
+
+/// The started (or given) servers; dropping it stops what was started.
+struct Servers {
+    mock: SocketAddr,
+    sluice: Option<SluiceInfo>,
+    _mock_proc: Option<Proc>,
+    _data_dir: Option<TempDir>,
+}
+
+struct SluiceInfo {
+    addr: SocketAddr,
+    key: String,
+    pid: Option<u32>,
+    startup_ms: Option<f64>,
+    proc: Option<Proc>,
+}
+
+async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
+    let cpu = |c| pinned.then_some(c);
+    let (mock, mock_proc) = match &args.mock_url {
+        Some(url) => (url_addr(url)?, None),
+        None => {
+            let bin = args
+                .mock_bin
+                .clone()
+                .unwrap_or_else(|| sibling_binary("sluice-mock"));
+            if !bin.exists() {
+                bail!(
+                    "{} not found; build it first (`cargo build --release --bin sluice-mock`) or pass --mock-bin",
+                    bin.display()
+                );
+            }
+            let mut p = Proc::spawn(
+                "sluice-mock",
+                &bin,
+                &["--listen".into(), "127.0.0.1:0".into()],
+                cpu(LOAD_CPU),
+                &[],
+            )?;
+            let addr = p.wait_for_addr(Duration::from_secs(10))?;
+            (addr, Some(p))
+        }
+    };
+    if args.direct_only {
+        return Ok(Servers {
+            mock,
+            sluice: None,
+            _mock_proc: mock_proc,
+            _data_dir: None,
+        });
+    }
+    if let Some(url) = &args.sluice_url {
+        let key = args
+            .key
+            .clone()
+            .ok_or_else(|| anyhow!("--sluice-url needs --key"))?;
+        let sluice = SluiceInfo {
+            addr: url_addr(url)?,
+            key,
+            pid: args.sluice_pid,
+            startup_ms: None,
+            proc: None,
+        };
+        return Ok(Servers {
+            mock,
+            sluice: Some(sluice),
+            _mock_proc: mock_proc,
+            _data_dir: None,
+        });
+    }
+    let data_dir = TempDir::new("sluice-bench")?;
+    let bin = args
+        .sluice_bin
+        .clone()
+        .unwrap_or_else(|| sibling_binary("sluice"));
+    let serve_args = [
+        "serve".to_owned(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--data-dir".into(),
+        data_dir.path().display().to_string(),
+    ];
+    let env = [("SLUICE_ROOT_PASSWORD", client::ROOT_PASSWORD)];
+    if !bin.exists() {
+        bail!(
+            "{} not found; build it first (`cargo build --release --bin sluice`) or pass --sluice-bin",
+            bin.display()
+        );
+    }
+    let mut p = Proc::spawn("sluice", &bin, &serve_args, cpu(SLUICE_CPU), &env)?;
+    let addr = p.wait_for_addr(Duration::from_secs(10))?;
+    let startup_ms = wait_for_status(&mut p, addr).await?;
+    let key = client::set_up_gateway(addr, mock).await.map_err(|err| {
+        anyhow!(
+            "setting up sluice through its admin API failed: {err:#}{}",
+            p.tail_text()
+        )
+    })?;
+    let sluice = SluiceInfo {
+        addr,
+        key,
+        pid: Some(p.pid()),
+        startup_ms: Some(startup_ms),
+        proc: Some(p),
+    };
+    Ok(Servers {
+        mock,
+        sluice: Some(sluice),
+        _mock_proc: mock_proc,
+        _data_dir: Some(data_dir),
+    })
+}
+
+/// Poll `GET /api/status` every millisecond until it answers 200; the time since the spawn, in ms.
+async fn wait_for_status(p: &mut Proc, addr: SocketAddr) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let Some(last) = client::status_once(addr).await else {
+            return Ok(p.spawned_at.elapsed().as_secs_f64() * 1e3);
+        };
+        p.check_alive()?;
+        if Instant::now() >= deadline {
+            bail!(
+                "GET /api/status did not answer 200 within 10 s (last: {last}){}",
+                p.tail_text()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn request_body(stream: bool) -> serde_json::Value {
+    let mut body = json!({
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "max_tokens": 16,
+    });
+    if stream {
+        body["stream"] = json!(true);
+    }
+    body
+}
+
+fn header(value: &str) -> anyhow::Result<HeaderValue> {
+    HeaderValue::from_str(value).context("the API key is not a valid header value")
+}
+
+async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> {
+    let mut servers = start_servers(args, pinned).await?;
+    let ticks = procs::clock_ticks();
+    let duration = Duration::from_secs_f64(seconds);
+    let warmup = (duration / 5).min(Duration::from_secs(1));
+    let direct = Arc::new(load::Target {
+        addr: servers.mock,
+        path: "/v1/chat/completions".into(),
+        authorization: header("Bearer sk-mock")?,
+    });
+    let through = match &servers.sluice {
+        Some(s) => {
+            client::wait_until_relaying(s.addr, &s.key, &request_body(false)).await?;
+            Some(Arc::new(load::Target {
+                addr: s.addr,
+                path: "/v1/chat/completions".into(),
+                authorization: header(&format!("Bearer {}", s.key))?,
+            }))
+        }
+        None => None,
+    };
+    let pid = servers.sluice.as_ref().and_then(|s| s.pid);
+    let mut scenarios = Vec::new();
+    for stream in [false, true] {
+        let body = Bytes::from(request_body(stream).to_string());
+        for &connections in &args.connections {
+            let spec = load::Spec {
+                connections,
+                stream,
+                warmup,
+                duration,
+            };
+            let mode = if stream { "stream" } else { "non-stream" };
+            eprintln!("{mode}, {connections} connections: direct…");
+            let (direct_stats, _) = load::run(direct.clone(), body.clone(), &spec, None).await;
+            let (sluice_stats, cpu) = match &through {
+                Some(target) => {
+                    if let Some(p) = servers.sluice.as_mut().and_then(|s| s.proc.as_mut()) {
+                        p.check_alive()?;
+                    }
+                    eprintln!("{mode}, {connections} connections: through sluice…");
+                    let (stats, cpu) =
+                        load::run(target.clone(), body.clone(), &spec, pid.map(|p| (p, ticks)))
+                            .await;
+                    (Some(stats), cpu)
+                }
+                None => (None, None),
+            };
+            let added =
+                |f: fn(&load::Stats) -> f64| Some(f(sluice_stats.as_ref()?) - f(&direct_stats));
+            scenarios.push(Scenario {
+                stream,
+                connections,
+                added_p50_ms: added(|s| s.p50_ms),
+                added_p99_ms: added(|s| s.p99_ms),
+                sluice_cpu_us_per_request: cpu.zip(sluice_stats.as_ref()).and_then(|(cpu, s)| {
+                    (s.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / s.requests as f64)
+                }),
+                sluice_peak_rss_mib: pid.and_then(procs::peak_rss_kib).map(|k| k as f64 / 1024.0),
+                direct: Some(direct_stats),
+                sluice: sluice_stats,
+            });
+        }
+    }
+    let mut report = Report {
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        commit: git_commit(),
+        machine: machine(),
+        seconds_per_scenario: seconds,
+        pinned,
+        startup_ms: servers.sluice.as_ref().and_then(|s| s.startup_ms),
+        peak_rss_mib: pid.and_then(procs::peak_rss_kib).map(|k| k as f64 / 1024.0),
+        scenarios,
+        targets: Vec::new(),
+    };
+    report.check_targets();
+    if let Some(p) = servers.sluice.as_mut().and_then(|s| s.proc.as_mut()) {
+        p.check_alive()
+            .context("sluice died during the benchmark")?;
+    }
+    Ok(report)
+}
+
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// "2 × <CPU model>".
+fn machine() -> String {
+    // Not available_parallelism(): this process is pinned to one CPU by now.
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpus = info.lines().filter(|l| l.starts_with("processor")).count();
+    let model = info
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU", str::trim);
+    format!("{cpus} × {model}")
+}

@@ -1,0 +1,229 @@
+//! A mock OpenAI-compatible upstream, for integration tests and the benchmark.
+//!
+//! [`MockUpstream::start`] serves on an already-bound listener (port 0 in tests) and records every
+//! request under `/v1`. It answers:
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /v1/chat/completions` | `chat.completion`, or SSE `chat.completion.chunk` events when `"stream": true` |
+//! | `POST /v1/completions` | legacy `text_completion` (one choice, whatever the number of prompts), stream or not |
+//! | `POST /v1/embeddings` | one vector of 8 floats per input |
+//! | `GET /v1/models` | a short fixed list |
+//!
+//! Any bearer token is accepted and recorded. Other `/v1` paths get an OpenAI-shaped 404 (and are
+//! counted); paths outside `/v1` get a 404 and are not counted.
+//!
+//! # Deterministic content and usage
+//! The completion is N words: `"hello"` then `" hello"` repeated, so `"hello hello hello"`. Each
+//! word is exactly one token in tiktoken's cl100k and o200k. N = `max_tokens` (or
+//! `max_completion_tokens`) clamped to 1..=4096, else 16. A stream sends one chunk per word, the
+//! first with `"role":"assistant"`, the last with `"finish_reason":"stop"`.
+//!
+//! `prompt_tokens` is not a tokenizer count, it is a rule a test can compute by hand:
+//! - chat: the sum over messages of the whitespace-separated words of `content` (a string, or the
+//!   `text` of each part of an array), plus 3 per message, plus 3;
+//! - legacy completions: the words of `prompt` (a string or a list; a token array counts its length);
+//! - embeddings: the words of `input`, same rule.
+//!
+//! `completion_tokens` = N (for `mock-huge` too), `total_tokens` = the sum.
+//!
+//! # Behaviour by model name
+//! Substrings of the requested `model` select the behaviour; they combine
+//! (`mock-slow-50-mock-nousage` is slow and reports no usage):
+//! - `mock-slow-<ms>`: wait that long before the response headers;
+//! - `mock-stall-<ms>`: stream: first chunk, then a stall of that long, then the rest;
+//! - `mock-500`, `mock-429` (with `retry-after: 1`), `mock-401`: that status with an OpenAI error body;
+//! - `mock-close`: stream: half the chunks, then the connection is cut (no `[DONE]`, no usage);
+//!   non-stream: the connection is closed without a response;
+//! - `mock-nousage`: never a `usage` (not in the body, no usage chunk even when asked);
+//! - `mock-huge`: one 8 MiB content (a stream: one `data:` line of ~8 MiB);
+//! - anything else: the normal answer; the response's `model` echoes the requested one.
+
+mod body;
+mod handler;
+mod render;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How many requests [`MockUpstream::requests`] keeps.
+const MAX_RECORDED: usize = 1000;
+
+/// A running mock upstream. Dropping it (or [`MockUpstream::shutdown`]) stops the accept loop and
+/// cuts every open connection.
+pub struct MockUpstream {
+    addr: SocketAddr,
+    state: Arc<State>,
+    // Dropping the sender wakes every `changed()` in the accept loop and the connection tasks.
+    _stop: watch::Sender<()>,
+}
+
+/// One request the mock received under `/v1`.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+    /// The request body as JSON; `Null` if it was not JSON (or empty).
+    pub body: serde_json::Value,
+}
+
+/// What the hot path stores: the raw body, parsed only when a test asks for it.
+struct RawRequest {
+    method: http::Method,
+    path: String,
+    authorization: Option<http::HeaderValue>,
+    body: Bytes,
+}
+
+impl RawRequest {
+    fn to_recorded(&self) -> RecordedRequest {
+        RecordedRequest {
+            method: self.method.as_str().to_owned(),
+            path: self.path.clone(),
+            authorization: self
+                .authorization
+                .as_ref()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            body: serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// Counters and the request log, shared by all connections.
+#[derive(Default)]
+struct State {
+    calls: AtomicU64,
+    completed_streams: AtomicU64,
+    next_id: AtomicU64,
+    recorded: Mutex<VecDeque<RawRequest>>,
+}
+
+impl State {
+    fn record(&self, req: RawRequest) {
+        let mut log = self.recorded.lock();
+        if log.len() >= MAX_RECORDED {
+            log.pop_front();
+        }
+        log.push_back(req);
+    }
+
+    fn stream_completed(&self) {
+        self.completed_streams.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl MockUpstream {
+    /// Serve on an already-bound listener until the handle is dropped or [`Self::shutdown`] is
+    /// called. Returns at once; serving happens in a spawned task, so this must be called inside
+    /// a tokio runtime.
+    pub fn start(listener: TcpListener) -> MockUpstream {
+        let addr = listener
+            .local_addr()
+            .expect("a bound TcpListener has a local address");
+        let state = Arc::new(State::default());
+        let (stop, stopped) = watch::channel(());
+        tokio::spawn(accept_loop(listener, state.clone(), stopped));
+        MockUpstream {
+            addr,
+            state,
+            _stop: stop,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, the base URL a client or a gateway channel is given.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Requests received under `/v1`, whatever their answer.
+    pub fn calls(&self) -> u64 {
+        self.state.calls.load(Ordering::Relaxed)
+    }
+
+    /// The most recent request under `/v1` whose body was read.
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        self.state
+            .recorded
+            .lock()
+            .back()
+            .map(RawRequest::to_recorded)
+    }
+
+    /// The recorded requests, oldest first (at most the last 1000).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state
+            .recorded
+            .lock()
+            .iter()
+            .map(RawRequest::to_recorded)
+            .collect()
+    }
+
+    /// Streams whose last chunk was handed to the connection (a cut or stalled-and-abandoned
+    /// stream does not count).
+    pub fn completed_streams(&self) -> u64 {
+        self.state.completed_streams.load(Ordering::Relaxed)
+    }
+
+    /// Stop serving and cut open connections (the same as dropping the handle).
+    pub fn shutdown(self) {}
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watch::Receiver<()>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // No header read timeout: an idle pooled connection from the gateway stays open as long as
+    // the gateway wants, so its tests never race a server-side close.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    log::warn!("mock upstream: accept failed: {err}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        if let Err(err) = stream.set_nodelay(true) {
+            log::warn!("mock upstream: TCP_NODELAY: {err}");
+        }
+        let state = state.clone();
+        let builder = builder.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req| handler::handle(state.clone(), req));
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                // Connection errors are expected here (mock-close, clients going away).
+                _ = conn => {}
+                _ = stopped.changed() => {}
+            }
+        });
+    }
+}
