@@ -9,6 +9,7 @@ use crate::{billing, util};
 use anyhow::Context;
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Opens (creating) the data directory and the database, running migrations.
@@ -92,14 +93,29 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    // Loading the tokenizers takes a moment; do it before the first request, off the async threads.
-    tokio::task::spawn_blocking(billing::tokens::warm_up).await?;
-    let s = store.clone();
-    let state = tokio::task::spawn_blocking(move || AppState::new(config, s))
-        .await?
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let state = build_state(config, store).await?;
+    run(state, listener, shutdown).await
+}
+
+/// Loads the tokenizers and the in-memory catalog (off the async threads).
+pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<AppState>> {
+    tokio::task::spawn_blocking(move || {
+        billing::tokens::warm_up();
+        AppState::new(config, store)
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// Serves `state` on `listener` until `shutdown`, then stops the store cleanly.
+pub async fn run(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     log::info!("listening on http://{addr}");
+    let store = state.store.clone();
     server::run(listener, state, shutdown).await;
     store.writer.shutdown().await.context("flushing the database at shutdown")?;
     log::info!("stopped; the database is checkpointed");

@@ -144,7 +144,8 @@ impl Writer {
             return Ok(()); // already stopped
         }
         let result = rx.await.map_err(|_| StoreError::WriterGone)?;
-        if let Some(h) = self.thread.lock().take() {
+        let handle = self.thread.lock().take();
+        if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
         result

@@ -1,0 +1,290 @@
+//! The test harness: a real sluice (in-process, port 0, temp data dir, real SQLite file)
+//! in front of the project's mock upstream, both over loopback HTTP.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use sluice::config::Config;
+use sluice::mock::MockUpstream;
+use sluice::server::state::AppState;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub const ROOT_PASSWORD: &str = "root-password-for-tests";
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn request_id(&self) -> String {
+        self.headers["x-request-id"].to_str().unwrap().to_string()
+    }
+}
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// One request over loopback; the whole body is read.
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Bytes>) -> Resp {
+    let mut b = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let req = b.body(Full::new(body.unwrap_or_default())).unwrap();
+    let resp = client().request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp { status, headers, body }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub mock: MockUpstream,
+    pub state: Arc<AppState>,
+    pub dir: tempfile::TempDir,
+    /// Root's personal access token.
+    pub admin: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Defaults for tests: unpriced models allowed at ratio 1 (so quota = prompt + completion),
+    /// short timeouts.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.data_dir = dir.path().to_path_buf();
+        config.root_password = sluice::secret::Secret::new(ROOT_PASSWORD);
+        config.relay.first_byte_timeout_ms = 2_000;
+        config.relay.idle_timeout_ms = 2_000;
+        config.relay.retries = 1;
+        config.shutdown_grace_secs = 10;
+        tweak(&mut config);
+        let mock = MockUpstream::start(TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let cfg = config.clone();
+        let store = tokio::task::spawn_blocking(move || {
+            let store = sluice::app::open_store(&cfg).unwrap();
+            sluice::app::ensure_root(&store, &cfg).unwrap();
+            store
+        })
+        .await
+        .unwrap();
+        let state = sluice::app::build_state(config, store).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(sluice::app::run(state.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        let mut t = TestServer {
+            base,
+            mock,
+            state,
+            dir,
+            admin: String::new(),
+            shutdown: Some(tx),
+            task: Some(task),
+        };
+        t.admin = t.login_token("root", ROOT_PASSWORD).await;
+        t.put("/api/options", json!({"allow_unpriced_models": true})).await;
+        t
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Signs in and returns a personal access token for the account.
+    pub async fn login_token(&self, user: &str, password: &str) -> String {
+        let r = send(
+            "POST",
+            &self.url("/api/auth/login"),
+            &[("content-type", "application/json")],
+            Some(json!({"username": user, "password": password}).to_string().into()),
+        )
+        .await;
+        assert_eq!(r.status, 200, "login: {}", r.text());
+        let cookie = r.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        let csrf = r.json()["csrf_token"].as_str().unwrap().to_string();
+        let r = send(
+            "POST",
+            &self.url("/api/me/access-token"),
+            &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 201, "access token: {}", r.text());
+        r.json()["token"].as_str().unwrap().to_string()
+    }
+
+    /// An admin API call as root.
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        let auth = format!("Bearer {}", self.admin);
+        send(
+            method,
+            &self.url(path),
+            &[("authorization", &auth), ("content-type", "application/json")],
+            body.map(|b| Bytes::from(b.to_string())),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Value {
+        let r = self.api("PUT", path, Some(body)).await;
+        assert!(r.status < 300, "PUT {path}: {} {}", r.status, r.text());
+        r.json()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let r = self.api("POST", path, Some(body)).await;
+        assert!(r.status < 300, "POST {path}: {} {}", r.status, r.text());
+        r.json()
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Value {
+        let r = self.api("PATCH", path, Some(body)).await;
+        assert!(r.status < 300, "PATCH {path}: {} {}", r.status, r.text());
+        r.json()
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let r = self.api("GET", path, None).await;
+        assert!(r.status < 300, "GET {path}: {} {}", r.status, r.text());
+        r.json()
+    }
+
+    /// A channel to the mock serving `models`; returns its id.
+    pub async fn channel(&self, models: &[&str], extra: Value) -> i64 {
+        let mut body = json!({
+            "name": "mock",
+            "base_url": self.mock.base_url(),
+            "api_key": "sk-upstream-secret-canary",
+            "models": models,
+        });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        self.post("/api/channels", body).await["id"].as_i64().unwrap()
+    }
+
+    /// Sets root's balance.
+    pub async fn fund(&self, quota: i64) {
+        self.patch("/api/users/1", json!({"quota": quota})).await;
+    }
+
+    /// A key for root with `body` (e.g. {"quota": 100} or {"unlimited": true}); returns (id, secret).
+    pub async fn key(&self, body: Value) -> (i64, String) {
+        let mut b = json!({"name": "test"});
+        if let (Some(b), Some(e)) = (b.as_object_mut(), body.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let v = self.post("/api/keys", b).await;
+        (v["id"].as_i64().unwrap(), v["key"].as_str().unwrap().to_string())
+    }
+
+    /// A relay call with an API key.
+    pub async fn relay(&self, key: &str, path: &str, body: Value) -> Resp {
+        let auth = format!("Bearer {key}");
+        send(
+            "POST",
+            &self.url(path),
+            &[("authorization", &auth), ("content-type", "application/json")],
+            Some(Bytes::from(body.to_string())),
+        )
+        .await
+    }
+
+    /// A chat completion with one user message "hello" (7 prompt tokens by both the mock's
+    /// rule and tiktoken) and `max_tokens` completion tokens.
+    pub async fn chat(&self, key: &str, model: &str, max_tokens: u64, stream: bool) -> Resp {
+        self.relay(
+            key,
+            "/v1/chat/completions",
+            json!({"model": model, "messages": [{"role": "user", "content": "hello"}],
+                   "max_tokens": max_tokens, "stream": stream}),
+        )
+        .await
+    }
+
+    /// A read connection to the database file.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join("sluice.db")).unwrap()
+    }
+
+    pub fn user_balance(&self, id: i64) -> (i64, i64) {
+        self.db()
+            .query_row("SELECT quota, used_quota FROM users WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+    }
+
+    pub fn key_balance(&self, id: i64) -> (i64, i64) {
+        self.db()
+            .query_row("SELECT remain_quota, used_quota FROM api_keys WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
+    }
+
+    /// (type, quota, status, prompt, completion, usage_source) of the log rows of a request.
+    pub fn log_rows(&self, request_id: &str) -> Vec<(i64, i64, i64, i64, i64, Option<String>)> {
+        let db = self.db();
+        let mut st = db
+            .prepare("SELECT type, quota, status, prompt_tokens, completion_tokens, usage_source FROM logs WHERE request_id = ?1")
+            .unwrap();
+        st.query_map([request_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Sum of consume charges of a user.
+    pub fn charged(&self, user_id: i64) -> i64 {
+        self.db()
+            .query_row("SELECT COALESCE(SUM(quota),0) FROM logs WHERE type = 2 AND user_id = ?1", [user_id], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Waits until every relay task (including streams drained after a client left) is done.
+    pub async fn relays_idle(&self) {
+        tokio::time::timeout(std::time::Duration::from_secs(20), self.state.stats.relays.wait_idle())
+            .await
+            .expect("relays did not finish");
+    }
+
+    /// Graceful stop: drains, flushes the writer, checkpoints.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        self.dir
+    }
+}
