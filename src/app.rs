@@ -60,7 +60,10 @@ pub fn ensure_root(store: &Store, config: &Config) -> anyhow::Result<()> {
             "Created the root account. Sign in as 'root' with password: {password}\n(also written to {}; delete it once you have changed the password)",
             file.display()
         );
-        log::info!("created the root account; its password is in {}", file.display());
+        log::info!(
+            "created the root account; its password is in {}",
+            file.display()
+        );
     } else {
         log::info!("created the root account with the configured password");
     }
@@ -117,7 +120,11 @@ pub async fn run(
     log::info!("listening on http://{addr}");
     let store = state.store.clone();
     server::run(listener, state, shutdown).await;
-    store.writer.shutdown().await.context("flushing the database at shutdown")?;
+    store
+        .writer
+        .shutdown()
+        .await
+        .context("flushing the database at shutdown")?;
     log::info!("stopped; the database is checkpointed");
     Ok(())
 }

@@ -104,11 +104,18 @@ pub struct Overrides {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("environment variable {name}={value:?} is not valid: {hint}")]
-    Env { name: String, value: String, hint: String },
+    Env {
+        name: String,
+        value: String,
+        hint: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -151,7 +158,11 @@ impl Config {
     }
 
     fn apply_env(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        fn parse<T: std::str::FromStr>(name: &str, value: &str, hint: &str) -> Result<T, ConfigError> {
+        fn parse<T: std::str::FromStr>(
+            name: &str,
+            value: &str,
+            hint: &str,
+        ) -> Result<T, ConfigError> {
             value.trim().parse().map_err(|_| ConfigError::Env {
                 name: name.into(),
                 value: value.into(),
@@ -161,13 +172,17 @@ impl Config {
         let bool_hint = "use true or false";
         let num_hint = "use a whole number";
         match name {
-            "SLUICE_LISTEN" => self.listen = parse(name, value, "use IP:PORT, e.g. 127.0.0.1:3000")?,
+            "SLUICE_LISTEN" => {
+                self.listen = parse(name, value, "use IP:PORT, e.g. 127.0.0.1:3000")?
+            }
             "SLUICE_DATA_DIR" => self.data_dir = PathBuf::from(value),
             "SLUICE_DATABASE" => self.database = Some(PathBuf::from(value)),
             "SLUICE_DEBUG" => self.debug = parse(name, value, bool_hint)?,
             "SLUICE_SECURE_COOKIES" => self.secure_cookies = parse(name, value, bool_hint)?,
             "SLUICE_ROOT_PASSWORD" => self.root_password = Secret::new(value),
-            "SLUICE_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(name, value, num_hint)?,
+            "SLUICE_SHUTDOWN_GRACE_SECS" => {
+                self.shutdown_grace_secs = parse(name, value, num_hint)?
+            }
             "SLUICE_TRUSTED_PROXIES" => {
                 self.trusted_proxies = value
                     .split(',')
@@ -177,12 +192,18 @@ impl Config {
                     .collect::<Result<_, _>>()?
             }
             "SLUICE_RELAY_RETRIES" => self.relay.retries = parse(name, value, num_hint)?,
-            "SLUICE_RELAY_CONNECT_TIMEOUT_MS" => self.relay.connect_timeout_ms = parse(name, value, num_hint)?,
+            "SLUICE_RELAY_CONNECT_TIMEOUT_MS" => {
+                self.relay.connect_timeout_ms = parse(name, value, num_hint)?
+            }
             "SLUICE_RELAY_FIRST_BYTE_TIMEOUT_MS" => {
                 self.relay.first_byte_timeout_ms = parse(name, value, num_hint)?
             }
-            "SLUICE_RELAY_IDLE_TIMEOUT_MS" => self.relay.idle_timeout_ms = parse(name, value, num_hint)?,
-            "SLUICE_RELAY_MAX_BODY_BYTES" => self.relay.max_body_bytes = parse(name, value, num_hint)?,
+            "SLUICE_RELAY_IDLE_TIMEOUT_MS" => {
+                self.relay.idle_timeout_ms = parse(name, value, num_hint)?
+            }
+            "SLUICE_RELAY_MAX_BODY_BYTES" => {
+                self.relay.max_body_bytes = parse(name, value, num_hint)?
+            }
             _ => {}
         }
         Ok(())
@@ -219,7 +240,8 @@ impl Config {
         }
         if !self.root_password.is_empty() && self.root_password.expose().len() < 8 {
             return Err(ConfigError::Invalid(
-                "the root password must be at least 8 characters: change SLUICE_ROOT_PASSWORD".into(),
+                "the root password must be at least 8 characters: change SLUICE_ROOT_PASSWORD"
+                    .into(),
             ));
         }
         Ok(())
@@ -241,7 +263,11 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:4000\"\ndata_dir = \"/x\"\n[relay]\nretries = 3\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:4000\"\ndata_dir = \"/x\"\n[relay]\nretries = 3\n",
+        )
+        .unwrap();
         let env = vec![("SLUICE_DATA_DIR".to_string(), "/y".to_string())];
         let flags = Overrides {
             listen: Some("127.0.0.1:5000".parse().unwrap()),
@@ -264,15 +290,65 @@ mod tests {
     #[test]
     fn errors_say_how_to_fix() {
         let env = vec![("SLUICE_LISTEN".to_string(), "nonsense".to_string())];
-        let e = Config::load(None, env, &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(None, env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("IP:PORT"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "lisen = 1").unwrap();
-        let e = Config::load(Some(&file), Vec::new(), &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(Some(&file), Vec::new(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lisen"), "{e}");
         let env = vec![("SLUICE_RELAY_RETRIES".to_string(), "99".to_string())];
-        let e = Config::load(None, env, &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(None, env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("0 to 10"), "{e}");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod example_tests {
+    use super::*;
+
+    /// The shipped example must parse and equal the built-in defaults, so the two cannot drift.
+    #[test]
+    fn packaged_example_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/sluice.toml");
+        let c = Config::load(Some(&path), Vec::new(), &Overrides::default()).unwrap();
+        let d = Config::default();
+        assert_eq!(c.listen, d.listen);
+        assert_eq!(c.data_dir, d.data_dir);
+        assert_eq!(c.shutdown_grace_secs, d.shutdown_grace_secs);
+        let (a, b) = (&c.relay, &d.relay);
+        assert_eq!(
+            (
+                a.connect_timeout_ms,
+                a.first_byte_timeout_ms,
+                a.idle_timeout_ms,
+                a.retries
+            ),
+            (
+                b.connect_timeout_ms,
+                b.first_byte_timeout_ms,
+                b.idle_timeout_ms,
+                b.retries
+            )
+        );
+        assert_eq!(
+            (
+                a.max_body_bytes,
+                a.max_sse_line_bytes,
+                a.default_completion_estimate
+            ),
+            (
+                b.max_body_bytes,
+                b.max_sse_line_bytes,
+                b.default_completion_estimate
+            )
+        );
     }
 }

@@ -83,7 +83,9 @@ impl ApiError {
             ApiError::ModelNotFound(_) => ("invalid_request_error", "model_not_found"),
             ApiError::Conflict(_) => ("invalid_request_error", "conflict"),
             ApiError::PayloadTooLarge(_) => ("invalid_request_error", "request_too_large"),
-            ApiError::UnsupportedMediaType(_) => ("invalid_request_error", "unsupported_media_type"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("invalid_request_error", "unsupported_media_type")
+            }
             ApiError::InsufficientQuota(_) => ("insufficient_quota", "insufficient_quota"),
             ApiError::Throttled { .. } => ("rate_limit_error", "rate_limit_exceeded"),
             ApiError::UpstreamRateLimited(_) => ("rate_limit_error", "rate_limit_exceeded"),
@@ -125,9 +127,13 @@ impl ApiError {
     /// What the client reads. Internal details stay in the log.
     pub fn client_message(&self) -> String {
         match self {
-            ApiError::Internal(_) => "internal error; the server log has the details under this request id".into(),
+            ApiError::Internal(_) => {
+                "internal error; the server log has the details under this request id".into()
+            }
             ApiError::Store(e) if e.is_not_found() => "not found".into(),
-            ApiError::Store(e) if e.is_conflict() => "a record with that name already exists".into(),
+            ApiError::Store(e) if e.is_conflict() => {
+                "a record with that name already exists".into()
+            }
             ApiError::Store(_) => "the database is unavailable; try again shortly".into(),
             other => other.to_string(),
         }

@@ -47,14 +47,28 @@ pub fn init(debug: bool) -> Result<(), log::SetLoggerError> {
     let (out_tx, out_rx) = mpsc::channel::<String>();
     let (err_tx, err_rx) = mpsc::channel::<String>();
     let flushed = Arc::new((Mutex::new(0u64), Condvar::new()));
-    spawn_sink("log-stdout", out_rx, || Box::new(std::io::stdout()), flushed.clone());
-    spawn_sink("log-stderr", err_rx, || Box::new(std::io::stderr()), flushed.clone());
+    spawn_sink(
+        "log-stdout",
+        out_rx,
+        || Box::new(std::io::stdout()),
+        flushed.clone(),
+    );
+    spawn_sink(
+        "log-stderr",
+        err_rx,
+        || Box::new(std::io::stderr()),
+        flushed.clone(),
+    );
     let _ = SINKS.set(Sinks {
         senders: [out_tx.clone(), err_tx.clone()],
         flushed,
     });
 
-    let level = if debug { log::LevelFilter::Debug } else { log::LevelFilter::Info };
+    let level = if debug {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
+    };
     fern::Dispatch::new()
         .format(|out, message, record| {
             let rid = REQUEST_ID.try_with(|id| id.clone());
@@ -94,28 +108,30 @@ fn spawn_sink(
     open: fn() -> Box<dyn Write + Send>,
     flushed: Arc<(Mutex<u64>, Condvar)>,
 ) {
-    let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
-        let mut w = std::io::BufWriter::with_capacity(64 * 1024, open());
-        while let Ok(first) = rx.recv() {
-            let mut acks = 0u64;
-            for line in std::iter::once(first).chain(rx.try_iter().take(4096)) {
-                if line == FLUSH_MARK {
-                    acks += 1;
-                } else {
-                    // fern's sender output appends the newline itself.
-                    let _ = w.write_all(line.as_bytes());
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let mut w = std::io::BufWriter::with_capacity(64 * 1024, open());
+            while let Ok(first) = rx.recv() {
+                let mut acks = 0u64;
+                for line in std::iter::once(first).chain(rx.try_iter().take(4096)) {
+                    if line == FLUSH_MARK {
+                        acks += 1;
+                    } else {
+                        // fern's sender output appends the newline itself.
+                        let _ = w.write_all(line.as_bytes());
+                    }
+                }
+                let _ = w.flush();
+                if acks > 0 {
+                    let (count, cv) = &*flushed;
+                    if let Ok(mut c) = count.lock() {
+                        *c += acks;
+                        cv.notify_all();
+                    }
                 }
             }
-            let _ = w.flush();
-            if acks > 0 {
-                let (count, cv) = &*flushed;
-                if let Ok(mut c) = count.lock() {
-                    *c += acks;
-                    cv.notify_all();
-                }
-            }
-        }
-    });
+        });
     if let Err(e) = spawned {
         eprintln!("cannot start the {name} thread: {e}");
     }

@@ -76,14 +76,18 @@ fn main() -> ExitCode {
 fn serve(config: Config) -> anyhow::Result<()> {
     let store = sluice::app::open_store(&config)?;
     sluice::app::ensure_root(&store, &config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen on {}: {e}; pick another address with --listen or SLUICE_LISTEN",
-                config.listen
-            )
-        })?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {}: {e}; pick another address with --listen or SLUICE_LISTEN",
+                    config.listen
+                )
+            })?;
         sluice::app::serve(config, store, listener, shutdown_signal()).await
     })
 }

@@ -32,10 +32,12 @@ pub fn load_pricing(conn: &Connection) -> Result<Pricing, StoreError> {
             }
         }
     }
-    Ok(serde_json::from_value(Value::Object(doc)).unwrap_or_else(|e| {
-        log::warn!("stored price tables are not valid ({e}); using the defaults");
-        Pricing::default()
-    }))
+    Ok(
+        serde_json::from_value(Value::Object(doc)).unwrap_or_else(|e| {
+            log::warn!("stored price tables are not valid ({e}); using the defaults");
+            Pricing::default()
+        }),
+    )
 }
 
 /// Applies `changes` (option name → new value) to `current`, validating the result.

@@ -35,7 +35,9 @@ pub enum Price {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PricingError {
-    #[error("model {0:?} has no price set; an admin must add it to the model_ratio or model_price option")]
+    #[error(
+        "model {0:?} has no price set; an admin must add it to the model_ratio or model_price option"
+    )]
     Unpriced(String),
     #[error("{0}")]
     Invalid(String),
@@ -122,7 +124,9 @@ impl Pricing {
                     )));
                 }
                 if k.is_empty() {
-                    return Err(PricingError::Invalid(format!("{name} has an empty model or group name")));
+                    return Err(PricingError::Invalid(format!(
+                        "{name} has an empty model or group name"
+                    )));
                 }
             }
         }
@@ -134,7 +138,9 @@ impl Price {
     /// Quota units for the given usage.
     pub fn quota(&self, usage: Usage) -> i64 {
         match *self {
-            Price::PerCall { usd, group_ratio } => (usd * QUOTA_PER_USD * group_ratio).round() as i64,
+            Price::PerCall { usd, group_ratio } => {
+                (usd * QUOTA_PER_USD * group_ratio).round() as i64
+            }
             Price::Ratio {
                 model_ratio,
                 completion_ratio,
@@ -144,7 +150,8 @@ impl Price {
                     return 0;
                 }
                 let ratio = model_ratio * group_ratio;
-                let tokens = usage.prompt_tokens as f64 + usage.completion_tokens as f64 * completion_ratio;
+                let tokens =
+                    usage.prompt_tokens as f64 + usage.completion_tokens as f64 * completion_ratio;
                 let q = (tokens * ratio).round() as i64;
                 if ratio > 0.0 { q.max(1) } else { 0 }
             }
@@ -203,11 +210,17 @@ mod tests {
     #[test]
     fn unpriced_models_are_refused_unless_allowed() {
         let mut pr = Pricing::default();
-        assert!(matches!(pr.price("no-such", "default"), Err(PricingError::Unpriced(_))));
+        assert!(matches!(
+            pr.price("no-such", "default"),
+            Err(PricingError::Unpriced(_))
+        ));
         pr.allow_unpriced_models = true;
         assert!(pr.price("no-such", "default").is_ok());
         pr.model_price.insert("dall-e-3".into(), 0.04);
-        assert!(matches!(pr.price("dall-e-3", "default").unwrap(), Price::PerCall { .. }));
+        assert!(matches!(
+            pr.price("dall-e-3", "default").unwrap(),
+            Price::PerCall { .. }
+        ));
     }
 
     #[test]

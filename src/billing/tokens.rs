@@ -18,7 +18,16 @@ pub fn warm_up() {
 
 fn encoder(model: &str) -> &'static CoreBPE {
     let m = model.to_ascii_lowercase();
-    let o200k = ["gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o"];
+    let o200k = [
+        "gpt-4o",
+        "gpt-4.1",
+        "gpt-4.5",
+        "gpt-5",
+        "o1",
+        "o3",
+        "o4",
+        "chatgpt-4o",
+    ];
     if o200k.iter().any(|p| m.starts_with(p)) {
         tiktoken_rs::o200k_base_singleton()
     } else {
@@ -58,7 +67,10 @@ pub fn chat_prompt_tokens(model: &str, body: &Value) -> u64 {
                 for p in parts {
                     match p.get("type").and_then(Value::as_str) {
                         Some("text") => {
-                            total += count_text(model, p.get("text").and_then(Value::as_str).unwrap_or(""))
+                            total += count_text(
+                                model,
+                                p.get("text").and_then(Value::as_str).unwrap_or(""),
+                            )
                         }
                         Some(_) => total += 85,
                         None => {}

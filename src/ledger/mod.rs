@@ -190,13 +190,25 @@ mod tests {
     fn reserve_is_all_or_nothing() {
         let key = Account::new(100);
         let user = Account::new(50);
-        assert_eq!(reserve(Some(&key), &user, 60).unwrap_err(), ReserveError::UserShort);
+        assert_eq!(
+            reserve(Some(&key), &user, 60).unwrap_err(),
+            ReserveError::UserShort
+        );
         assert_eq!(key.available(), 100, "the key's part is returned");
-        assert_eq!(reserve(Some(&key), &user, 101).unwrap_err(), ReserveError::KeyShort);
+        assert_eq!(
+            reserve(Some(&key), &user, 101).unwrap_err(),
+            ReserveError::KeyShort
+        );
         let r = reserve(Some(&key), &user, 50).unwrap();
         assert_eq!((key.available(), user.available()), (50, 0));
         let s = r.settle(30);
-        assert_eq!(s.charge, Charge { quota: 30, capped: false });
+        assert_eq!(
+            s.charge,
+            Charge {
+                quota: 30,
+                capped: false
+            }
+        );
         assert_eq!((key.available(), user.available()), (70, 20));
     }
 
@@ -205,7 +217,13 @@ mod tests {
         let user = Account::new(100);
         let r = reserve(None, &user, 40).unwrap();
         let s = r.settle(500);
-        assert_eq!(s.charge, Charge { quota: 100, capped: true });
+        assert_eq!(
+            s.charge,
+            Charge {
+                quota: 100,
+                capped: true
+            }
+        );
         assert_eq!(user.available(), 0);
     }
 

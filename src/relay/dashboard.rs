@@ -17,7 +17,10 @@ const UNLIMITED_USD: f64 = 100_000_000.0;
 pub fn models(state: &AppState, caller: &KeyCaller) -> Resp {
     let channels = state.catalog.channels();
     let mut names = BTreeSet::new();
-    for c in channels.iter().filter(|c| c.enabled && c.groups.iter().any(|g| *g == caller.user.group)) {
+    for c in channels
+        .iter()
+        .filter(|c| c.enabled && c.groups.iter().any(|g| *g == caller.user.group))
+    {
         names.extend(c.models.iter().cloned());
         names.extend(c.model_mapping.keys().cloned());
     }

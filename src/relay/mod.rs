@@ -59,7 +59,11 @@ impl Endpoint {
 /// Largest non-stream answer read from upstream.
 const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
-pub async fn handle(state: &Arc<AppState>, handler: Handler, req: http::Request<Incoming>) -> Result<Resp, ApiError> {
+pub async fn handle(
+    state: &Arc<AppState>,
+    handler: Handler,
+    req: http::Request<Incoming>,
+) -> Result<Resp, ApiError> {
     let caller = auth::authenticate_key(state, req.headers())?;
     match handler {
         Handler::Models => Ok(dashboard::models(state, &caller)),
@@ -68,7 +72,9 @@ pub async fn handle(state: &Arc<AppState>, handler: Handler, req: http::Request<
         Handler::ChatCompletions => relay(state, caller, Endpoint::Chat, req).await,
         Handler::Completions => relay(state, caller, Endpoint::Completions, req).await,
         Handler::Embeddings => relay(state, caller, Endpoint::Embeddings, req).await,
-        other => Err(ApiError::Internal(format!("{other:?} is not a relay route"))),
+        other => Err(ApiError::Internal(format!(
+            "{other:?} is not a relay route"
+        ))),
     }
 }
 
@@ -99,7 +105,12 @@ async fn relay(
     let (parts, body) = web::read_body(req, state.config.relay.max_body_bytes).await?;
     let prepared = prepare(state, &caller, endpoint, &parts, body)?;
     let retries = state.config.relay.retries as usize;
-    let channels = route::candidates(&state.catalog.channels(), &prepared.model, &caller.user.group, retries + 1);
+    let channels = route::candidates(
+        &state.catalog.channels(),
+        &prepared.model,
+        &caller.user.group,
+        retries + 1,
+    );
     if channels.is_empty() {
         return Err(ApiError::ModelNotFound(format!(
             "no channel serves model {:?} for your group; ask an admin to add one",
@@ -131,7 +142,8 @@ async fn relay(
     };
     // Detached, so a client disconnect cannot cancel the charge; the handler only waits for it.
     let rid = call.request_id.clone();
-    let task = tokio::spawn(REQUEST_ID.scope(rid, attempt_all(call, prepared, channels, reservation)));
+    let task =
+        tokio::spawn(REQUEST_ID.scope(rid, attempt_all(call, prepared, channels, reservation)));
     match task.await {
         Ok(r) => r,
         Err(e) => Err(ApiError::Internal(format!("the relay task failed: {e}"))),
@@ -147,22 +159,35 @@ fn prepare(
 ) -> Result<Prepared, ApiError> {
     let value: Value = web::parse_json(parts, &body)?;
     let Value::Object(mut doc) = value else {
-        return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
     };
     let model = match doc.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => return Err(ApiError::BadRequest("'model' is required and must be a string".into())),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "'model' is required and must be a string".into(),
+            ));
+        }
     };
     if let Some(allowed) = &caller.key.models {
         if !allowed.contains(&model) {
-            return Err(ApiError::ModelNotAllowed(format!("this API key may not use model {model:?}")));
+            return Err(ApiError::ModelNotAllowed(format!(
+                "this API key may not use model {model:?}"
+            )));
         }
     }
-    let price = state.catalog.pricing().price(&model, &caller.user.group).map_err(|e| match e {
-        PricingError::Unpriced(_) => ApiError::Forbidden(e.to_string()),
-        PricingError::Invalid(m) => ApiError::Internal(m),
-    })?;
-    let stream = endpoint != Endpoint::Embeddings && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let price = state
+        .catalog
+        .pricing()
+        .price(&model, &caller.user.group)
+        .map_err(|e| match e {
+            PricingError::Unpriced(_) => ApiError::Forbidden(e.to_string()),
+            PricingError::Invalid(m) => ApiError::Internal(m),
+        })?;
+    let stream = endpoint != Endpoint::Embeddings
+        && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let prompt_tokens = match endpoint {
         Endpoint::Chat => tokens::chat_prompt_tokens(&model, &Value::Object(doc.clone())),
         Endpoint::Completions => tokens::input_tokens(&model, doc.get("prompt")),
@@ -175,7 +200,11 @@ fn prepare(
         Endpoint::Embeddings => 0,
         _ => max_tokens.unwrap_or(state.config.relay.default_completion_estimate),
     };
-    let n = doc.get("n").and_then(Value::as_u64).unwrap_or(1).clamp(1, 128);
+    let n = doc
+        .get("n")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .clamp(1, 128);
     let estimate = price.quota(Usage {
         prompt_tokens,
         completion_tokens: completion_estimate.saturating_mul(n),
@@ -184,15 +213,22 @@ fn prepare(
     let mut modified = false;
     if stream {
         // Ask upstream for usage in the last chunk; hide that chunk from a client that did not ask.
-        let opts = doc.entry("stream_options").or_insert_with(|| Value::Object(Default::default()));
+        let opts = doc
+            .entry("stream_options")
+            .or_insert_with(|| Value::Object(Default::default()));
         if let Value::Object(o) = opts {
-            client_wants_usage = o.get("include_usage").and_then(Value::as_bool).unwrap_or(false);
+            client_wants_usage = o
+                .get("include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             if !client_wants_usage {
                 o.insert("include_usage".into(), Value::Bool(true));
                 modified = true;
             }
         } else {
-            return Err(ApiError::BadRequest("'stream_options' must be an object".into()));
+            return Err(ApiError::BadRequest(
+                "'stream_options' must be an object".into(),
+            ));
         }
     }
     Ok(Prepared {
@@ -267,7 +303,11 @@ async fn attempt_all(
                 continue;
             }
         };
-        let upstream_model = channel.model_mapping.get(&p.model).cloned().unwrap_or_else(|| p.model.clone());
+        let upstream_model = channel
+            .model_mapping
+            .get(&p.model)
+            .cloned()
+            .unwrap_or_else(|| p.model.clone());
         let resp = match call.state.upstream.send(req).await {
             Ok(r) => r,
             Err(e) => {
@@ -287,7 +327,11 @@ async fn attempt_all(
             || status == StatusCode::UNAUTHORIZED
             || status == StatusCode::FORBIDDEN;
         if retryable {
-            log::warn!("channel {} ({}) answered {status}", channel.id, channel.name);
+            log::warn!(
+                "channel {} ({}) answered {status}",
+                channel.id,
+                channel.name
+            );
             failures.push(Failure {
                 channel_id: channel.id,
                 what: format!("upstream answered {status}"),
@@ -311,7 +355,14 @@ async fn attempt_all(
             ttfb,
         };
         if p.stream {
-            return Ok(stream::start(call, ctx, resp, reservation, p.client_wants_usage, provider));
+            return Ok(stream::start(
+                call,
+                ctx,
+                resp,
+                reservation,
+                p.client_wants_usage,
+                provider,
+            ));
         }
         return Ok(whole(call, ctx, resp, reservation, provider).await);
     }
@@ -326,7 +377,9 @@ async fn attempt_all(
 
 fn final_error(failures: &[Failure]) -> ApiError {
     match failures.last() {
-        Some(f) if f.timeout => ApiError::UpstreamTimeout("the upstream did not answer in time; try again".into()),
+        Some(f) if f.timeout => {
+            ApiError::UpstreamTimeout("the upstream did not answer in time; try again".into())
+        }
         Some(f) if f.status == Some(StatusCode::TOO_MANY_REQUESTS) => {
             ApiError::UpstreamRateLimited("the upstream is rate limiting; try again shortly".into())
         }
@@ -380,14 +433,20 @@ async fn whole(
     let mut out = http::Response::new(web::full(body));
     *out.status_mut() = parts.status;
     if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
-        out.headers_mut().insert(http::header::CONTENT_TYPE, ct.clone());
+        out.headers_mut()
+            .insert(http::header::CONTENT_TYPE, ct.clone());
     }
     out
 }
 
 /// Upstream refused the request itself (a 4xx other than auth and rate limits): release the
 /// reservation, log an error row and give the client upstream's status and error body.
-async fn pass_error(call: &Call, reservation: Reservation, channel: &ChannelRow, resp: http::Response<Incoming>) -> Resp {
+async fn pass_error(
+    call: &Call,
+    reservation: Reservation,
+    channel: &ChannelRow,
+    resp: http::Response<Incoming>,
+) -> Resp {
     let status = resp.status();
     let ct = resp.headers().get(http::header::CONTENT_TYPE).cloned();
     let body = tokio::time::timeout(
@@ -399,7 +458,13 @@ async fn pass_error(call: &Call, reservation: Reservation, channel: &ChannelRow,
     .and_then(Result::ok)
     .map(|c| c.to_bytes())
     .unwrap_or_default();
-    settle::log_error(call, Some(channel.id), status, &format!("upstream refused the request with {status}")).await;
+    settle::log_error(
+        call,
+        Some(channel.id),
+        status,
+        &format!("upstream refused the request with {status}"),
+    )
+    .await;
     reservation.release();
     let mut out = http::Response::new(web::full(body));
     *out.status_mut() = status;

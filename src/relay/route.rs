@@ -58,7 +58,13 @@ mod tests {
     use super::*;
     use crate::secret::Secret;
 
-    fn ch(id: i64, priority: i64, weight: i64, models: &[&str], groups: &[&str]) -> Arc<ChannelRow> {
+    fn ch(
+        id: i64,
+        priority: i64,
+        weight: i64,
+        models: &[&str],
+        groups: &[&str],
+    ) -> Arc<ChannelRow> {
         Arc::new(ChannelRow {
             id,
             kind: "openai".into(),
@@ -83,7 +89,10 @@ mod tests {
             ch(3, 10, 1, &["other"], &["default"]),
             ch(4, 20, 1, &["m"], &["vip"]),
         ];
-        let got: Vec<i64> = candidates(&cs, "m", "default", 5).iter().map(|c| c.id).collect();
+        let got: Vec<i64> = candidates(&cs, "m", "default", 5)
+            .iter()
+            .map(|c| c.id)
+            .collect();
         assert_eq!(got, vec![2, 1]);
         assert_eq!(candidates(&cs, "m", "default", 1).len(), 1);
         assert!(candidates(&cs, "nope", "default", 5).is_empty());
@@ -91,13 +100,19 @@ mod tests {
 
     #[test]
     fn weights_shape_the_first_pick() {
-        let cs = vec![ch(1, 0, 9, &["m"], &["default"]), ch(2, 0, 1, &["m"], &["default"])];
+        let cs = vec![
+            ch(1, 0, 9, &["m"], &["default"]),
+            ch(2, 0, 1, &["m"], &["default"]),
+        ];
         let mut first = [0u32; 3];
         for _ in 0..2000 {
             first[candidates(&cs, "m", "default", 2)[0].id as usize] += 1;
         }
         assert!(first[1] > 1500 && first[2] > 80, "{first:?}");
-        let zero = vec![ch(1, 0, 0, &["m"], &["default"]), ch(2, 0, 1, &["m"], &["default"])];
+        let zero = vec![
+            ch(1, 0, 0, &["m"], &["default"]),
+            ch(2, 0, 1, &["m"], &["default"]),
+        ];
         for _ in 0..100 {
             assert_eq!(candidates(&zero, "m", "default", 2)[0].id, 2);
         }

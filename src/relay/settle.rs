@@ -67,7 +67,12 @@ pub fn usage_or_count(
     )
 }
 
-fn base_entry(call: &Call, log_type: LogType, channel_id: Option<i64>, status: StatusCode) -> LogEntry {
+fn base_entry(
+    call: &Call,
+    log_type: LogType,
+    channel_id: Option<i64>,
+    status: StatusCode,
+) -> LogEntry {
     LogEntry {
         created_at: crate::util::now_secs(),
         log_type: log_type as i64,
@@ -117,7 +122,12 @@ pub async fn charge(
     if !notes.is_empty() {
         entry.content = Some(notes.join("; "));
     }
-    let (user_id, key_id, limited, quota) = (call.user.id, call.key.id, call.key.account.is_some(), charge.quota);
+    let (user_id, key_id, limited, quota) = (
+        call.user.id,
+        call.key.id,
+        call.key.account.is_some(),
+        charge.quota,
+    );
     let result = call
         .state
         .store
@@ -126,7 +136,10 @@ pub async fn charge(
         .await;
     match result {
         Ok(_) => {
-            call.state.stats.quota_charged.fetch_add(quota.max(0) as u64, Ordering::Relaxed);
+            call.state
+                .stats
+                .quota_charged
+                .fetch_add(quota.max(0) as u64, Ordering::Relaxed);
             log::debug!(
                 "charged {quota} ({} prompt + {} completion tokens, {:?})",
                 usage.prompt_tokens,
@@ -137,7 +150,9 @@ pub async fn charge(
         }
         Err(e) => {
             settled.refund();
-            log::error!("could not record a charge of {quota}: {e}; the call is not billed and fails");
+            log::error!(
+                "could not record a charge of {quota}: {e}; the call is not billed and fails"
+            );
             Err(ApiError::Store(e))
         }
     }
@@ -148,7 +163,13 @@ pub async fn charge(
 pub async fn log_error(call: &Call, channel_id: Option<i64>, status: StatusCode, detail: &str) {
     let mut entry = base_entry(call, LogType::Error, channel_id, status);
     entry.content = Some(detail.chars().take(2000).collect());
-    if let Err(e) = call.state.store.writer.exec(move |c| logs::insert(c, &entry)).await {
+    if let Err(e) = call
+        .state
+        .store
+        .writer
+        .exec(move |c| logs::insert(c, &entry))
+        .await
+    {
         log::error!("could not write the error log row: {e}");
     }
 }
@@ -162,7 +183,11 @@ pub async fn fail(
     detail: &str,
 ) -> ApiError {
     reservation.release();
-    let text = if detail.is_empty() { err.to_string() } else { format!("{err} ({detail})") };
+    let text = if detail.is_empty() {
+        err.to_string()
+    } else {
+        format!("{err} ({detail})")
+    };
     log_error(call, channel_id, err.status(), &text).await;
     err
 }

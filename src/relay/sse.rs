@@ -63,9 +63,13 @@ mod tests {
     fn lines_across_chunks() {
         let mut s = LineSplitter::new(1024);
         let mut lines = Vec::new();
-        s.push(b"data: a\n\ndata: b", |l| lines.push(l.to_vec())).ok();
+        s.push(b"data: a\n\ndata: b", |l| lines.push(l.to_vec()))
+            .ok();
         s.push(b"c\r\n\n", |l| lines.push(l.to_vec())).ok();
-        assert_eq!(lines, vec![b"data: a".to_vec(), vec![], b"data: bc".to_vec(), vec![]]);
+        assert_eq!(
+            lines,
+            vec![b"data: a".to_vec(), vec![], b"data: bc".to_vec(), vec![]]
+        );
     }
 
     #[test]

@@ -39,12 +39,23 @@ pub fn start(
     let rid = call.request_id.clone();
     tokio::spawn(REQUEST_ID.scope(
         rid,
-        pump(call, answer, resp.into_body(), reservation, client_wants_usage, tx, provider),
+        pump(
+            call,
+            answer,
+            resp.into_body(),
+            reservation,
+            client_wants_usage,
+            tx,
+            provider,
+        ),
     ));
     let mut out = http::Response::new(http_body_util::BodyExt::boxed(ChannelBody::new(rx)));
     *out.status_mut() = StatusCode::OK;
     let h = out.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     out
@@ -73,7 +84,9 @@ impl End {
             End::Clean => None,
             End::UpstreamClosed => Some("the upstream closed the stream before it finished"),
             End::Idle => Some("the upstream went silent mid-stream (idle timeout)"),
-            End::LineTooLong => Some("the upstream sent an event larger than the relay's line limit"),
+            End::LineTooLong => {
+                Some("the upstream sent an event larger than the relay's line limit")
+            }
         }
     }
 }
@@ -102,16 +115,33 @@ async fn pump(
     let end = loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => break End::Idle,
-            Ok(None) => break if seen.done { End::Clean } else { End::UpstreamClosed },
+            Ok(None) => {
+                break if seen.done {
+                    End::Clean
+                } else {
+                    End::UpstreamClosed
+                };
+            }
             Ok(Some(Err(e))) => {
                 log::warn!("upstream stream broke: {e}");
                 break End::UpstreamClosed;
             }
             Ok(Some(Ok(f))) => f,
         };
-        let Some(data) = frame.data_ref() else { continue };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
         let mut out = BytesMut::new();
-        let pushed = lines.push(data, |line| on_line(line, &mut seen, &mut out, client_wants_usage, &call, provider));
+        let pushed = lines.push(data, |line| {
+            on_line(
+                line,
+                &mut seen,
+                &mut out,
+                client_wants_usage,
+                &call,
+                provider,
+            )
+        });
         if !out.is_empty() && !client_gone && tx.send(out.freeze()).await.is_err() {
             client_gone = true;
             log::info!("client disconnected mid-stream; reading upstream to the end to bill it");
@@ -120,17 +150,33 @@ async fn pump(
             break End::LineTooLong;
         }
     };
-    let usage = settle::usage_or_count(seen.usage, &call.model, answer.prompt_tokens, &seen.text, seen.text_bytes);
+    let usage = settle::usage_or_count(
+        seen.usage,
+        &call.model,
+        answer.prompt_tokens,
+        &seen.text,
+        seen.text_bytes,
+    );
     let note = match (&end, client_gone) {
         (End::Clean, false) => None,
-        (End::Clean, true) => Some("client disconnected; billed to the end of the stream".to_string()),
+        (End::Clean, true) => {
+            Some("client disconnected; billed to the end of the stream".to_string())
+        }
         (e, gone) => Some(format!(
             "{}{}",
             e.message().unwrap_or(""),
-            if gone { "; client had disconnected" } else { "" }
+            if gone {
+                "; client had disconnected"
+            } else {
+                ""
+            }
         )),
     };
-    let status = if matches!(end, End::Clean) { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
+    let status = if matches!(end, End::Clean) {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
     let charged = settle::charge(&call, &answer, reservation, usage, status, note.as_deref()).await;
     if client_gone {
         return;

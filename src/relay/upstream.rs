@@ -59,7 +59,10 @@ impl Upstream {
     }
 
     /// Sends a request and waits for the response headers, bounded by the first-byte timeout.
-    pub async fn send(&self, req: http::Request<Full<Bytes>>) -> Result<http::Response<Incoming>, SendError> {
+    pub async fn send(
+        &self,
+        req: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<Incoming>, SendError> {
         match tokio::time::timeout(self.first_byte_timeout, self.client.request(req)).await {
             Err(_) => Err(SendError::Timeout),
             Ok(Err(e)) => Err(SendError::Connect(describe(&e))),

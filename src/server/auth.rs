@@ -41,17 +41,24 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// A password an operator may set: long enough to resist guessing, short enough to hash fast.
 pub fn check_password_policy(p: &str) -> Result<(), ApiError> {
     if p.chars().count() < 8 {
-        return Err(ApiError::BadRequest("the password must be at least 8 characters".into()));
+        return Err(ApiError::BadRequest(
+            "the password must be at least 8 characters".into(),
+        ));
     }
     if p.len() > 1024 {
-        return Err(ApiError::BadRequest("the password must be at most 1024 bytes".into()));
+        return Err(ApiError::BadRequest(
+            "the password must be at most 1024 bytes".into(),
+        ));
     }
     Ok(())
 }
 
 /// The bearer secret from `Authorization: Bearer …` or `x-api-key`.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
         let token = v
             .strip_prefix("Bearer ")
@@ -88,10 +95,14 @@ pub struct KeyCaller {
 }
 
 /// Looks the key up in memory by digest; no SQLite read on the request path.
-pub fn authenticate_key(state: &crate::server::state::AppState, headers: &HeaderMap) -> Result<KeyCaller, ApiError> {
+pub fn authenticate_key(
+    state: &crate::server::state::AppState,
+    headers: &HeaderMap,
+) -> Result<KeyCaller, ApiError> {
     let secret = bearer(headers).ok_or_else(|| {
         ApiError::InvalidApiKey(
-            "no API key given: send it as 'Authorization: Bearer sk-…' or in the x-api-key header".into(),
+            "no API key given: send it as 'Authorization: Bearer sk-…' or in the x-api-key header"
+                .into(),
         )
     })?;
     let key = state
@@ -111,7 +122,9 @@ pub fn authenticate_key(state: &crate::server::state::AppState, headers: &Header
         .user(key.user_id)
         .ok_or_else(|| ApiError::InvalidApiKey("the API key is not valid".into()))?;
     if !user.enabled {
-        return Err(ApiError::Forbidden("the account that owns this API key is disabled".into()));
+        return Err(ApiError::Forbidden(
+            "the account that owns this API key is disabled".into(),
+        ));
     }
     Ok(KeyCaller { key, user })
 }
@@ -143,7 +156,10 @@ pub async fn authenticate_user(
             .read(move |c| crate::store::users::by_access_token(c, &digest))
             .await?
             .ok_or_else(|| ApiError::Unauthenticated("the access token is not valid".into()))?;
-        return active(Principal { user, csrf_token: None });
+        return active(Principal {
+            user,
+            csrf_token: None,
+        });
     }
     if let Some(sid) = cookie(headers, SESSION_COOKIE) {
         let digest = util::digest(sid);
@@ -157,7 +173,9 @@ pub async fn authenticate_user(
                 csrf_token: Some(csrf),
             });
         }
-        return Err(ApiError::Unauthenticated("the session has expired: sign in again".into()));
+        return Err(ApiError::Unauthenticated(
+            "the session has expired: sign in again".into(),
+        ));
     }
     Err(ApiError::Unauthenticated(
         "sign in first (POST /api/auth/login) or send a personal access token as 'Authorization: Bearer …'".into(),
@@ -173,15 +191,25 @@ fn active(p: Principal) -> Result<Principal, ApiError> {
 
 /// Cookie-authenticated state changes must carry the session's CSRF token and, when the browser
 /// sends an `Origin`, come from this server's own origin.
-pub fn check_csrf(p: &Principal, method: &http::Method, headers: &HeaderMap) -> Result<(), ApiError> {
+pub fn check_csrf(
+    p: &Principal,
+    method: &http::Method,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
     let Some(expected) = &p.csrf_token else {
         return Ok(()); // bearer tokens are not sent by browsers on their own
     };
-    if matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS) {
+    if matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    ) {
         return Ok(());
     }
     check_origin(headers)?;
-    let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let given = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         return Err(ApiError::Forbidden(
             "missing or wrong X-CSRF-Token header (it is returned by POST /api/auth/login and GET /api/me)".into(),
@@ -192,10 +220,16 @@ pub fn check_csrf(p: &Principal, method: &http::Method, headers: &HeaderMap) -> 
 
 /// Refuses a request whose `Origin` names another site than the `Host` it was sent to.
 pub fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(origin) = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+    let Some(origin) = headers
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(());
     };
-    let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let origin_host = origin
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"))
@@ -262,11 +296,18 @@ impl LoginThrottle {
     pub fn record_failure(&self, username: &str, ip: IpAddr, now: Instant) {
         let mut map = self.by_key.lock();
         if map.len() > MAX_TRACKED {
-            map.retain(|_, f| f.locked_until.is_some_and(|u| u > now) || f.recent.back().is_some_and(|t| now - *t < WINDOW));
+            map.retain(|_, f| {
+                f.locked_until.is_some_and(|u| u > now)
+                    || f.recent.back().is_some_and(|t| now - *t < WINDOW)
+            });
         }
         for k in Self::keys(username, ip) {
             let f = map.entry(k).or_default();
-            while f.recent.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
+            while f
+                .recent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > WINDOW)
+            {
                 f.recent.pop_front();
             }
             f.recent.push_back(now);
@@ -303,7 +344,10 @@ mod tests {
         assert!(t.check("root", "10.0.0.2".parse().unwrap(), now).is_some());
         // another account, same address: locked too
         assert!(t.check("alice", ip, now).is_some());
-        assert!(t.check("root", ip, now + LOCKOUT + Duration::from_secs(1)).is_none());
+        assert!(
+            t.check("root", ip, now + LOCKOUT + Duration::from_secs(1))
+                .is_none()
+        );
     }
 
     #[test]

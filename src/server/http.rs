@@ -25,7 +25,9 @@ pub fn empty() -> Body {
 pub fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
     match serde_json::to_vec(v) {
         Ok(b) => with_type(status, "application/json", full(b)),
-        Err(e) => error(&ApiError::Internal(format!("cannot serialise a response: {e}"))),
+        Err(e) => error(&ApiError::Internal(format!(
+            "cannot serialise a response: {e}"
+        ))),
     }
 }
 
@@ -56,7 +58,10 @@ pub fn error(e: &ApiError) -> Resp {
 
 /// Reads the whole body, refusing it with 413 before buffering when `Content-Length` is over
 /// `limit`, and as soon as the bytes received pass it otherwise.
-pub async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<(http::request::Parts, Bytes), ApiError> {
+pub async fn read_body(
+    req: http::Request<Incoming>,
+    limit: usize,
+) -> Result<(http::request::Parts, Bytes), ApiError> {
     let (parts, body) = req.into_parts();
     if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
         let len: u64 = len
@@ -69,7 +74,9 @@ pub async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<(ht
         }
     }
     let collected = Limited::new(body, limit).collect().await.map_err(|e| {
-        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        if e.downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
             ApiError::PayloadTooLarge(limit)
         } else {
             ApiError::BadRequest(format!("could not read the request body: {e}"))
@@ -79,7 +86,10 @@ pub async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<(ht
 }
 
 /// Parses a JSON body, requiring a JSON content type when one is given.
-pub fn parse_json<T: serde::de::DeserializeOwned>(parts: &http::request::Parts, body: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<T, ApiError> {
     if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
         if !ct.starts_with("application/json") && !ct.is_empty() {
@@ -88,7 +98,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(parts: &http::request::Parts, 
             )));
         }
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 /// A response body fed through a channel: each message is sent to the client as it arrives.

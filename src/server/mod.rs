@@ -73,18 +73,39 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
     drop(listener);
     state.draining.store(true, Ordering::SeqCst);
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
-    log::info!("shutting down: waiting up to {} s for in-flight requests", grace.as_secs());
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        log::warn!("in-flight requests did not finish within {} s; closing them", grace.as_secs());
+    log::info!(
+        "shutting down: waiting up to {} s for in-flight requests",
+        grace.as_secs()
+    );
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        log::warn!(
+            "in-flight requests did not finish within {} s; closing them",
+            grace.as_secs()
+        );
     }
     // Relay tasks that outlive their connection (a disconnected client's stream being drained
     // for its usage) still hold charges to commit: wait for them too, within the same bound.
-    if tokio::time::timeout(grace, state.stats.relays.wait_idle()).await.is_err() {
-        log::warn!("{} relays still running after {} s", state.stats.relays.get(), grace.as_secs());
+    if tokio::time::timeout(grace, state.stats.relays.wait_idle())
+        .await
+        .is_err()
+    {
+        log::warn!(
+            "{} relays still running after {} s",
+            state.stats.relays.get(),
+            grace.as_secs()
+        );
     }
 }
 
-async fn handle(state: Arc<AppState>, router: Arc<Router>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+async fn handle(
+    state: Arc<AppState>,
+    router: Arc<Router>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Resp {
     let started = Instant::now();
     let rid = ulid::Ulid::generate().to_string();
     let method = req.method().clone();
@@ -113,12 +134,20 @@ async fn handle(state: Arc<AppState>, router: Arc<Router>, req: Request<Incoming
     resp
 }
 
-async fn dispatch(state: &Arc<AppState>, router: &Router, req: Request<Incoming>, ip: std::net::IpAddr) -> Resp {
+async fn dispatch(
+    state: &Arc<AppState>,
+    router: &Router,
+    req: Request<Incoming>,
+    ip: std::net::IpAddr,
+) -> Resp {
     let path = req.uri().path().to_string();
     let matched = match router.route(req.method(), &path) {
         RouteResult::Found(m) => m,
         RouteResult::MethodNotAllowed => {
-            return http::error(&ApiError::NotFound(format!("{} is not supported on {path}", req.method())));
+            return http::error(&ApiError::NotFound(format!(
+                "{} is not supported on {path}",
+                req.method()
+            )));
         }
         RouteResult::NotFound => {
             if req.method() == Method::GET || req.method() == Method::HEAD {
@@ -126,7 +155,10 @@ async fn dispatch(state: &Arc<AppState>, router: &Router, req: Request<Incoming>
                     return ui::serve(&path);
                 }
             }
-            return http::error(&ApiError::NotFound(format!("no route for {} {path}", req.method())));
+            return http::error(&ApiError::NotFound(format!(
+                "no route for {} {path}",
+                req.method()
+            )));
         }
     };
     let handler = matched.handler;
@@ -134,18 +166,16 @@ async fn dispatch(state: &Arc<AppState>, router: &Router, req: Request<Incoming>
     let result = match matched.access {
         Access::Public => api::public(state, handler, req, ip).await,
         Access::ApiKey => crate::relay::handle(state, handler, req).await,
-        Access::User | Access::Admin => {
-            match auth::authenticate_user(state, req.headers()).await {
-                Err(e) => Err(e),
-                Ok(p) if matched.access == Access::Admin && !p.is_admin() => {
-                    Err(ApiError::Forbidden("this needs an admin account".into()))
-                }
-                Ok(p) => match auth::check_csrf(&p, req.method(), req.headers()) {
-                    Err(e) => Err(e),
-                    Ok(()) => api::signed_in(state, handler, req, p, id.as_deref()).await,
-                },
+        Access::User | Access::Admin => match auth::authenticate_user(state, req.headers()).await {
+            Err(e) => Err(e),
+            Ok(p) if matched.access == Access::Admin && !p.is_admin() => {
+                Err(ApiError::Forbidden("this needs an admin account".into()))
             }
-        }
+            Ok(p) => match auth::check_csrf(&p, req.method(), req.headers()) {
+                Err(e) => Err(e),
+                Ok(()) => api::signed_in(state, handler, req, p, id.as_deref()).await,
+            },
+        },
     };
     match result {
         Ok(r) => r,

@@ -76,14 +76,39 @@ pub const ROUTES: &[(Method, &str, Handler, Access)] = &[
     (Method::DELETE, "/api/channels/{id}", ChannelDelete, Admin),
     (Method::GET, "/api/options", OptionsGet, Admin),
     (Method::PUT, "/api/options", OptionsPut, Admin),
-    (Method::POST, "/v1/chat/completions", ChatCompletions, ApiKey),
+    (
+        Method::POST,
+        "/v1/chat/completions",
+        ChatCompletions,
+        ApiKey,
+    ),
     (Method::POST, "/v1/completions", Completions, ApiKey),
     (Method::POST, "/v1/embeddings", Embeddings, ApiKey),
     (Method::GET, "/v1/models", Models, ApiKey),
-    (Method::GET, "/dashboard/billing/subscription", BillingSubscription, ApiKey),
-    (Method::GET, "/v1/dashboard/billing/subscription", BillingSubscription, ApiKey),
-    (Method::GET, "/dashboard/billing/usage", BillingUsage, ApiKey),
-    (Method::GET, "/v1/dashboard/billing/usage", BillingUsage, ApiKey),
+    (
+        Method::GET,
+        "/dashboard/billing/subscription",
+        BillingSubscription,
+        ApiKey,
+    ),
+    (
+        Method::GET,
+        "/v1/dashboard/billing/subscription",
+        BillingSubscription,
+        ApiKey,
+    ),
+    (
+        Method::GET,
+        "/dashboard/billing/usage",
+        BillingUsage,
+        ApiKey,
+    ),
+    (
+        Method::GET,
+        "/v1/dashboard/billing/usage",
+        BillingUsage,
+        ApiKey,
+    ),
 ];
 
 pub struct Matched<'a> {
@@ -161,7 +186,14 @@ mod tests {
 
     #[test]
     fn only_listed_routes_are_public() {
-        let public: Vec<_> = ROUTES.iter().filter(|r| r.3 == Access::Public).map(|r| r.1).collect();
-        assert_eq!(public, ["/api/status", "/api/openapi.json", "/api/auth/login"]);
+        let public: Vec<_> = ROUTES
+            .iter()
+            .filter(|r| r.3 == Access::Public)
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(
+            public,
+            ["/api/status", "/api/openapi.json", "/api/auth/login"]
+        );
     }
 }

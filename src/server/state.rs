@@ -72,7 +72,8 @@ impl Drop for InFlightGuard<'_> {
 
 impl AppState {
     pub fn new(config: Config, store: Store) -> Result<Arc<AppState>, String> {
-        let catalog = Catalog::load(store.clone()).map_err(|e| format!("cannot load the catalog: {e}"))?;
+        let catalog =
+            Catalog::load(store.clone()).map_err(|e| format!("cannot load the catalog: {e}"))?;
         let upstream = Upstream::new(&config.relay)?;
         Ok(Arc::new(AppState {
             config,

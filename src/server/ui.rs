@@ -14,7 +14,8 @@ struct Assets;
 /// rust-embed reads from disk, so this matters there).
 pub fn serve(path: &str) -> Resp {
     let rel = path.trim_start_matches('/');
-    let suspicious = rel.contains("..") || rel.contains('\\') || rel.contains('%') || rel.contains('\0');
+    let suspicious =
+        rel.contains("..") || rel.contains('\\') || rel.contains('%') || rel.contains('\0');
     if suspicious {
         return not_found();
     }
@@ -37,14 +38,25 @@ fn not_found() -> Resp {
 
 fn file_response(name: &str, file: rust_embed::EmbeddedFile) -> Resp {
     let mime = file.metadata.mimetype().to_string();
-    let mut r = with_type(StatusCode::OK, "application/octet-stream", full(file.data.into_owned()));
+    let mut r = with_type(
+        StatusCode::OK,
+        "application/octet-stream",
+        full(file.data.into_owned()),
+    );
     if let Ok(v) = HeaderValue::from_str(&mime) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     // Vite puts a content hash in asset names: those can be cached for good; the shell cannot.
-    let cache = if name.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    let cache = if name.starts_with("assets/") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     r.headers_mut()
-        .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    r.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     r
 }

@@ -59,8 +59,7 @@ impl ChannelRow {
     }
 }
 
-const COLUMNS: &str =
-    "id, kind, name, base_url, api_key, models, model_mapping, groups, priority, weight, enabled, created_at";
+const COLUMNS: &str = "id, kind, name, base_url, api_key, models, model_mapping, groups, priority, weight, enabled, created_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
     let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };

@@ -98,7 +98,9 @@ pub fn list(conn: &Connection, user_id: Option<i64>) -> Result<Vec<KeyRow>, Stor
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM api_keys WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id"
     ))?;
-    let rows = stmt.query_map([user_id], from_row)?.collect::<Result<_, _>>()?;
+    let rows = stmt
+        .query_map([user_id], from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
@@ -154,8 +156,15 @@ pub fn update(conn: &Connection, id: i64, p: &KeyPatch) -> Result<(), StoreError
 
 /// Sets the key's remaining quota and returns the previous value.
 pub fn set_quota(conn: &Connection, id: i64, quota: i64) -> Result<i64, StoreError> {
-    let old: i64 = conn.query_row("SELECT remain_quota FROM api_keys WHERE id = ?1", [id], |r| r.get(0))?;
-    conn.execute("UPDATE api_keys SET remain_quota = ?2 WHERE id = ?1", params![id, quota])?;
+    let old: i64 = conn.query_row(
+        "SELECT remain_quota FROM api_keys WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    conn.execute(
+        "UPDATE api_keys SET remain_quota = ?2 WHERE id = ?1",
+        params![id, quota],
+    )?;
     Ok(old)
 }
 

@@ -131,7 +131,9 @@ pub fn by_request_id(conn: &Connection, request_id: &str) -> Result<Vec<LogEntry
             status, usage_source, content
          FROM logs WHERE request_id = ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([request_id], from_row)?.collect::<Result<_, _>>()?;
+    let rows = stmt
+        .query_map([request_id], from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 

@@ -46,7 +46,10 @@ pub enum StoreError {
 impl StoreError {
     /// True when the error says a row was not there (mapped to 404 by the API).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows)
+        )
     }
     /// True when a UNIQUE constraint refused the write (mapped to 409).
     pub fn is_conflict(&self) -> bool {
@@ -113,5 +116,8 @@ impl Store {
 
 fn open_pool(path: &Path) -> Result<Pool, StoreError> {
     let manager = SqliteConnectionManager::file(path).with_init(|c| pragmas::apply_reader(c));
-    Ok(r2d2::Pool::builder().max_size(8).min_idle(Some(1)).build(manager)?)
+    Ok(r2d2::Pool::builder()
+        .max_size(8)
+        .min_idle(Some(1))
+        .build(manager)?)
 }

@@ -19,7 +19,11 @@ pub fn create(
 }
 
 /// The session's user and CSRF token, when the session exists and has not expired.
-pub fn lookup(conn: &Connection, digest: &[u8; 32], now: i64) -> Result<Option<(UserRow, String)>, StoreError> {
+pub fn lookup(
+    conn: &Connection,
+    digest: &[u8; 32],
+    now: i64,
+) -> Result<Option<(UserRow, String)>, StoreError> {
     let found: Option<(i64, String)> = conn
         .query_row(
             "SELECT user_id, csrf_token FROM sessions WHERE digest = ?1 AND expires_at > ?2",

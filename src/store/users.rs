@@ -74,7 +74,14 @@ pub fn insert(conn: &Connection, u: &NewUser<'_>) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO users (username, password_hash, role, user_group, quota, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![u.username, u.password_hash, u.role.as_str(), u.group, u.quota, u.created_at],
+        params![
+            u.username,
+            u.password_hash,
+            u.role.as_str(),
+            u.group,
+            u.quota,
+            u.created_at
+        ],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -98,7 +105,10 @@ pub fn list(conn: &Connection) -> Result<Vec<UserRow>, StoreError> {
 }
 
 /// The user and their password hash, for login.
-pub fn credentials(conn: &Connection, username: &str) -> Result<Option<(UserRow, String)>, StoreError> {
+pub fn credentials(
+    conn: &Connection,
+    username: &str,
+) -> Result<Option<(UserRow, String)>, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS}, password_hash FROM users WHERE username = ?1"),
@@ -108,7 +118,10 @@ pub fn credentials(conn: &Connection, username: &str) -> Result<Option<(UserRow,
         .optional()?)
 }
 
-pub fn by_access_token(conn: &Connection, digest: &[u8; 32]) -> Result<Option<UserRow>, StoreError> {
+pub fn by_access_token(
+    conn: &Connection,
+    digest: &[u8; 32],
+) -> Result<Option<UserRow>, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM users WHERE access_token_digest = ?1"),
@@ -167,7 +180,10 @@ pub fn update(conn: &Connection, id: i64, p: &UserPatch) -> Result<(), StoreErro
 /// Sets the balance and returns the previous one, so the ledger can apply the difference.
 pub fn set_quota(conn: &Connection, id: i64, quota: i64) -> Result<i64, StoreError> {
     let old: i64 = conn.query_row("SELECT quota FROM users WHERE id = ?1", [id], |r| r.get(0))?;
-    conn.execute("UPDATE users SET quota = ?2 WHERE id = ?1", params![id, quota])?;
+    conn.execute(
+        "UPDATE users SET quota = ?2 WHERE id = ?1",
+        params![id, quota],
+    )?;
     Ok(old)
 }
 

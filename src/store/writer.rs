@@ -117,7 +117,10 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (job, done_rx) = typed_job(f);
-        self.tx.send(Msg::Job(job)).await.map_err(|_| StoreError::WriterGone)?;
+        self.tx
+            .send(Msg::Job(job))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
         done_rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -128,8 +131,12 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (job, done_rx) = typed_job(f);
-        self.tx.blocking_send(Msg::Job(job)).map_err(|_| StoreError::WriterGone)?;
-        done_rx.blocking_recv().map_err(|_| StoreError::WriterGone)?
+        self.tx
+            .blocking_send(Msg::Job(job))
+            .map_err(|_| StoreError::WriterGone)?;
+        done_rx
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterGone)?
     }
 
     /// Jobs waiting for the writer.
@@ -228,5 +235,68 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
         .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     for job in batch.drain(..) {
         job.finish(result.clone());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        pragmas::enable_wal(&conn).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
+            .unwrap();
+        (dir, Writer::start(conn).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_commits_and_a_failure_stays_alone() {
+        let (dir, w) = open();
+        let mut tasks = Vec::new();
+        for i in 0..400i64 {
+            let w = w.clone();
+            tasks.push(tokio::spawn(async move {
+                // Every 50th job writes twice then fails: its savepoint must undo both rows.
+                w.exec(move |c| {
+                    c.execute("INSERT INTO t (v) VALUES (?1)", [i])?;
+                    if i % 50 == 0 {
+                        c.execute("INSERT INTO t (v) VALUES (?1)", [i + 10_000])?;
+                        c.execute("INSERT INTO t (v) VALUES (?1)", [i])?; // UNIQUE violation
+                    }
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        let mut failed = 0;
+        for t in tasks {
+            if t.await.unwrap().is_err() {
+                failed += 1;
+            }
+        }
+        assert_eq!(failed, 8);
+        let commits = w.stats.commits.load(Ordering::Relaxed);
+        assert!(
+            commits < 400,
+            "group commit batched {commits} commits for 400 writes"
+        );
+        w.shutdown().await.unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 392);
+        let big: i64 = conn
+            .query_row("SELECT COUNT(*) FROM t WHERE v >= 10000", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(big, 0);
+        // shutdown checkpointed: the WAL is empty
+        let wal = std::fs::metadata(dir.path().join("w.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert_eq!(wal, 0);
     }
 }

@@ -69,10 +69,20 @@ fn collect_text(choices: &[Choice<'_>], text: &mut String) {
 }
 
 impl Provider for OpenAi {
-    fn build_request(&self, ch: &ChannelRow, endpoint: Endpoint, body: Bytes) -> Result<Request<Full<Bytes>>, ApiError> {
+    fn build_request(
+        &self,
+        ch: &ChannelRow,
+        endpoint: Endpoint,
+        body: Bytes,
+    ) -> Result<Request<Full<Bytes>>, ApiError> {
         let url = format!("{}{}", ch.base_url.trim_end_matches('/'), endpoint.path());
-        let auth = HeaderValue::from_str(&format!("Bearer {}", ch.api_key.expose()))
-            .map_err(|_| ApiError::Internal(format!("channel {} has a key that is not a valid header", ch.id)))?;
+        let auth =
+            HeaderValue::from_str(&format!("Bearer {}", ch.api_key.expose())).map_err(|_| {
+                ApiError::Internal(format!(
+                    "channel {} has a key that is not a valid header",
+                    ch.id
+                ))
+            })?;
         Request::builder()
             .method(Method::POST)
             .uri(url)
@@ -80,7 +90,9 @@ impl Provider for OpenAi {
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream")
             .body(Full::new(body))
-            .map_err(|e| ApiError::Internal(format!("channel {} has an unusable base URL: {e}", ch.id)))
+            .map_err(|e| {
+                ApiError::Internal(format!("channel {} has an unusable base URL: {e}", ch.id))
+            })
     }
 
     fn read_response(&self, _endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage> {

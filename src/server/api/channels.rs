@@ -48,7 +48,10 @@ impl Body {
         ChannelFields {
             kind: self.kind.unwrap_or(c.kind),
             name: self.name.unwrap_or(c.name),
-            base_url: self.base_url.map(|u| u.trim().trim_end_matches('/').to_string()).unwrap_or(c.base_url),
+            base_url: self
+                .base_url
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .unwrap_or(c.base_url),
             api_key: self.api_key.unwrap_or(c.api_key),
             models: self.models.unwrap_or(c.models),
             model_mapping: self.model_mapping.unwrap_or(c.model_mapping),
@@ -73,7 +76,10 @@ pub fn validate(c: &ChannelFields) -> Result<(), ApiError> {
         )));
     }
     let uri: http::Uri = c.base_url.parse().map_err(|_| {
-        ApiError::BadRequest("base_url is not a URL: give it as the SDKs take it, e.g. https://api.openai.com/v1".into())
+        ApiError::BadRequest(
+            "base_url is not a URL: give it as the SDKs take it, e.g. https://api.openai.com/v1"
+                .into(),
+        )
     })?;
     let scheme_ok = matches!(uri.scheme_str(), Some("http") | Some("https"));
     if !scheme_ok || uri.host().is_none_or(str::is_empty) || uri.query().is_some() {
@@ -82,16 +88,28 @@ pub fn validate(c: &ChannelFields) -> Result<(), ApiError> {
         ));
     }
     if c.api_key.is_empty() {
-        return Err(ApiError::BadRequest("api_key (the upstream's secret key) is required".into()));
+        return Err(ApiError::BadRequest(
+            "api_key (the upstream's secret key) is required".into(),
+        ));
     }
-    if c.api_key.expose().chars().any(|ch| ch.is_control() || ch == ' ') {
-        return Err(ApiError::BadRequest("api_key must not contain spaces or control characters".into()));
+    if c.api_key
+        .expose()
+        .chars()
+        .any(|ch| ch.is_control() || ch == ' ')
+    {
+        return Err(ApiError::BadRequest(
+            "api_key must not contain spaces or control characters".into(),
+        ));
     }
     if c.models.is_empty() || c.models.iter().any(|m| m.trim().is_empty()) {
-        return Err(ApiError::BadRequest("models must list at least one model name".into()));
+        return Err(ApiError::BadRequest(
+            "models must list at least one model name".into(),
+        ));
     }
     if c.groups.is_empty() || c.groups.iter().any(|g| g.trim().is_empty()) {
-        return Err(ApiError::BadRequest("groups must list at least one group (e.g. [\"default\"])".into()));
+        return Err(ApiError::BadRequest(
+            "groups must list at least one group (e.g. [\"default\"])".into(),
+        ));
     }
     if c.weight < 0 {
         return Err(ApiError::BadRequest("weight cannot be negative".into()));
@@ -159,7 +177,10 @@ pub async fn patch(
         enabled: current.enabled,
     });
     validate(&fields)?;
-    let log = manage_entry(&p.user, format!("updated channel {:?} (id {id})", fields.name));
+    let log = manage_entry(
+        &p.user,
+        format!("updated channel {:?} (id {id})", fields.name),
+    );
     let row = state
         .store
         .writer

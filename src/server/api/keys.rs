@@ -21,10 +21,20 @@ pub async fn list(state: &AppState, p: &Principal, query: &str) -> Result<Resp, 
     let filter = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("user_id="))
-        .map(|v| v.parse::<i64>().map_err(|_| ApiError::BadRequest("user_id must be a number".into())))
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| ApiError::BadRequest("user_id must be a number".into()))
+        })
         .transpose()?;
-    let user_filter = if p.is_admin() { filter } else { Some(p.user.id) };
-    let rows = state.store.read(move |c| keys::list(c, user_filter)).await?;
+    let user_filter = if p.is_admin() {
+        filter
+    } else {
+        Some(p.user.id)
+    };
+    let rows = state
+        .store
+        .read(move |c| keys::list(c, user_filter))
+        .await?;
     Ok(json(StatusCode::OK, &rows))
 }
 
@@ -68,7 +78,9 @@ fn check_name(n: &str) -> Result<(), ApiError> {
 fn check_models(m: &Option<Vec<String>>) -> Result<(), ApiError> {
     if let Some(list) = m {
         if list.iter().any(|s| s.trim().is_empty() || s.len() > 128) {
-            return Err(ApiError::BadRequest("models must be non-empty names of at most 128 characters".into()));
+            return Err(ApiError::BadRequest(
+                "models must be non-empty names of at most 128 characters".into(),
+            ));
         }
     }
     Ok(())
@@ -88,7 +100,8 @@ pub async fn create(
         (Some(q), false) => q,
         (None, false) => {
             return Err(ApiError::BadRequest(
-                "give the key a quota (\"quota\": N) or make it unlimited (\"unlimited\": true)".into(),
+                "give the key a quota (\"quota\": N) or make it unlimited (\"unlimited\": true)"
+                    .into(),
             ));
         }
     };
@@ -97,12 +110,16 @@ pub async fn create(
     }
     let now = util::now_secs();
     if b.expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::BadRequest("expires_at must be in the future (Unix seconds)".into()));
+        return Err(ApiError::BadRequest(
+            "expires_at must be in the future (Unix seconds)".into(),
+        ));
     }
     let owner = match b.user_id {
         Some(uid) if uid != p.user.id => {
             if !p.is_admin() {
-                return Err(ApiError::Forbidden("only admins can create keys for other users".into()));
+                return Err(ApiError::Forbidden(
+                    "only admins can create keys for other users".into(),
+                ));
             }
             state
                 .store
@@ -116,7 +133,10 @@ pub async fn create(
     let secret = format!("sk-{}", util::random_token(KEY_CHARS));
     let digest = util::digest(&secret);
     let prefix: String = secret.chars().take(8).collect();
-    let log = manage_entry(&p.user, format!("created key {:?} for user {owner}", b.name));
+    let log = manage_entry(
+        &p.user,
+        format!("created key {:?} for user {owner}", b.name),
+    );
     let row = state
         .store
         .writer

@@ -31,7 +31,9 @@ pub async fn public(
         Handler::Status => Ok(session::status(state)),
         Handler::OpenApi => Ok(session::openapi()),
         Handler::Login => session::login(state, req, ip).await,
-        other => Err(ApiError::Internal(format!("{other:?} is not a public route"))),
+        other => Err(ApiError::Internal(format!(
+            "{other:?} is not a public route"
+        ))),
     }
 }
 
@@ -68,16 +70,18 @@ pub async fn signed_in(
         OptionsGet => Ok(options::get(state)),
         OptionsPut => options::put(state, &p, &parts, &body).await,
         Status | OpenApi | Login | ChatCompletions | Completions | Embeddings | Models
-        | BillingSubscription | BillingUsage => {
-            Err(ApiError::Internal(format!("{handler:?} is not a signed-in route")))
-        }
+        | BillingSubscription | BillingUsage => Err(ApiError::Internal(format!(
+            "{handler:?} is not a signed-in route"
+        ))),
     }
 }
 
 fn parse_id(id: Option<&str>) -> Result<i64, ApiError> {
     id.and_then(|s| s.parse::<i64>().ok())
         .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::BadRequest("the id in the path must be a positive whole number".into()))
+        .ok_or_else(|| {
+            ApiError::BadRequest("the id in the path must be a positive whole number".into())
+        })
 }
 
 /// A `manage` log row recording what an admin did.

@@ -21,8 +21,8 @@ pub async fn put(
     body: &[u8],
 ) -> Result<Resp, ApiError> {
     let changes: serde_json::Map<String, serde_json::Value> = parse_json(parts, body)?;
-    let (merged, rows) =
-        crate::settings::merge_pricing(&state.catalog.pricing(), &changes).map_err(ApiError::BadRequest)?;
+    let (merged, rows) = crate::settings::merge_pricing(&state.catalog.pricing(), &changes)
+        .map_err(ApiError::BadRequest)?;
     let names: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
     let log = manage_entry(&p.user, format!("changed options: {}", names.join(", ")));
     state

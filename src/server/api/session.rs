@@ -1,7 +1,7 @@
 //! Status, sign-in and the caller's own account.
 
 use super::super::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL_SECS};
-use super::super::http::{Resp, json, parse_json, read_body, with_type, full};
+use super::super::http::{Resp, full, json, parse_json, read_body, with_type};
 use super::super::state::AppState;
 use super::MAX_API_BODY;
 use crate::error::ApiError;
@@ -44,7 +44,11 @@ fn dummy_hash() -> &'static str {
     H.get_or_init(|| auth::hash_password("not a real password").unwrap_or_default())
 }
 
-pub async fn login(state: &Arc<AppState>, req: http::Request<Incoming>, ip: IpAddr) -> Result<Resp, ApiError> {
+pub async fn login(
+    state: &Arc<AppState>,
+    req: http::Request<Incoming>,
+    ip: IpAddr,
+) -> Result<Resp, ApiError> {
     auth::check_origin(req.headers())?;
     let (parts, body) = read_body(req, MAX_API_BODY).await?;
     let b: LoginBody = parse_json(&parts, &body)?;
@@ -52,7 +56,10 @@ pub async fn login(state: &Arc<AppState>, req: http::Request<Incoming>, ip: IpAd
         return Err(ApiError::Throttled { retry_after: wait });
     }
     let name = b.username.clone();
-    let found = state.store.read(move |c| users::credentials(c, &name)).await?;
+    let found = state
+        .store
+        .read(move |c| users::credentials(c, &name))
+        .await?;
     let password = b.password;
     let (user, ok) = tokio::task::spawn_blocking(move || match found {
         Some((user, hash)) => {
@@ -70,9 +77,13 @@ pub async fn login(state: &Arc<AppState>, req: http::Request<Incoming>, ip: IpAd
         (Some(u), true) if u.enabled => u,
         (Some(_), true) => return Err(ApiError::Forbidden("this account is disabled".into())),
         _ => {
-            state.throttle.record_failure(&b.username, ip, Instant::now());
+            state
+                .throttle
+                .record_failure(&b.username, ip, Instant::now());
             log::warn!("failed sign-in for {:?} from {ip}", b.username);
-            return Err(ApiError::Unauthenticated("wrong username or password".into()));
+            return Err(ApiError::Unauthenticated(
+                "wrong username or password".into(),
+            ));
         }
     };
     state.throttle.record_success(&b.username, ip);
@@ -91,7 +102,11 @@ pub async fn login(state: &Arc<AppState>, req: http::Request<Incoming>, ip: IpAd
         .await?;
     log::info!("{} signed in from {ip}", user.username);
     let mut resp = json(StatusCode::OK, &json!({"user": user, "csrf_token": csrf}));
-    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
         "{SESSION_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_TTL_SECS}{secure}"
     );
@@ -101,10 +116,18 @@ pub async fn login(state: &Arc<AppState>, req: http::Request<Incoming>, ip: IpAd
     Ok(resp)
 }
 
-pub async fn logout(state: &AppState, parts: &http::request::Parts, _p: &Principal) -> Result<Resp, ApiError> {
+pub async fn logout(
+    state: &AppState,
+    parts: &http::request::Parts,
+    _p: &Principal,
+) -> Result<Resp, ApiError> {
     if let Some(sid) = auth::cookie(&parts.headers, SESSION_COOKIE) {
         let digest = util::digest(sid);
-        state.store.writer.exec(move |c| sessions::delete(c, &digest)).await?;
+        state
+            .store
+            .writer
+            .exec(move |c| sessions::delete(c, &digest))
+            .await?;
     }
     let mut resp = json(StatusCode::OK, &json!({"ok": true}));
     resp.headers_mut().insert(

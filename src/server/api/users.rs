@@ -5,8 +5,8 @@ use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
 use super::{manage_entry, reload};
 use crate::error::ApiError;
-use crate::store::users::{self, NewUser, Role, UserPatch};
 use crate::store::logs;
+use crate::store::users::{self, NewUser, Role, UserPatch};
 use crate::util;
 use http::StatusCode;
 use serde::Deserialize;
@@ -37,7 +37,9 @@ struct CreateBody {
 
 fn check_username(name: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&name.chars().count())
-        && name.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "._-@".contains(c));
     if !ok {
         return Err(ApiError::BadRequest(
             "username must be 1–64 characters: letters, digits, '.', '_', '-' or '@'".into(),
@@ -74,7 +76,9 @@ fn may_manage(actor: &Principal, target: &users::UserRow) -> Result<(), ApiError
     if actor.user.role == Role::Root || target.role < actor.user.role {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("you can only manage accounts below your own role".into()))
+        Err(ApiError::Forbidden(
+            "you can only manage accounts below your own role".into(),
+        ))
     }
 }
 
@@ -97,7 +101,14 @@ pub async fn create(
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let log = manage_entry(&p.user, format!("created user {:?} ({}) with quota {quota}", b.username, role.as_str()));
+    let log = manage_entry(
+        &p.user,
+        format!(
+            "created user {:?} ({}) with quota {quota}",
+            b.username,
+            role.as_str()
+        ),
+    );
     let username = b.username;
     let row = state
         .store
@@ -167,7 +178,9 @@ pub async fn patch(
         }
     }
     if b.enabled == Some(false) && target.id == p.user.id {
-        return Err(ApiError::BadRequest("you cannot disable your own account".into()));
+        return Err(ApiError::BadRequest(
+            "you cannot disable your own account".into(),
+        ));
     }
     let password_hash = match b.password {
         Some(pw) => {
@@ -196,11 +209,21 @@ pub async fn patch(
         .exec(move |c| {
             users::update(c, id, &patch)?;
             let mut changes: Vec<String> = Vec::new();
-            if patch.username.is_some() { changes.push("username".into()); }
-            if patch.password_hash.is_some() { changes.push("password".into()); }
-            if let Some(r) = patch.role { changes.push(format!("role={}", r.as_str())); }
-            if let Some(g) = &patch.group { changes.push(format!("group={g}")); }
-            if let Some(e) = patch.enabled { changes.push(format!("enabled={e}")); }
+            if patch.username.is_some() {
+                changes.push("username".into());
+            }
+            if patch.password_hash.is_some() {
+                changes.push("password".into());
+            }
+            if let Some(r) = patch.role {
+                changes.push(format!("role={}", r.as_str()));
+            }
+            if let Some(g) = &patch.group {
+                changes.push(format!("group={g}"));
+            }
+            if let Some(e) = patch.enabled {
+                changes.push(format!("enabled={e}"));
+            }
             let old_quota = match quota {
                 Some(q) => {
                     let old = users::set_quota(c, id, q)?;
@@ -210,7 +233,13 @@ pub async fn patch(
                 None => None,
             };
             if !changes.is_empty() {
-                logs::insert(c, &manage_entry(&actor, format!("updated user {target_name:?}: {}", changes.join(", "))))?;
+                logs::insert(
+                    c,
+                    &manage_entry(
+                        &actor,
+                        format!("updated user {target_name:?}: {}", changes.join(", ")),
+                    ),
+                )?;
             }
             Ok((users::get(c, id)?, old_quota))
         })
@@ -227,10 +256,14 @@ pub async fn patch(
 pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
     let target = state.store.read(move |c| users::get(c, id)).await?;
     if target.role == Role::Root {
-        return Err(ApiError::Forbidden("the root account cannot be deleted".into()));
+        return Err(ApiError::Forbidden(
+            "the root account cannot be deleted".into(),
+        ));
     }
     if target.id == p.user.id {
-        return Err(ApiError::BadRequest("you cannot delete your own account".into()));
+        return Err(ApiError::BadRequest(
+            "you cannot delete your own account".into(),
+        ));
     }
     may_manage(p, &target)?;
     let log = manage_entry(&p.user, format!("deleted user {:?}", target.username));

@@ -1,0 +1,282 @@
+//! The real binary as an operator runs it: crash safety, clean shutdown, secrets kept out of logs.
+
+use crate::common::send;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use sluice::mock::MockUpstream;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const PASSWORD: &str = "process-test-root-pw";
+
+/// A running `sluice serve` with its output captured.
+struct Proc {
+    child: Child,
+    base: String,
+    output: Arc<Mutex<String>>,
+}
+
+fn spawn(dir: &std::path::Path) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("SLUICE_ROOT_PASSWORD", PASSWORD)
+        .env("SLUICE_DEBUG", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    for pipe in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let (out, tx) = (output.clone(), tx.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("listening on http://") {
+                    let _ = tx.send(line[i + "listening on ".len()..].trim().to_string());
+                }
+                let mut o = out.lock().unwrap();
+                o.push_str(&line);
+                o.push('\n');
+            }
+        });
+    }
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("sluice did not start");
+    Proc {
+        child,
+        base,
+        output,
+    }
+}
+
+impl Proc {
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    fn wait(&mut self) -> i32 {
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+}
+
+async fn api(base: &str, token: &str, method: &str, path: &str, body: Value) -> Value {
+    let auth = format!("Bearer {token}");
+    let r = send(
+        method,
+        &format!("{base}{path}"),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(Bytes::from(body.to_string())),
+    )
+    .await;
+    assert!(r.status < 300, "{method} {path}: {}", r.text());
+    r.json()
+}
+
+async fn admin_token(base: &str) -> (String, String) {
+    let r = send(
+        "POST",
+        &format!("{base}/api/auth/login"),
+        &[("content-type", "application/json")],
+        Some(Bytes::from(
+            json!({"username":"root","password":PASSWORD}).to_string(),
+        )),
+    )
+    .await;
+    let cookie = r.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = r.json()["csrf_token"].as_str().unwrap().to_string();
+    let r = send(
+        "POST",
+        &format!("{base}/api/me/access-token"),
+        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+        None,
+    )
+    .await;
+    (r.json()["token"].as_str().unwrap().to_string(), cookie)
+}
+
+async fn chat(base: &str, key: &str, model: &str) -> crate::common::Resp {
+    let auth = format!("Bearer {key}");
+    let body = json!({"model": model, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 3});
+    send(
+        "POST",
+        &format!("{base}/v1/chat/completions"),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(Bytes::from(body.to_string())),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sigkill_loses_no_commit_and_strands_no_reservation_and_logs_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockUpstream::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let mut p = spawn(dir.path());
+    let (token, cookie) = admin_token(&p.base).await;
+    api(
+        &p.base,
+        &token,
+        "PUT",
+        "/api/options",
+        json!({"allow_unpriced_models": true}),
+    )
+    .await;
+    api(&p.base, &token, "POST", "/api/channels", json!({"name":"m","base_url": mock.base_url(), "api_key":"sk-upstream-canary-7731", "models":["gpt-x","mock-slow-20000"]})).await;
+    api(
+        &p.base,
+        &token,
+        "PATCH",
+        "/api/users/1",
+        json!({"quota": 1000}),
+    )
+    .await;
+    let key = api(
+        &p.base,
+        &token,
+        "POST",
+        "/api/keys",
+        json!({"name":"k","unlimited":true}),
+    )
+    .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // One acknowledged call (7 + 3 = 10), then one hanging upstream while the process dies.
+    assert_eq!(chat(&p.base, &key, "gpt-x").await.status, 200);
+    let base = p.base.clone();
+    let k2 = key.clone();
+    let hanging = tokio::spawn(async move { chat(&base, &k2, "mock-slow-20000").await });
+    while mock.calls() < 2 {
+        tokio::task::yield_now().await;
+    }
+    p.child.kill().unwrap();
+    p.wait();
+    hanging.abort();
+    let log_text = p.output();
+
+    // Restart on the same files: the committed charge is there, the reservation is not.
+    let mut p2 = spawn(dir.path());
+    let (token2, _) = admin_token(&p2.base).await;
+    let me = api(&p2.base, &token2, "GET", "/api/users/1", Value::Null).await;
+    assert_eq!(
+        (me["quota"].as_i64(), me["used_quota"].as_i64()),
+        (Some(990), Some(10))
+    );
+    // and the whole 990 is usable: the in-memory ledger starts from the committed balance
+    let r = chat(&p2.base, &key, "gpt-x").await;
+    assert_eq!(r.status, 200);
+    p2.signal("-TERM");
+    assert_eq!(p2.wait(), 0);
+    let db = rusqlite::Connection::open(dir.path().join("sluice.db")).unwrap();
+    let ok: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let (sum, used): (i64, i64) = db
+        .query_row("SELECT (SELECT SUM(quota) FROM logs WHERE type = 2), used_quota FROM users WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((sum, used), (20, 20));
+
+    // Secrets never reach a log line (DEBUG on): upstream key, API key, password, session.
+    let all = format!("{log_text}{}", p2.output());
+    assert!(
+        all.contains("POST /v1/chat/completions"),
+        "the access log is there"
+    );
+    let session = cookie.trim_start_matches("sluice_session=");
+    for secret in [
+        "sk-upstream-canary-7731",
+        key.as_str(),
+        PASSWORD,
+        token.as_str(),
+        session,
+    ] {
+        assert!(!all.contains(secret), "a secret reached the log: {secret}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_leaves_a_database_file_that_is_a_complete_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockUpstream::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let mut p = spawn(dir.path());
+    let (token, _) = admin_token(&p.base).await;
+    api(
+        &p.base,
+        &token,
+        "PUT",
+        "/api/options",
+        json!({"allow_unpriced_models": true}),
+    )
+    .await;
+    api(
+        &p.base,
+        &token,
+        "POST",
+        "/api/channels",
+        json!({"name":"m","base_url": mock.base_url(), "api_key":"k", "models":["gpt-x"]}),
+    )
+    .await;
+    api(
+        &p.base,
+        &token,
+        "PATCH",
+        "/api/users/1",
+        json!({"quota": 1000}),
+    )
+    .await;
+    let key = api(
+        &p.base,
+        &token,
+        "POST",
+        "/api/keys",
+        json!({"name":"k","unlimited":true}),
+    )
+    .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..5 {
+        assert_eq!(chat(&p.base, &key, "gpt-x").await.status, 200);
+    }
+    p.signal("-TERM");
+    assert_eq!(p.wait(), 0, "{}", p.output());
+    assert!(p.output().contains("checkpointed"));
+    // Copy the .db file alone, as an operator would after `systemctl stop`.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("sluice.db"), copy.path().join("sluice.db")).unwrap();
+    let db = rusqlite::Connection::open(copy.path().join("sluice.db")).unwrap();
+    let n: i64 = db
+        .query_row("SELECT COUNT(*) FROM logs WHERE type = 2", [], |r| r.get(0))
+        .unwrap();
+    let used: i64 = db
+        .query_row("SELECT used_quota FROM users WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!((n, used), (5, 50));
+}
