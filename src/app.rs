@@ -100,14 +100,18 @@ pub async fn serve(
     run(state, listener, shutdown).await
 }
 
-/// Loads the tokenizers and the in-memory catalog (off the async threads).
+/// Loads the in-memory catalog (off the async threads) and starts loading the tokenizers in
+/// the background: they take a few hundred milliseconds, and only relay calls wait for them.
 pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<AppState>> {
+    let state = tokio::task::spawn_blocking(move || AppState::new(config, store))
+        .await?
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let ready = state.tokenizers_ready.clone();
     tokio::task::spawn_blocking(move || {
         billing::tokens::warm_up();
-        AppState::new(config, store)
-    })
-    .await?
-    .map_err(|e| anyhow::anyhow!(e))
+        let _ = ready.send(true);
+    });
+    Ok(state)
 }
 
 /// Serves `state` on `listener` until `shutdown`, then stops the store cleanly.

@@ -54,7 +54,7 @@ pub fn count_text(model: &str, text: &str) -> u64 {
 
 /// Prompt tokens of a chat request: per message 3 + content (+ name + 1), and 3 for the reply's
 /// priming, as OpenAI counts them. Image parts count a flat 85 (a low-detail tile).
-pub fn chat_prompt_tokens(model: &str, body: &Value) -> u64 {
+pub fn chat_prompt_tokens(model: &str, body: &serde_json::Map<String, Value>) -> u64 {
     let Some(messages) = body.get("messages").and_then(Value::as_array) else {
         return 0;
     };
@@ -125,6 +125,7 @@ mod tests {
     #[test]
     fn chat_prompt_includes_per_message_overhead() {
         let body = json!({"messages":[{"role":"user","content":"hello"}]});
+        let Value::Object(body) = body else { unreachable!() };
         assert_eq!(chat_prompt_tokens("gpt-4o", &body), 3 + 3 + 1);
     }
 

@@ -103,6 +103,11 @@ async fn relay(
     }
     let started = Instant::now();
     let (parts, body) = web::read_body(req, state.config.relay.max_body_bytes).await?;
+    // Only in the first moments after start: counting tokens before the tokenizers are loaded
+    // would block an async thread on their loading.
+    if !*state.tokenizers_ready.borrow() {
+        let _ = state.tokenizers_ready.subscribe().wait_for(|ready| *ready).await;
+    }
     let prepared = prepare(state, &caller, endpoint, &parts, body)?;
     let retries = state.config.relay.retries as usize;
     let channels = route::candidates(
@@ -189,7 +194,7 @@ fn prepare(
     let stream = endpoint != Endpoint::Embeddings
         && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let prompt_tokens = match endpoint {
-        Endpoint::Chat => tokens::chat_prompt_tokens(&model, &Value::Object(doc.clone())),
+        Endpoint::Chat => tokens::chat_prompt_tokens(&model, &doc),
         Endpoint::Completions => tokens::input_tokens(&model, doc.get("prompt")),
         Endpoint::Embeddings => tokens::input_tokens(&model, doc.get("input")),
     };
