@@ -17,6 +17,8 @@ pub struct Report {
     pub commit: Option<String>,
     pub machine: String,
     pub seconds_per_scenario: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub pinned: bool,
     /// Spawn to the first `GET /api/status` answered 200.
     pub startup_ms: Option<f64>,
@@ -35,6 +37,9 @@ pub struct Scenario {
     pub added_p50_ms: Option<f64>,
     pub added_p99_ms: Option<f64>,
     pub sluice_cpu_us_per_request: Option<f64>,
+    /// CPU used by the load side (this process and the mock) during the through-sluice run, in
+    /// % of one CPU: near 100 means the load side, not sluice, was the limit.
+    pub load_cpu_percent: Option<f64>,
     /// VmHWM of sluice after this scenario.
     pub sluice_peak_rss_mib: Option<f64>,
 }
@@ -127,6 +132,7 @@ impl Report {
             "errors s/d",
             "CPU µs/req",
             "RSS MiB",
+            "load CPU %",
         ];
         let opt =
             |v: Option<f64>, prec: usize| v.map_or("–".to_owned(), |v| format!("{v:.prec$}"));
@@ -153,6 +159,7 @@ impl Report {
                     ),
                     opt(s.sluice_cpu_us_per_request, 1),
                     opt(s.sluice_peak_rss_mib, 1),
+                    opt(s.load_cpu_percent, 0),
                 ]
             })
             .collect();
@@ -160,8 +167,13 @@ impl Report {
     }
 
     fn summary_line(&self) -> String {
+        let note = self
+            .note
+            .as_deref()
+            .map(|n| format!(" · {n}"))
+            .unwrap_or_default();
         format!(
-            "{} · commit {} · {} · {} s per scenario · {}",
+            "{} · commit {} · {} · {} s per scenario · {}{note}",
             self.date,
             self.commit.as_deref().unwrap_or("unknown"),
             self.machine,
