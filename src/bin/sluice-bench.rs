@@ -99,6 +99,10 @@ fn bench(args: Args) -> anyhow::Result<()> {
     if !(seconds > 0.0 && seconds <= 600.0) {
         bail!("--duration must be more than 0 and at most 600 seconds");
     }
+    let background = procs::machine_busy_percent(Duration::from_millis(500));
+    if let Some(busy) = background.filter(|&b| b > report::BUSY_PERCENT) {
+        eprintln!("warning: other processes use {busy:.0}% of a CPU; the results will be noisy");
+    }
     let pinned = !args.no_pin && pin();
     // One thread: the load generator shares its CPU with the mock, so more threads would only
     // compete with each other.
@@ -108,7 +112,7 @@ fn bench(args: Args) -> anyhow::Result<()> {
         .context("cannot start the tokio runtime")?;
     let outcome = runtime.block_on(async {
         tokio::select! {
-            result = run(&args, seconds, pinned) => result,
+            result = run(&args, seconds, pinned) => result.map(|mut r| { r.background_cpu_percent = background; r }),
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         }
     });
@@ -402,6 +406,7 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
         seconds_per_scenario: seconds,
         note: args.note.clone(),
         pinned,
+        background_cpu_percent: None,
         startup_ms: servers.sluice.as_ref().and_then(|s| s.startup_ms),
         peak_rss_mib: pid.and_then(procs::peak_rss_kib).map(|k| k as f64 / 1024.0),
         scenarios,

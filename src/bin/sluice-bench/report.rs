@@ -10,6 +10,8 @@ use crate::load::Stats;
 
 pub const BEGIN: &str = "<!-- bench:begin -->";
 pub const END: &str = "<!-- bench:end -->";
+/// Background CPU use (in % of one CPU) above which the results are flagged as noisy.
+pub const BUSY_PERCENT: f64 = 10.0;
 
 #[derive(Serialize)]
 pub struct Report {
@@ -20,6 +22,8 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     pub pinned: bool,
+    /// CPU the machine used just before the run, in % of one CPU (other processes disturb it).
+    pub background_cpu_percent: Option<f64>,
     /// Spawn to the first `GET /api/status` answered 200.
     pub startup_ms: Option<f64>,
     /// VmHWM of sluice at the end.
@@ -167,11 +171,17 @@ impl Report {
     }
 
     fn summary_line(&self) -> String {
-        let note = self
+        let mut note = self
             .note
             .as_deref()
             .map(|n| format!(" · {n}"))
             .unwrap_or_default();
+        if let Some(busy) = self.background_cpu_percent.filter(|&b| b > BUSY_PERCENT) {
+            let _ = write!(
+                note,
+                " · ⚠ other processes used {busy:.0}% of a CPU before the run: noisy"
+            );
+        }
         format!(
             "{} · commit {} · {} · {} s per scenario · {}{note}",
             self.date,
