@@ -76,6 +76,9 @@ struct Args {
     /// Use a running mock upstream instead of starting one.
     #[arg(long)]
     mock_url: Option<String>,
+    /// A note added to the summary line of the results (e.g. which sluice build was measured).
+    #[arg(long)]
+    note: Option<String>,
     /// With --sluice-url: the gateway's pid, for CPU time and peak RSS.
     #[arg(long)]
     sluice_pid: Option<u32>,
@@ -96,6 +99,10 @@ fn bench(args: Args) -> anyhow::Result<()> {
     if !(seconds > 0.0 && seconds <= 600.0) {
         bail!("--duration must be more than 0 and at most 600 seconds");
     }
+    let background = procs::machine_busy_percent(Duration::from_millis(500));
+    if let Some(busy) = background.filter(|&b| b > report::BUSY_PERCENT) {
+        eprintln!("warning: other processes use {busy:.0}% of a CPU; the results will be noisy");
+    }
     let pinned = !args.no_pin && pin();
     // One thread: the load generator shares its CPU with the mock, so more threads would only
     // compete with each other.
@@ -105,7 +112,7 @@ fn bench(args: Args) -> anyhow::Result<()> {
         .context("cannot start the tokio runtime")?;
     let outcome = runtime.block_on(async {
         tokio::select! {
-            result = run(&args, seconds, pinned) => result,
+            result = run(&args, seconds, pinned) => result.map(|mut r| { r.background_cpu_percent = background; r }),
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         }
     });
@@ -174,7 +181,7 @@ fn url_addr(url: &str) -> anyhow::Result<SocketAddr> {
 struct Servers {
     mock: SocketAddr,
     sluice: Option<SluiceInfo>,
-    _mock_proc: Option<Proc>,
+    mock_proc: Option<Proc>,
     _data_dir: Option<TempDir>,
 }
 
@@ -216,7 +223,7 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
         return Ok(Servers {
             mock,
             sluice: None,
-            _mock_proc: mock_proc,
+            mock_proc,
             _data_dir: None,
         });
     }
@@ -235,7 +242,7 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
         return Ok(Servers {
             mock,
             sluice: Some(sluice),
-            _mock_proc: mock_proc,
+            mock_proc,
             _data_dir: None,
         });
     }
@@ -277,7 +284,7 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
     Ok(Servers {
         mock,
         sluice: Some(sluice),
-        _mock_proc: mock_proc,
+        mock_proc,
         _data_dir: Some(data_dir),
     })
 }
@@ -338,6 +345,11 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
         None => None,
     };
     let pid = servers.sluice.as_ref().and_then(|s| s.pid);
+    // CPU time is sampled for: [this process, the mock (if started here), sluice (if known)].
+    let mut watch = vec![std::process::id()];
+    watch.extend(servers.mock_proc.as_ref().map(Proc::pid));
+    let load_side = watch.len();
+    watch.extend(pid);
     let mut scenarios = Vec::new();
     for stream in [false, true] {
         let body = Bytes::from(request_body(stream).to_string());
@@ -350,7 +362,8 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
             };
             let mode = if stream { "stream" } else { "non-stream" };
             eprintln!("{mode}, {connections} connections: direct…");
-            let (direct_stats, _) = load::run(direct.clone(), body.clone(), &spec, None).await;
+            let (direct_stats, _) =
+                load::run(direct.clone(), body.clone(), &spec, &[], ticks).await;
             let (sluice_stats, cpu) = match &through {
                 Some(target) => {
                     if let Some(p) = servers.sluice.as_mut().and_then(|s| s.proc.as_mut()) {
@@ -358,11 +371,10 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
                     }
                     eprintln!("{mode}, {connections} connections: through sluice…");
                     let (stats, cpu) =
-                        load::run(target.clone(), body.clone(), &spec, pid.map(|p| (p, ticks)))
-                            .await;
+                        load::run(target.clone(), body.clone(), &spec, &watch, ticks).await;
                     (Some(stats), cpu)
                 }
-                None => (None, None),
+                None => (None, Vec::new()),
             };
             let added =
                 |f: fn(&load::Stats) -> f64| Some(f(sluice_stats.as_ref()?) - f(&direct_stats));
@@ -371,9 +383,16 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
                 connections,
                 added_p50_ms: added(|s| s.p50_ms),
                 added_p99_ms: added(|s| s.p99_ms),
-                sluice_cpu_us_per_request: cpu.zip(sluice_stats.as_ref()).and_then(|(cpu, s)| {
-                    (s.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / s.requests as f64)
-                }),
+                sluice_cpu_us_per_request: pid
+                    .and(cpu.get(load_side).copied().flatten())
+                    .zip(sluice_stats.as_ref())
+                    .and_then(|(cpu, s)| {
+                        (s.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / s.requests as f64)
+                    }),
+                load_cpu_percent: cpu
+                    .get(..load_side)
+                    .and_then(|side| side.iter().copied().sum::<Option<Duration>>())
+                    .map(|busy| busy.as_secs_f64() * 100.0 / duration.as_secs_f64()),
                 sluice_peak_rss_mib: pid.and_then(procs::peak_rss_kib).map(|k| k as f64 / 1024.0),
                 direct: Some(direct_stats),
                 sluice: sluice_stats,
@@ -385,7 +404,9 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
         commit: git_commit(),
         machine: machine(),
         seconds_per_scenario: seconds,
+        note: args.note.clone(),
         pinned,
+        background_cpu_percent: None,
         startup_ms: servers.sluice.as_ref().and_then(|s| s.startup_ms),
         peak_rss_mib: pid.and_then(procs::peak_rss_kib).map(|k| k as f64 / 1024.0),
         scenarios,

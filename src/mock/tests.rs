@@ -375,3 +375,26 @@ async fn serves_h2c_with_prior_knowledge() {
     assert_eq!(sse_events(&body).len(), 3);
     assert_eq!(mock.completed_streams(), 1);
 }
+
+#[tokio::test]
+async fn a_call_is_counted_before_a_slow_answer() {
+    use tokio::io::AsyncWriteExt as _;
+    let mock = mock().await;
+    let body = r#"{"model":"mock-slow-300","messages":[]}"#;
+    let mut s = TcpStream::connect(mock.addr()).await.unwrap();
+    let req = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    while mock.calls() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the call was never counted"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(started.elapsed() < Duration::from_millis(300));
+    assert_eq!(mock.last_request().unwrap().body["model"], "mock-slow-300");
+}

@@ -44,23 +44,33 @@ pub struct Stats {
     pub first_error: Option<String>,
 }
 
-/// Run the load; `observe` (a pid) has its CPU time sampled at the window's edges.
+/// Run the load. The CPU time of each process in `observe` is sampled at the window's edges and
+/// returned in the same order (None where `/proc` could not be read).
 pub async fn run(
     target: Arc<Target>,
     body: Bytes,
     spec: &Spec,
-    observe: Option<(u32, u64)>,
-) -> (Stats, Option<Duration>) {
+    observe: &[u32],
+    ticks: u64,
+) -> (Stats, Vec<Option<Duration>>) {
     let start = Instant::now() + spec.warmup;
     let end = start + spec.duration;
-    let sampler = observe.map(|(pid, ticks)| {
-        tokio::spawn(async move {
-            tokio::time::sleep_until(start.into()).await;
-            let before = crate::procs::cpu_time(pid, ticks);
-            tokio::time::sleep_until(end.into()).await;
-            let after = crate::procs::cpu_time(pid, ticks);
-            Some(after?.saturating_sub(before?))
-        })
+    let pids = observe.to_vec();
+    let sampler = tokio::spawn(async move {
+        let sample = |pids: &[u32]| -> Vec<Option<Duration>> {
+            pids.iter()
+                .map(|&pid| crate::procs::cpu_time(pid, ticks))
+                .collect()
+        };
+        tokio::time::sleep_until(start.into()).await;
+        let before = sample(&pids);
+        tokio::time::sleep_until(end.into()).await;
+        let after = sample(&pids);
+        before
+            .into_iter()
+            .zip(after)
+            .map(|(b, a)| Some(a?.saturating_sub(b?)))
+            .collect::<Vec<_>>()
     });
     let workers: Vec<_> = (0..spec.connections)
         .map(|_| {
@@ -88,10 +98,7 @@ pub async fn run(
             }
         }
     }
-    let cpu = match sampler {
-        Some(s) => s.await.ok().flatten(),
-        None => None,
-    };
+    let cpu = sampler.await.unwrap_or_else(|_| vec![None; observe.len()]);
     latencies.sort_unstable();
     let ms = |nanos: u64| nanos as f64 / 1e6;
     let stats = Stats {

@@ -253,6 +253,34 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU used by the whole machine over `window` (`/proc/stat`), in % of one CPU. Called before
+/// anything is started, it tells whether other processes would disturb the run.
+pub fn machine_busy_percent(window: Duration) -> Option<f64> {
+    fn sample() -> Option<(u64, u64, usize)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let mut lines = stat.lines();
+        // "cpu  user nice system idle iowait irq softirq steal …"
+        let fields: Vec<u64> = lines
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let total = fields.iter().take(8).sum();
+        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+        let cpus = lines
+            .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+            .count();
+        Some((total, idle, cpus))
+    }
+    let (total0, idle0, cpus) = sample()?;
+    std::thread::sleep(window);
+    let (total1, idle1, _) = sample()?;
+    let total = total1.checked_sub(total0).filter(|&t| t > 0)?;
+    let idle = idle1.saturating_sub(idle0).min(total);
+    Some((total - idle) as f64 / total as f64 * cpus as f64 * 100.0)
+}
+
 /// Clock ticks per second for `/proc/PID/stat` (`getconf CLK_TCK`, else 100).
 pub fn clock_ticks() -> u64 {
     Command::new("getconf")

@@ -10,6 +10,8 @@ use crate::load::Stats;
 
 pub const BEGIN: &str = "<!-- bench:begin -->";
 pub const END: &str = "<!-- bench:end -->";
+/// Background CPU use (in % of one CPU) above which the results are flagged as noisy.
+pub const BUSY_PERCENT: f64 = 10.0;
 
 #[derive(Serialize)]
 pub struct Report {
@@ -17,7 +19,11 @@ pub struct Report {
     pub commit: Option<String>,
     pub machine: String,
     pub seconds_per_scenario: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub pinned: bool,
+    /// CPU the machine used just before the run, in % of one CPU (other processes disturb it).
+    pub background_cpu_percent: Option<f64>,
     /// Spawn to the first `GET /api/status` answered 200.
     pub startup_ms: Option<f64>,
     /// VmHWM of sluice at the end.
@@ -35,6 +41,9 @@ pub struct Scenario {
     pub added_p50_ms: Option<f64>,
     pub added_p99_ms: Option<f64>,
     pub sluice_cpu_us_per_request: Option<f64>,
+    /// CPU used by the load side (this process and the mock) during the through-sluice run, in
+    /// % of one CPU: near 100 means the load side, not sluice, was the limit.
+    pub load_cpu_percent: Option<f64>,
     /// VmHWM of sluice after this scenario.
     pub sluice_peak_rss_mib: Option<f64>,
 }
@@ -127,6 +136,7 @@ impl Report {
             "errors s/d",
             "CPU µs/req",
             "RSS MiB",
+            "load CPU %",
         ];
         let opt =
             |v: Option<f64>, prec: usize| v.map_or("–".to_owned(), |v| format!("{v:.prec$}"));
@@ -153,6 +163,7 @@ impl Report {
                     ),
                     opt(s.sluice_cpu_us_per_request, 1),
                     opt(s.sluice_peak_rss_mib, 1),
+                    opt(s.load_cpu_percent, 0),
                 ]
             })
             .collect();
@@ -160,8 +171,19 @@ impl Report {
     }
 
     fn summary_line(&self) -> String {
+        let mut note = self
+            .note
+            .as_deref()
+            .map(|n| format!(" · {n}"))
+            .unwrap_or_default();
+        if let Some(busy) = self.background_cpu_percent.filter(|&b| b > BUSY_PERCENT) {
+            let _ = write!(
+                note,
+                " · ⚠ other processes used {busy:.0}% of a CPU before the run: noisy"
+            );
+        }
         format!(
-            "{} · commit {} · {} · {} s per scenario · {}",
+            "{} · commit {} · {} · {} s per scenario · {}{note}",
             self.date,
             self.commit.as_deref().unwrap_or("unknown"),
             self.machine,
