@@ -109,7 +109,7 @@ pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<App
     let ready = state.tokenizers_ready.clone();
     tokio::task::spawn_blocking(move || {
         billing::tokens::warm_up();
-        let _ = ready.send(true);
+        ready.send_replace(true);
     });
     Ok(state)
 }

@@ -25,6 +25,8 @@ pub enum ApiError {
     ModelNotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{method} is not supported here; allowed: {allow}")]
+    MethodNotAllowed { method: String, allow: String },
     #[error("request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -56,6 +58,7 @@ impl ApiError {
             ApiError::Forbidden(_) | ApiError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::InsufficientQuota(_)
@@ -82,6 +85,7 @@ impl ApiError {
             ApiError::NotFound(_) => ("invalid_request_error", "not_found"),
             ApiError::ModelNotFound(_) => ("invalid_request_error", "model_not_found"),
             ApiError::Conflict(_) => ("invalid_request_error", "conflict"),
+            ApiError::MethodNotAllowed { .. } => ("invalid_request_error", "method_not_allowed"),
             ApiError::PayloadTooLarge(_) => ("invalid_request_error", "request_too_large"),
             ApiError::UnsupportedMediaType(_) => {
                 ("invalid_request_error", "unsupported_media_type")
@@ -110,6 +114,7 @@ impl ApiError {
             | ApiError::NotFound(_)
             | ApiError::ModelNotFound(_)
             | ApiError::Conflict(_)
+            | ApiError::MethodNotAllowed { .. }
             | ApiError::PayloadTooLarge(_)
             | ApiError::UnsupportedMediaType(_)
             | ApiError::InsufficientQuota(_)

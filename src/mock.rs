@@ -105,6 +105,8 @@ impl RawRequest {
 #[derive(Default)]
 struct State {
     calls: AtomicU64,
+    /// Woken on every call, so tests wait for a request to arrive instead of polling.
+    call_seen: tokio::sync::Notify,
     completed_streams: AtomicU64,
     next_id: AtomicU64,
     recorded: Mutex<VecDeque<RawRequest>>,
@@ -154,6 +156,19 @@ impl MockUpstream {
     /// Requests received under `/v1`, whatever their answer.
     pub fn calls(&self) -> u64 {
         self.state.calls.load(Ordering::Relaxed)
+    }
+
+    /// Waits until at least `n` requests have arrived under `/v1`.
+    pub async fn wait_for_calls(&self, n: u64) {
+        loop {
+            let notified = self.state.call_seen.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.calls() >= n {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// The most recent request under `/v1` whose body was read.

@@ -125,7 +125,9 @@ mod tests {
     #[test]
     fn chat_prompt_includes_per_message_overhead() {
         let body = json!({"messages":[{"role":"user","content":"hello"}]});
-        let Value::Object(body) = body else { unreachable!() };
+        let Value::Object(body) = body else {
+            unreachable!()
+        };
         assert_eq!(chat_prompt_tokens("gpt-4o", &body), 3 + 3 + 1);
     }
 

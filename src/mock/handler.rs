@@ -227,6 +227,7 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
         return Ok(error(StatusCode::NOT_FOUND, render::ERROR_404));
     }
     state.calls.fetch_add(1, Ordering::Relaxed);
+    state.call_seen.notify_waiters();
     let route = Route::of(req.method(), path);
     let method = req.method().clone();
     let path = path.to_owned();

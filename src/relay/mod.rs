@@ -106,7 +106,11 @@ async fn relay(
     // Only in the first moments after start: counting tokens before the tokenizers are loaded
     // would block an async thread on their loading.
     if !*state.tokenizers_ready.borrow() {
-        let _ = state.tokenizers_ready.subscribe().wait_for(|ready| *ready).await;
+        let _ = state
+            .tokenizers_ready
+            .subscribe()
+            .wait_for(|ready| *ready)
+            .await;
     }
     let prepared = prepare(state, &caller, endpoint, &parts, body)?;
     let retries = state.config.relay.retries as usize;

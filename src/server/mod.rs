@@ -143,15 +143,18 @@ async fn dispatch(
     let path = req.uri().path().to_string();
     let matched = match router.route(req.method(), &path) {
         RouteResult::Found(m) => m,
-        RouteResult::MethodNotAllowed => {
-            return http::error(&ApiError::NotFound(format!(
-                "{} is not supported on {path}",
-                req.method()
-            )));
+        RouteResult::MethodNotAllowed(allow) => {
+            return http::error(&ApiError::MethodNotAllowed {
+                method: req.method().to_string(),
+                allow,
+            });
         }
         RouteResult::NotFound => {
             if req.method() == Method::GET || req.method() == Method::HEAD {
-                if !path.starts_with("/api/") && !path.starts_with("/v1/") {
+                let reserved = ["/api", "/v1"]
+                    .iter()
+                    .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+                if !reserved {
                     return ui::serve(&path);
                 }
             }

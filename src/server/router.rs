@@ -119,7 +119,8 @@ pub struct Matched<'a> {
 
 pub enum RouteResult<'a> {
     Found(Matched<'a>),
-    MethodNotAllowed,
+    /// The path exists; these methods are allowed on it.
+    MethodNotAllowed(String),
     NotFound,
 }
 
@@ -157,7 +158,13 @@ impl Router {
                 access: *a,
                 id,
             }),
-            None => RouteResult::MethodNotAllowed,
+            None => RouteResult::MethodNotAllowed(
+                m.value
+                    .iter()
+                    .map(|(meth, _, _)| meth.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
         }
     }
 }

@@ -51,7 +51,11 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Optio
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub struct TestServer {
@@ -108,7 +112,8 @@ impl TestServer {
             task: Some(task),
         };
         t.admin = t.login_token("root", ROOT_PASSWORD).await;
-        t.put("/api/options", json!({"allow_unpriced_models": true})).await;
+        t.put("/api/options", json!({"allow_unpriced_models": true}))
+            .await;
         t
     }
 
@@ -122,11 +127,21 @@ impl TestServer {
             "POST",
             &self.url("/api/auth/login"),
             &[("content-type", "application/json")],
-            Some(json!({"username": user, "password": password}).to_string().into()),
+            Some(
+                json!({"username": user, "password": password})
+                    .to_string()
+                    .into(),
+            ),
         )
         .await;
         assert_eq!(r.status, 200, "login: {}", r.text());
-        let cookie = r.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        let cookie = r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
         let csrf = r.json()["csrf_token"].as_str().unwrap().to_string();
         let r = send(
             "POST",
@@ -145,7 +160,10 @@ impl TestServer {
         send(
             method,
             &self.url(path),
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             body.map(|b| Bytes::from(b.to_string())),
         )
         .await
@@ -188,7 +206,9 @@ impl TestServer {
                 b.insert(k.clone(), v.clone());
             }
         }
-        self.post("/api/channels", body).await["id"].as_i64().unwrap()
+        self.post("/api/channels", body).await["id"]
+            .as_i64()
+            .unwrap()
     }
 
     /// Sets root's balance.
@@ -205,7 +225,10 @@ impl TestServer {
             }
         }
         let v = self.post("/api/keys", b).await;
-        (v["id"].as_i64().unwrap(), v["key"].as_str().unwrap().to_string())
+        (
+            v["id"].as_i64().unwrap(),
+            v["key"].as_str().unwrap().to_string(),
+        )
     }
 
     /// A relay call with an API key.
@@ -214,7 +237,10 @@ impl TestServer {
         send(
             "POST",
             &self.url(path),
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             Some(Bytes::from(body.to_string())),
         )
         .await
@@ -239,15 +265,21 @@ impl TestServer {
 
     pub fn user_balance(&self, id: i64) -> (i64, i64) {
         self.db()
-            .query_row("SELECT quota, used_quota FROM users WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT quota, used_quota FROM users WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap()
     }
 
     pub fn key_balance(&self, id: i64) -> (i64, i64) {
         self.db()
-            .query_row("SELECT remain_quota, used_quota FROM api_keys WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT remain_quota, used_quota FROM api_keys WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap()
     }
 
@@ -255,26 +287,42 @@ impl TestServer {
     pub fn log_rows(&self, request_id: &str) -> Vec<(i64, i64, i64, i64, i64, Option<String>)> {
         let db = self.db();
         let mut st = db
-            .prepare("SELECT type, quota, status, prompt_tokens, completion_tokens, usage_source FROM logs WHERE request_id = ?1")
+            .prepare("SELECT type, quota, COALESCE(status, 0), prompt_tokens, completion_tokens, usage_source FROM logs WHERE request_id = ?1")
             .unwrap();
-        st.query_map([request_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        st.query_map([request_id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
     }
 
     /// Sum of consume charges of a user.
     pub fn charged(&self, user_id: i64) -> i64 {
         self.db()
-            .query_row("SELECT COALESCE(SUM(quota),0) FROM logs WHERE type = 2 AND user_id = ?1", [user_id], |r| r.get(0))
+            .query_row(
+                "SELECT COALESCE(SUM(quota),0) FROM logs WHERE type = 2 AND user_id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
             .unwrap()
     }
 
     /// Waits until every relay task (including streams drained after a client left) is done.
     pub async fn relays_idle(&self) {
-        tokio::time::timeout(std::time::Duration::from_secs(20), self.state.stats.relays.wait_idle())
-            .await
-            .expect("relays did not finish");
+        tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            self.state.stats.relays.wait_idle(),
+        )
+        .await
+        .expect("relays did not finish");
     }
 
     /// Graceful stop: drains, flushes the writer, checkpoints.

@@ -2,7 +2,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod common;
+mod openapi;
 mod process;
 mod relay;
 mod store;

@@ -170,9 +170,9 @@ async fn sigkill_loses_no_commit_and_strands_no_reservation_and_logs_no_secret()
     let base = p.base.clone();
     let k2 = key.clone();
     let hanging = tokio::spawn(async move { chat(&base, &k2, "mock-slow-20000").await });
-    while mock.calls() < 2 {
-        tokio::task::yield_now().await;
-    }
+    tokio::time::timeout(Duration::from_secs(10), mock.wait_for_calls(2))
+        .await
+        .expect("the hanging call reached the mock");
     p.child.kill().unwrap();
     p.wait();
     hanging.abort();

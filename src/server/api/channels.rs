@@ -92,6 +92,11 @@ pub fn validate(c: &ChannelFields) -> Result<(), ApiError> {
             "api_key (the upstream's secret key) is required".into(),
         ));
     }
+    if c.api_key.expose().contains('…') {
+        return Err(ApiError::BadRequest(
+            "api_key looks like the masked form shown by the API: send the real key, or leave api_key out to keep it".into(),
+        ));
+    }
     if c.api_key
         .expose()
         .chars()

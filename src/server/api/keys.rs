@@ -41,10 +41,29 @@ pub async fn list(state: &AppState, p: &Principal, query: &str) -> Result<Resp, 
 /// The key, if the caller may see and change it; 404 otherwise, so ids of others' keys leak nothing.
 async fn owned(state: &AppState, p: &Principal, id: i64) -> Result<KeyRow, ApiError> {
     let row = state.store.read(move |c| keys::get(c, id)).await?;
-    if row.user_id != p.user.id && !p.is_admin() {
-        return Err(ApiError::NotFound("no such key".into()));
+    if row.user_id != p.user.id {
+        if !p.is_admin() {
+            return Err(ApiError::NotFound("no such key".into()));
+        }
+        may_manage_keys_of(state, p, row.user_id).await?;
     }
     Ok(row)
+}
+
+/// Admins manage the keys of accounts below their role; root manages everyone's.
+async fn may_manage_keys_of(state: &AppState, p: &Principal, owner: i64) -> Result<(), ApiError> {
+    let owner_row = state
+        .store
+        .read(move |c| crate::store::users::get(c, owner))
+        .await
+        .map_err(|_| ApiError::BadRequest(format!("user {owner} does not exist")))?;
+    if p.user.role == crate::store::users::Role::Root || owner_row.role < p.user.role {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "you can only manage keys of accounts below your own role".into(),
+        ))
+    }
 }
 
 pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<Resp, ApiError> {
@@ -77,6 +96,12 @@ fn check_name(n: &str) -> Result<(), ApiError> {
 
 fn check_models(m: &Option<Vec<String>>) -> Result<(), ApiError> {
     if let Some(list) = m {
+        if list.is_empty() {
+            return Err(ApiError::BadRequest(
+                "models must name at least one model; omit it (or send null) to allow every model"
+                    .into(),
+            ));
+        }
         if list.iter().any(|s| s.trim().is_empty() || s.len() > 128) {
             return Err(ApiError::BadRequest(
                 "models must be non-empty names of at most 128 characters".into(),
@@ -121,11 +146,7 @@ pub async fn create(
                     "only admins can create keys for other users".into(),
                 ));
             }
-            state
-                .store
-                .read(move |c| crate::store::users::get(c, uid))
-                .await
-                .map_err(|_| ApiError::BadRequest(format!("user {uid} does not exist")))?;
+            may_manage_keys_of(state, p, uid).await?;
             uid
         }
         _ => p.user.id,
@@ -192,6 +213,15 @@ pub async fn patch(
     }
     if b.quota.is_some_and(|q| q < 0) {
         return Err(ApiError::BadRequest("quota cannot be negative".into()));
+    }
+    if b.fields
+        .expires_at
+        .flatten()
+        .is_some_and(|t| t <= util::now_secs())
+    {
+        return Err(ApiError::BadRequest(
+            "expires_at must be in the future (Unix seconds), or null for no expiry".into(),
+        ));
     }
     let quota = b.quota;
     let fields = b.fields;

@@ -21,6 +21,11 @@ pub async fn put(
     body: &[u8],
 ) -> Result<Resp, ApiError> {
     let changes: serde_json::Map<String, serde_json::Value> = parse_json(parts, body)?;
+    if changes.is_empty() {
+        return Err(ApiError::BadRequest(
+            "no options given: send {\"name\": value, …}".into(),
+        ));
+    }
     let (merged, rows) = crate::settings::merge_pricing(&state.catalog.pricing(), &changes)
         .map_err(ApiError::BadRequest)?;
     let names: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();

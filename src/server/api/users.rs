@@ -201,7 +201,8 @@ pub async fn patch(
         enabled: b.enabled,
     };
     let quota = b.quota;
-    let actor = p.user.clone();
+    // Built here, on the request's task, so the row carries its request id.
+    let mut entry = manage_entry(&p.user, String::new());
     let target_name = target.username.clone();
     let (row, old_quota) = state
         .store
@@ -233,13 +234,11 @@ pub async fn patch(
                 None => None,
             };
             if !changes.is_empty() {
-                logs::insert(
-                    c,
-                    &manage_entry(
-                        &actor,
-                        format!("updated user {target_name:?}: {}", changes.join(", ")),
-                    ),
-                )?;
+                entry.content = Some(format!(
+                    "updated user {target_name:?}: {}",
+                    changes.join(", ")
+                ));
+                logs::insert(c, &entry)?;
             }
             Ok((users::get(c, id)?, old_quota))
         })
