@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::server::{self, state::AppState};
 use crate::store::users::{NewUser, Role};
 use crate::store::{Store, users};
-use crate::{billing, util};
+use crate::util;
 use anyhow::Context;
 use std::future::Future;
 use std::path::Path;
@@ -106,11 +106,6 @@ pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<App
     let state = tokio::task::spawn_blocking(move || AppState::new(config, store))
         .await?
         .map_err(|e| anyhow::anyhow!(e))?;
-    let ready = state.tokenizers_ready.clone();
-    tokio::task::spawn_blocking(move || {
-        billing::tokens::warm_up();
-        ready.send_replace(true);
-    });
     Ok(state)
 }
 

@@ -10,10 +10,37 @@ use tiktoken_rs::CoreBPE;
 /// Longest text fed to the tokenizer in one call.
 pub const MAX_COUNTED_BYTES: usize = 64 * 1024;
 
-/// Loads both encoders, so the first request does not pay for it.
-pub fn warm_up() {
-    let _ = tiktoken_rs::cl100k_base_singleton();
-    let _ = tiktoken_rs::o200k_base_singleton();
+/// How to count: a cheap estimate (for reservations, on the request path: no tokenizer, no
+/// tens of MiB of BPE tables unless needed) or tiktoken's exact count (for billing when upstream
+/// reports no usage; CPU-heavy on first use, so call it off the async threads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Estimate,
+    Exact,
+}
+
+/// An estimate that is at or above tiktoken's count for ordinary text and code: a token per 3
+/// ASCII letters or digits (English words average 4–5), one per ASCII symbol (code and JSON
+/// are dense in them) and two per other character (cl100k splits many CJK characters in two).
+pub fn estimate_text(text: &str) -> u64 {
+    let (mut alnum, mut symbols, mut other) = (0u64, 0u64, 0u64);
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            alnum += 1;
+        } else if c.is_ascii_punctuation() {
+            symbols += 1;
+        } else if !c.is_ascii() {
+            other += 1;
+        }
+    }
+    alnum.div_ceil(3) + symbols + 2 * other
+}
+
+fn tokens(model: &str, text: &str, mode: Mode) -> u64 {
+    match mode {
+        Mode::Estimate => estimate_text(text),
+        Mode::Exact => count_text(model, text),
+    }
 }
 
 fn encoder(model: &str) -> &'static CoreBPE {
@@ -54,7 +81,7 @@ pub fn count_text(model: &str, text: &str) -> u64 {
 
 /// Prompt tokens of a chat request: per message 3 + content (+ name + 1), and 3 for the reply's
 /// priming, as OpenAI counts them. Image parts count a flat 85 (a low-detail tile).
-pub fn chat_prompt_tokens(model: &str, body: &serde_json::Map<String, Value>) -> u64 {
+pub fn chat_prompt_tokens(model: &str, body: &serde_json::Map<String, Value>, mode: Mode) -> u64 {
     let Some(messages) = body.get("messages").and_then(Value::as_array) else {
         return 0;
     };
@@ -62,15 +89,13 @@ pub fn chat_prompt_tokens(model: &str, body: &serde_json::Map<String, Value>) ->
     for m in messages {
         total += 3;
         match m.get("content") {
-            Some(Value::String(s)) => total += count_text(model, s),
+            Some(Value::String(s)) => total += tokens(model, s, mode),
             Some(Value::Array(parts)) => {
                 for p in parts {
                     match p.get("type").and_then(Value::as_str) {
                         Some("text") => {
-                            total += count_text(
-                                model,
-                                p.get("text").and_then(Value::as_str).unwrap_or(""),
-                            )
+                            let text = p.get("text").and_then(Value::as_str).unwrap_or("");
+                            total += tokens(model, text, mode)
                         }
                         Some(_) => total += 85,
                         None => {}
@@ -80,27 +105,27 @@ pub fn chat_prompt_tokens(model: &str, body: &serde_json::Map<String, Value>) ->
             _ => {}
         }
         if let Some(name) = m.get("name").and_then(Value::as_str) {
-            total += count_text(model, name) + 1;
+            total += tokens(model, name, mode) + 1;
         }
         if let Some(calls) = m.get("tool_calls") {
-            total += count_text(model, &calls.to_string());
+            total += tokens(model, &calls.to_string(), mode);
         }
     }
     if let Some(tools) = body.get("tools") {
-        total += count_text(model, &tools.to_string());
+        total += tokens(model, &tools.to_string(), mode);
     }
     total
 }
 
 /// Tokens of a `prompt` (completions) or `input` (embeddings): a string, a list of strings, or
 /// already-tokenised arrays.
-pub fn input_tokens(model: &str, v: Option<&Value>) -> u64 {
+pub fn input_tokens(model: &str, v: Option<&Value>, mode: Mode) -> u64 {
     match v {
-        Some(Value::String(s)) => count_text(model, s),
+        Some(Value::String(s)) => tokens(model, s, mode),
         Some(Value::Array(items)) => items
             .iter()
             .map(|i| match i {
-                Value::String(s) => count_text(model, s),
+                Value::String(s) => tokens(model, s, mode),
                 Value::Number(_) => 1,
                 Value::Array(a) => a.len() as u64,
                 _ => 0,
@@ -128,7 +153,24 @@ mod tests {
         let Value::Object(body) = body else {
             unreachable!()
         };
-        assert_eq!(chat_prompt_tokens("gpt-4o", &body), 3 + 3 + 1);
+        assert_eq!(chat_prompt_tokens("gpt-4o", &body, Mode::Exact), 3 + 3 + 1);
+        assert!(chat_prompt_tokens("gpt-4o", &body, Mode::Estimate) >= 7);
+    }
+
+    #[test]
+    fn the_estimate_is_not_below_the_count_for_ordinary_text() {
+        for text in [
+            "Hello, how are you today? I would like a summary of this paragraph.",
+            "fn main() { println!(\"{}\", 42); }",
+            "你好，世界。今天天气很好。",
+            "Ünïcödé mixed with ASCII and numbers 12345",
+        ] {
+            assert!(estimate_text(text) >= count_text("gpt-4o", text), "{text}");
+            assert!(
+                estimate_text(text) >= count_text("gpt-3.5-turbo", text),
+                "{text}"
+            );
+        }
     }
 
     #[test]

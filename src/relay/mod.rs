@@ -80,14 +80,13 @@ pub async fn handle(
 
 /// What the client asked for, after parsing and checks.
 struct Prepared {
-    doc: serde_json::Map<String, Value>,
+    doc: Arc<serde_json::Map<String, Value>>,
     original: Bytes,
     /// The body changed (stream_options injected), so it must be re-serialised.
     modified: bool,
     model: String,
     stream: bool,
     client_wants_usage: bool,
-    prompt_tokens: u64,
     estimate: i64,
     price: Price,
 }
@@ -103,15 +102,6 @@ async fn relay(
     }
     let started = Instant::now();
     let (parts, body) = web::read_body(req, state.config.relay.max_body_bytes).await?;
-    // Only in the first moments after start: counting tokens before the tokenizers are loaded
-    // would block an async thread on their loading.
-    if !*state.tokenizers_ready.borrow() {
-        let _ = state
-            .tokenizers_ready
-            .subscribe()
-            .wait_for(|ready| *ready)
-            .await;
-    }
     let prepared = prepare(state, &caller, endpoint, &parts, body)?;
     let retries = state.config.relay.retries as usize;
     let channels = route::candidates(
@@ -197,11 +187,7 @@ fn prepare(
         })?;
     let stream = endpoint != Endpoint::Embeddings
         && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let prompt_tokens = match endpoint {
-        Endpoint::Chat => tokens::chat_prompt_tokens(&model, &doc),
-        Endpoint::Completions => tokens::input_tokens(&model, doc.get("prompt")),
-        Endpoint::Embeddings => tokens::input_tokens(&model, doc.get("input")),
-    };
+    let prompt_tokens = prompt_tokens(endpoint, &model, &doc, tokens::Mode::Estimate);
     let max_tokens = ["max_completion_tokens", "max_tokens"]
         .iter()
         .find_map(|k| doc.get(*k).and_then(Value::as_u64));
@@ -241,16 +227,30 @@ fn prepare(
         }
     }
     Ok(Prepared {
-        doc,
+        doc: Arc::new(doc),
         original: body,
         modified,
         model,
         stream,
         client_wants_usage,
-        prompt_tokens,
         estimate,
         price,
     })
+}
+
+/// Prompt tokens of a request body: estimated for the reservation, exact when billing a call
+/// whose upstream reported no usage.
+pub fn prompt_tokens(
+    endpoint: Endpoint,
+    model: &str,
+    doc: &serde_json::Map<String, Value>,
+    mode: tokens::Mode,
+) -> u64 {
+    match endpoint {
+        Endpoint::Chat => tokens::chat_prompt_tokens(model, doc, mode),
+        Endpoint::Completions => tokens::input_tokens(model, doc.get("prompt"), mode),
+        Endpoint::Embeddings => tokens::input_tokens(model, doc.get("input"), mode),
+    }
 }
 
 /// The body for one channel: the client's bytes when nothing changed, else re-serialised with
@@ -260,7 +260,7 @@ fn body_for(p: &Prepared, channel: &ChannelRow) -> Result<Bytes, ApiError> {
     if !p.modified && mapped.is_none() {
         return Ok(p.original.clone());
     }
-    let mut doc = p.doc.clone();
+    let mut doc = (*p.doc).clone();
     if let Some(m) = mapped {
         doc.insert("model".into(), Value::String(m.clone()));
     }
@@ -359,7 +359,7 @@ async fn attempt_all(
         let ctx = settle::Answer {
             channel_id: channel.id,
             upstream_model,
-            prompt_tokens: p.prompt_tokens,
+            request: p.doc.clone(),
             price: p.price,
             ttfb,
         };
@@ -435,7 +435,10 @@ async fn whole(
     let body = buf.freeze();
     let mut text = String::new();
     let reported = provider.read_response(call.endpoint, &body, &mut text);
-    let usage = settle::usage_or_count(reported, &call.model, ctx.prompt_tokens, &text, text.len());
+    let usage = match reported {
+        Some(u) => (u, settle::Source::Upstream),
+        None => settle::count_locally(&call, &ctx, text, 1.0).await,
+    };
     if let Err(e) = settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, None).await {
         return web::error(&e);
     }

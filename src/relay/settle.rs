@@ -30,7 +30,8 @@ pub struct Call {
 pub struct Answer {
     pub channel_id: i64,
     pub upstream_model: String,
-    pub prompt_tokens: u64,
+    /// The client's request, for an exact prompt count when upstream reports no usage.
+    pub request: Arc<serde_json::Map<String, serde_json::Value>>,
     pub price: Price,
     pub ttfb: Duration,
 }
@@ -42,25 +43,39 @@ pub enum Source {
     Local,
 }
 
-/// Upstream's usage when it reported one; else prompt tokens from the request and completion
-/// tokens counted from the text that was generated (`total_bytes` long, `text` its first part).
-pub fn usage_or_count(
-    reported: Option<Usage>,
-    model: &str,
-    prompt_tokens: u64,
-    text: &str,
-    total_bytes: usize,
+/// Usage counted here, for an upstream that reported none: prompt tokens from the request and
+/// completion tokens from the generated `text` (times `scale` when `text` is only the first
+/// part of it), both with tiktoken, off the async threads (the first use loads its tables).
+pub async fn count_locally(
+    call: &Call,
+    answer: &Answer,
+    text: String,
+    scale: f64,
 ) -> (Usage, Source) {
-    if let Some(u) = reported {
-        return (u, Source::Upstream);
-    }
-    let mut completion = tokens::count_text(model, text);
-    if total_bytes > text.len() && !text.is_empty() {
-        completion = (completion as f64 * total_bytes as f64 / text.len() as f64).ceil() as u64;
-    }
+    let (endpoint, model, request) = (call.endpoint, call.model.clone(), answer.request.clone());
+    // If the tokenizer itself fails, bill the estimate rather than nothing.
+    let fallback = (
+        super::prompt_tokens(endpoint, &model, &request, tokens::Mode::Estimate),
+        tokens::estimate_text(&text),
+    );
+    let counted = tokio::task::spawn_blocking(move || {
+        let prompt = super::prompt_tokens(endpoint, &model, &request, tokens::Mode::Exact);
+        let completion = tokens::count_text(&model, &text);
+        (prompt, completion)
+    })
+    .await;
+    let (prompt, completion) = counted.unwrap_or_else(|e| {
+        log::error!("token counting failed ({e}); billing the estimate");
+        fallback
+    });
+    let completion = if scale > 1.0 {
+        (completion as f64 * scale).ceil() as u64
+    } else {
+        completion
+    };
     (
         Usage {
-            prompt_tokens,
+            prompt_tokens: prompt,
             completion_tokens: completion,
         },
         Source::Local,

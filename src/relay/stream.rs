@@ -24,6 +24,8 @@ use serde_json::json;
 
 /// Text kept for local counting; beyond it the count is extrapolated by bytes.
 const MAX_KEPT_TEXT: usize = 1024 * 1024;
+/// Most bytes gathered from ready frames into one write to the client.
+const COALESCE_BYTES: usize = 64 * 1024;
 /// Events buffered towards a slow client before the relay waits for it.
 const CLIENT_QUEUE: usize = 64;
 
@@ -61,14 +63,48 @@ pub fn start(
     out
 }
 
-/// What is learnt from the events as they pass.
+/// What is learnt from the events as they pass. Events are not parsed on the way unless they
+/// mention `"usage"`: the others are kept raw (bounded) and parsed only if upstream never
+/// reports usage and the text must be counted here.
 struct Seen {
     usage: Option<Usage>,
-    text: String,
-    text_bytes: usize,
+    /// `data:` payloads kept for a local count, newline-separated.
+    raw: Vec<u8>,
+    /// Payload bytes kept, and seen in all: the ratio extrapolates a count past the kept part.
+    raw_kept: usize,
+    raw_total: usize,
     done: bool,
     /// The blank line ending a suppressed event is suppressed too.
     skip_blank: bool,
+}
+
+impl Seen {
+    fn keep(&mut self, payload: &[u8]) {
+        self.raw_total += payload.len();
+        if self.raw.len() + payload.len() < MAX_KEPT_TEXT {
+            self.raw.extend_from_slice(payload);
+            self.raw.push(b'\n');
+            self.raw_kept += payload.len();
+        }
+    }
+
+    /// The generated text of the kept events, and the share of all events they are.
+    fn text(&self, provider: &dyn Provider, call: &Call) -> (String, f64) {
+        let mut text = String::new();
+        for payload in self.raw.split(|b| *b == b'\n').filter(|p| !p.is_empty()) {
+            provider.read_event(call.endpoint, payload, &mut text);
+        }
+        let scale = if self.raw_kept == 0 {
+            1.0
+        } else {
+            self.raw_total as f64 / self.raw_kept as f64
+        };
+        (text, scale.max(1.0))
+    }
+}
+
+fn mentions_usage(payload: &[u8]) -> bool {
+    payload.windows(7).any(|w| w == b"\"usage\"")
 }
 
 enum End {
@@ -106,8 +142,9 @@ async fn pump(
     let mut lines = LineSplitter::new(cfg.max_sse_line_bytes);
     let mut seen = Seen {
         usage: None,
-        text: String::new(),
-        text_bytes: 0,
+        raw: Vec::new(),
+        raw_kept: 0,
+        raw_total: 0,
         done: false,
         skip_blank: false,
     };
@@ -128,20 +165,29 @@ async fn pump(
             }
             Ok(Some(Ok(f))) => f,
         };
-        let Some(data) = frame.data_ref() else {
-            continue;
-        };
         let mut out = BytesMut::new();
-        let pushed = lines.push(data, |line| {
-            on_line(
-                line,
-                &mut seen,
-                &mut out,
-                client_wants_usage,
-                &call,
-                provider,
-            )
-        });
+        let mut pushed = Ok(());
+        let mut next = Some(frame);
+        // Take every frame already buffered before writing: one write to the client for
+        // events that arrived together, instead of one per event.
+        while let Some(frame) = next.take() {
+            if let Some(data) = frame.data_ref() {
+                pushed = lines.push(data, |line| {
+                    on_line(
+                        line,
+                        &mut seen,
+                        &mut out,
+                        client_wants_usage,
+                        &call,
+                        provider,
+                    )
+                });
+                if pushed.is_err() || out.len() >= COALESCE_BYTES {
+                    break;
+                }
+            }
+            next = ready_frame(&mut body);
+        }
         if !out.is_empty() && !client_gone && tx.send(out.freeze()).await.is_err() {
             client_gone = true;
             log::info!("client disconnected mid-stream; reading upstream to the end to bill it");
@@ -150,13 +196,13 @@ async fn pump(
             break End::LineTooLong;
         }
     };
-    let usage = settle::usage_or_count(
-        seen.usage,
-        &call.model,
-        answer.prompt_tokens,
-        &seen.text,
-        seen.text_bytes,
-    );
+    let usage = match seen.usage {
+        Some(u) => (u, settle::Source::Upstream),
+        None => {
+            let (text, scale) = seen.text(provider, &call);
+            settle::count_locally(&call, &answer, text, scale).await
+        }
+    };
     let note = match (&end, client_gone) {
         (End::Clean, false) => None,
         (End::Clean, true) => {
@@ -189,6 +235,17 @@ async fn pump(
     let _ = tx.send(tail).await;
 }
 
+/// The next frame if upstream's bytes are already here; never waits.
+fn ready_frame(body: &mut Incoming) -> Option<http_body::Frame<Bytes>> {
+    use http_body::Body as _;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(body).poll_frame(&mut cx) {
+        std::task::Poll::Ready(Some(Ok(f))) => Some(f),
+        // End, error or nothing yet: the awaiting loop sees it on its next poll.
+        _ => None,
+    }
+}
+
 fn error_event(message: &str, kind: &str) -> Bytes {
     let v = json!({"error": {"message": message, "type": kind, "code": kind}});
     Bytes::from(format!("data: {v}\n\n"))
@@ -216,22 +273,19 @@ fn on_line(
             seen.skip_blank = true;
             return;
         }
-        let before = seen.text.len();
-        let info = provider.read_event(call.endpoint, payload, &mut seen.text);
-        seen.text_bytes += seen.text.len() - before;
-        if seen.text.len() > MAX_KEPT_TEXT {
-            let mut cut = MAX_KEPT_TEXT;
-            while !seen.text.is_char_boundary(cut) {
-                cut -= 1;
+        if mentions_usage(payload) {
+            let mut text = String::new();
+            let info = provider.read_event(call.endpoint, payload, &mut text);
+            match info.usage {
+                Some(u) => seen.usage = Some(u),
+                None => seen.keep(payload),
             }
-            seen.text.truncate(cut);
-        }
-        if let Some(u) = info.usage {
-            seen.usage = Some(u);
-        }
-        if info.usage_only && !client_wants_usage {
-            seen.skip_blank = true;
-            return;
+            if info.usage_only && !client_wants_usage {
+                seen.skip_blank = true;
+                return;
+            }
+        } else {
+            seen.keep(payload);
         }
     }
     out.extend_from_slice(line);

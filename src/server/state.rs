@@ -19,8 +19,6 @@ pub struct AppState {
     pub stats: Stats,
     /// Set when shutdown begins: new relays are refused with 503 while in-flight ones finish.
     pub draining: AtomicBool,
-    /// True once the tokenizers are loaded; relay calls wait for it (without blocking a thread).
-    pub tokenizers_ready: tokio::sync::watch::Sender<bool>,
 }
 
 /// Counters kept lock-free on the hot path.
@@ -86,7 +84,6 @@ impl AppState {
             started: Instant::now(),
             stats: Stats::default(),
             draining: AtomicBool::new(false),
-            tokenizers_ready: tokio::sync::watch::Sender::new(false),
         }))
     }
 }

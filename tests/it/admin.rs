@@ -1590,22 +1590,3 @@ async fn bad_bodies_and_unknown_routes_get_json_errors() {
     // Every response has a request id.
     assert_eq!(r.request_id().len(), 26);
 }
-
-// ---------------------------------------------------------------------------------------------
-// start-up
-
-// Regression: the "tokenizers loaded" flag was once set with `watch::Sender::send`, which
-// stores nothing while no receiver exists, so a relay call after the warm-up waited for ever.
-#[tokio::test]
-async fn relay_answers_after_the_tokenizers_are_loaded() {
-    // Load the (process-wide) tokenizers first, so the server's own warm-up ends at once.
-    tokio::task::spawn_blocking(sluice::billing::tokens::warm_up)
-        .await
-        .unwrap();
-    let t = TestServer::start().await;
-    t.channel(&["gpt-4o-mini"], json!({})).await;
-    t.fund(1_000_000).await;
-    let (_, key) = t.key(json!({"unlimited": true})).await;
-    let r = chat_within(&t, &key, "gpt-4o-mini").await;
-    assert_eq!(r.status, 200, "{}", r.text());
-}
