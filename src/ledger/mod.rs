@@ -89,10 +89,10 @@ pub fn reserve(
     amount: i64,
 ) -> Result<Reservation, ReserveError> {
     let amount = amount.max(0);
-    if let Some(k) = key {
-        if !k.try_take(amount) {
-            return Err(ReserveError::KeyShort);
-        }
+    if let Some(k) = key
+        && !k.try_take(amount)
+    {
+        return Err(ReserveError::KeyShort);
     }
     if !user.try_take(amount) {
         if let Some(k) = key {

@@ -170,12 +170,12 @@ fn prepare(
             ));
         }
     };
-    if let Some(allowed) = &caller.key.models {
-        if !allowed.contains(&model) {
-            return Err(ApiError::ModelNotAllowed(format!(
-                "this API key may not use model {model:?}"
-            )));
-        }
+    if let Some(allowed) = &caller.key.models
+        && !allowed.contains(&model)
+    {
+        return Err(ApiError::ModelNotAllowed(format!(
+            "this API key may not use model {model:?}"
+        )));
     }
     let price = state
         .catalog

@@ -16,7 +16,7 @@ pub fn candidates(
         .iter()
         .filter(|c| c.enabled && serves(c, model) && c.groups.iter().any(|g| g == group))
         .collect();
-    eligible.sort_by(|a, b| b.priority.cmp(&a.priority));
+    eligible.sort_by_key(|c| std::cmp::Reverse(c.priority));
     let mut out = Vec::with_capacity(eligible.len().min(limit));
     let mut rng = rand::rng();
     let mut i = 0;
@@ -57,6 +57,7 @@ pub fn serves(c: &ChannelRow, model: &str) -> bool {
 mod tests {
     use super::*;
     use crate::secret::Secret;
+    use crate::store::channels::ChannelFields;
 
     fn ch(
         id: i64,
@@ -67,17 +68,19 @@ mod tests {
     ) -> Arc<ChannelRow> {
         Arc::new(ChannelRow {
             id,
-            kind: "openai".into(),
-            name: format!("c{id}"),
-            base_url: "http://x/v1".into(),
-            api_key: Secret::new("k"),
-            models: models.iter().map(|s| s.to_string()).collect(),
-            model_mapping: Default::default(),
-            groups: groups.iter().map(|s| s.to_string()).collect(),
-            priority,
-            weight,
-            enabled: true,
             created_at: 0,
+            fields: ChannelFields {
+                kind: "openai".into(),
+                name: format!("c{id}"),
+                base_url: "http://x/v1".into(),
+                api_key: Secret::new("k"),
+                models: models.iter().map(|s| s.to_string()).collect(),
+                model_mapping: Default::default(),
+                groups: groups.iter().map(|s| s.to_string()).collect(),
+                priority,
+                weight,
+                enabled: true,
+            },
         })
     }
 

@@ -24,8 +24,6 @@ use serde_json::json;
 
 /// Text kept for local counting; beyond it the count is extrapolated by bytes.
 const MAX_KEPT_TEXT: usize = 1024 * 1024;
-/// Most bytes gathered from ready frames into one write to the client.
-const COALESCE_BYTES: usize = 64 * 1024;
 /// Events buffered towards a slow client before the relay waits for it.
 const CLIENT_QUEUE: usize = 64;
 
@@ -165,29 +163,20 @@ async fn pump(
             }
             Ok(Some(Ok(f))) => f,
         };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
         let mut out = BytesMut::new();
-        let mut pushed = Ok(());
-        let mut next = Some(frame);
-        // Take every frame already buffered before writing: one write to the client for
-        // events that arrived together, instead of one per event.
-        while let Some(frame) = next.take() {
-            if let Some(data) = frame.data_ref() {
-                pushed = lines.push(data, |line| {
-                    on_line(
-                        line,
-                        &mut seen,
-                        &mut out,
-                        client_wants_usage,
-                        &call,
-                        provider,
-                    )
-                });
-                if pushed.is_err() || out.len() >= COALESCE_BYTES {
-                    break;
-                }
-            }
-            next = ready_frame(&mut body);
-        }
+        let pushed = lines.push(data, |line| {
+            on_line(
+                line,
+                &mut seen,
+                &mut out,
+                client_wants_usage,
+                &call,
+                provider,
+            )
+        });
         if !out.is_empty() && !client_gone && tx.send(out.freeze()).await.is_err() {
             client_gone = true;
             log::info!("client disconnected mid-stream; reading upstream to the end to bill it");
@@ -233,17 +222,6 @@ async fn pump(
         (Err(e), _) => error_event(&e.client_message(), "server_error"),
     };
     let _ = tx.send(tail).await;
-}
-
-/// The next frame if upstream's bytes are already here; never waits.
-fn ready_frame(body: &mut Incoming) -> Option<http_body::Frame<Bytes>> {
-    use http_body::Body as _;
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::Pin::new(body).poll_frame(&mut cx) {
-        std::task::Poll::Ready(Some(Ok(f))) => Some(f),
-        // End, error or nothing yet: the awaiting loop sees it on its next poll.
-        _ => None,
-    }
 }
 
 fn error_event(message: &str, kind: &str) -> Bytes {

@@ -112,10 +112,10 @@ pub fn authenticate_key(
     if !key.enabled {
         return Err(ApiError::Forbidden("the API key is disabled".into()));
     }
-    if let Some(exp) = key.expires_at {
-        if exp <= util::now_secs() {
-            return Err(ApiError::Forbidden("the API key has expired".into()));
-        }
+    if let Some(exp) = key.expires_at
+        && exp <= util::now_secs()
+    {
+        return Err(ApiError::Forbidden("the API key has expired".into()));
     }
     let user = state
         .catalog

@@ -48,15 +48,15 @@ pub fn no_content() -> Resp {
 /// The error response, in OpenAI's shape, with `Retry-After` where it applies.
 pub fn error(e: &ApiError) -> Resp {
     let mut r = with_type(e.status(), "application/json", full(e.body()));
-    if let ApiError::MethodNotAllowed { allow, .. } = e {
-        if let Ok(v) = HeaderValue::from_str(allow) {
-            r.headers_mut().insert(header::ALLOW, v);
-        }
+    if let ApiError::MethodNotAllowed { allow, .. } = e
+        && let Ok(v) = HeaderValue::from_str(allow)
+    {
+        r.headers_mut().insert(header::ALLOW, v);
     }
-    if let Some(secs) = e.retry_after() {
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(secs) = e.retry_after()
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
 }

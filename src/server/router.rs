@@ -124,13 +124,16 @@ pub enum RouteResult<'a> {
     NotFound,
 }
 
+/// The handlers of one path, by method.
+type MethodTable = Vec<(Method, Handler, Access)>;
+
 pub struct Router {
-    inner: matchit::Router<Vec<(Method, Handler, Access)>>,
+    inner: matchit::Router<MethodTable>,
 }
 
 impl Router {
     pub fn new() -> Router {
-        let mut by_path: Vec<(&str, Vec<(Method, Handler, Access)>)> = Vec::new();
+        let mut by_path: Vec<(&str, MethodTable)> = Vec::new();
         for (m, p, h, a) in ROUTES {
             match by_path.iter_mut().find(|(path, _)| path == p) {
                 Some((_, v)) => v.push((m.clone(), *h, *a)),

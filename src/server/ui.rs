@@ -24,10 +24,10 @@ pub fn serve(path: &str) -> Resp {
         return file_response(rel, file);
     }
     // Client-side routes (no file extension) get the app shell.
-    if !rel.rsplit('/').next().unwrap_or("").contains('.') {
-        if let Some(file) = Assets::get("index.html") {
-            return file_response("index.html", file);
-        }
+    if !rel.rsplit('/').next().unwrap_or("").contains('.')
+        && let Some(file) = Assets::get("index.html")
+    {
+        return file_response("index.html", file);
     }
     not_found()
 }

@@ -7,20 +7,20 @@ use rusqlite::{Connection, Row, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// A stored channel: its settable fields plus what the store assigns.
 #[derive(Debug, Clone)]
 pub struct ChannelRow {
     pub id: i64,
-    pub kind: String,
-    pub name: String,
-    pub base_url: String,
-    pub api_key: Secret,
-    pub models: Vec<String>,
-    pub model_mapping: BTreeMap<String, String>,
-    pub groups: Vec<String>,
-    pub priority: i64,
-    pub weight: i64,
-    pub enabled: bool,
     pub created_at: i64,
+    pub fields: ChannelFields,
+}
+
+/// Read access to the fields as if they were the row's own (`row.models`).
+impl std::ops::Deref for ChannelRow {
+    type Target = ChannelFields;
+    fn deref(&self) -> &ChannelFields {
+        &self.fields
+    }
 }
 
 /// What the API shows: the secret masked.
@@ -65,17 +65,19 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
     let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
     Ok(ChannelRow {
         id: r.get(0)?,
-        kind: r.get(1)?,
-        name: r.get(2)?,
-        base_url: r.get(3)?,
-        api_key: Secret::new(r.get::<_, String>(4)?),
-        models: serde_json::from_str(&json(5)?).unwrap_or_default(),
-        model_mapping: serde_json::from_str(&json(6)?).unwrap_or_default(),
-        groups: serde_json::from_str(&json(7)?).unwrap_or_default(),
-        priority: r.get(8)?,
-        weight: r.get(9)?,
-        enabled: r.get(10)?,
         created_at: r.get(11)?,
+        fields: ChannelFields {
+            kind: r.get(1)?,
+            name: r.get(2)?,
+            base_url: r.get(3)?,
+            api_key: Secret::new(r.get::<_, String>(4)?),
+            models: serde_json::from_str(&json(5)?).unwrap_or_default(),
+            model_mapping: serde_json::from_str(&json(6)?).unwrap_or_default(),
+            groups: serde_json::from_str(&json(7)?).unwrap_or_default(),
+            priority: r.get(8)?,
+            weight: r.get(9)?,
+            enabled: r.get(10)?,
+        },
     })
 }
 

@@ -69,10 +69,10 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database, switches it to WAL, runs migrations and starts the writer.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)?;
-            }
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
         }
         let mut conn = rusqlite::Connection::open(path)?;
         // WAL is switched once on a single connection before the pool opens: doing it in the
@@ -115,7 +115,7 @@ impl Store {
 }
 
 fn open_pool(path: &Path) -> Result<Pool, StoreError> {
-    let manager = SqliteConnectionManager::file(path).with_init(|c| pragmas::apply_reader(c));
+    let manager = SqliteConnectionManager::file(path).with_init(pragmas::apply_reader);
     Ok(r2d2::Pool::builder()
         .max_size(8)
         .min_idle(Some(1))

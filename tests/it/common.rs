@@ -78,8 +78,10 @@ impl TestServer {
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().to_path_buf();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
         config.root_password = sluice::secret::Secret::new(ROOT_PASSWORD);
         config.relay.first_byte_timeout_ms = 2_000;
         config.relay.idle_timeout_ms = 2_000;

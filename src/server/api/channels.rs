@@ -4,12 +4,11 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
-use super::{manage_entry, reload};
+use super::{admin_change, manage_entry};
 use crate::error::ApiError;
 use crate::relay::providers;
 use crate::secret::Secret;
 use crate::store::channels::{self, ChannelFields, ChannelRow};
-use crate::store::logs;
 use crate::util;
 use http::StatusCode;
 use serde::Deserialize;
@@ -147,16 +146,11 @@ pub async fn create(
     let fields = b.merge_onto(defaults());
     validate(&fields)?;
     let log = manage_entry(&p.user, format!("created channel {:?}", fields.name));
-    let row = state
-        .store
-        .writer
-        .exec(move |c| {
-            let id = channels::insert(c, &fields, util::now_secs())?;
-            logs::insert(c, &log)?;
-            channels::get(c, id)
-        })
-        .await?;
-    reload(state).await;
+    let row = admin_change(state, log, move |c| {
+        let id = channels::insert(c, &fields, util::now_secs())?;
+        channels::get(c, id)
+    })
+    .await?;
     Ok(json(StatusCode::CREATED, &row.view()))
 }
 
@@ -169,47 +163,26 @@ pub async fn patch(
 ) -> Result<Resp, ApiError> {
     let b: Body = parse_json(parts, body)?;
     let current = state.store.read(move |c| channels::get(c, id)).await?;
-    let fields = b.merge_onto(ChannelFields {
-        kind: current.kind,
-        name: current.name,
-        base_url: current.base_url,
-        api_key: current.api_key,
-        models: current.models,
-        model_mapping: current.model_mapping,
-        groups: current.groups,
-        priority: current.priority,
-        weight: current.weight,
-        enabled: current.enabled,
-    });
+    let fields = b.merge_onto(current.fields);
     validate(&fields)?;
     let log = manage_entry(
         &p.user,
         format!("updated channel {:?} (id {id})", fields.name),
     );
-    let row = state
-        .store
-        .writer
-        .exec(move |c| {
-            channels::replace(c, id, &fields)?;
-            logs::insert(c, &log)?;
-            channels::get(c, id)
-        })
-        .await?;
-    reload(state).await;
+    let row = admin_change(state, log, move |c| {
+        channels::replace(c, id, &fields)?;
+        channels::get(c, id)
+    })
+    .await?;
     Ok(json(StatusCode::OK, &row.view()))
 }
 
 pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
     let log = manage_entry(&p.user, format!("deleted channel {id}"));
-    state
-        .store
-        .writer
-        .exec(move |c| {
-            channels::delete(c, id)?;
-            logs::insert(c, &log)?;
-            Ok(())
-        })
-        .await?;
-    reload(state).await;
+    admin_change(state, log, move |c| {
+        channels::delete(c, id)?;
+        Ok(())
+    })
+    .await?;
     Ok(no_content())
 }

@@ -4,10 +4,9 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
-use super::{manage_entry, reload};
+use super::{admin_change, manage_entry};
 use crate::error::ApiError;
 use crate::store::keys::{self, KeyPatch, KeyRow, NewKey};
-use crate::store::logs;
 use crate::util;
 use http::StatusCode;
 use serde::Deserialize;
@@ -158,29 +157,24 @@ pub async fn create(
         &p.user,
         format!("created key {:?} for user {owner}", b.name),
     );
-    let row = state
-        .store
-        .writer
-        .exec(move |c| {
-            let id = keys::insert(
-                c,
-                &NewKey {
-                    user_id: owner,
-                    name: &b.name,
-                    digest,
-                    prefix: &prefix,
-                    unlimited: b.unlimited,
-                    remain_quota: quota,
-                    expires_at: b.expires_at,
-                    models: b.models.as_deref(),
-                    created_at: now,
-                },
-            )?;
-            logs::insert(c, &log)?;
-            keys::get(c, id)
-        })
-        .await?;
-    reload(state).await;
+    let row = admin_change(state, log, move |c| {
+        let id = keys::insert(
+            c,
+            &NewKey {
+                user_id: owner,
+                name: &b.name,
+                digest,
+                prefix: &prefix,
+                unlimited: b.unlimited,
+                remain_quota: quota,
+                expires_at: b.expires_at,
+                models: b.models.as_deref(),
+                created_at: now,
+            },
+        )?;
+        keys::get(c, id)
+    })
+    .await?;
     let mut v = serde_json::to_value(&row).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         o.insert("key".into(), json!(secret));
@@ -226,40 +220,29 @@ pub async fn patch(
     let quota = b.quota;
     let fields = b.fields;
     let log = manage_entry(&p.user, format!("updated key {:?} (id {id})", current.name));
-    let (row, old) = state
-        .store
-        .writer
-        .exec(move |c| {
-            keys::update(c, id, &fields)?;
-            let old = match quota {
-                Some(q) => Some(keys::set_quota(c, id, q)?),
-                None => None,
-            };
-            logs::insert(c, &log)?;
-            Ok((keys::get(c, id)?, old))
-        })
-        .await?;
-    if let (Some(old), Some(new)) = (old, quota) {
-        if let Some(acct) = state.catalog.key_account(id) {
-            acct.adjust(new - old);
-        }
+    let (row, old) = admin_change(state, log, move |c| {
+        keys::update(c, id, &fields)?;
+        let old = match quota {
+            Some(q) => Some(keys::set_quota(c, id, q)?),
+            None => None,
+        };
+        Ok((keys::get(c, id)?, old))
+    })
+    .await?;
+    // The difference, read in the transaction that set the new balance (see the ledger).
+    if let (Some(old), Some(new), Some(acct)) = (old, quota, state.catalog.key_account(id)) {
+        acct.adjust(new - old);
     }
-    reload(state).await;
     Ok(json(StatusCode::OK, &row))
 }
 
 pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
     let current = owned(state, p, id).await?;
     let log = manage_entry(&p.user, format!("deleted key {:?} (id {id})", current.name));
-    state
-        .store
-        .writer
-        .exec(move |c| {
-            keys::delete(c, id)?;
-            logs::insert(c, &log)?;
-            Ok(())
-        })
-        .await?;
-    reload(state).await;
+    admin_change(state, log, move |c| {
+        keys::delete(c, id)?;
+        Ok(())
+    })
+    .await?;
     Ok(no_content())
 }

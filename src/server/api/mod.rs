@@ -97,6 +97,25 @@ fn manage_entry(actor: &UserRow, content: String) -> LogEntry {
     }
 }
 
+/// Commits an admin change and its manage row in one transaction, then refreshes the catalog.
+async fn admin_change<T, F>(state: &AppState, log: LogEntry, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> Result<T, crate::store::StoreError> + Send + 'static,
+{
+    let out = state
+        .store
+        .writer
+        .exec(move |c| {
+            let out = f(c)?;
+            crate::store::logs::insert(c, &log)?;
+            Ok(out)
+        })
+        .await?;
+    reload(state).await;
+    Ok(out)
+}
+
 /// Refreshes the in-memory catalog after a committed change. A failure leaves the old snapshot
 /// in place (logged); the change itself is already durable.
 async fn reload(state: &AppState) {

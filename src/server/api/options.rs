@@ -3,9 +3,9 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json, parse_json};
 use super::super::state::AppState;
-use super::{manage_entry, reload};
+use super::{admin_change, manage_entry};
 use crate::error::ApiError;
-use crate::store::{logs, options};
+use crate::store::options;
 use crate::util;
 use http::StatusCode;
 use std::sync::Arc;
@@ -30,18 +30,13 @@ pub async fn put(
         .map_err(ApiError::BadRequest)?;
     let names: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
     let log = manage_entry(&p.user, format!("changed options: {}", names.join(", ")));
-    state
-        .store
-        .writer
-        .exec(move |c| {
-            let now = util::now_secs();
-            for (k, v) in &rows {
-                options::set(c, k, v, now)?;
-            }
-            logs::insert(c, &log)?;
-            Ok(())
-        })
-        .await?;
-    reload(state).await;
+    admin_change(state, log, move |c| {
+        let now = util::now_secs();
+        for (k, v) in &rows {
+            options::set(c, k, v, now)?;
+        }
+        Ok(())
+    })
+    .await?;
     Ok(json(StatusCode::OK, &merged))
 }

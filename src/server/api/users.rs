@@ -3,7 +3,7 @@
 use super::super::auth::{self, Principal};
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
-use super::{manage_entry, reload};
+use super::{admin_change, manage_entry, reload};
 use crate::error::ApiError;
 use crate::store::logs;
 use crate::store::users::{self, NewUser, Role, UserPatch};
@@ -110,26 +110,21 @@ pub async fn create(
         ),
     );
     let username = b.username;
-    let row = state
-        .store
-        .writer
-        .exec(move |c| {
-            let id = users::insert(
-                c,
-                &NewUser {
-                    username: &username,
-                    password_hash: &hash,
-                    role,
-                    group: &group,
-                    quota,
-                    created_at: util::now_secs(),
-                },
-            )?;
-            logs::insert(c, &log)?;
-            users::get(c, id)
-        })
-        .await?;
-    reload(state).await;
+    let row = admin_change(state, log, move |c| {
+        let id = users::insert(
+            c,
+            &NewUser {
+                username: &username,
+                password_hash: &hash,
+                role,
+                group: &group,
+                quota,
+                created_at: util::now_secs(),
+            },
+        )?;
+        users::get(c, id)
+    })
+    .await?;
     Ok(json(StatusCode::CREATED, &row))
 }
 
@@ -243,10 +238,9 @@ pub async fn patch(
             Ok((users::get(c, id)?, old_quota))
         })
         .await?;
-    if let (Some(old), Some(new)) = (old_quota, quota) {
-        if let Some(acct) = state.catalog.user_account(id) {
-            acct.adjust(new - old);
-        }
+    // The difference, read in the transaction that set the new balance (see the ledger).
+    if let (Some(old), Some(new), Some(acct)) = (old_quota, quota, state.catalog.user_account(id)) {
+        acct.adjust(new - old);
     }
     reload(state).await;
     Ok(json(StatusCode::OK, &row))
@@ -266,15 +260,10 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Res
     }
     may_manage(p, &target)?;
     let log = manage_entry(&p.user, format!("deleted user {:?}", target.username));
-    state
-        .store
-        .writer
-        .exec(move |c| {
-            users::delete(c, id)?;
-            logs::insert(c, &log)?;
-            Ok(())
-        })
-        .await?;
-    reload(state).await;
+    admin_change(state, log, move |c| {
+        users::delete(c, id)?;
+        Ok(())
+    })
+    .await?;
     Ok(no_content())
 }
