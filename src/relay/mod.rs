@@ -81,9 +81,9 @@ pub async fn handle(
 /// What the client asked for, after parsing and checks.
 struct Prepared {
     doc: Arc<serde_json::Map<String, Value>>,
-    original: Bytes,
-    /// The body changed (stream_options injected), so it must be re-serialised.
-    modified: bool,
+    /// What goes upstream when the channel maps no model name: the client's bytes, or the
+    /// body re-serialised once when sluice changed it (stream_options).
+    body: Bytes,
     model: String,
     stream: bool,
     client_wants_usage: bool,
@@ -226,10 +226,16 @@ fn prepare(
             ));
         }
     }
+    let body = if modified {
+        serde_json::to_vec(&doc)
+            .map(Bytes::from)
+            .map_err(|e| ApiError::Internal(format!("cannot serialise the request: {e}")))?
+    } else {
+        body
+    };
     Ok(Prepared {
         doc: Arc::new(doc),
-        original: body,
-        modified,
+        body,
         model,
         stream,
         client_wants_usage,
@@ -253,17 +259,13 @@ pub fn prompt_tokens(
     }
 }
 
-/// The body for one channel: the client's bytes when nothing changed, else re-serialised with
-/// the channel's model name.
+/// The body for one channel: the prepared bytes, or re-serialised with the channel's model name.
 fn body_for(p: &Prepared, channel: &ChannelRow) -> Result<Bytes, ApiError> {
-    let mapped = channel.model_mapping.get(&p.model);
-    if !p.modified && mapped.is_none() {
-        return Ok(p.original.clone());
-    }
+    let Some(mapped) = channel.model_mapping.get(&p.model) else {
+        return Ok(p.body.clone());
+    };
     let mut doc = (*p.doc).clone();
-    if let Some(m) = mapped {
-        doc.insert("model".into(), Value::String(m.clone()));
-    }
+    doc.insert("model".into(), Value::String(mapped.clone()));
     serde_json::to_vec(&doc)
         .map(Bytes::from)
         .map_err(|e| ApiError::Internal(format!("cannot serialise the request: {e}")))

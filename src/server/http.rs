@@ -107,6 +107,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
+/// Most bytes joined from queued messages into one frame.
+const JOIN_LIMIT: usize = 64 * 1024;
+
 /// A response body fed through a channel: each message is sent to the client as it arrives.
 /// When the client goes away the receiver is dropped and the sender's `send` fails, which is
 /// how the relay learns of a disconnect.
@@ -128,8 +131,20 @@ impl http_body::Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|m| m.map(|b| Ok(http_body::Frame::data(b))))
+        let first = match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(b)) => b,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        // Events that queued up while the connection was writing go out in one write.
+        let mut joined: Option<bytes::BytesMut> = None;
+        while joined.as_ref().map_or(first.len(), |j| j.len()) < JOIN_LIMIT {
+            let Ok(more) = self.rx.try_recv() else { break };
+            joined
+                .get_or_insert_with(|| bytes::BytesMut::from(&first[..]))
+                .extend_from_slice(&more);
+        }
+        let data = joined.map_or(first, bytes::BytesMut::freeze);
+        Poll::Ready(Some(Ok(http_body::Frame::data(data))))
     }
 }
