@@ -116,6 +116,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
+    // A first ping before the first request, so /readyz tells the truth from the start.
+    crate::health::check(&state).await;
+    let interval = std::time::Duration::from_secs(state.config.db_ping_interval_secs);
+    crate::health::spawn_pinger(state.clone(), interval);
     log::info!("listening on http://{addr}");
     let store = state.store.clone();
     server::run(listener, state, shutdown).await;

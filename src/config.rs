@@ -29,7 +29,40 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Mark the session cookie `Secure` (set when sluice is served over TLS by a proxy).
     pub secure_cookies: bool,
+    /// Let `/metrics` be scraped without a token from loopback (not through a proxy).
+    pub metrics_from_loopback: bool,
+    /// Seconds between database health pings.
+    pub db_ping_interval_secs: u64,
     pub relay: RelayConfig,
+    pub log: LogConfig,
+}
+
+/// Log files (stdout/stderr always get the lines too).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Directory of the log files; defaults to `<data_dir>/logs`.
+    pub dir: Option<PathBuf>,
+    /// Write log files at all.
+    pub files: bool,
+    /// A new file after this many lines…
+    pub max_lines: u64,
+    /// …or this many bytes, whichever comes first.
+    pub max_bytes: u64,
+    /// How many `sluice-*.log` files to keep (the current one included).
+    pub keep: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            dir: None,
+            files: true,
+            max_lines: 1_000_000,
+            max_bytes: 100 * 1024 * 1024,
+            keep: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,7 +94,10 @@ impl Default for Config {
             root_password: Secret::default(),
             shutdown_grace_secs: 30,
             secure_cookies: false,
+            metrics_from_loopback: false,
+            db_ping_interval_secs: 10,
             relay: RelayConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -179,6 +215,12 @@ impl Config {
             "SLUICE_DATABASE" => self.database = Some(PathBuf::from(value)),
             "SLUICE_DEBUG" => self.debug = parse(name, value, bool_hint)?,
             "SLUICE_SECURE_COOKIES" => self.secure_cookies = parse(name, value, bool_hint)?,
+            "SLUICE_METRICS_FROM_LOOPBACK" => {
+                self.metrics_from_loopback = parse(name, value, bool_hint)?
+            }
+            "SLUICE_DB_PING_INTERVAL_SECS" => {
+                self.db_ping_interval_secs = parse(name, value, num_hint)?
+            }
             "SLUICE_ROOT_PASSWORD" => self.root_password = Secret::new(value),
             "SLUICE_SHUTDOWN_GRACE_SECS" => {
                 self.shutdown_grace_secs = parse(name, value, num_hint)?
@@ -204,6 +246,9 @@ impl Config {
             "SLUICE_RELAY_MAX_BODY_BYTES" => {
                 self.relay.max_body_bytes = parse(name, value, num_hint)?
             }
+            "SLUICE_LOG_DIR" => self.log.dir = Some(PathBuf::from(value)),
+            "SLUICE_LOG_FILES" => self.log.files = parse(name, value, bool_hint)?,
+            "SLUICE_LOG_KEEP" => self.log.keep = parse(name, value, num_hint)?,
             _ => {}
         }
         Ok(())
@@ -214,6 +259,11 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid(
                 "data_dir is empty: set data_dir in the config file or SLUICE_DATA_DIR to a writable directory".into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.db_ping_interval_secs) {
+            return Err(ConfigError::Invalid(
+                "db_ping_interval_secs must be 1 to 3600 (default 10)".into(),
             ));
         }
         let r = &self.relay;
@@ -238,6 +288,29 @@ impl Config {
                 "relay.max_sse_line_bytes must be at least 65536 (default 16777216)".into(),
             ));
         }
+        let l = &self.log;
+        if l.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+            return Err(ConfigError::Invalid(
+                "log.dir is empty: remove it (logs then go to <data_dir>/logs), set it (or SLUICE_LOG_DIR) to a writable directory, or set log.files = false".into(),
+            ));
+        }
+        if l.keep < 1 {
+            return Err(ConfigError::Invalid(
+                "log.keep must be at least 1 (default 10): set log.keep or SLUICE_LOG_KEEP; to write no log files set log.files = false (SLUICE_LOG_FILES=false)".into(),
+            ));
+        }
+        if l.max_lines < 1000 {
+            return Err(ConfigError::Invalid(format!(
+                "log.max_lines = {} is too small: use at least 1000 (default 1000000)",
+                l.max_lines
+            )));
+        }
+        if l.max_bytes < 1024 * 1024 {
+            return Err(ConfigError::Invalid(format!(
+                "log.max_bytes = {} is too small: use at least 1048576 (1 MiB; default 104857600)",
+                l.max_bytes
+            )));
+        }
         if !self.root_password.is_empty() && self.root_password.expose().len() < 8 {
             return Err(ConfigError::Invalid(
                 "the root password must be at least 8 characters: change SLUICE_ROOT_PASSWORD"
@@ -251,6 +324,58 @@ impl Config {
         self.database
             .clone()
             .unwrap_or_else(|| self.data_dir.join("sluice.db"))
+    }
+
+    /// Where log files go; `None` when they are turned off.
+    pub fn log_dir(&self) -> Option<PathBuf> {
+        if !self.log.files {
+            return None;
+        }
+        Some(
+            self.log
+                .dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("logs")),
+        )
+    }
+
+    /// The effective settings on one line, for the `[SYS]` start-up line. Secrets are never
+    /// shown: the root password only as whether one is configured.
+    pub fn summary(&self) -> String {
+        let r = &self.relay;
+        let proxies: Vec<String> = self.trusted_proxies.iter().map(|p| p.to_string()).collect();
+        let log = match self.log_dir() {
+            Some(d) => format!(
+                "log_dir={:?} log_max_lines={} log_max_bytes={} log_keep={}",
+                d.display().to_string(),
+                self.log.max_lines,
+                self.log.max_bytes,
+                self.log.keep
+            ),
+            None => "log_files=off".to_string(),
+        };
+        format!(
+            "listen={} data_dir={:?} database={:?} debug={} trusted_proxies=[{}] root_password={} shutdown_grace_secs={} secure_cookies={} relay.connect_timeout_ms={} relay.first_byte_timeout_ms={} relay.idle_timeout_ms={} relay.retries={} relay.max_body_bytes={} relay.max_sse_line_bytes={} relay.default_completion_estimate={} {log}",
+            self.listen,
+            self.data_dir.display().to_string(),
+            self.database_path().display().to_string(),
+            self.debug,
+            proxies.join(","),
+            if self.root_password.is_empty() {
+                "unset"
+            } else {
+                "set"
+            },
+            self.shutdown_grace_secs,
+            self.secure_cookies,
+            r.connect_timeout_ms,
+            r.first_byte_timeout_ms,
+            r.idle_timeout_ms,
+            r.retries,
+            r.max_body_bytes,
+            r.max_sse_line_bytes,
+            r.default_completion_estimate,
+        )
     }
 }
 
@@ -307,6 +432,72 @@ mod tests {
             .to_string();
         assert!(e.contains("0 to 10"), "{e}");
     }
+
+    #[test]
+    fn log_section_env_and_validation() {
+        let c = Config::load(None, Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.log_dir(), Some(PathBuf::from("./data/logs")));
+        let env = vec![
+            ("SLUICE_LOG_DIR".to_string(), "/var/log/sluice".to_string()),
+            ("SLUICE_LOG_KEEP".to_string(), "3".to_string()),
+        ];
+        let c = Config::load(None, env, &Overrides::default()).unwrap();
+        assert_eq!(c.log_dir(), Some(PathBuf::from("/var/log/sluice")));
+        assert_eq!(c.log.keep, 3);
+        let env = vec![("SLUICE_LOG_FILES".to_string(), "false".to_string())];
+        let c = Config::load(None, env, &Overrides::default()).unwrap();
+        assert_eq!(c.log_dir(), None);
+
+        let bad = |env: Vec<(&str, &str)>, toml: &str, want: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("c.toml");
+            std::fs::write(&file, toml).unwrap();
+            let env = env.into_iter().map(|(a, b)| (a.to_string(), b.to_string()));
+            let e = Config::load(Some(&file), env, &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+        };
+        bad(vec![("SLUICE_LOG_KEEP", "0")], "", "log.files = false");
+        bad(vec![("SLUICE_LOG_KEEP", "many")], "", "whole number");
+        bad(vec![("SLUICE_LOG_FILES", "yes")], "", "true or false");
+        bad(vec![], "[log]\nmax_lines = 10\n", "at least 1000");
+        bad(vec![], "[log]\nmax_bytes = 1000\n", "at least 1048576");
+        bad(vec![], "[log]\nrotate = 1\n", "rotate");
+    }
+
+    #[test]
+    fn summary_shows_settings_but_no_secret() {
+        let env = vec![
+            (
+                "SLUICE_ROOT_PASSWORD".to_string(),
+                "hunter2-very-secret".to_string(),
+            ),
+            ("SLUICE_TRUSTED_PROXIES".to_string(), "10.0.0.1".to_string()),
+        ];
+        let c = Config::load(None, env, &Overrides::default()).unwrap();
+        let s = c.summary();
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(!s.contains('\n'), "{s}");
+        for want in [
+            "listen=127.0.0.1:3000",
+            "root_password=set",
+            "trusted_proxies=[10.0.0.1]",
+            "relay.retries=1",
+            "log_dir=\"./data/logs\"",
+            "log_keep=10",
+        ] {
+            assert!(s.contains(want), "{want} not in {s}");
+        }
+        let c = Config::load(
+            None,
+            vec![("SLUICE_LOG_FILES".to_string(), "false".to_string())],
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(c.summary().contains("log_files=off"));
+        assert!(c.summary().contains("root_password=unset"));
+    }
 }
 
 #[cfg(test)]
@@ -349,6 +540,11 @@ mod example_tests {
                 b.max_sse_line_bytes,
                 b.default_completion_estimate
             )
+        );
+        let (a, b) = (&c.log, &d.log);
+        assert_eq!(
+            (a.dir.clone(), a.files, a.max_lines, a.max_bytes, a.keep),
+            (b.dir.clone(), b.files, b.max_lines, b.max_bytes, b.keep)
         );
     }
 }

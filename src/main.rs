@@ -35,6 +35,8 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Exit 0 when the server at the configured listen address is ready (GET /readyz), else 1.
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
+        Command::Healthcheck => healthcheck(&config),
         Command::Migrate => sluice::app::open_store(&config).map(|store| {
             log::info!("database {} is at the newest schema", store.path.display());
         }),
@@ -90,6 +93,17 @@ fn serve(config: Config) -> anyhow::Result<()> {
             })?;
         sluice::app::serve(config, store, listener, shutdown_signal()).await
     })
+}
+
+fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(sluice::health::ask_ready(config.listen))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    println!("ready");
+    Ok(())
 }
 
 /// Resolves on SIGTERM or SIGINT.

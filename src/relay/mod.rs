@@ -319,9 +319,21 @@ async fn attempt_all(
             .get(&p.model)
             .cloned()
             .unwrap_or_else(|| p.model.clone());
+        if !failures.is_empty() {
+            call.state
+                .metrics
+                .retries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let cm = call.state.metrics.channel(channel.id);
+        cm.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sent = Instant::now();
         let resp = match call.state.upstream.send(req).await {
             Ok(r) => r,
             Err(e) => {
+                cm.failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 log::warn!("channel {} ({}): {e}", channel.id, channel.name);
                 failures.push(Failure {
                     channel_id: channel.id,
@@ -332,12 +344,15 @@ async fn attempt_all(
                 continue;
             }
         };
+        cm.ttfb.observe(sent.elapsed());
         let status = resp.status();
         let retryable = status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::UNAUTHORIZED
             || status == StatusCode::FORBIDDEN;
         if retryable {
+            cm.failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             log::warn!(
                 "channel {} ({}) answered {status}",
                 channel.id,

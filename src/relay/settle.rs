@@ -117,6 +117,11 @@ pub async fn charge(
     status: StatusCode,
     note: Option<&str>,
 ) -> Result<Charge, ApiError> {
+    call.state
+        .metrics
+        .channel(answer.channel_id)
+        .latency
+        .observe(call.started.elapsed());
     let cost = answer.price.quota(usage);
     let settled = reservation.settle(cost);
     let charge = settled.charge;
@@ -152,7 +157,7 @@ pub async fn charge(
     match result {
         Ok(_) => {
             call.state
-                .stats
+                .metrics
                 .quota_charged
                 .fetch_add(quota.max(0) as u64, Ordering::Relaxed);
             log::debug!(

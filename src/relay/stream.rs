@@ -135,6 +135,7 @@ async fn pump(
     provider: &'static dyn Provider,
 ) {
     let _in_flight = call.state.stats.relays.enter();
+    let _stream = crate::metrics::GaugeGuard::new(&call.state.metrics.streams_in_flight);
     let cfg = &call.state.config.relay;
     let idle = cfg.idle_timeout();
     let mut lines = LineSplitter::new(cfg.max_sse_line_bytes);

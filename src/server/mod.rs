@@ -111,11 +111,11 @@ async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let ip = auth::client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
-    state.stats.requests.fetch_add(1, Ordering::Relaxed);
-    state.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+    let _in_flight = crate::metrics::GaugeGuard::new(&state.metrics.in_flight);
+    let class = crate::metrics::Metrics::classify(&path);
     let resp = REQUEST_ID
         .scope(rid.clone(), async {
-            let mut resp = dispatch(&state, &router, req, ip).await;
+            let mut resp = dispatch(&state, &router, req, ip, peer.ip()).await;
             if let Ok(v) = HeaderValue::from_str(&rid) {
                 resp.headers_mut().insert("x-request-id", v);
             }
@@ -130,7 +130,7 @@ async fn handle(
             resp
         })
         .await;
-    state.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+    state.metrics.count_request(class, resp.status().as_u16());
     resp
 }
 
@@ -139,6 +139,7 @@ async fn dispatch(
     router: &Router,
     req: Request<Incoming>,
     ip: std::net::IpAddr,
+    peer: std::net::IpAddr,
 ) -> Resp {
     let path = req.uri().path().to_string();
     let matched = match router.route(req.method(), &path) {
@@ -169,6 +170,21 @@ async fn dispatch(
     let result = match matched.access {
         Access::Public => api::public(state, handler, req, ip).await,
         Access::ApiKey => crate::relay::handle(state, handler, req).await,
+        Access::Metrics => {
+            // Loopback without a proxy's X-Forwarded-For is the local scraper, when allowed.
+            let local = state.config.metrics_from_loopback
+                && peer.is_loopback()
+                && !req.headers().contains_key("x-forwarded-for");
+            if local {
+                Ok(api::ops::metrics(state))
+            } else {
+                match auth::authenticate_user(state, req.headers()).await {
+                    Ok(p) if p.is_admin() => Ok(api::ops::metrics(state)),
+                    Ok(_) => Err(ApiError::Forbidden("metrics need an admin token".into())),
+                    Err(e) => Err(e),
+                }
+            }
+        }
         Access::User | Access::Admin => match auth::authenticate_user(state, req.headers()).await {
             Err(e) => Err(e),
             Ok(p) if matched.access == Access::Admin && !p.is_admin() => {

@@ -13,11 +13,17 @@ pub enum Access {
     User,
     /// A signed-in admin or root.
     Admin,
+    /// Prometheus scrapes: an admin token, or loopback when the `metrics_from_loopback` option allows.
+    Metrics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
     Status,
+    Healthz,
+    Readyz,
+    Metrics,
+    Stats,
     OpenApi,
     Login,
     Logout,
@@ -54,6 +60,10 @@ use Handler::*;
 /// (method, path, handler, access). `/api` rows must appear in `openapi.json` (a test checks).
 pub const ROUTES: &[(Method, &str, Handler, Access)] = &[
     (Method::GET, "/api/status", Status, Public),
+    (Method::GET, "/healthz", Healthz, Public),
+    (Method::GET, "/readyz", Readyz, Public),
+    (Method::GET, "/metrics", Handler::Metrics, Access::Metrics),
+    (Method::GET, "/api/stats", Stats, Admin),
     (Method::GET, "/api/openapi.json", OpenApi, Public),
     (Method::POST, "/api/auth/login", Login, Public),
     (Method::POST, "/api/auth/logout", Logout, User),
@@ -203,7 +213,13 @@ mod tests {
             .collect();
         assert_eq!(
             public,
-            ["/api/status", "/api/openapi.json", "/api/auth/login"]
+            [
+                "/api/status",
+                "/healthz",
+                "/readyz",
+                "/api/openapi.json",
+                "/api/auth/login"
+            ]
         );
     }
 }

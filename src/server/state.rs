@@ -17,17 +17,17 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     pub started: Instant,
     pub stats: Stats,
+    pub metrics: crate::metrics::Metrics,
+    /// The database answered its last health ping (see `health`).
+    pub db_healthy: AtomicBool,
     /// Set when shutdown begins: new relays are refused with 503 while in-flight ones finish.
     pub draining: AtomicBool,
 }
 
-/// Counters kept lock-free on the hot path.
+/// Relay tasks in flight (shutdown waits for them).
 #[derive(Default)]
 pub struct Stats {
-    pub requests: AtomicU64,
-    pub in_flight: AtomicU64,
     pub relays: InFlight,
-    pub quota_charged: AtomicU64,
 }
 
 /// Counts relay tasks, which may outlive their connection (a disconnected client's stream is
@@ -83,7 +83,23 @@ impl AppState {
             throttle: LoginThrottle::default(),
             started: Instant::now(),
             stats: Stats::default(),
+            metrics: crate::metrics::Metrics::default(),
+            db_healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
         }))
+    }
+}
+
+impl AppState {
+    /// Values for the stats and metrics endpoints that live outside the counters.
+    pub fn gauges(&self) -> crate::metrics::Gauges {
+        crate::metrics::Gauges {
+            relays_in_flight: self.stats.relays.get(),
+            writer_queue: self.store.writer.queue_depth(),
+            commits: self.store.writer.stats.commits.load(Ordering::Relaxed),
+            commit_latency: self.store.writer.stats.commit_latency.snapshot(),
+            db_healthy: self.db_healthy.load(Ordering::Relaxed),
+            uptime_secs: self.started.elapsed().as_secs(),
+        }
     }
 }

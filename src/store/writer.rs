@@ -86,6 +86,7 @@ pub struct WriterStats {
     pub jobs: AtomicU64,
     pub failed_commits: AtomicU64,
     pub last_commit_micros: AtomicU64,
+    pub commit_latency: crate::metrics::Histogram,
 }
 
 #[derive(Clone)]
@@ -230,9 +231,11 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
     };
     stats.commits.fetch_add(1, Ordering::Relaxed);
     stats.jobs.fetch_add(n as u64, Ordering::Relaxed);
+    let took = started.elapsed();
     stats
         .last_commit_micros
-        .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        .store(took.as_micros() as u64, Ordering::Relaxed);
+    stats.commit_latency.observe(took);
     for job in batch.drain(..) {
         job.finish(result.clone());
     }

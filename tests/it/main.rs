@@ -4,7 +4,10 @@
 
 mod admin;
 mod common;
+mod logfiles;
 mod openapi;
+mod ops;
+mod probe;
 mod process;
 mod relay;
 mod store;

@@ -280,3 +280,28 @@ async fn sigterm_leaves_a_database_file_that_is_a_complete_copy() {
         .unwrap();
     assert_eq!((n, used), (5, 50));
 }
+
+#[tokio::test]
+async fn healthcheck_command_reports_readiness() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path());
+    let addr = p.base.trim_start_matches("http://").to_string();
+    let check = |addr: &str| {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["healthcheck", "--listen", addr])
+            .output()
+            .unwrap()
+    };
+    let out = check(&addr);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ready");
+    p.signal("-TERM");
+    assert_eq!(p.wait(), 0);
+    let out = check(&addr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
+}

@@ -3,6 +3,7 @@
 
 mod channels;
 mod keys;
+pub mod ops;
 mod options;
 mod session;
 mod users;
@@ -29,6 +30,8 @@ pub async fn public(
 ) -> Result<Resp, ApiError> {
     match handler {
         Handler::Status => Ok(session::status(state)),
+        Handler::Healthz => Ok(ops::healthz()),
+        Handler::Readyz => Ok(ops::readyz(state)),
         Handler::OpenApi => Ok(session::openapi()),
         Handler::Login => session::login(state, req, ip).await,
         other => Err(ApiError::Internal(format!(
@@ -68,11 +71,12 @@ pub async fn signed_in(
         ChannelPatch => channels::patch(state, &p, id()?, &parts, &body).await,
         ChannelDelete => channels::delete(state, &p, id()?).await,
         OptionsGet => Ok(options::get(state)),
+        Stats => Ok(ops::stats(state)),
         OptionsPut => options::put(state, &p, &parts, &body).await,
-        Status | OpenApi | Login | ChatCompletions | Completions | Embeddings | Models
-        | BillingSubscription | BillingUsage => Err(ApiError::Internal(format!(
-            "{handler:?} is not a signed-in route"
-        ))),
+        Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
+        | Embeddings | Models | BillingSubscription | BillingUsage => Err(ApiError::Internal(
+            format!("{handler:?} is not a signed-in route"),
+        )),
     }
 }
 

@@ -1,0 +1,110 @@
+//! Database health: a background pinger checks that a pooled read and the writer both answer,
+//! and keeps the verdict that `/readyz`, `/api/status` and the metrics report.
+
+use crate::server::state::AppState;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Longest a ping may take before it counts as failed.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One ping: `SELECT 1` on a pooled reader, then an empty job through the writer (proving the
+/// writer thread is alive and not wedged). Returns how long both took.
+pub async fn ping(state: &AppState) -> Result<Duration, String> {
+    let started = Instant::now();
+    let read = state
+        .store
+        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?));
+    match tokio::time::timeout(PING_TIMEOUT, read).await {
+        Err(_) => return Err("a read did not answer within 5 s".into()),
+        Ok(Err(e)) => return Err(format!("a read failed: {e}")),
+        Ok(Ok(_)) => {}
+    }
+    let write = state.store.writer.exec(|_| Ok(()));
+    match tokio::time::timeout(PING_TIMEOUT, write).await {
+        Err(_) => Err(format!(
+            "the writer did not answer within 5 s ({} writes queued)",
+            state.store.writer.queue_depth()
+        )),
+        Ok(Err(e)) => Err(format!("the writer failed: {e}")),
+        Ok(Ok(())) => Ok(started.elapsed()),
+    }
+}
+
+/// Records one ping's outcome; failures are logged as ERR, a recovery as INFO.
+pub async fn check(state: &AppState) -> bool {
+    let m = &state.metrics;
+    match ping(state).await {
+        Ok(d) => {
+            m.db_pings_ok.fetch_add(1, Ordering::Relaxed);
+            m.db_ping_last_micros
+                .store(d.as_micros() as u64, Ordering::Relaxed);
+            if !state.db_healthy.swap(true, Ordering::Relaxed) {
+                log::info!("database healthy again");
+            }
+            true
+        }
+        Err(e) => {
+            m.db_pings_failed.fetch_add(1, Ordering::Relaxed);
+            state.db_healthy.store(false, Ordering::Relaxed);
+            log::error!("database ping failed: {e}");
+            false
+        }
+    }
+}
+
+/// Pings every `interval` until the state starts draining.
+pub fn spawn_pinger(state: Arc<AppState>, interval: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if state.draining.load(Ordering::Relaxed) {
+                return;
+            }
+            check(&state).await;
+        }
+    });
+}
+
+/// `sluice healthcheck`: asks a running server's `/readyz`. The address is the configured
+/// listen address, with an unspecified IP (0.0.0.0, ::) replaced by loopback.
+pub async fn ask_ready(mut addr: std::net::SocketAddr) -> Result<(), String> {
+    use http_body_util::BodyExt;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let uri: http::Uri = format!("http://{addr}/readyz")
+        .parse()
+        .map_err(|e| format!("bad address {addr}: {e}"))?;
+    let req = http::Request::get(uri)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let resp = tokio::time::timeout(PING_TIMEOUT, client.request(req))
+        .await
+        .map_err(|_| format!("no answer from http://{addr}/readyz within 5 s"))?
+        .map_err(|e| format!("cannot reach http://{addr}/readyz: {e}"))?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "not ready ({status}): {}",
+            String::from_utf8_lossy(&body)
+        ))
+    }
+}

@@ -1,0 +1,302 @@
+//! The log file: `<dir>/sluice-YYYYMMDD-HHMMSS.log` (local time of opening), rotated between
+//! lines after `max_lines` lines or `max_bytes` bytes, whichever comes first; the newest `keep`
+//! files matching that pattern are kept and older ones deleted.
+//!
+//! A [`FileSink`] is owned by one thread (the file sink thread) and does blocking I/O; it never
+//! runs on an async worker. It knows nothing of the global logger, so it is tested directly.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+const PREFIX: &str = "sluice-";
+const SUFFIX: &str = ".log";
+/// After a failed open, lines are dropped (and counted) for this long before the next attempt,
+/// so a full disk costs one `open` per interval rather than one per line.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// Rotation and retention limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_lines: u64,
+    pub max_bytes: u64,
+    pub keep: usize,
+}
+
+struct Current {
+    path: PathBuf,
+    w: BufWriter<File>,
+    lines: u64,
+    bytes: u64,
+}
+
+/// The rotating log file. Lines are written whole: rotation happens only between lines.
+pub struct FileSink {
+    dir: PathBuf,
+    limits: Limits,
+    current: Option<Current>,
+    /// The name stamp (`YYYYMMDD-HHMMSS`); the local clock except in tests.
+    clock: Box<dyn FnMut() -> String + Send>,
+    /// Lines not written since the last failure, and why.
+    dropped: u64,
+    last_error: Option<String>,
+    retry_at: Option<Instant>,
+    /// The stamp and suffix of the last file opened: a later file in the same second takes a
+    /// higher suffix even when pruning freed a lower one, so names sort in opening order.
+    last: Option<(String, u32)>,
+}
+
+fn local_stamp() -> String {
+    chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()
+}
+
+impl FileSink {
+    /// Creates the directory if needed, opens the first file and prunes old ones.
+    pub fn open(dir: &Path, limits: Limits) -> io::Result<FileSink> {
+        Self::open_with_clock(dir, limits, Box::new(local_stamp))
+    }
+
+    /// [`FileSink::open`] with a chosen name stamp source (tests use a fixed one).
+    pub fn open_with_clock(
+        dir: &Path,
+        limits: Limits,
+        clock: Box<dyn FnMut() -> String + Send>,
+    ) -> io::Result<FileSink> {
+        let limits = Limits {
+            max_lines: limits.max_lines.max(1),
+            max_bytes: limits.max_bytes.max(1),
+            keep: limits.keep.max(1),
+        };
+        let mut sink = FileSink {
+            dir: dir.to_path_buf(),
+            limits,
+            current: None,
+            clock,
+            dropped: 0,
+            last_error: None,
+            retry_at: None,
+            last: None,
+        };
+        sink.start_file()?;
+        Ok(sink)
+    }
+
+    /// The directory the files are in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file lines currently go to (`None` after a failed open, until the next attempt).
+    pub fn path(&self) -> Option<&Path> {
+        self.current.as_ref().map(|c| c.path.as_path())
+    }
+
+    /// Writes one line (`line` holds no newline; one is added). Starts a new file first when this
+    /// line would pass a limit. A line longer than `max_bytes` gets a file of its own.
+    pub fn write_line(&mut self, line: &str) -> io::Result<()> {
+        let len = line.len() as u64 + 1;
+        let full = self.current.as_ref().is_some_and(|c| {
+            c.lines >= self.limits.max_lines
+                || (c.bytes > 0 && c.bytes.saturating_add(len) > self.limits.max_bytes)
+        });
+        if full {
+            // A failed close is recorded by `fail`; this line then waits for the retry like any other.
+            let _ = self.close_current();
+        }
+        if self.current.is_none() {
+            if self.retry_at.is_some_and(|t| Instant::now() < t) {
+                self.dropped += 1;
+                return Err(io::Error::other("the log file is not open"));
+            }
+            if let Err(e) = self.start_file() {
+                self.dropped += 1;
+                return Err(e);
+            }
+        }
+        let Some(cur) = self.current.as_mut() else {
+            self.dropped += 1;
+            return Err(io::Error::other("the log file is not open"));
+        };
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        match cur.w.write_all(&buf) {
+            Ok(()) => {
+                cur.lines += 1;
+                cur.bytes += len;
+                Ok(())
+            }
+            Err(e) => {
+                self.dropped += 1;
+                self.fail(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Pushes buffered lines to the file.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let Some(cur) = self.current.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = cur.w.flush() {
+            self.fail(&e);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Closes the current file and starts a new one (SIGHUP, logrotate): whatever happened to the
+    /// old path (moved, deleted, the directory recreated), lines from now on go to a fresh file.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        let closed = self.close_current();
+        self.retry_at = None;
+        self.start_file()?;
+        closed
+    }
+
+    /// Flushes and closes the current file (its handle is dropped here).
+    fn close_current(&mut self) -> io::Result<()> {
+        let Some(mut cur) = self.current.take() else {
+            return Ok(());
+        };
+        let r = cur.w.flush();
+        drop(cur);
+        if let Err(e) = &r {
+            self.fail(e);
+        }
+        r
+    }
+
+    /// Notes a failure: the handle is given up and the next open waits a little.
+    fn fail(&mut self, e: &io::Error) {
+        self.current = None;
+        self.last_error = Some(e.to_string());
+        self.retry_at = Some(Instant::now() + RETRY_AFTER);
+    }
+
+    /// Opens a new file under a name no file has (a `-N` suffix when the second is taken), then
+    /// prunes. After a failure, the new file starts with a line saying how many lines were lost.
+    fn start_file(&mut self) -> io::Result<()> {
+        let r = self.try_start_file();
+        if let Err(e) = &r {
+            self.fail(e);
+            return r;
+        }
+        self.retry_at = None;
+        if self.dropped > 0 || self.last_error.is_some() {
+            let note = format!(
+                "[WARN] {} | SYSTEM | log file: {} lines could not be written ({})",
+                chrono::Local::now().format("%Y/%m/%d - %H:%M:%S"),
+                self.dropped,
+                self.last_error.take().unwrap_or_default()
+            );
+            self.dropped = 0;
+            if let Some(cur) = self.current.as_mut()
+                && cur.w.write_all(format!("{note}\n").as_bytes()).is_ok()
+            {
+                cur.lines += 1;
+                cur.bytes += note.len() as u64 + 1;
+            }
+        }
+        self.prune();
+        Ok(())
+    }
+
+    fn try_start_file(&mut self) -> io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let stamp = (self.clock)();
+        let mut n = match &self.last {
+            Some((s, n)) if *s == stamp => n + 1,
+            _ => 0,
+        };
+        loop {
+            let name = if n == 0 {
+                format!("{PREFIX}{stamp}{SUFFIX}")
+            } else {
+                format!("{PREFIX}{stamp}-{n}{SUFFIX}")
+            };
+            let path = self.dir.join(name);
+            match OpenOptions::new().append(true).create_new(true).open(&path) {
+                Ok(f) => {
+                    self.last = Some((stamp, n));
+                    self.current = Some(Current {
+                        path,
+                        w: BufWriter::with_capacity(64 * 1024, f),
+                        lines: 0,
+                        bytes: 0,
+                    });
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < u32::MAX => n += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Deletes all but the newest `keep` files of ours (the current one always counts as kept).
+    /// Newest by modification time, then by the name's stamp and suffix. Files whose name does
+    /// not match `sluice-YYYYMMDD-HHMMSS[-N].log` are never touched.
+    fn prune(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let current = self.current.as_ref().map(|c| c.path.clone());
+        let mut ours: Vec<(SystemTime, (u64, u64, u64), PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let key = name_key(e.file_name().to_str()?)?;
+                let meta = e.metadata().ok()?;
+                if !meta.is_file() {
+                    return None;
+                }
+                let path = e.path();
+                if Some(&path) == current.as_ref() {
+                    return None;
+                }
+                Some((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), key, path))
+            })
+            .collect();
+        let others_kept = self
+            .limits
+            .keep
+            .saturating_sub(usize::from(current.is_some()));
+        if ours.len() <= others_kept {
+            return;
+        }
+        ours.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        for (_, _, path) in ours.into_iter().skip(others_kept) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        let _ = self.close_current();
+    }
+}
+
+/// `sluice-YYYYMMDD-HHMMSS[-N].log` → (date, time, N); anything else → `None`.
+pub(crate) fn name_key(name: &str) -> Option<(u64, u64, u64)> {
+    let rest = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let digits = |s: &str, len: Option<usize>| {
+        let ok = !s.is_empty()
+            && s.len() <= 19
+            && len.is_none_or(|l| s.len() == l)
+            && s.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| s.parse::<u64>().ok()).flatten()
+    };
+    let mut parts = rest.split('-');
+    let date = digits(parts.next()?, Some(8))?;
+    let time = digits(parts.next()?, Some(6))?;
+    let n = match parts.next() {
+        None => 0,
+        Some(s) => digits(s, None).filter(|n| *n >= 1)?,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((date, time, n))
+}

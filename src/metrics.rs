@@ -1,0 +1,420 @@
+//! Counters and histograms, kept lock-free on the request path, rendered as JSON for the admin
+//! stats endpoint and as Prometheus text for `/metrics`.
+
+use parking_lot::RwLock;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in milliseconds (the last bucket is +Inf).
+const BUCKETS_MS: [u64; 14] = [
+    5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000,
+];
+
+/// A fixed-bucket histogram of durations.
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS_MS.len() + 1],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let ms = d.as_millis() as u64;
+        let i = BUCKETS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(BUCKETS_MS.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(d.as_micros() as u64, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut cumulative = 0;
+        let buckets = BUCKETS_MS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(std::iter::once("+Inf".to_string()))
+            .zip(self.buckets.iter())
+            .map(|(le, c)| {
+                cumulative += c.load(Relaxed);
+                (le, cumulative)
+            })
+            .collect();
+        HistogramSnapshot {
+            count: self.count.load(Relaxed),
+            sum_ms: self.sum_micros.load(Relaxed) as f64 / 1000.0,
+            buckets,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistogramSnapshot {
+    pub count: u64,
+    pub sum_ms: f64,
+    /// (upper bound in ms, cumulative count), Prometheus-style.
+    pub buckets: Vec<(String, u64)>,
+}
+
+/// Per upstream channel.
+#[derive(Default)]
+pub struct ChannelMetrics {
+    /// From sending the request to the response headers.
+    pub ttfb: Histogram,
+    /// The whole call, to the last byte.
+    pub latency: Histogram,
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// Which part of the surface a request hit, for the request counters.
+#[derive(Debug, Clone, Copy)]
+pub enum RouteClass {
+    Relay = 0,
+    Api = 1,
+    Ui = 2,
+    Health = 3,
+}
+
+const ROUTE_CLASSES: [&str; 4] = ["relay", "api", "ui", "health"];
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Holds a gauge up for its lifetime; dropping it (even on a cancelled future) takes it down.
+pub struct GaugeGuard<'a>(&'a AtomicI64);
+
+impl<'a> GaugeGuard<'a> {
+    pub fn new(g: &'a AtomicI64) -> Self {
+        g.fetch_add(1, Relaxed);
+        GaugeGuard(g)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: [[AtomicU64; 5]; 4],
+    pub in_flight: AtomicI64,
+    pub streams_in_flight: AtomicI64,
+    pub retries: AtomicU64,
+    pub quota_charged: AtomicU64,
+    pub db_pings_ok: AtomicU64,
+    pub db_pings_failed: AtomicU64,
+    pub db_ping_last_micros: AtomicU64,
+    channels: RwLock<BTreeMap<i64, Arc<ChannelMetrics>>>,
+}
+
+impl Metrics {
+    /// The route class of a path.
+    pub fn classify(path: &str) -> RouteClass {
+        if path.starts_with("/v1/") || path.starts_with("/dashboard/") {
+            RouteClass::Relay
+        } else if path.starts_with("/api/") {
+            RouteClass::Api
+        } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+            RouteClass::Health
+        } else {
+            RouteClass::Ui
+        }
+    }
+
+    pub fn count_request(&self, class: RouteClass, status: u16) {
+        let s = usize::from(status / 100).clamp(1, 5) - 1;
+        self.requests[class as usize][s].fetch_add(1, Relaxed);
+    }
+
+    /// The channel's metrics, created on first use (a read lock on every later call).
+    pub fn channel(&self, id: i64) -> Arc<ChannelMetrics> {
+        if let Some(m) = self.channels.read().get(&id) {
+            return m.clone();
+        }
+        self.channels.write().entry(id).or_default().clone()
+    }
+
+    pub fn requests_total(&self) -> u64 {
+        self.requests
+            .iter()
+            .flatten()
+            .map(|c| c.load(Relaxed))
+            .sum()
+    }
+
+    pub fn snapshot(&self, extra: &Gauges) -> serde_json::Value {
+        let mut requests = serde_json::Map::new();
+        for (ci, class) in ROUTE_CLASSES.iter().enumerate() {
+            let mut by_status = serde_json::Map::new();
+            for (si, s) in STATUS_CLASSES.iter().enumerate() {
+                by_status.insert((*s).into(), self.requests[ci][si].load(Relaxed).into());
+            }
+            requests.insert((*class).into(), by_status.into());
+        }
+        let channels: BTreeMap<String, serde_json::Value> = self
+            .channels
+            .read()
+            .iter()
+            .map(|(id, m)| {
+                (
+                    id.to_string(),
+                    serde_json::json!({
+                        "requests": m.requests.load(Relaxed),
+                        "failures": m.failures.load(Relaxed),
+                        "ttfb": m.ttfb.snapshot(),
+                        "latency": m.latency.snapshot(),
+                    }),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "requests": requests,
+            "in_flight": self.in_flight.load(Relaxed),
+            "relays_in_flight": extra.relays_in_flight,
+            "streams_in_flight": self.streams_in_flight.load(Relaxed),
+            "retries": self.retries.load(Relaxed),
+            "quota_charged": self.quota_charged.load(Relaxed),
+            "db": {
+                "pings_ok": self.db_pings_ok.load(Relaxed),
+                "pings_failed": self.db_pings_failed.load(Relaxed),
+                "last_ping_ms": self.db_ping_last_micros.load(Relaxed) as f64 / 1000.0,
+                "healthy": extra.db_healthy,
+                "writer_queue": extra.writer_queue,
+                "commits": extra.commits,
+                "commit_latency": &extra.commit_latency,
+            },
+            "channels": channels,
+            "uptime_secs": extra.uptime_secs,
+        })
+    }
+
+    /// Prometheus text exposition format (version 0.0.4).
+    pub fn prometheus(&self, extra: &Gauges) -> String {
+        let mut o = String::with_capacity(4096);
+        let _ = writeln!(
+            o,
+            "# HELP sluice_requests_total HTTP requests by route class and status class."
+        );
+        let _ = writeln!(o, "# TYPE sluice_requests_total counter");
+        for (ci, class) in ROUTE_CLASSES.iter().enumerate() {
+            for (si, s) in STATUS_CLASSES.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "sluice_requests_total{{route=\"{class}\",status=\"{s}\"}} {}",
+                    self.requests[ci][si].load(Relaxed)
+                );
+            }
+        }
+        let gauges: [(&str, &str, i64); 4] = [
+            (
+                "sluice_in_flight_requests",
+                "Requests being served on any route.",
+                self.in_flight.load(Relaxed),
+            ),
+            (
+                "sluice_relays_in_flight",
+                "Relayed calls in progress (streams being drained included).",
+                extra.relays_in_flight as i64,
+            ),
+            (
+                "sluice_streams_in_flight",
+                "SSE streams in progress.",
+                self.streams_in_flight.load(Relaxed),
+            ),
+            (
+                "sluice_writer_queue_depth",
+                "Writes waiting for the database writer.",
+                extra.writer_queue as i64,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let counters: [(&str, &str, u64); 5] = [
+            (
+                "sluice_retries_total",
+                "Attempts moved to another channel.",
+                self.retries.load(Relaxed),
+            ),
+            (
+                "sluice_quota_charged_total",
+                "Quota units charged.",
+                self.quota_charged.load(Relaxed),
+            ),
+            (
+                "sluice_db_pings_ok_total",
+                "Successful database health pings.",
+                self.db_pings_ok.load(Relaxed),
+            ),
+            (
+                "sluice_db_pings_failed_total",
+                "Failed database health pings.",
+                self.db_pings_failed.load(Relaxed),
+            ),
+            (
+                "sluice_db_commits_total",
+                "Write transactions committed.",
+                extra.commits,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        }
+        let _ = writeln!(
+            o,
+            "# HELP sluice_db_healthy 1 when the last database ping succeeded.\n# TYPE sluice_db_healthy gauge\nsluice_db_healthy {}",
+            u8::from(extra.db_healthy)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sluice_uptime_seconds Seconds since start.\n# TYPE sluice_uptime_seconds gauge\nsluice_uptime_seconds {}",
+            extra.uptime_secs
+        );
+        write_histogram(
+            &mut o,
+            "sluice_db_commit_seconds",
+            "Database write transaction latency.",
+            "",
+            &extra.commit_latency,
+        );
+        let channels = self.channels.read();
+        let _ = writeln!(
+            o,
+            "# HELP sluice_upstream_requests_total Upstream attempts per channel.\n# TYPE sluice_upstream_requests_total counter"
+        );
+        for (id, m) in channels.iter() {
+            let _ = writeln!(
+                o,
+                "sluice_upstream_requests_total{{channel=\"{id}\"}} {}",
+                m.requests.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP sluice_upstream_failures_total Failed upstream attempts per channel.\n# TYPE sluice_upstream_failures_total counter"
+        );
+        for (id, m) in channels.iter() {
+            let _ = writeln!(
+                o,
+                "sluice_upstream_failures_total{{channel=\"{id}\"}} {}",
+                m.failures.load(Relaxed)
+            );
+        }
+        let mut first = true;
+        for (id, m) in channels.iter() {
+            let help = if first {
+                "Upstream time to first byte (response headers)."
+            } else {
+                ""
+            };
+            write_histogram(
+                &mut o,
+                "sluice_upstream_ttfb_seconds",
+                help,
+                &format!("channel=\"{id}\""),
+                &m.ttfb.snapshot(),
+            );
+            first = false;
+        }
+        let mut first = true;
+        for (id, m) in channels.iter() {
+            let help = if first {
+                "Whole upstream call latency."
+            } else {
+                ""
+            };
+            write_histogram(
+                &mut o,
+                "sluice_upstream_latency_seconds",
+                help,
+                &format!("channel=\"{id}\""),
+                &m.latency.snapshot(),
+            );
+            first = false;
+        }
+        o
+    }
+}
+
+/// Values read at render time from outside the counters.
+pub struct Gauges {
+    pub relays_in_flight: u64,
+    pub writer_queue: usize,
+    pub commits: u64,
+    pub commit_latency: HistogramSnapshot,
+    pub db_healthy: bool,
+    pub uptime_secs: u64,
+}
+
+fn write_histogram(o: &mut String, name: &str, help: &str, labels: &str, h: &HistogramSnapshot) {
+    if !help.is_empty() {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} histogram");
+    }
+    let sep = if labels.is_empty() { "" } else { "," };
+    for (le, c) in &h.buckets {
+        let le = if le == "+Inf" {
+            le.clone()
+        } else {
+            format!("{}", le.parse::<f64>().unwrap_or(0.0) / 1000.0)
+        };
+        let _ = writeln!(o, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {c}");
+    }
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(o, "{name}_sum{braces} {}", h.sum_ms / 1000.0);
+    let _ = writeln!(o, "{name}_count{braces} {}", h.count);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = Histogram::default();
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_millis(30));
+        h.observe(Duration::from_secs(500));
+        let s = h.snapshot();
+        assert_eq!(s.count, 3);
+        assert_eq!(s.buckets[0], ("5".to_string(), 1));
+        assert_eq!(s.buckets[3], ("50".to_string(), 2));
+        assert_eq!(s.buckets.last().map(|b| b.1), Some(3));
+    }
+
+    #[test]
+    fn prometheus_text_has_types_and_labels() {
+        let m = Metrics::default();
+        m.count_request(RouteClass::Relay, 200);
+        m.count_request(RouteClass::Relay, 502);
+        m.channel(7).ttfb.observe(Duration::from_millis(12));
+        let g = Gauges {
+            relays_in_flight: 0,
+            writer_queue: 0,
+            commits: 4,
+            commit_latency: Histogram::default().snapshot(),
+            db_healthy: true,
+            uptime_secs: 9,
+        };
+        let text = m.prometheus(&g);
+        assert!(text.contains("sluice_requests_total{route=\"relay\",status=\"2xx\"} 1"));
+        assert!(text.contains("sluice_requests_total{route=\"relay\",status=\"5xx\"} 1"));
+        assert!(text.contains("sluice_upstream_ttfb_seconds_bucket{channel=\"7\",le=\"0.025\"} 1"));
+        assert!(text.contains("# TYPE sluice_db_commit_seconds histogram"));
+        assert!(text.contains("sluice_db_healthy 1"));
+        // every sample line is "name{labels} value" or "name value"
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert_eq!(line.rsplit(' ').count(), 2, "{line}");
+        }
+    }
+}
