@@ -35,6 +35,44 @@ pub struct Config {
     pub db_ping_interval_secs: u64,
     pub relay: RelayConfig,
     pub log: LogConfig,
+    pub profiler: ProfilerSettings,
+}
+
+/// Automatic CPU profiling (see docs/profiling.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProfilerSettings {
+    /// Watch this process's CPU and profile it when busy. On-demand profiles work either way.
+    pub enabled: bool,
+    /// Seconds between CPU samples.
+    pub interval_secs: u64,
+    /// Percent of the cores sluice may use that triggers a profile.
+    pub threshold_percent: f64,
+    /// Seconds each profile records.
+    pub duration_secs: u64,
+    /// Seconds after an automatic profile before the next may start.
+    pub cooldown_secs: u64,
+    /// Profiles kept (older ones deleted).
+    pub keep: usize,
+    /// Sampling frequency.
+    pub frequency_hz: i32,
+    /// Directory of the profiles; defaults to `<data_dir>/pprof`.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for ProfilerSettings {
+    fn default() -> Self {
+        ProfilerSettings {
+            enabled: true,
+            interval_secs: 30,
+            threshold_percent: 80.0,
+            duration_secs: 10,
+            cooldown_secs: 300,
+            keep: 20,
+            frequency_hz: 99,
+            dir: None,
+        }
+    }
 }
 
 /// Log files (stdout/stderr always get the lines too).
@@ -98,6 +136,7 @@ impl Default for Config {
             db_ping_interval_secs: 10,
             relay: RelayConfig::default(),
             log: LogConfig::default(),
+            profiler: ProfilerSettings::default(),
         }
     }
 }
@@ -246,6 +285,11 @@ impl Config {
             "SLUICE_RELAY_MAX_BODY_BYTES" => {
                 self.relay.max_body_bytes = parse(name, value, num_hint)?
             }
+            "SLUICE_PROFILER_ENABLED" => self.profiler.enabled = parse(name, value, bool_hint)?,
+            "SLUICE_PROFILER_THRESHOLD_PERCENT" => {
+                self.profiler.threshold_percent = parse(name, value, "use a number, e.g. 80")?
+            }
+            "SLUICE_PROFILER_DIR" => self.profiler.dir = Some(PathBuf::from(value)),
             "SLUICE_LOG_DIR" => self.log.dir = Some(PathBuf::from(value)),
             "SLUICE_LOG_FILES" => self.log.files = parse(name, value, bool_hint)?,
             "SLUICE_LOG_KEEP" => self.log.keep = parse(name, value, num_hint)?,
@@ -266,6 +310,9 @@ impl Config {
                 "db_ping_interval_secs must be 1 to 3600 (default 10)".into(),
             ));
         }
+        self.profiler_config()
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("[profiler] {e}")))?;
         let r = &self.relay;
         if r.connect_timeout_ms == 0 || r.first_byte_timeout_ms == 0 || r.idle_timeout_ms == 0 {
             return Err(ConfigError::Invalid(
@@ -324,6 +371,21 @@ impl Config {
         self.database
             .clone()
             .unwrap_or_else(|| self.data_dir.join("sluice.db"))
+    }
+
+    /// The profiler's settings with defaults resolved against the data directory.
+    pub fn profiler_config(&self) -> crate::profiler::ProfilerConfig {
+        let p = &self.profiler;
+        crate::profiler::ProfilerConfig {
+            enabled: p.enabled,
+            interval: Duration::from_secs(p.interval_secs),
+            threshold_percent: p.threshold_percent,
+            duration: Duration::from_secs(p.duration_secs),
+            cooldown: Duration::from_secs(p.cooldown_secs),
+            keep: p.keep,
+            frequency_hz: p.frequency_hz,
+            dir: p.dir.clone().unwrap_or_else(|| self.data_dir.join("pprof")),
+        }
     }
 
     /// Where log files go; `None` when they are turned off.

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use sluice::config::{Config, Overrides};
+use sluice::probe::ProbeArgs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,10 +38,16 @@ enum Command {
     Migrate,
     /// Exit 0 when the server at the configured listen address is ready (GET /readyz), else 1.
     Healthcheck,
+    /// Send a few small chat requests to a gateway and report their latency (see docs/probe.md).
+    Probe(ProbeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The probe is a client: it needs no configuration, logging or database.
+    if let Some(Command::Probe(args)) = &cli.command {
+        return probe(args);
+    }
     let flags = Overrides {
         listen: cli.listen,
         data_dir: cli.data_dir.clone(),
@@ -54,26 +61,51 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = sluice::logging::init(config.debug) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let serving = matches!(command, Command::Serve);
+    // Log files only for the server: `sluice healthcheck` every few seconds must not open a
+    // new file (and prune an old one) each time.
+    let mut log_options = sluice::logging::LogOptions::from_config(&config);
+    if !serving {
+        log_options.dir = None;
+    }
+    if let Err(e) = sluice::logging::init(&log_options) {
         eprintln!("sluice: cannot start logging: {e}");
         return ExitCode::FAILURE;
     }
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    sluice::logging::install_panic_hook();
+    if serving {
+        sluice::logging::sys(&format!(
+            "sluice {} starting (pid {})",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        ));
+        sluice::logging::sys(&format!("config: {}", config.summary()));
+    }
+    let result = match command {
         Command::Serve => serve(config),
         Command::Healthcheck => healthcheck(&config),
+        Command::Probe(_) => Ok(()), // handled above
         Command::Migrate => sluice::app::open_store(&config).map(|store| {
             log::info!("database {} is at the newest schema", store.path.display());
         }),
     };
-    let code = match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match result {
+        Ok(()) => {
+            if serving {
+                sluice::logging::sys("sluice stopped");
+            }
+            sluice::logging::flush();
+            ExitCode::SUCCESS
+        }
+        // [FATAL] to stderr and the file, every sink flushed, exit status 1.
+        Err(e) if serving => sluice::logging::fatal(&format!("{e:#}")),
         Err(e) => {
             log::error!("{e:#}");
+            sluice::logging::flush();
             ExitCode::FAILURE
         }
-    };
-    sluice::logging::flush();
-    code
+    }
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
@@ -83,6 +115,20 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        // SIGHUP (logrotate): start a new log file. Registered before listening, so a HUP never
+        // meets the default action (terminate).
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        log::info!("SIGHUP received: starting a new log file");
+                        sluice::logging::reopen();
+                    }
+                });
+            }
+            Err(e) => log::warn!("cannot watch SIGHUP ({e}); log files are not reopened on SIGHUP"),
+        }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| {
@@ -93,6 +139,22 @@ fn serve(config: Config) -> anyhow::Result<()> {
             })?;
         sluice::app::serve(config, store, listener, shutdown_signal()).await
     })
+}
+
+/// `sluice probe`: exit 0 when every request succeeded, 1 when any failed, 2 on bad arguments.
+fn probe(args: &ProbeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sluice probe: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(sluice::probe::run(args, &mut std::io::stdout()));
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 fn healthcheck(config: &Config) -> anyhow::Result<()> {

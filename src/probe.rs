@@ -46,6 +46,7 @@ pub const EXIT_USAGE: i32 = 2;
 
 /// Options of `sluice probe`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Probe options")]
 pub struct ProbeArgs {
     /// Base URL of the gateway (or any OpenAI-compatible server), e.g. http://127.0.0.1:3000;
     /// a trailing `/` or `/v1` is fine. Requests go to <URL>/v1/chat/completions.
@@ -357,7 +358,8 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
         assert_eq!(body["stream"], true);
 
-        let bad: Vec<(&str, fn(&mut ProbeArgs))> = vec![
+        type Change = fn(&mut ProbeArgs);
+        let bad: Vec<(&str, Change)> = vec![
             ("n = 0", |a| a.requests = 0),
             ("n too big", |a| a.requests = MAX_REQUESTS + 1),
             ("concurrency 0", |a| a.concurrency = 0),
@@ -427,6 +429,35 @@ mod tests {
             (5, 2, 1.5)
         );
         assert!(cli.probe.stream && cli.probe.json);
+    }
+
+    #[test]
+    fn works_as_a_subcommand_next_to_global_flags() {
+        use clap::{Parser, Subcommand};
+        #[derive(Parser)]
+        struct Cli {
+            #[arg(long, global = true)]
+            debug: bool,
+            #[command(subcommand)]
+            command: Option<Command>,
+        }
+        #[derive(Subcommand)]
+        enum Command {
+            Serve,
+            /// Probe a gateway.
+            Probe(ProbeArgs),
+        }
+        let cli = Cli::try_parse_from([
+            "sluice", "probe", "--url", "http://h", "--key", "k", "-n", "3", "--debug",
+        ])
+        .unwrap();
+        assert!(cli.debug);
+        match cli.command {
+            Some(Command::Probe(a)) => assert_eq!(a.requests, 3),
+            _ => panic!("not the probe subcommand"),
+        }
+        assert!(Cli::try_parse_from(["sluice", "probe", "--url", "http://h", "-n", "x"]).is_err());
+        assert!(Cli::try_parse_from(["sluice", "serve"]).is_ok());
     }
 
     #[tokio::test]

@@ -332,7 +332,8 @@ impl Profiler {
 
     /// Spawns the monitor on the current tokio runtime, if `enabled`. It stops when `shutdown`
     /// becomes `true` or its sender is dropped; a profile in progress is then cut short and still
-    /// written. Returns `None` (and logs) when disabled or called outside a runtime.
+    /// written. Returns `None` (and logs) when disabled, already running, or called outside a
+    /// tokio runtime.
     pub fn start_monitor(
         self: &Arc<Self>,
         shutdown: watch::Receiver<bool>,
@@ -348,8 +349,15 @@ impl Profiler {
                 return None;
             }
         };
+        {
+            let mut st = self.inner.state.lock();
+            if st.monitoring {
+                log::warn!("CPU profiler: monitor already running; not starting another");
+                return None;
+            }
+            st.monitoring = true;
+        }
         let me = Arc::clone(self);
-        self.inner.state.lock().monitoring = true;
         Some(handle.spawn(async move {
             me.monitor(shutdown).await;
             me.inner.state.lock().monitoring = false;
@@ -643,6 +651,7 @@ fn record_blocking(
     let _ = stop.recv_timeout(job.duration);
     let report = guard
         .report()
+        .frames_post_processor(trim_profiler_frames)
         .build()
         .map_err(|e| ProfileError::Pprof(format!("report: {e}")));
     drop(guard);
@@ -717,6 +726,23 @@ fn record_blocking(
         svg_bytes: svg.len() as u64,
         trigger: job.trigger,
     })
+}
+
+/// Drops the profiler's own unwinding frames from the leaf end of a stack (visible in debug
+/// builds), so the hottest leaf is the program's code.
+fn trim_profiler_frames(frames: &mut pprof::Frames) {
+    let ours = |frame: &Vec<pprof::Symbol>| {
+        frame.iter().any(|sym| {
+            let name = sym.name();
+            name.starts_with("backtrace::")
+                || name.contains("pprof::")
+                || name.contains("perf_signal_handler")
+        })
+    };
+    let cut = frames.frames.iter().take(8).rposition(ours);
+    if let Some(last) = cut {
+        frames.frames.drain(..=last);
+    }
 }
 
 fn empty_svg(title: &str) -> String {
@@ -1125,6 +1151,20 @@ mod tests {
             profile.string_table.iter().any(|s| s.contains("Burner")),
             "no burner frame"
         );
+        // The profiler's own unwinding frames are trimmed off the leaves.
+        for sample in &profile.sample {
+            let leaf = sample.location_id.first().and_then(|id| {
+                let loc = profile.location.iter().find(|l| l.id == *id)?;
+                loc.line.first().map(|l| l.function_id)
+            });
+            let name = leaf
+                .and_then(|f| profile.function.iter().find(|x| x.id == f))
+                .and_then(|f| profile.string_table.get(usize::try_from(f.name).ok()?));
+            assert!(
+                name.is_some_and(|n| !n.starts_with("backtrace::") && !n.contains("pprof::")),
+                "leaf {name:?}"
+            );
+        }
 
         let svg = fs::read_to_string(p.file_path(&info.name, FileKind::Svg).expect("svg"))
             .expect("read svg");
@@ -1171,7 +1211,8 @@ mod tests {
         let p = Arc::new(Profiler::new(config(dir.path())).expect("profiler"));
         let mut written = p.subscribe();
         let (stop, stop_rx) = watch::channel(false);
-        let task = p.start_monitor(stop_rx).expect("monitor started");
+        let task = p.start_monitor(stop_rx.clone()).expect("monitor started");
+        assert!(p.start_monitor(stop_rx).is_none(), "a second monitor");
 
         tokio::time::timeout(Duration::from_secs(30), written.changed())
             .await

@@ -265,7 +265,7 @@ impl FileSink {
         if ours.len() <= others_kept {
             return;
         }
-        ours.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        ours.sort_by_key(|e| std::cmp::Reverse((e.0, e.1)));
         for (_, _, path) in ours.into_iter().skip(others_kept) {
             let _ = std::fs::remove_file(path);
         }

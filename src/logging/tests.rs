@@ -329,3 +329,12 @@ fn options_from_config() {
     );
     assert_eq!(LogOptions::from(true).dir, None);
 }
+
+#[test]
+fn debug_switches_at_run_time() {
+    set_debug(true);
+    assert!(debug_enabled());
+    set_debug(false);
+    assert!(!debug_enabled());
+    assert!(log::max_level() >= log::LevelFilter::Info);
+}

@@ -72,6 +72,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
     }
     drop(listener);
     state.draining.store(true, Ordering::SeqCst);
+    state.shutdown.send_replace(true);
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
     log::info!(
         "shutting down: waiting up to {} s for in-flight requests",

@@ -18,6 +18,9 @@ pub struct AppState {
     pub started: Instant,
     pub stats: Stats,
     pub metrics: crate::metrics::Metrics,
+    pub profiler: Arc<crate::profiler::Profiler>,
+    /// Flipped at shutdown; background monitors watch it.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The database answered its last health ping (see `health`).
     pub db_healthy: AtomicBool,
     /// Set when shutdown begins: new relays are refused with 503 while in-flight ones finish.
@@ -75,6 +78,10 @@ impl AppState {
         let catalog =
             Catalog::load(store.clone()).map_err(|e| format!("cannot load the catalog: {e}"))?;
         let upstream = Upstream::new(&config.relay)?;
+        let profiler = Arc::new(
+            crate::profiler::Profiler::new(config.profiler_config())
+                .map_err(|e| format!("profiler settings: {e}"))?,
+        );
         Ok(Arc::new(AppState {
             config,
             store,
@@ -84,6 +91,8 @@ impl AppState {
             started: Instant::now(),
             stats: Stats::default(),
             metrics: crate::metrics::Metrics::default(),
+            profiler,
+            shutdown: tokio::sync::watch::Sender::new(false),
             db_healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
         }))

@@ -117,3 +117,62 @@ async fn metrics_from_loopback_when_allowed_but_not_through_a_proxy() {
     .await;
     assert_eq!(r.status, 401);
 }
+
+#[tokio::test]
+async fn on_demand_profile_can_be_listed_and_downloaded() {
+    let t = TestServer::start().await;
+    let r = t
+        .api("POST", "/api/profiles", Some(json!({"seconds": 1})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let name = r.json()["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("cpu-"));
+    let list = t.get("/api/profiles").await;
+    assert_eq!(list["profiles"][0]["name"], name.as_str());
+    assert_eq!(list["profiles"][0]["trigger"], "manual");
+    let pb = t
+        .api("GET", &format!("/api/profiles/{name}.pb"), None)
+        .await;
+    assert_eq!(pb.status, 200);
+    assert!(!pb.body.is_empty());
+    let svg = t
+        .api("GET", &format!("/api/profiles/{name}.svg"), None)
+        .await;
+    assert_eq!(svg.status, 200);
+    assert_eq!(svg.headers["content-type"], "image/svg+xml");
+    assert_eq!(
+        svg.headers["content-security-policy"],
+        "sandbox allow-scripts"
+    );
+    for bad in [
+        "..%2f..%2fetc%2fpasswd",
+        "cpu-20261126-999999.pb",
+        "cpu-x.txt",
+    ] {
+        let r = t.api("GET", &format!("/api/profiles/{bad}"), None).await;
+        assert!(r.status == 400 || r.status == 404, "{bad}: {}", r.status);
+    }
+    let r = t
+        .api("POST", "/api/profiles", Some(json!({"seconds": 0})))
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn debug_logging_can_be_switched_at_run_time() {
+    let t = TestServer::start().await;
+    let v = t.put("/api/logging", json!({"debug": true})).await;
+    assert_eq!(v["debug"], true);
+    assert_eq!(t.get("/api/logging").await["debug"], true);
+    let v = t.put("/api/logging", json!({"debug": false})).await;
+    assert_eq!(v["debug"], false);
+    let rows: i64 = t
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM logs WHERE type = 3 AND content LIKE 'set DEBUG logging%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 2);
+}

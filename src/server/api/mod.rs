@@ -50,7 +50,8 @@ pub async fn signed_in(
     use Handler::*;
     let query = req.uri().query().unwrap_or("").to_string();
     let (parts, body) = read_body(req, MAX_API_BODY).await?;
-    let id = || parse_id(id);
+    let raw_id = id;
+    let id = || parse_id(raw_id);
     match handler {
         Logout => session::logout(state, &parts, &p).await,
         Me => Ok(session::me(&p)),
@@ -72,6 +73,11 @@ pub async fn signed_in(
         ChannelDelete => channels::delete(state, &p, id()?).await,
         OptionsGet => Ok(options::get(state)),
         Stats => Ok(ops::stats(state)),
+        ProfilesList => ops::profiles(state).await,
+        ProfilesStart => ops::profile_now(state, &p, &parts, &body).await,
+        ProfileGet => ops::profile_file(state, raw_id.unwrap_or("")).await,
+        LoggingGet => Ok(ops::logging()),
+        LoggingPut => ops::set_logging(state, &p, &parts, &body).await,
         OptionsPut => options::put(state, &p, &parts, &body).await,
         Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
         | Embeddings | Models | BillingSubscription | BillingUsage => Err(ApiError::Internal(

@@ -1,8 +1,13 @@
 //! Health, readiness, stats and metrics.
 
-use super::super::http::{Resp, full, json, with_type};
+use super::super::auth::Principal;
+use super::super::http::{Resp, full, json, parse_json, with_type};
 use super::super::state::AppState;
+use super::{admin_change, manage_entry};
+use crate::error::ApiError;
+use crate::profiler::{FileKind, ProfileError};
 use http::StatusCode;
+use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
@@ -40,4 +45,124 @@ pub fn metrics(state: &AppState) -> Resp {
         "text/plain; version=0.0.4; charset=utf-8",
         full(state.metrics.prometheus(&state.gauges())),
     )
+}
+
+fn profile_error(e: ProfileError) -> ApiError {
+    match e {
+        ProfileError::Busy => {
+            ApiError::Conflict("a profile is being recorded; try again when it ends".into())
+        }
+        ProfileError::NotFound => ApiError::NotFound("no such profile".into()),
+        ProfileError::Invalid(m) => ApiError::BadRequest(m),
+        ProfileError::Io(e) => ApiError::Internal(format!("profile files: {e}")),
+        ProfileError::Pprof(m) => ApiError::Internal(format!("profiler: {m}")),
+    }
+}
+
+/// The profiler's status and the stored profiles, newest first.
+pub async fn profiles(state: &AppState) -> Result<Resp, ApiError> {
+    let p = state.profiler.clone();
+    let list = tokio::task::spawn_blocking(move || p.list())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(profile_error)?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"status": state.profiler.status(), "profiles": list}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileBody {
+    #[serde(default)]
+    seconds: Option<u64>,
+}
+
+/// Records a profile now for `seconds` (default: the configured duration); answers when written.
+pub async fn profile_now(
+    state: &AppState,
+    p: &Principal,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    let b: ProfileBody = if body.is_empty() {
+        ProfileBody { seconds: None }
+    } else {
+        parse_json(parts, body)?
+    };
+    let secs = b
+        .seconds
+        .unwrap_or(state.profiler.config().duration.as_secs());
+    if !(1..=600).contains(&secs) {
+        return Err(ApiError::BadRequest("seconds must be 1 to 600".into()));
+    }
+    log::info!("{} started a {secs} s CPU profile", p.user.username);
+    let info = state
+        .profiler
+        .profile_now(std::time::Duration::from_secs(secs))
+        .await
+        .map_err(profile_error)?;
+    Ok(json(StatusCode::CREATED, &info))
+}
+
+/// Downloads `cpu-….pb` or `cpu-….svg`.
+pub async fn profile_file(state: &AppState, file: &str) -> Result<Resp, ApiError> {
+    let (name, kind) = FileKind::split_file_name(file).map_err(profile_error)?;
+    let path = state
+        .profiler
+        .file_path(name, kind)
+        .map_err(profile_error)?;
+    let data = tokio::fs::read(&path)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading {}: {e}", path.display())))?;
+    let mut r = with_type(StatusCode::OK, kind.content_type(), full(data));
+    let h = r.headers_mut();
+    // The flame graph carries inline script: never run it in our origin.
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static("sandbox allow-scripts"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+        if kind == FileKind::Pb {
+            h.insert(http::header::CONTENT_DISPOSITION, v);
+        }
+    }
+    Ok(r)
+}
+
+pub fn logging() -> Resp {
+    json(
+        StatusCode::OK,
+        &json!({"debug": crate::logging::debug_enabled()}),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoggingBody {
+    debug: bool,
+}
+
+/// Turns DEBUG lines on or off at run time (until the next restart; the config file's `debug`
+/// sets the value at start).
+pub async fn set_logging(
+    state: &AppState,
+    p: &Principal,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    let b: LoggingBody = parse_json(parts, body)?;
+    let log = manage_entry(
+        &p.user,
+        format!("set DEBUG logging {}", if b.debug { "on" } else { "off" }),
+    );
+    admin_change(state, log, |_| Ok(())).await?;
+    crate::logging::set_debug(b.debug);
+    log::info!(
+        "DEBUG logging turned {} by {}",
+        if b.debug { "on" } else { "off" },
+        p.user.username
+    );
+    Ok(logging())
 }
