@@ -26,12 +26,7 @@ pub(crate) fn build(pool: usize) -> Result<HttpClient, String> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| format!("TLS set-up failed: {e}"))?
-        .https_or_http()
-        .enable_all_versions()
-        .wrap_connector(http);
+    let https = crate::relay::upstream::https_connector(http)?;
     Ok(Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(pool)
         .build(https))
@@ -120,7 +115,7 @@ impl Job {
             } else {
                 ErrorKind::Request
             },
-            message: describe(&e),
+            message: crate::relay::upstream::describe(&e),
         })?;
         let status = resp.status();
         progress.status = Some(status.as_u16());
@@ -176,7 +171,10 @@ fn body_failed(e: &hyper::Error) -> Failed {
         } else {
             ErrorKind::Body
         },
-        message: format!("reading the response failed: {}", describe(e)),
+        message: format!(
+            "reading the response failed: {}",
+            crate::relay::upstream::describe(e)
+        ),
     }
 }
 
@@ -192,18 +190,6 @@ fn humantime(d: Duration) -> String {
     } else {
         format!("{s} s")
     }
-}
-
-/// An error and its sources, joined by ": ".
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// `error.message` of an OpenAI-style error body, else the body's first line, shortened.

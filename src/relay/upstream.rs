@@ -42,12 +42,7 @@ impl Upstream {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(cfg.connect_timeout()));
         http.set_keepalive(Some(Duration::from_secs(60)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("TLS set-up failed: {e}"))?
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(http);
+        let https = https_connector(http)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
@@ -71,8 +66,19 @@ impl Upstream {
     }
 }
 
+/// http:// and https:// over `http` (rustls with ring and bundled web-pki roots; HTTP/1.1, or
+/// HTTP/2 by ALPN). Fails only when the TLS provider cannot be set up (a build problem).
+pub fn https_connector(http: HttpConnector) -> Result<HttpsConnector<HttpConnector>, String> {
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| format!("TLS set-up failed: {e}"))?
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(http))
+}
+
 /// The error and its causes in one line (hyper's top-level message alone says little).
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -123,10 +123,11 @@ pub async fn profile_file(state: &AppState, file: &str) -> Result<Resp, ApiError
         http::header::CONTENT_SECURITY_POLICY,
         http::HeaderValue::from_static("sandbox allow-scripts"),
     );
-    if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
-        if kind == FileKind::Pb {
-            h.insert(http::header::CONTENT_DISPOSITION, v);
-        }
+    // The protobuf is for tools: download it. The flame graph may be viewed in the browser.
+    if kind == FileKind::Pb
+        && let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
+    {
+        h.insert(http::header::CONTENT_DISPOSITION, v);
     }
     Ok(r)
 }
