@@ -118,10 +118,12 @@ impl FileSink {
             self.dropped += 1;
             return Err(io::Error::other("the log file is not open"));
         };
-        let mut buf = Vec::with_capacity(line.len() + 1);
-        buf.extend_from_slice(line.as_bytes());
-        buf.push(b'\n');
-        match cur.w.write_all(&buf) {
+        // One writer and a BufWriter: the two writes cannot interleave with anything.
+        match cur
+            .w
+            .write_all(line.as_bytes())
+            .and_then(|()| cur.w.write_all(b"\n"))
+        {
             Ok(()) => {
                 cur.lines += 1;
                 cur.bytes += len;

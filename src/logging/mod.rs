@@ -432,8 +432,12 @@ impl Sink for FileOut {
     }
 }
 
-/// Writes lines as they come; flushes whenever the queue runs dry, so lines appear promptly
-/// without a syscall per line under load. Ends when every sender is gone.
+/// Writes lines as they come and flushes whenever the queue runs dry. After each batch it
+/// rests for [`BATCH_PAUSE`]: under load a wake-up (a context switch on the server's cores)
+/// per line would cost more than the line itself, and a line still appears within about a
+/// millisecond. Ends when every sender is gone.
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
 fn spawn_sink<S: Sink>(
     name: &str,
     rx: mpsc::Receiver<Msg>,
@@ -455,6 +459,7 @@ fn spawn_sink<S: Sink>(
                 for ack in acks {
                     let _ = ack.send(());
                 }
+                std::thread::sleep(BATCH_PAUSE);
             }
             sink.flush();
         })
