@@ -21,9 +21,12 @@ use http::{HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::json;
+use std::task::Poll;
 
 /// Text kept for local counting; beyond it the count is extrapolated by bytes.
 const MAX_KEPT_TEXT: usize = 1024 * 1024;
+/// Most bytes gathered from ready frames into one write to the client.
+const COALESCE_BYTES: usize = 64 * 1024;
 /// Events buffered towards a slow client before the relay waits for it.
 const CLIENT_QUEUE: usize = 64;
 
@@ -148,36 +151,60 @@ async fn pump(
         skip_blank: false,
     };
     let mut client_gone = false;
+    // An end or error found while gathering ready frames, handled at the top of the next turn.
+    let mut ended: Option<Option<hyper::Error>> = None;
     let end = loop {
-        let frame = match tokio::time::timeout(idle, body.frame()).await {
-            Err(_) => break End::Idle,
-            Ok(None) => {
+        let next = match ended.take() {
+            Some(None) => None,
+            Some(Some(e)) => Some(Err(e)),
+            None => match tokio::time::timeout(idle, body.frame()).await {
+                Err(_) => break End::Idle,
+                Ok(f) => f,
+            },
+        };
+        let frame = match next {
+            None => {
                 break if seen.done {
                     End::Clean
                 } else {
                     End::UpstreamClosed
                 };
             }
-            Ok(Some(Err(e))) => {
+            Some(Err(e)) => {
                 log::warn!("upstream stream broke: {e}");
                 break End::UpstreamClosed;
             }
-            Ok(Some(Ok(f))) => f,
-        };
-        let Some(data) = frame.data_ref() else {
-            continue;
+            Some(Ok(f)) => f,
         };
         let mut out = BytesMut::new();
-        let pushed = lines.push(data, |line| {
-            on_line(
-                line,
-                &mut seen,
-                &mut out,
-                client_wants_usage,
-                &call,
-                provider,
-            )
-        });
+        let mut pushed = Ok(());
+        let mut frame = Some(frame);
+        // Gather the events that have already arrived into one write to the client: one yield
+        // lets the upstream connection hand over what it has read; nothing waits for time.
+        while let Some(f) = frame.take() {
+            if let Some(data) = f.data_ref() {
+                pushed = lines.push(data, |line| {
+                    on_line(
+                        line,
+                        &mut seen,
+                        &mut out,
+                        client_wants_usage,
+                        &call,
+                        provider,
+                    )
+                });
+            }
+            if pushed.is_err() || out.len() >= COALESCE_BYTES {
+                break;
+            }
+            tokio::task::yield_now().await;
+            match ready_frame(&mut body) {
+                Poll::Ready(Some(Ok(f))) => frame = Some(f),
+                Poll::Ready(Some(Err(e))) => ended = Some(Some(e)),
+                Poll::Ready(None) => ended = Some(None),
+                Poll::Pending => {}
+            }
+        }
         if !out.is_empty() && !client_gone && tx.send(out.freeze()).await.is_err() {
             client_gone = true;
             log::info!("client disconnected mid-stream; reading upstream to the end to bill it");
@@ -223,6 +250,14 @@ async fn pump(
         (Err(e), _) => error_event(&e.client_message(), "server_error"),
     };
     let _ = tx.send(tail).await;
+}
+
+/// The next frame if upstream's bytes are already here; never waits (a `Pending` leaves no
+/// waker that matters: the loop's next `frame().await` registers the real one).
+fn ready_frame(body: &mut Incoming) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+    use http_body::Body as _;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(body).poll_frame(&mut cx)
 }
 
 fn error_event(message: &str, kind: &str) -> Bytes {

@@ -644,3 +644,30 @@ async fn billing_endpoints_report_the_key() {
     .await;
     assert_eq!(r.json()["hard_limit_usd"], 100_000_000.0);
 }
+
+#[tokio::test]
+async fn stream_events_reach_the_client_before_upstream_finishes() {
+    use http_body_util::BodyExt;
+    let t = TestServer::start_with(|c| c.relay.idle_timeout_ms = 10_000).await;
+    t.channel(&["mock-stall-1500"], json!({})).await;
+    t.fund(1_000_000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    let body = json!({"model": "mock-stall-1500", "messages": [{"role": "user", "content": "hello"}],
+                      "max_tokens": 4, "stream": true});
+    let req = http::Request::post(t.url("/v1/chat/completions"))
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = crate::common::client().request(req).await.unwrap();
+    let mut body = resp.into_body();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("\"content\":\"hello\"") {
+        let frame = body.frame().await.unwrap().unwrap();
+        seen.extend_from_slice(frame.data_ref().unwrap());
+    }
+    // The first word is here while upstream is still stalled before the rest.
+    assert_eq!(t.mock.completed_streams(), 0);
+    while body.frame().await.is_some() {}
+    assert_eq!(t.mock.completed_streams(), 1);
+}
