@@ -141,14 +141,6 @@ impl Metrics {
         self.channels.write().entry(id).or_default().clone()
     }
 
-    pub fn requests_total(&self) -> u64 {
-        self.requests
-            .iter()
-            .flatten()
-            .map(|c| c.load(Relaxed))
-            .sum()
-    }
-
     pub fn snapshot(&self, extra: &Gauges) -> serde_json::Value {
         let mut requests = serde_json::Map::new();
         for (ci, class) in ROUTE_CLASSES.iter().enumerate() {

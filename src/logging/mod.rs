@@ -230,11 +230,6 @@ pub fn init(opts: impl Into<LogOptions>) -> Result<(), InitError> {
     Ok(())
 }
 
-/// stdout/stderr only; `init(debug)` under another name.
-pub fn init_stdio(debug: bool) -> Result<(), InitError> {
-    init(debug)
-}
-
 /// Turns DEBUG lines on or off, effective at once on every thread.
 pub fn set_debug(on: bool) {
     log::set_max_level(if on {

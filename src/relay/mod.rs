@@ -286,7 +286,7 @@ async fn attempt_all(
     reservation: Reservation,
 ) -> Result<Resp, ApiError> {
     let state = call.state.clone();
-    let _in_flight = state.stats.relays.enter();
+    let _in_flight = state.relays.enter();
     let mut failures: Vec<Failure> = Vec::new();
     for channel in &channels {
         let Some(provider) = providers::get(&channel.kind) else {

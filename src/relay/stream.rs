@@ -137,7 +137,7 @@ async fn pump(
     tx: tokio::sync::mpsc::Sender<Bytes>,
     provider: &'static dyn Provider,
 ) {
-    let _in_flight = call.state.stats.relays.enter();
+    let _in_flight = call.state.relays.enter();
     let _stream = crate::metrics::GaugeGuard::new(&call.state.metrics.streams_in_flight);
     let cfg = &call.state.config.relay;
     let idle = cfg.idle_timeout();

@@ -89,13 +89,13 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
     }
     // Relay tasks that outlive their connection (a disconnected client's stream being drained
     // for its usage) still hold charges to commit: wait for them too, within the same bound.
-    if tokio::time::timeout(grace, state.stats.relays.wait_idle())
+    if tokio::time::timeout(grace, state.relays.wait_idle())
         .await
         .is_err()
     {
         log::warn!(
             "{} relays still running after {} s",
-            state.stats.relays.get(),
+            state.relays.get(),
             grace.as_secs()
         );
     }

@@ -16,7 +16,8 @@ pub struct AppState {
     pub upstream: Upstream,
     pub throttle: LoginThrottle,
     pub started: Instant,
-    pub stats: Stats,
+    /// Relay tasks in flight (shutdown waits for them).
+    pub relays: InFlight,
     pub metrics: crate::metrics::Metrics,
     pub profiler: Arc<crate::profiler::Profiler>,
     /// Flipped at shutdown; background monitors watch it.
@@ -25,12 +26,6 @@ pub struct AppState {
     pub db_healthy: AtomicBool,
     /// Set when shutdown begins: new relays are refused with 503 while in-flight ones finish.
     pub draining: AtomicBool,
-}
-
-/// Relay tasks in flight (shutdown waits for them).
-#[derive(Default)]
-pub struct Stats {
-    pub relays: InFlight,
 }
 
 /// Counts relay tasks, which may outlive their connection (a disconnected client's stream is
@@ -89,7 +84,7 @@ impl AppState {
             upstream,
             throttle: LoginThrottle::default(),
             started: Instant::now(),
-            stats: Stats::default(),
+            relays: InFlight::default(),
             metrics: crate::metrics::Metrics::default(),
             profiler,
             shutdown: tokio::sync::watch::Sender::new(false),
@@ -103,7 +98,7 @@ impl AppState {
     /// Values for the stats and metrics endpoints that live outside the counters.
     pub fn gauges(&self) -> crate::metrics::Gauges {
         crate::metrics::Gauges {
-            relays_in_flight: self.stats.relays.get(),
+            relays_in_flight: self.relays.get(),
             writer_queue: self.store.writer.queue_depth(),
             commits: self.store.writer.stats.commits.load(Ordering::Relaxed),
             commit_latency: self.store.writer.stats.commit_latency.snapshot(),

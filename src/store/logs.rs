@@ -1,7 +1,7 @@
 //! The `logs` table, and the settle write that puts a charge and its log row in one transaction.
 
 use super::StoreError;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, params};
 use serde::Serialize;
 
 /// Log kinds, numbered as the reference system numbers them (scripts rely on the numbers).
@@ -96,61 +96,4 @@ pub fn record_charge(
     )?
     .execute(params![key_id, quota, key_limited, entry.created_at])?;
     insert(conn, entry)
-}
-
-fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
-    Ok(LogEntry {
-        created_at: r.get(0)?,
-        log_type: r.get(1)?,
-        request_id: r.get(2)?,
-        user_id: r.get(3)?,
-        username: r.get(4)?,
-        key_id: r.get(5)?,
-        key_name: r.get(6)?,
-        channel_id: r.get(7)?,
-        group: r.get(8)?,
-        model: r.get(9)?,
-        upstream_model: r.get(10)?,
-        prompt_tokens: r.get(11)?,
-        completion_tokens: r.get(12)?,
-        quota: r.get(13)?,
-        latency_ms: r.get(14)?,
-        ttfb_ms: r.get(15)?,
-        is_stream: r.get(16)?,
-        status: r.get(17)?,
-        usage_source: r.get(18)?,
-        content: r.get(19)?,
-    })
-}
-
-/// The rows a request caused (newest last).
-pub fn by_request_id(conn: &Connection, request_id: &str) -> Result<Vec<LogEntry>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT created_at, type, request_id, user_id, username, key_id, key_name, channel_id, user_group,
-            model, upstream_model, prompt_tokens, completion_tokens, quota, latency_ms, ttfb_ms, is_stream,
-            status, usage_source, content
-         FROM logs WHERE request_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map([request_id], from_row)?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}
-
-/// Sum of consume charges per user (the ledger check compares it with `used_quota`).
-pub fn charged_by_user(conn: &Connection, user_id: i64) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
-        "SELECT COALESCE(SUM(quota), 0) FROM logs WHERE user_id = ?1 AND type = 2",
-        [user_id],
-        |r| r.get(0),
-    )?)
-}
-
-/// Sum of consume charges per key.
-pub fn charged_by_key(conn: &Connection, key_id: i64) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
-        "SELECT COALESCE(SUM(quota), 0) FROM logs WHERE key_id = ?1 AND type = 2",
-        [key_id],
-        |r| r.get(0),
-    )?)
 }

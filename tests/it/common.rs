@@ -58,6 +58,39 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Optio
     }
 }
 
+/// Signs in at `base` and creates a personal access token: (token, session cookie).
+pub async fn sign_in(base: &str, user: &str, password: &str) -> (String, String) {
+    let r = send(
+        "POST",
+        &format!("{base}/api/auth/login"),
+        &[("content-type", "application/json")],
+        Some(
+            json!({"username": user, "password": password})
+                .to_string()
+                .into(),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "login: {}", r.text());
+    let cookie = r.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = r.json()["csrf_token"].as_str().unwrap().to_string();
+    let r = send(
+        "POST",
+        &format!("{base}/api/me/access-token"),
+        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 201, "access token: {}", r.text());
+    (r.json()["token"].as_str().unwrap().to_string(), cookie)
+}
+
 pub struct TestServer {
     pub base: String,
     pub mock: MockUpstream,
@@ -125,35 +158,7 @@ impl TestServer {
 
     /// Signs in and returns a personal access token for the account.
     pub async fn login_token(&self, user: &str, password: &str) -> String {
-        let r = send(
-            "POST",
-            &self.url("/api/auth/login"),
-            &[("content-type", "application/json")],
-            Some(
-                json!({"username": user, "password": password})
-                    .to_string()
-                    .into(),
-            ),
-        )
-        .await;
-        assert_eq!(r.status, 200, "login: {}", r.text());
-        let cookie = r.headers["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        let csrf = r.json()["csrf_token"].as_str().unwrap().to_string();
-        let r = send(
-            "POST",
-            &self.url("/api/me/access-token"),
-            &[("cookie", &cookie), ("x-csrf-token", &csrf)],
-            None,
-        )
-        .await;
-        assert_eq!(r.status, 201, "access token: {}", r.text());
-        r.json()["token"].as_str().unwrap().to_string()
+        sign_in(&self.base, user, password).await.0
     }
 
     /// An admin API call as root.
@@ -321,7 +326,7 @@ impl TestServer {
     pub async fn relays_idle(&self) {
         tokio::time::timeout(
             std::time::Duration::from_secs(20),
-            self.state.stats.relays.wait_idle(),
+            self.state.relays.wait_idle(),
         )
         .await
         .expect("relays did not finish");

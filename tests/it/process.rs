@@ -89,31 +89,39 @@ async fn api(base: &str, token: &str, method: &str, path: &str, body: Value) -> 
 }
 
 async fn admin_token(base: &str) -> (String, String) {
-    let r = send(
-        "POST",
-        &format!("{base}/api/auth/login"),
-        &[("content-type", "application/json")],
-        Some(Bytes::from(
-            json!({"username":"root","password":PASSWORD}).to_string(),
-        )),
+    crate::common::sign_in(base, "root", PASSWORD).await
+}
+
+/// Allows unpriced models, adds a channel to `mock` serving `models` with `secret`, gives root
+/// 1000 quota and returns an unlimited API key.
+async fn set_up(
+    base: &str,
+    token: &str,
+    mock: &MockUpstream,
+    secret: &str,
+    models: &[&str],
+) -> String {
+    api(
+        base,
+        token,
+        "PUT",
+        "/api/options",
+        json!({"allow_unpriced_models": true}),
     )
     .await;
-    let cookie = r.headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let csrf = r.json()["csrf_token"].as_str().unwrap().to_string();
-    let r = send(
+    let channel =
+        json!({"name": "m", "base_url": mock.base_url(), "api_key": secret, "models": models});
+    api(base, token, "POST", "/api/channels", channel).await;
+    api(base, token, "PATCH", "/api/users/1", json!({"quota": 1000})).await;
+    let key = api(
+        base,
+        token,
         "POST",
-        &format!("{base}/api/me/access-token"),
-        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
-        None,
+        "/api/keys",
+        json!({"name": "k", "unlimited": true}),
     )
     .await;
-    (r.json()["token"].as_str().unwrap().to_string(), cookie)
+    key["key"].as_str().unwrap().to_string()
 }
 
 async fn chat(base: &str, key: &str, model: &str) -> crate::common::Resp {
@@ -137,34 +145,14 @@ async fn sigkill_loses_no_commit_and_strands_no_reservation_and_logs_no_secret()
     let mock = MockUpstream::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
     let mut p = spawn(dir.path());
     let (token, cookie) = admin_token(&p.base).await;
-    api(
+    let key = set_up(
         &p.base,
         &token,
-        "PUT",
-        "/api/options",
-        json!({"allow_unpriced_models": true}),
+        &mock,
+        "sk-upstream-canary-7731",
+        &["gpt-x", "mock-slow-20000"],
     )
     .await;
-    api(&p.base, &token, "POST", "/api/channels", json!({"name":"m","base_url": mock.base_url(), "api_key":"sk-upstream-canary-7731", "models":["gpt-x","mock-slow-20000"]})).await;
-    api(
-        &p.base,
-        &token,
-        "PATCH",
-        "/api/users/1",
-        json!({"quota": 1000}),
-    )
-    .await;
-    let key = api(
-        &p.base,
-        &token,
-        "POST",
-        "/api/keys",
-        json!({"name":"k","unlimited":true}),
-    )
-    .await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
     // One acknowledged call (7 + 3 = 10), then one hanging upstream while the process dies.
     assert_eq!(chat(&p.base, &key, "gpt-x").await.status, 200);
     let base = p.base.clone();
@@ -225,41 +213,7 @@ async fn sigterm_leaves_a_database_file_that_is_a_complete_copy() {
     let mock = MockUpstream::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
     let mut p = spawn(dir.path());
     let (token, _) = admin_token(&p.base).await;
-    api(
-        &p.base,
-        &token,
-        "PUT",
-        "/api/options",
-        json!({"allow_unpriced_models": true}),
-    )
-    .await;
-    api(
-        &p.base,
-        &token,
-        "POST",
-        "/api/channels",
-        json!({"name":"m","base_url": mock.base_url(), "api_key":"k", "models":["gpt-x"]}),
-    )
-    .await;
-    api(
-        &p.base,
-        &token,
-        "PATCH",
-        "/api/users/1",
-        json!({"quota": 1000}),
-    )
-    .await;
-    let key = api(
-        &p.base,
-        &token,
-        "POST",
-        "/api/keys",
-        json!({"name":"k","unlimited":true}),
-    )
-    .await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = set_up(&p.base, &token, &mock, "k", &["gpt-x"]).await;
     for _ in 0..5 {
         assert_eq!(chat(&p.base, &key, "gpt-x").await.status, 200);
     }
