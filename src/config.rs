@@ -417,7 +417,7 @@ impl Config {
             None => "log_files=off".to_string(),
         };
         format!(
-            "listen={} data_dir={:?} database={:?} debug={} trusted_proxies=[{}] root_password={} shutdown_grace_secs={} secure_cookies={} relay.connect_timeout_ms={} relay.first_byte_timeout_ms={} relay.idle_timeout_ms={} relay.retries={} relay.max_body_bytes={} relay.max_sse_line_bytes={} relay.default_completion_estimate={} {log}",
+            "listen={} data_dir={:?} database={:?} debug={} trusted_proxies=[{}] root_password={} shutdown_grace_secs={} secure_cookies={} relay.connect_timeout_ms={} relay.first_byte_timeout_ms={} relay.idle_timeout_ms={} relay.retries={} relay.max_body_bytes={} relay.max_sse_line_bytes={} relay.default_completion_estimate={} metrics_from_loopback={} db_ping_interval_secs={} profiler.enabled={} profiler.threshold_percent={} {log}",
             self.listen,
             self.data_dir.display().to_string(),
             self.database_path().display().to_string(),
@@ -437,6 +437,10 @@ impl Config {
             r.max_body_bytes,
             r.max_sse_line_bytes,
             r.default_completion_estimate,
+            self.metrics_from_loopback,
+            self.db_ping_interval_secs,
+            self.profiler.enabled,
+            self.profiler.threshold_percent,
         )
     }
 }
