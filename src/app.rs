@@ -121,6 +121,7 @@ pub async fn run(
     let interval = std::time::Duration::from_secs(state.config.db_ping_interval_secs);
     crate::health::spawn_pinger(state.clone(), interval);
     state.profiler.start_monitor(state.shutdown.subscribe());
+    crate::retention::spawn(state.clone());
     log::info!("listening on http://{addr}");
     let store = state.store.clone();
     server::run(listener, state, shutdown).await;

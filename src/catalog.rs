@@ -5,8 +5,8 @@
 //! mutex, so a later reload always reflects every earlier commit). Balances are not part of the
 //! snapshots: they live in [`ledger::Account`]s that survive reloads (see the ledger's rules).
 
-use crate::billing::Pricing;
 use crate::ledger::Account;
+use crate::settings::Options;
 use crate::store::channels::ChannelRow;
 use crate::store::keys::KeyRow;
 use crate::store::users::{Role, UserRow};
@@ -48,7 +48,7 @@ pub struct Catalog {
     store: Store,
     snapshot: ArcSwap<Snapshot>,
     channels: ArcSwap<Vec<Arc<ChannelRow>>>,
-    pricing: ArcSwap<Pricing>,
+    options: ArcSwap<Options>,
     /// Accounts by user id and by key id; kept across reloads so reservations stay valid.
     user_accounts: parking_lot::Mutex<HashMap<i64, Arc<Account>>>,
     key_accounts: parking_lot::Mutex<HashMap<i64, Arc<Account>>>,
@@ -62,7 +62,7 @@ impl Catalog {
             store,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             channels: ArcSwap::from_pointee(Vec::new()),
-            pricing: ArcSwap::from_pointee(Pricing::default()),
+            options: ArcSwap::from_pointee(Options::default()),
             user_accounts: parking_lot::Mutex::new(HashMap::new()),
             key_accounts: parking_lot::Mutex::new(HashMap::new()),
             reload_lock: tokio::sync::Mutex::new(()),
@@ -84,8 +84,9 @@ impl Catalog {
         self.channels.load_full()
     }
 
-    pub fn pricing(&self) -> Arc<Pricing> {
-        self.pricing.load_full()
+    /// The run-time settings (prices, timeouts, thresholds…); see [`crate::settings`].
+    pub fn options(&self) -> Arc<Options> {
+        self.options.load_full()
     }
 
     pub fn user_account(&self, user_id: i64) -> Option<Arc<Account>> {
@@ -156,7 +157,7 @@ impl Catalog {
         self.snapshot.store(Arc::new(Snapshot { keys, users }));
         self.channels
             .store(Arc::new(data.channels.into_iter().map(Arc::new).collect()));
-        self.pricing.store(Arc::new(data.pricing));
+        self.options.store(Arc::new(data.options));
     }
 }
 
@@ -164,7 +165,7 @@ struct Loaded {
     users: Vec<UserRow>,
     keys: Vec<KeyRow>,
     channels: Vec<ChannelRow>,
-    pricing: Pricing,
+    options: Options,
 }
 
 fn read_all(conn: &rusqlite::Connection) -> Result<Loaded, StoreError> {
@@ -172,6 +173,6 @@ fn read_all(conn: &rusqlite::Connection) -> Result<Loaded, StoreError> {
         users: store::users::list(conn)?,
         keys: store::keys::list(conn, None)?,
         channels: store::channels::list(conn)?,
-        pricing: crate::settings::load_pricing(conn)?,
+        options: crate::settings::load(conn)?,
     })
 }

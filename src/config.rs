@@ -8,7 +8,6 @@ use crate::secret::Secret;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,46 +32,7 @@ pub struct Config {
     pub metrics_from_loopback: bool,
     /// Seconds between database health pings.
     pub db_ping_interval_secs: u64,
-    pub relay: RelayConfig,
     pub log: LogConfig,
-    pub profiler: ProfilerSettings,
-}
-
-/// Automatic CPU profiling (see docs/profiling.md).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProfilerSettings {
-    /// Watch this process's CPU and profile it when busy. On-demand profiles work either way.
-    pub enabled: bool,
-    /// Seconds between CPU samples.
-    pub interval_secs: u64,
-    /// Percent of the cores sluice may use that triggers a profile.
-    pub threshold_percent: f64,
-    /// Seconds each profile records.
-    pub duration_secs: u64,
-    /// Seconds after an automatic profile before the next may start.
-    pub cooldown_secs: u64,
-    /// Profiles kept (older ones deleted).
-    pub keep: usize,
-    /// Sampling frequency.
-    pub frequency_hz: i32,
-    /// Directory of the profiles; defaults to `<data_dir>/pprof`.
-    pub dir: Option<PathBuf>,
-}
-
-impl Default for ProfilerSettings {
-    fn default() -> Self {
-        ProfilerSettings {
-            enabled: true,
-            interval_secs: 30,
-            threshold_percent: 80.0,
-            duration_secs: 10,
-            cooldown_secs: 300,
-            keep: 20,
-            frequency_hz: 99,
-            dir: None,
-        }
-    }
 }
 
 /// Log files (stdout/stderr always get the lines too).
@@ -103,24 +63,6 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RelayConfig {
-    pub connect_timeout_ms: u64,
-    /// From request sent to the response headers.
-    pub first_byte_timeout_ms: u64,
-    /// Longest silence between two body chunks from upstream.
-    pub idle_timeout_ms: u64,
-    /// Further channels tried after a failure that reached the client with no byte.
-    pub retries: u32,
-    /// Largest request body accepted on `/v1` (bytes).
-    pub max_body_bytes: usize,
-    /// Largest single SSE line relayed from upstream (bytes).
-    pub max_sse_line_bytes: usize,
-    /// Completion tokens reserved when a request sets no `max_tokens`.
-    pub default_completion_estimate: u64,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -134,36 +76,8 @@ impl Default for Config {
             secure_cookies: false,
             metrics_from_loopback: false,
             db_ping_interval_secs: 10,
-            relay: RelayConfig::default(),
             log: LogConfig::default(),
-            profiler: ProfilerSettings::default(),
         }
-    }
-}
-
-impl Default for RelayConfig {
-    fn default() -> Self {
-        RelayConfig {
-            connect_timeout_ms: 5_000,
-            first_byte_timeout_ms: 120_000,
-            idle_timeout_ms: 60_000,
-            retries: 1,
-            max_body_bytes: 32 * 1024 * 1024,
-            max_sse_line_bytes: 16 * 1024 * 1024,
-            default_completion_estimate: 1_024,
-        }
-    }
-}
-
-impl RelayConfig {
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms)
-    }
-    pub fn first_byte_timeout(&self) -> Duration {
-        Duration::from_millis(self.first_byte_timeout_ms)
-    }
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_millis(self.idle_timeout_ms)
     }
 }
 
@@ -208,9 +122,20 @@ impl Config {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
+                toml::from_str(&text).map_err(|e| {
+                    let mut message = e.to_string();
+                    if let Some(section) = ["[relay]", "[profiler]"]
+                        .into_iter()
+                        .find(|s| text.lines().any(|l| l.trim() == *s))
+                    {
+                        message = format!(
+                            "{section} settings are run-time options now: remove the section and set them with PUT /api/option (e.g. relay.retries, profiler.enabled); {message}"
+                        );
+                    }
+                    ConfigError::Parse {
+                        path: path.to_path_buf(),
+                        message,
+                    }
                 })?
             }
             None => Config::default(),
@@ -272,24 +197,6 @@ impl Config {
                     .map(|s| parse(name, s, "use a comma-separated list of IP addresses"))
                     .collect::<Result<_, _>>()?
             }
-            "SLUICE_RELAY_RETRIES" => self.relay.retries = parse(name, value, num_hint)?,
-            "SLUICE_RELAY_CONNECT_TIMEOUT_MS" => {
-                self.relay.connect_timeout_ms = parse(name, value, num_hint)?
-            }
-            "SLUICE_RELAY_FIRST_BYTE_TIMEOUT_MS" => {
-                self.relay.first_byte_timeout_ms = parse(name, value, num_hint)?
-            }
-            "SLUICE_RELAY_IDLE_TIMEOUT_MS" => {
-                self.relay.idle_timeout_ms = parse(name, value, num_hint)?
-            }
-            "SLUICE_RELAY_MAX_BODY_BYTES" => {
-                self.relay.max_body_bytes = parse(name, value, num_hint)?
-            }
-            "SLUICE_PROFILER_ENABLED" => self.profiler.enabled = parse(name, value, bool_hint)?,
-            "SLUICE_PROFILER_THRESHOLD_PERCENT" => {
-                self.profiler.threshold_percent = parse(name, value, "use a number, e.g. 80")?
-            }
-            "SLUICE_PROFILER_DIR" => self.profiler.dir = Some(PathBuf::from(value)),
             "SLUICE_LOG_DIR" => self.log.dir = Some(PathBuf::from(value)),
             "SLUICE_LOG_FILES" => self.log.files = parse(name, value, bool_hint)?,
             "SLUICE_LOG_KEEP" => self.log.keep = parse(name, value, num_hint)?,
@@ -308,31 +215,6 @@ impl Config {
         if !(1..=3600).contains(&self.db_ping_interval_secs) {
             return Err(ConfigError::Invalid(
                 "db_ping_interval_secs must be 1 to 3600 (default 10)".into(),
-            ));
-        }
-        self.profiler_config()
-            .validate()
-            .map_err(|e| ConfigError::Invalid(format!("[profiler] {e}")))?;
-        let r = &self.relay;
-        if r.connect_timeout_ms == 0 || r.first_byte_timeout_ms == 0 || r.idle_timeout_ms == 0 {
-            return Err(ConfigError::Invalid(
-                "relay timeouts must be above 0 ms: set relay.connect_timeout_ms, relay.first_byte_timeout_ms and relay.idle_timeout_ms".into(),
-            ));
-        }
-        if r.retries > 10 {
-            return Err(ConfigError::Invalid(format!(
-                "relay.retries = {} is too many: use 0 to 10",
-                r.retries
-            )));
-        }
-        if r.max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid(
-                "relay.max_body_bytes below 1024 would refuse every request: raise it (default 33554432)".into(),
-            ));
-        }
-        if r.max_sse_line_bytes < 64 * 1024 {
-            return Err(ConfigError::Invalid(
-                "relay.max_sse_line_bytes must be at least 65536 (default 16777216)".into(),
             ));
         }
         let l = &self.log;
@@ -373,19 +255,9 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("sluice.db"))
     }
 
-    /// The profiler's settings with defaults resolved against the data directory.
-    pub fn profiler_config(&self) -> crate::profiler::ProfilerConfig {
-        let p = &self.profiler;
-        crate::profiler::ProfilerConfig {
-            enabled: p.enabled,
-            interval: Duration::from_secs(p.interval_secs),
-            threshold_percent: p.threshold_percent,
-            duration: Duration::from_secs(p.duration_secs),
-            cooldown: Duration::from_secs(p.cooldown_secs),
-            keep: p.keep,
-            frequency_hz: p.frequency_hz,
-            dir: p.dir.clone().unwrap_or_else(|| self.data_dir.join("pprof")),
-        }
+    /// Where CPU profiles are written.
+    pub fn profile_dir(&self) -> PathBuf {
+        self.data_dir.join("pprof")
     }
 
     /// Where log files go; `None` when they are turned off.
@@ -404,7 +276,6 @@ impl Config {
     /// The effective settings on one line, for the `[SYS]` start-up line. Secrets are never
     /// shown: the root password only as whether one is configured.
     pub fn summary(&self) -> String {
-        let r = &self.relay;
         let proxies: Vec<String> = self.trusted_proxies.iter().map(|p| p.to_string()).collect();
         let log = match self.log_dir() {
             Some(d) => format!(
@@ -417,7 +288,7 @@ impl Config {
             None => "log_files=off".to_string(),
         };
         format!(
-            "listen={} data_dir={:?} database={:?} debug={} trusted_proxies=[{}] root_password={} shutdown_grace_secs={} secure_cookies={} relay.connect_timeout_ms={} relay.first_byte_timeout_ms={} relay.idle_timeout_ms={} relay.retries={} relay.max_body_bytes={} relay.max_sse_line_bytes={} relay.default_completion_estimate={} metrics_from_loopback={} db_ping_interval_secs={} profiler.enabled={} profiler.threshold_percent={} {log}",
+            "listen={} data_dir={:?} database={:?} debug={} trusted_proxies=[{}] root_password={} shutdown_grace_secs={} secure_cookies={} metrics_from_loopback={} db_ping_interval_secs={} {log}",
             self.listen,
             self.data_dir.display().to_string(),
             self.database_path().display().to_string(),
@@ -430,17 +301,8 @@ impl Config {
             },
             self.shutdown_grace_secs,
             self.secure_cookies,
-            r.connect_timeout_ms,
-            r.first_byte_timeout_ms,
-            r.idle_timeout_ms,
-            r.retries,
-            r.max_body_bytes,
-            r.max_sse_line_bytes,
-            r.default_completion_estimate,
             self.metrics_from_loopback,
             self.db_ping_interval_secs,
-            self.profiler.enabled,
-            self.profiler.threshold_percent,
         )
     }
 }
@@ -454,11 +316,7 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
-        std::fs::write(
-            &file,
-            "listen = \"127.0.0.1:4000\"\ndata_dir = \"/x\"\n[relay]\nretries = 3\n",
-        )
-        .unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:4000\"\ndata_dir = \"/x\"\n").unwrap();
         let env = vec![("SLUICE_DATA_DIR".to_string(), "/y".to_string())];
         let flags = Overrides {
             listen: Some("127.0.0.1:5000".parse().unwrap()),
@@ -467,7 +325,6 @@ mod tests {
         let c = Config::load(Some(&file), env, &flags).unwrap();
         assert_eq!(c.listen.port(), 5000);
         assert_eq!(c.data_dir, PathBuf::from("/y"));
-        assert_eq!(c.relay.retries, 3);
         assert_eq!(c.database_path(), PathBuf::from("/y/sluice.db"));
     }
 
@@ -492,11 +349,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("lisen"), "{e}");
-        let env = vec![("SLUICE_RELAY_RETRIES".to_string(), "99".to_string())];
-        let e = Config::load(None, env, &Overrides::default())
+        // Run-time settings moved to the option registry: the old section is refused with a
+        // pointer to where it went.
+        std::fs::write(&file, "[relay]\nretries = 3\n").unwrap();
+        let e = Config::load(Some(&file), Vec::new(), &Overrides::default())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("0 to 10"), "{e}");
+        assert!(e.contains("/api/option"), "{e}");
     }
 
     #[test]
@@ -549,7 +408,6 @@ mod tests {
             "listen=127.0.0.1:3000",
             "root_password=set",
             "trusted_proxies=[10.0.0.1]",
-            "relay.retries=1",
             "log_dir=\"./data/logs\"",
             "log_keep=10",
         ] {
@@ -580,33 +438,6 @@ mod example_tests {
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.data_dir, d.data_dir);
         assert_eq!(c.shutdown_grace_secs, d.shutdown_grace_secs);
-        let (a, b) = (&c.relay, &d.relay);
-        assert_eq!(
-            (
-                a.connect_timeout_ms,
-                a.first_byte_timeout_ms,
-                a.idle_timeout_ms,
-                a.retries
-            ),
-            (
-                b.connect_timeout_ms,
-                b.first_byte_timeout_ms,
-                b.idle_timeout_ms,
-                b.retries
-            )
-        );
-        assert_eq!(
-            (
-                a.max_body_bytes,
-                a.max_sse_line_bytes,
-                a.default_completion_estimate
-            ),
-            (
-                b.max_body_bytes,
-                b.max_sse_line_bytes,
-                b.default_completion_estimate
-            )
-        );
         let (a, b) = (&c.log, &d.log);
         assert_eq!(
             (a.dir.clone(), a.files, a.max_lines, a.max_bytes, a.keep),

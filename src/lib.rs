@@ -20,11 +20,14 @@
 //! client → `relay::stream` passes SSE events through while reading usage → the ledger settles
 //! and the store commits charge + log row in one transaction → the last byte goes to the client.
 
+pub mod anomaly;
 pub mod app;
 pub mod billing;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod error;
+pub mod genlogs;
 pub mod health;
 pub mod ledger;
 pub mod logging;
@@ -33,6 +36,7 @@ pub mod mock;
 pub mod probe;
 pub mod profiler;
 pub mod relay;
+pub mod retention;
 pub mod secret;
 pub mod server;
 pub mod settings;

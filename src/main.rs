@@ -40,6 +40,29 @@ enum Command {
     Healthcheck,
     /// Send a few small chat requests to a gateway and report their latency (see docs/probe.md).
     Probe(ProbeArgs),
+    /// Check every balance and used quota against the log rows; exit 1 if any differs.
+    Reconcile {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fill the database with N synthetic log rows (for measuring log queries; not for production).
+    GenLogs {
+        /// Rows to write.
+        rows: u64,
+        /// Spread them over this many days up to now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Synthetic users to create.
+        #[arg(long, default_value_t = 50)]
+        users: u32,
+        /// Keys per synthetic user.
+        #[arg(long, default_value_t = 2)]
+        keys_per_user: u32,
+        /// Random seed (same seed, same rows).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,6 +106,30 @@ fn main() -> ExitCode {
         sluice::logging::sys(&format!("config: {}", config.summary()));
     }
     let result = match command {
+        Command::Reconcile { json } => match sluice::cli::reconcile(&config, json) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                sluice::logging::flush();
+                return ExitCode::FAILURE;
+            }
+            Err(e) => Err(e),
+        },
+        Command::GenLogs {
+            rows,
+            days,
+            users,
+            keys_per_user,
+            seed,
+        } => sluice::cli::gen_logs(
+            &config,
+            &sluice::genlogs::Spec {
+                rows,
+                days,
+                users,
+                keys_per_user,
+                seed,
+            },
+        ),
         Command::Serve => serve(config),
         Command::Healthcheck => healthcheck(&config),
         Command::Probe(_) => Ok(()), // handled above

@@ -37,6 +37,7 @@
 //!   non-stream: the connection is closed without a response;
 //! - `mock-nousage`: never a `usage` (not in the body, no usage chunk even when asked);
 //! - `mock-huge`: one 8 MiB content (a stream: one `data:` line of ~8 MiB);
+//! - `mock-inflate-<k>`: reports k times the real prompt tokens (an upstream that over-counts);
 //! - anything else: the normal answer; the response's `model` echoes the requested one.
 
 mod body;

@@ -271,7 +271,8 @@ struct State {
 }
 
 struct Inner {
-    config: ProfilerConfig,
+    /// Swapped whole when an admin changes the `profiler.*` options; read afresh each tick.
+    config: arc_swap::ArcSwap<ProfilerConfig>,
     cores: usize,
     state: Mutex<State>,
     written: watch::Sender<Option<ProfileInfo>>,
@@ -312,7 +313,7 @@ impl Profiler {
         let (written, _) = watch::channel(None);
         Ok(Self {
             inner: Arc::new(Inner {
-                config,
+                config: arc_swap::ArcSwap::from_pointee(config),
                 cores: allowed_cores(),
                 state: Mutex::new(State::default()),
                 written,
@@ -321,8 +322,15 @@ impl Profiler {
     }
 
     /// The configuration in force.
-    pub fn config(&self) -> &ProfilerConfig {
-        &self.inner.config
+    pub fn config(&self) -> Arc<ProfilerConfig> {
+        self.inner.config.load_full()
+    }
+
+    /// Applies new settings (validated here); the monitor picks them up at its next tick.
+    pub fn set_config(&self, config: ProfilerConfig) -> Result<(), ProfileError> {
+        config.validate().map_err(ProfileError::Invalid)?;
+        self.inner.config.store(Arc::new(config));
+        Ok(())
     }
 
     /// Receives the info of every profile this profiler writes (automatic or on demand).
@@ -330,18 +338,14 @@ impl Profiler {
         self.inner.written.subscribe()
     }
 
-    /// Spawns the monitor on the current tokio runtime, if `enabled`. It stops when `shutdown`
-    /// becomes `true` or its sender is dropped; a profile in progress is then cut short and still
-    /// written. Returns `None` (and logs) when disabled, already running, or called outside a
-    /// tokio runtime.
+    /// Spawns the monitor on the current tokio runtime. It samples only while `enabled` (an
+    /// option that can change at run time). It stops when `shutdown` becomes `true` or its
+    /// sender is dropped; a profile in progress is then cut short and still written. Returns
+    /// `None` (and logs) when already running or called outside a tokio runtime.
     pub fn start_monitor(
         self: &Arc<Self>,
         shutdown: watch::Receiver<bool>,
     ) -> Option<tokio::task::JoinHandle<()>> {
-        if !self.inner.config.enabled {
-            log::info!("CPU profiler: automatic profiling is off");
-            return None;
-        }
         let handle = match tokio::runtime::Handle::try_current() {
             Ok(h) => h,
             Err(e) => {
@@ -371,14 +375,19 @@ impl Profiler {
 
     /// The profiles on disk, newest first. An absent directory is an empty list.
     pub fn list(&self) -> Result<Vec<ProfileInfo>, ProfileError> {
-        list_dir(&self.inner.config.dir)
+        list_dir(&self.inner.config.load().dir)
     }
 
     /// The path of one file of a profile, after checking the name strictly
     /// (`cpu-YYYYMMDD-HHMMSS`, nothing else). `NotFound` unless it is a regular file.
     pub fn file_path(&self, name: &str, kind: FileKind) -> Result<PathBuf, ProfileError> {
         check_name(name)?;
-        let path = self.inner.config.dir.join(format!("{name}.{}", kind.ext()));
+        let path = self
+            .inner
+            .config
+            .load()
+            .dir
+            .join(format!("{name}.{}", kind.ext()));
         match fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_file() => Ok(path),
             Ok(_) => Err(ProfileError::NotFound),
@@ -390,12 +399,13 @@ impl Profiler {
     /// The profiler's state.
     pub fn status(&self) -> ProfilerStatus {
         let s = self.inner.state.lock();
+        let cfg = self.inner.config.load();
         ProfilerStatus {
-            enabled: self.inner.config.enabled,
+            enabled: cfg.enabled,
             monitoring: s.monitoring,
             running: RECORDING.load(Ordering::Acquire),
             cores: self.inner.cores,
-            threshold_percent: self.inner.config.threshold_percent,
+            threshold_percent: cfg.threshold_percent,
             last_sample_percent: s.last_sample_percent,
             last_sample_at: s.last_sample_at,
             last_profile: s.last_profile.clone(),
@@ -405,7 +415,7 @@ impl Profiler {
     }
 
     async fn monitor(&self, mut shutdown: watch::Receiver<bool>) {
-        let cfg = &self.inner.config;
+        let cfg = self.inner.config.load_full();
         let cores = self.inner.cores;
         log::info!(
             "CPU profiler: sampling this process every {:?}; profiling for {:?} at {}% of {} core(s), into {}",
@@ -415,16 +425,28 @@ impl Profiler {
             cores,
             cfg.dir.display()
         );
+        if !cfg.enabled {
+            log::info!("CPU profiler: automatic profiling is off (option profiler.enabled)");
+        }
         let mut sampler: Option<CpuSampler> = None;
         loop {
-            if sampler.is_none() {
+            let enabled = self.inner.config.load().enabled;
+            if !enabled {
+                // Off (an option): keep ticking so turning it on takes effect without a restart.
+                sampler = None;
+            } else if sampler.is_none() {
                 match CpuSampler::new() {
                     Ok(s) => sampler = Some(s),
                     Err(e) => self.sample_failed(&e),
                 }
             }
-            if !sleep_or_shutdown(cfg.interval, &mut shutdown).await {
+            let interval = self.inner.config.load().interval;
+            if !sleep_or_shutdown(interval, &mut shutdown).await {
                 break;
+            }
+            let cfg = self.inner.config.load_full();
+            if !cfg.enabled {
+                continue;
             }
             let Some(s) = sampler.as_mut() else { continue };
             let one_core_percent = match s.sample() {
@@ -494,7 +516,7 @@ impl Profiler {
         std::thread::Builder::new()
             .name("sluice-pprof".into())
             .spawn(move || {
-                let cfg = &inner.config;
+                let cfg = inner.config.load_full();
                 let job = Job {
                     dir: &cfg.dir,
                     keep: cfg.keep,
@@ -1235,14 +1257,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn disabled_monitor_does_not_start() {
+    async fn a_disabled_monitor_starts_profiling_when_enabled_at_run_time() {
+        let _turn = RECORD_LOCK.lock().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = ProfilerConfig {
-            enabled: false,
+        let on = ProfilerConfig {
+            threshold_percent: 0.0,
+            duration: Duration::from_secs(1),
             ..config(dir.path())
         };
-        let p = Arc::new(Profiler::new(cfg).expect("profiler"));
-        let (_stop, stop_rx) = watch::channel(false);
-        assert!(p.start_monitor(stop_rx).is_none());
+        let p = Arc::new(
+            Profiler::new(ProfilerConfig {
+                enabled: false,
+                ..on.clone()
+            })
+            .expect("profiler"),
+        );
+        let mut written = p.subscribe();
+        let (stop, stop_rx) = watch::channel(false);
+        let task = p
+            .start_monitor(stop_rx)
+            .expect("the monitor runs while disabled");
+        p.set_config(ProfilerConfig {
+            enabled: true,
+            ..on
+        })
+        .expect("valid settings");
+        tokio::time::timeout(Duration::from_secs(20), written.changed())
+            .await
+            .expect("a profile once enabled")
+            .expect("profiler alive");
+        stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("monitor stops")
+            .expect("monitor task did not panic");
     }
 }

@@ -26,6 +26,8 @@ pub(crate) struct Behaviour {
     close: bool,
     no_usage: bool,
     huge: bool,
+    /// Reports this many times the real prompt tokens (an upstream that over-counts).
+    inflate: Option<u64>,
 }
 
 impl Behaviour {
@@ -49,15 +51,21 @@ impl Behaviour {
             close: model.contains("mock-close"),
             no_usage: model.contains("mock-nousage"),
             huge: model.contains("mock-huge"),
+            inflate: number_after(model, "mock-inflate-"),
         }
     }
 }
 
 /// The number right after `marker`, as milliseconds.
 fn millis_after(model: &str, marker: &str) -> Option<Duration> {
+    number_after(model, marker).map(Duration::from_millis)
+}
+
+/// The number right after `marker`.
+fn number_after(model: &str, marker: &str) -> Option<u64> {
     let rest = &model[model.find(marker)? + marker.len()..];
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    rest[..digits].parse().ok().map(Duration::from_millis)
+    rest[..digits].parse().ok()
 }
 
 /// The fields of all three POST endpoints; each reads the ones it needs.
@@ -303,7 +311,7 @@ async fn respond(state: &Arc<State>, body: &[u8], kind: Option<Kind>) -> Reply {
         Kind::Text => req.prompt.0,
     };
     let usage = Usage {
-        prompt,
+        prompt: prompt * how.inflate.unwrap_or(1),
         completion: n,
     };
     let content = if how.huge {

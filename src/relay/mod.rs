@@ -101,9 +101,9 @@ async fn relay(
         return Err(ApiError::ShuttingDown);
     }
     let started = Instant::now();
-    let (parts, body) = web::read_body(req, state.config.relay.max_body_bytes).await?;
+    let (parts, body) = web::read_body(req, state.catalog.options().relay.max_body_bytes).await?;
     let prepared = prepare(state, &caller, endpoint, &parts, body)?;
-    let retries = state.config.relay.retries as usize;
+    let retries = state.catalog.options().relay.retries as usize;
     let channels = route::candidates(
         &state.catalog.channels(),
         &prepared.model,
@@ -179,7 +179,8 @@ fn prepare(
     }
     let price = state
         .catalog
-        .pricing()
+        .options()
+        .pricing
         .price(&model, &caller.user.group)
         .map_err(|e| match e {
             PricingError::Unpriced(_) => ApiError::Forbidden(e.to_string()),
@@ -193,7 +194,7 @@ fn prepare(
         .find_map(|k| doc.get(*k).and_then(Value::as_u64));
     let completion_estimate = match endpoint {
         Endpoint::Embeddings => 0,
-        _ => max_tokens.unwrap_or(state.config.relay.default_completion_estimate),
+        _ => max_tokens.unwrap_or(state.catalog.options().relay.default_completion_estimate),
     };
     let n = doc
         .get("n")
@@ -329,7 +330,12 @@ async fn attempt_all(
         cm.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let sent = Instant::now();
-        let resp = match call.state.upstream.send(req).await {
+        let resp = match call
+            .state
+            .upstream
+            .send(req, &call.state.catalog.options().relay)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 cm.failures
@@ -427,7 +433,7 @@ async fn whole(
     provider: &'static dyn providers::Provider,
 ) -> Resp {
     let (parts, mut body) = resp.into_parts();
-    let idle = call.state.config.relay.idle_timeout();
+    let idle = call.state.catalog.options().relay.idle_timeout();
     let mut buf = bytes::BytesMut::new();
     let failure = loop {
         match tokio::time::timeout(idle, body.frame()).await {
@@ -479,7 +485,7 @@ async fn pass_error(
     let status = resp.status();
     let ct = resp.headers().get(http::header::CONTENT_TYPE).cloned();
     let body = tokio::time::timeout(
-        call.state.config.relay.idle_timeout(),
+        call.state.catalog.options().relay.idle_timeout(),
         http_body_util::Limited::new(resp.into_body(), 1024 * 1024).collect(),
     )
     .await

@@ -152,10 +152,13 @@ pub async fn charge(
         .state
         .store
         .writer
-        .exec(move |c| logs::record_charge(c, user_id, key_id, limited, quota, &entry))
+        .exec(move |c| logs::record_charge(c, user_id, key_id, limited, quota, entry))
         .await;
     match result {
         Ok(_) => {
+            if source == Source::Upstream && call.state.token_audit.should_sample() {
+                audit_tokens(call, answer, usage.prompt_tokens);
+            }
             call.state
                 .metrics
                 .quota_charged
@@ -176,6 +179,27 @@ pub async fn charge(
             Err(ApiError::Store(e))
         }
     }
+}
+
+/// Counts the prompt here too, off the request path, and records it against upstream's
+/// figure for the anomaly report.
+fn audit_tokens(call: &Call, answer: &Answer, upstream: u64) {
+    let guard = crate::server::state::TaskGuard::new(&call.state);
+    let state = call.state.clone();
+    let (endpoint, model, request) = (call.endpoint, call.model.clone(), answer.request.clone());
+    tokio::spawn(async move {
+        let _guard = guard;
+        let m = model.clone();
+        let counted = tokio::task::spawn_blocking(move || {
+            super::prompt_tokens(endpoint, &m, &request, tokens::Mode::Exact)
+        })
+        .await;
+        if let Ok(local) = counted {
+            state
+                .token_audit
+                .record(crate::util::now_secs(), &model, local, upstream);
+        }
+    });
 }
 
 /// Writes an error row (no charge). A failure to write it is logged, not returned: the

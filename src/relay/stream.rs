@@ -139,7 +139,8 @@ async fn pump(
 ) {
     let _in_flight = call.state.relays.enter();
     let _stream = crate::metrics::GaugeGuard::new(&call.state.metrics.streams_in_flight);
-    let cfg = &call.state.config.relay;
+    let opts = call.state.catalog.options();
+    let cfg = &opts.relay;
     let idle = cfg.idle_timeout();
     let mut lines = LineSplitter::new(cfg.max_sse_line_bytes);
     let mut seen = Seen {

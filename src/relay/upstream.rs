@@ -1,7 +1,8 @@
 //! The pooled HTTP client that talks to upstream channels (hyper-util with hyper-rustls and
 //! bundled web-pki roots; HTTP/1.1 and HTTP/2 by ALPN).
 
-use crate::config::RelayConfig;
+use crate::settings::modules::RelayOptions;
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -9,6 +10,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why an attempt at one channel failed before any byte reached the client.
@@ -30,35 +32,69 @@ impl std::fmt::Display for SendError {
 }
 
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    first_byte_timeout: Duration,
+    /// Rebuilt (dropping idle connections) when the connect timeout option changes, since
+    /// the connector fixes it at construction.
+    pool: ArcSwap<Pool>,
 }
 
-impl Upstream {
-    /// Fails only when the TLS provider cannot be set up (a build problem, reported at start).
-    pub fn new(cfg: &RelayConfig) -> Result<Upstream, String> {
+struct Pool {
+    connect_timeout: Duration,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Pool {
+    fn new(connect_timeout: Duration) -> Result<Pool, String> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(cfg.connect_timeout()));
+        http.set_connect_timeout(Some(connect_timeout));
         http.set_keepalive(Some(Duration::from_secs(60)));
         let https = https_connector(http)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
             .build(https);
-        Ok(Upstream {
+        Ok(Pool {
+            connect_timeout,
             client,
-            first_byte_timeout: cfg.first_byte_timeout(),
         })
+    }
+}
+
+impl Upstream {
+    /// Fails only when the TLS provider cannot be set up (a build problem, reported at start).
+    pub fn new(opts: &RelayOptions) -> Result<Upstream, String> {
+        Ok(Upstream {
+            pool: ArcSwap::from_pointee(Pool::new(opts.connect_timeout())?),
+        })
+    }
+
+    fn pool(&self, connect_timeout: Duration) -> Arc<Pool> {
+        let current = self.pool.load_full();
+        if current.connect_timeout == connect_timeout {
+            return current;
+        }
+        match Pool::new(connect_timeout) {
+            Ok(p) => {
+                let p = Arc::new(p);
+                self.pool.store(p.clone());
+                p
+            }
+            Err(e) => {
+                log::error!("cannot rebuild the upstream client ({e}); keeping the old one");
+                current
+            }
+        }
     }
 
     /// Sends a request and waits for the response headers, bounded by the first-byte timeout.
     pub async fn send(
         &self,
         req: http::Request<Full<Bytes>>,
+        opts: &RelayOptions,
     ) -> Result<http::Response<Incoming>, SendError> {
-        match tokio::time::timeout(self.first_byte_timeout, self.client.request(req)).await {
+        let pool = self.pool(opts.connect_timeout());
+        match tokio::time::timeout(opts.first_byte_timeout(), pool.client.request(req)).await {
             Err(_) => Err(SendError::Timeout),
             Ok(Err(e)) => Err(SendError::Connect(describe(&e))),
             Ok(Ok(r)) => Ok(r),

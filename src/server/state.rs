@@ -20,6 +20,8 @@ pub struct AppState {
     pub relays: InFlight,
     pub metrics: crate::metrics::Metrics,
     pub profiler: Arc<crate::profiler::Profiler>,
+    /// Sampled local token counts against upstream's (the anomaly report).
+    pub token_audit: crate::anomaly::TokenAudit,
     /// Flipped at shutdown; background monitors watch it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The database answered its last health ping (see `health`).
@@ -62,9 +64,32 @@ impl InFlight {
 
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
+        self.0.exit();
+    }
+}
+
+impl InFlight {
+    fn exit(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
         }
+    }
+}
+
+/// Like [`InFlightGuard`] for a task spawned off a relay (which must own what it holds):
+/// taken before the spawn, so shutdown and tests never see a gap.
+pub struct TaskGuard(Arc<AppState>);
+
+impl TaskGuard {
+    pub fn new(state: &Arc<AppState>) -> TaskGuard {
+        state.relays.count.fetch_add(1, Ordering::SeqCst);
+        TaskGuard(state.clone())
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.relays.exit();
     }
 }
 
@@ -72,9 +97,10 @@ impl AppState {
     pub fn new(config: Config, store: Store) -> Result<Arc<AppState>, String> {
         let catalog =
             Catalog::load(store.clone()).map_err(|e| format!("cannot load the catalog: {e}"))?;
-        let upstream = Upstream::new(&config.relay)?;
+        let options = catalog.options();
+        let upstream = Upstream::new(&options.relay)?;
         let profiler = Arc::new(
-            crate::profiler::Profiler::new(config.profiler_config())
+            crate::profiler::Profiler::new(options.profiler.to_config(config.profile_dir()))
                 .map_err(|e| format!("profiler settings: {e}"))?,
         );
         Ok(Arc::new(AppState {
@@ -87,6 +113,7 @@ impl AppState {
             relays: InFlight::default(),
             metrics: crate::metrics::Metrics::default(),
             profiler,
+            token_audit: crate::anomaly::TokenAudit::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             db_healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
@@ -95,6 +122,18 @@ impl AppState {
 }
 
 impl AppState {
+    /// Pushes the current options into the parts that keep their own copy (the profiler);
+    /// everything else reads `catalog.options()` per use.
+    pub fn apply_options(&self) {
+        let o = self.catalog.options();
+        if let Err(e) = self
+            .profiler
+            .set_config(o.profiler.to_config(self.config.profile_dir()))
+        {
+            log::error!("profiler options not applied: {e}");
+        }
+    }
+
     /// Values for the stats and metrics endpoints that live outside the counters.
     pub fn gauges(&self) -> crate::metrics::Gauges {
         crate::metrics::Gauges {

@@ -33,6 +33,8 @@ pub struct LogEntry {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub quota: i64,
+    /// What the charge took from the key's own limit (0 for an unlimited key).
+    pub key_charge: i64,
     pub latency_ms: Option<i64>,
     pub ttfb_ms: Option<i64>,
     pub is_stream: bool,
@@ -46,8 +48,8 @@ pub fn insert(conn: &Connection, e: &LogEntry) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO logs (created_at, type, request_id, user_id, username, key_id, key_name, channel_id,
             user_group, model, upstream_model, prompt_tokens, completion_tokens, quota, latency_ms, ttfb_ms,
-            is_stream, status, usage_source, content)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+            is_stream, status, usage_source, content, key_charge)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     )?
     .execute(params![
         e.created_at,
@@ -69,9 +71,43 @@ pub fn insert(conn: &Connection, e: &LogEntry) -> Result<i64, StoreError> {
         e.is_stream,
         e.status,
         e.usage_source,
-        e.content
+        e.content,
+        e.key_charge
     ])?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    if e.log_type == LogType::Consume as i64 || e.log_type == LogType::Error as i64 {
+        roll_up(conn, e)?;
+    }
+    Ok(id)
+}
+
+/// Adds a consume or error row to its hourly rollup, inside the transaction that wrote it.
+fn roll_up(conn: &Connection, e: &LogEntry) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO usage_hourly (hour, type, user_id, key_id, model, channel_id, user_group, status,
+            requests, prompt_tokens, completion_tokens, quota, latency_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?11, ?12)
+         ON CONFLICT DO UPDATE SET requests = requests + 1,
+            prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = completion_tokens + excluded.completion_tokens,
+            quota = quota + excluded.quota,
+            latency_ms = latency_ms + excluded.latency_ms",
+    )?
+    .execute(params![
+        e.created_at - e.created_at.rem_euclid(3600),
+        e.log_type,
+        e.user_id.unwrap_or(0),
+        e.key_id.unwrap_or(0),
+        e.model.as_deref().unwrap_or(""),
+        e.channel_id.unwrap_or(0),
+        e.group.as_deref().unwrap_or(""),
+        e.status.unwrap_or(0),
+        e.prompt_tokens,
+        e.completion_tokens,
+        e.quota,
+        e.latency_ms.unwrap_or(0)
+    ])?;
+    Ok(())
 }
 
 /// Applies a settled charge to the user and the key and writes its log row. Runs inside one
@@ -82,8 +118,9 @@ pub fn record_charge(
     key_id: i64,
     key_limited: bool,
     quota: i64,
-    entry: &LogEntry,
+    mut entry: LogEntry,
 ) -> Result<i64, StoreError> {
+    entry.key_charge = if key_limited { quota } else { 0 };
     conn.prepare_cached(
         "UPDATE users SET quota = quota - ?2, used_quota = used_quota + ?2, request_count = request_count + 1
          WHERE id = ?1",
@@ -95,5 +132,53 @@ pub fn record_charge(
          WHERE id = ?1",
     )?
     .execute(params![key_id, quota, key_limited, entry.created_at])?;
-    insert(conn, entry)
+    insert(conn, &entry)
+}
+
+/// Records a balance change as a top-up row (type 1) holding the difference, in the
+/// transaction that made the change, so every balance stays explained by rows: a user's row
+/// has `key_id` NULL, a key's limit change has it set. `by` is the admin's manage row.
+pub fn record_topup(
+    conn: &Connection,
+    by: &LogEntry,
+    user_id: i64,
+    key_id: Option<i64>,
+    delta: i64,
+) -> Result<(), StoreError> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let username: Option<String> = conn
+        .prepare_cached("SELECT username FROM users WHERE id = ?1")?
+        .query_row([user_id], |r| r.get(0))
+        .ok();
+    let key_name: Option<String> = match key_id {
+        Some(k) => conn
+            .prepare_cached("SELECT name FROM api_keys WHERE id = ?1")?
+            .query_row([k], |r| r.get(0))
+            .ok(),
+        None => None,
+    };
+    let what = if key_id.is_some() {
+        "key limit"
+    } else {
+        "balance"
+    };
+    let actor = by.username.as_deref().unwrap_or("system");
+    insert(
+        conn,
+        &LogEntry {
+            created_at: by.created_at,
+            log_type: LogType::Topup as i64,
+            request_id: by.request_id.clone(),
+            user_id: Some(user_id),
+            username,
+            key_id,
+            key_name,
+            quota: delta,
+            content: Some(format!("{what} {delta:+} by {actor}")),
+            ..Default::default()
+        },
+    )?;
+    Ok(())
 }

@@ -10,10 +10,13 @@
 
 pub mod channels;
 pub mod keys;
+pub mod log_query;
 pub mod logs;
 pub mod migrate;
 pub mod options;
 pub mod pragmas;
+pub mod reconcile;
+pub mod retention;
 pub mod sessions;
 pub mod users;
 pub mod writer;

@@ -1216,7 +1216,7 @@ async fn plain_users_cannot_touch_channels() {
     assert_eq!(t.get("/api/channels").await.as_array().unwrap().len(), 1);
     // Nor options.
     assert_error(
-        &with_token(&t, &bob, "GET", "/api/options", None).await,
+        &with_token(&t, &bob, "GET", "/api/option", None).await,
         403,
         "forbidden",
     );
@@ -1225,8 +1225,8 @@ async fn plain_users_cannot_touch_channels() {
             &t,
             &bob,
             "PUT",
-            "/api/options",
-            Some(json!({"allow_unpriced_models": false})),
+            "/api/option",
+            Some(json!({"pricing.allow_unpriced_models": false})),
         )
         .await,
         403,
@@ -1303,39 +1303,85 @@ async fn channel_patch_keeps_the_secret_and_delete_removes_the_channel() {
 // ---------------------------------------------------------------------------------------------
 // options
 
+/// The rows of the options table.
+fn stored_options(t: &TestServer) -> Vec<(String, String)> {
+    let db = t.db();
+    let mut st = db
+        .prepare("SELECT key, value FROM options ORDER BY key")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The flat value of one option, as GET /api/option/export gives it.
+async fn option(t: &TestServer, name: &str) -> Value {
+    t.get("/api/option/export").await[name].clone()
+}
+
+#[tokio::test]
+async fn options_are_listed_with_defaults_and_descriptions() {
+    let t = TestServer::start().await;
+    let list = t.get("/api/option").await;
+    let list = list.as_array().unwrap();
+    let find = |n: &str| list.iter().find(|o| o["name"] == n).cloned().unwrap();
+    let r = find("log.retention_days");
+    assert_eq!(
+        (r["value"].clone(), r["default"].clone()),
+        (json!(90), json!(90))
+    );
+    assert!(r["description"].as_str().unwrap().len() > 10, "{r}");
+    assert_eq!(
+        find("pricing.allow_unpriced_models")["value"],
+        true,
+        "the harness turns it on"
+    );
+    assert!(find("pricing.model_ratio")["value"]["gpt-4o-mini"].is_number());
+    for o in list {
+        assert!(o["name"].as_str().unwrap().contains('.'), "{o}");
+        assert!(!o["description"].as_str().unwrap().is_empty(), "{o}");
+    }
+}
+
 #[tokio::test]
 async fn options_are_validated() {
     let t = TestServer::start().await;
-    let v = t.get("/api/options").await;
-    assert!(v["model_ratio"]["gpt-4o-mini"].is_number(), "{v}");
-    assert!(v["completion_ratio"].is_object(), "{v}");
-    assert!(v["group_ratio"]["default"].is_number(), "{v}");
-    assert!(v["model_price"].is_object(), "{v}");
-    assert_eq!(v["allow_unpriced_models"], true, "the harness turns it on");
+    let v = t.get("/api/option/export").await;
+    let stored = stored_options(&t);
+    assert!(v["pricing.model_ratio"]["gpt-4o-mini"].is_number(), "{v}");
+    assert_eq!(
+        v["pricing.allow_unpriced_models"], true,
+        "the harness turns it on"
+    );
 
     for bad in [
-        json!({"model_ratio": {"x": -1}}),
-        json!({"group_ratio": {"default": -0.5}}),
-        json!({"model_ratio": {"": 1}}),
-        json!({"model_ratio": "cheap"}),
-        json!({"allow_unpriced_models": "yes"}),
+        json!({"pricing.model_ratio": {"x": -1}}),
+        json!({"pricing.group_ratio": {"default": -0.5}}),
+        json!({"pricing.model_ratio": {"": 1}}),
+        json!({"pricing.model_ratio": "cheap"}),
+        json!({"pricing.allow_unpriced_models": "yes"}),
         json!({"no_such_option": 1}),
-        json!({"allow_unpriced_models": false, "no_such_option": 1}),
+        json!({"pricing.no_such_option": 1}),
+        json!({"log.retention_days": -1}),
+        json!({"relay.retries": 11}),
+        json!({"display.currency": "EUR"}),
+        json!({"pricing.allow_unpriced_models": false, "no_such_option": 1}),
     ] {
-        let r = t.api("PUT", "/api/options", Some(bad.clone())).await;
+        let r = t.api("PUT", "/api/option", Some(bad.clone())).await;
         assert_error(&r, 400, "invalid_request");
     }
+    let r = t
+        .api("PUT", "/api/option", Some(json!({"relay.retries": 11})))
+        .await;
+    assert!(
+        r.text().contains("relay.retries"),
+        "names the option: {}",
+        r.text()
+    );
     // Nothing of the refused changes stuck, in memory or in the database.
-    assert_eq!(t.get("/api/options").await, v);
-    let stored: i64 = t
-        .db()
-        .query_row(
-            "SELECT COUNT(*) FROM options WHERE key NOT IN ('allow_unpriced_models')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(stored, 0);
+    assert_eq!(t.get("/api/option/export").await, v);
+    assert_eq!(stored_options(&t), stored);
 }
 
 #[tokio::test]
@@ -1347,26 +1393,33 @@ async fn option_changes_apply_live() {
     assert_eq!(chat_within(&t, &key, "unpriced-model").await.status, 200);
 
     let v = t
-        .put("/api/options", json!({"allow_unpriced_models": false}))
+        .put(
+            "/api/option",
+            json!({"pricing.allow_unpriced_models": false}),
+        )
         .await;
-    assert_eq!(v["allow_unpriced_models"], false);
+    assert_eq!(v["changed"], json!(["pricing.allow_unpriced_models"]));
+    assert_eq!(v["options"]["pricing.allow_unpriced_models"], false);
     assert!(
-        v["model_ratio"]["gpt-4o-mini"].is_number(),
+        v["options"]["pricing.model_ratio"]["gpt-4o-mini"].is_number(),
         "other options were dropped: {v}"
     );
-    assert_eq!(t.get("/api/options").await["allow_unpriced_models"], false);
+    assert_eq!(option(&t, "pricing.allow_unpriced_models").await, false);
     let r = chat_within(&t, &key, "unpriced-model").await;
     assert_error(&r, 403, "forbidden");
 
-    t.put("/api/options", json!({"allow_unpriced_models": true}))
-        .await;
+    t.put(
+        "/api/option",
+        json!({"pricing.allow_unpriced_models": true}),
+    )
+    .await;
     let r = chat_within(&t, &key, "unpriced-model").await;
     assert_eq!(r.status, 200, "{}", r.text());
 
     // A price applies to the next call: 0.001 USD per call = 500 quota units.
     t.put(
-        "/api/options",
-        json!({"model_price": {"unpriced-model": 0.001}}),
+        "/api/option",
+        json!({"pricing.model_price": {"unpriced-model": 0.001}}),
     )
     .await;
     let r = chat_within(&t, &key, "unpriced-model").await;
@@ -1374,6 +1427,52 @@ async fn option_changes_apply_live() {
     let rows = t.log_rows(&r.request_id());
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!((rows[0].0, rows[0].1), (2, 500));
+
+    // A relay limit applies to the next call too.
+    t.put("/api/option", json!({"relay.max_body_bytes": 1024}))
+        .await;
+    let big = "x".repeat(4096);
+    let r = t
+        .relay(
+            &key,
+            "/v1/chat/completions",
+            json!({"model": "unpriced-model", "messages": [{"role": "user", "content": big}]}),
+        )
+        .await;
+    assert_eq!(r.status, 413, "{}", r.text());
+}
+
+#[tokio::test]
+async fn options_export_and_import_round_trip() {
+    let t = TestServer::start().await;
+    t.put(
+        "/api/option",
+        json!({"log.retention_days": 30, "display.currency": "CNY", "pricing.group_ratio": {"default": 1, "vip": 0.5}}),
+    )
+    .await;
+    let doc = t.get("/api/option/export").await;
+    assert_eq!(doc["log.retention_days"], 30);
+    assert_eq!(doc["display.currency"], "CNY");
+
+    // Another instance takes the document whole.
+    let u = TestServer::start().await;
+    let r = u.api("PUT", "/api/option/import", Some(doc.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let changed = r.json()["changed"].as_array().unwrap().clone();
+    assert!(
+        changed.contains(&json!("log.retention_days")),
+        "{changed:?}"
+    );
+    assert_eq!(u.get("/api/option/export").await, doc);
+    // Importing again changes nothing and writes no manage row.
+    let before = manage_rows(&u).len();
+    let r = u.api("PUT", "/api/option/import", Some(doc)).await;
+    assert_eq!(r.json()["changed"], json!([]));
+    assert_eq!(manage_rows(&u).len(), before);
+    // Only root may export secrets.
+    let (_, bob) = new_user(&u, "bobadmin", "admin").await;
+    let r = with_token(&u, &bob, "GET", "/api/option/export?secrets=include", None).await;
+    assert_error(&r, 403, "forbidden");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1414,8 +1513,8 @@ async fn admin_changes_write_manage_log_rows() {
     let r = t
         .api(
             "PUT",
-            "/api/options",
-            Some(json!({"model_ratio": {"m": 2}})),
+            "/api/option",
+            Some(json!({"pricing.model_ratio": {"m": 2}})),
         )
         .await;
     assert_eq!(r.status, 200);
@@ -1501,15 +1600,16 @@ async fn user_patch_manage_row_carries_the_request_id() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let rows = t.log_rows(&r.request_id());
+    // The manage row, and the top-up row carrying the balance difference.
+    let mut rows = t.log_rows(&r.request_id());
+    rows.sort();
     assert_eq!(
-        rows.len(),
-        1,
-        "no manage row under the PATCH's request id {}: {:#?}",
+        rows.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
+        vec![(1, 42), (3, 0)],
+        "rows under the PATCH's request id {}: {:#?}",
         r.request_id(),
         manage_rows(&t)
     );
-    assert_eq!(rows[0].0, 3);
     assert!(
         manage_rows(&t).iter().all(|r| r.0 != "SYSTEM"),
         "{:#?}",
@@ -1581,7 +1681,7 @@ async fn bad_bodies_and_unknown_routes_get_json_errors() {
         assert_error(&r, 404, "not_found");
     }
     // A known path with another method: 405 with the allowed ones.
-    let r = t.api("DELETE", "/api/options", None).await;
+    let r = t.api("DELETE", "/api/option", None).await;
     assert_error(&r, 405, "method_not_allowed");
     assert_eq!(r.headers["allow"], "GET, PUT");
     // Unknown routes need no auth to be told apart (and are JSON even without it).

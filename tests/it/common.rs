@@ -110,15 +110,30 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_full(tweak, json!({})).await
+    }
+
+    /// Starts with run-time options (`module.field` → value) stored before the server reads them.
+    pub async fn start_with_options(options: Value) -> TestServer {
+        Self::start_full(|_| {}, options).await
+    }
+
+    async fn start_full(tweak: impl FnOnce(&mut Config), options: Value) -> TestServer {
+        let mut opts = json!({
+            "pricing.allow_unpriced_models": true,
+            "relay.first_byte_timeout_ms": 2000,
+            "relay.idle_timeout_ms": 2000,
+            "relay.retries": 1,
+        });
+        for (k, v) in options.as_object().unwrap() {
+            opts[k] = v.clone();
+        }
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
         config.root_password = sluice::secret::Secret::new(ROOT_PASSWORD);
-        config.relay.first_byte_timeout_ms = 2_000;
-        config.relay.idle_timeout_ms = 2_000;
-        config.relay.retries = 1;
         config.shutdown_grace_secs = 10;
         tweak(&mut config);
         let mock = MockUpstream::start(TcpListener::bind("127.0.0.1:0").await.unwrap());
@@ -126,6 +141,15 @@ impl TestServer {
         let store = tokio::task::spawn_blocking(move || {
             let store = sluice::app::open_store(&cfg).unwrap();
             sluice::app::ensure_root(&store, &cfg).unwrap();
+            store
+                .writer
+                .exec_blocking(move |c| {
+                    for (k, v) in opts.as_object().unwrap() {
+                        sluice::store::options::set(c, k, &v.to_string(), 0)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
             store
         })
         .await
@@ -147,8 +171,6 @@ impl TestServer {
             task: Some(task),
         };
         t.admin = t.login_token("root", ROOT_PASSWORD).await;
-        t.put("/api/options", json!({"allow_unpriced_models": true}))
-            .await;
         t
     }
 

@@ -5,6 +5,7 @@
 mod admin;
 mod common;
 mod logfiles;
+mod logs;
 mod openapi;
 mod ops;
 mod probe;

@@ -105,8 +105,8 @@ async fn set_up(
         base,
         token,
         "PUT",
-        "/api/options",
-        json!({"allow_unpriced_models": true}),
+        "/api/option",
+        json!({"pricing.allow_unpriced_models": true}),
     )
     .await;
     let channel =

@@ -196,7 +196,7 @@ async fn completions_embeddings_and_models() {
 
 #[tokio::test]
 async fn client_errors_have_openai_shape_and_status() {
-    let t = TestServer::start_with(|c| c.relay.max_body_bytes = 4096).await;
+    let t = TestServer::start_with_options(json!({"relay.max_body_bytes": 4096})).await;
     t.channel(&["gpt-4o-mini"], json!({})).await;
     t.fund(1_000_000).await;
     let (kid, key) = t.key(json!({"quota": 1000})).await;
@@ -282,8 +282,11 @@ async fn client_errors_have_openai_shape_and_status() {
         "model_not_found",
     );
     // unpriced models are refused when not allowed
-    t.put("/api/options", json!({"allow_unpriced_models": false}))
-        .await;
+    t.put(
+        "/api/option",
+        json!({"pricing.allow_unpriced_models": false}),
+    )
+    .await;
     t.channel(&["mystery-model"], json!({})).await;
     check(
         &t.chat(&key, "mystery-model", 1, false).await,
@@ -323,7 +326,7 @@ async fn client_errors_have_openai_shape_and_status() {
 
 #[tokio::test]
 async fn an_oversized_body_is_refused_before_it_is_sent() {
-    let t = TestServer::start_with(|c| c.relay.max_body_bytes = 4096).await;
+    let t = TestServer::start_with_options(json!({"relay.max_body_bytes": 4096})).await;
     let (_, key) = t.key(json!({"unlimited": true})).await;
     // Announce 1 GiB and send nothing: the answer must come without the body.
     let addr = t.base.trim_start_matches("http://").to_string();
@@ -343,10 +346,10 @@ async fn an_oversized_body_is_refused_before_it_is_sent() {
 
 #[tokio::test]
 async fn upstream_failures_release_the_reservation_and_log_one_error() {
-    let t = TestServer::start_with(|c| {
-        c.relay.retries = 0;
-        c.relay.first_byte_timeout_ms = 300;
-    })
+    let t = TestServer::start_with_options(json!({
+        "relay.retries": 0,
+        "relay.first_byte_timeout_ms": 300,
+    }))
     .await;
     t.channel(
         &["mock-500", "mock-429", "mock-slow-2000", "mock-401"],
@@ -440,7 +443,7 @@ async fn an_8_mib_sse_line_passes_intact() {
 
 #[tokio::test]
 async fn an_sse_line_over_the_limit_ends_the_stream_cleanly() {
-    let t = TestServer::start_with(|c| c.relay.max_sse_line_bytes = 1024 * 1024).await;
+    let t = TestServer::start_with_options(json!({"relay.max_sse_line_bytes": 1024 * 1024})).await;
     t.channel(&["mock-huge"], json!({})).await;
     t.fund(1_000_000_000).await;
     let (_, key) = t.key(json!({"unlimited": true})).await;
@@ -648,7 +651,7 @@ async fn billing_endpoints_report_the_key() {
 #[tokio::test]
 async fn stream_events_reach_the_client_before_upstream_finishes() {
     use http_body_util::BodyExt;
-    let t = TestServer::start_with(|c| c.relay.idle_timeout_ms = 10_000).await;
+    let t = TestServer::start_with_options(json!({"relay.idle_timeout_ms": 10_000})).await;
     t.channel(&["mock-stall-1500"], json!({})).await;
     t.fund(1_000_000).await;
     let (_, key) = t.key(json!({"unlimited": true})).await;

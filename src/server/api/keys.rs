@@ -7,6 +7,7 @@ use super::super::state::AppState;
 use super::{admin_change, manage_entry};
 use crate::error::ApiError;
 use crate::store::keys::{self, KeyPatch, KeyRow, NewKey};
+use crate::store::logs;
 use crate::util;
 use http::StatusCode;
 use serde::Deserialize;
@@ -157,6 +158,7 @@ pub async fn create(
         &p.user,
         format!("created key {:?} for user {owner}", b.name),
     );
+    let by = log.clone();
     let row = admin_change(state, log, move |c| {
         let id = keys::insert(
             c,
@@ -172,6 +174,9 @@ pub async fn create(
                 created_at: now,
             },
         )?;
+        if !b.unlimited {
+            logs::record_topup(c, &by, owner, Some(id), quota)?;
+        }
         keys::get(c, id)
     })
     .await?;
@@ -220,10 +225,16 @@ pub async fn patch(
     let quota = b.quota;
     let fields = b.fields;
     let log = manage_entry(&p.user, format!("updated key {:?} (id {id})", current.name));
+    let by = log.clone();
+    let owner = current.user_id;
     let (row, old) = admin_change(state, log, move |c| {
         keys::update(c, id, &fields)?;
         let old = match quota {
-            Some(q) => Some(keys::set_quota(c, id, q)?),
+            Some(q) => {
+                let old = keys::set_quota(c, id, q)?;
+                logs::record_topup(c, &by, owner, Some(id), q - old)?;
+                Some(old)
+            }
             None => None,
         };
         Ok((keys::get(c, id)?, old))

@@ -1,8 +1,10 @@
 //! The JSON API under `/api`: thin handlers that parse, authorise, call the store or domain
 //! code, and serialise. One file per resource.
 
+mod audit;
 mod channels;
 mod keys;
+mod logs;
 pub mod ops;
 mod options;
 mod session;
@@ -78,7 +80,17 @@ pub async fn signed_in(
         ProfileGet => ops::profile_file(state, raw_id.unwrap_or("")).await,
         LoggingGet => Ok(ops::logging()),
         LoggingPut => ops::set_logging(state, &p, &parts, &body).await,
-        OptionsPut => options::put(state, &p, &parts, &body).await,
+        OptionsPut | OptionsImport => options::put(state, &p, &parts, &body).await,
+        OptionsExport => options::export(state, &p, &query),
+        LogsList => logs::search(state, &p, &query, false).await,
+        LogsSelf => logs::search(state, &p, &query, true).await,
+        LogsStat => logs::stat(state, &p, &query, false).await,
+        LogsSelfStat => logs::stat(state, &p, &query, true).await,
+        LogsDelete => logs::delete(state, &p, &query).await,
+        UsageAll => logs::usage(state, &p, &query, false).await,
+        UsageSelf => logs::usage(state, &p, &query, true).await,
+        Reconcile => audit::reconcile(state).await,
+        Anomalies => audit::anomalies(state).await,
         Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
         | Embeddings | Models | BillingSubscription | BillingUsage => Err(ApiError::Internal(
             format!("{handler:?} is not a signed-in route"),

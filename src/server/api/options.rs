@@ -1,42 +1,76 @@
-//! `/api/options`: run-time settings (the price tables for now), applied live.
+//! `/api/option`: the run-time settings registry (see [`crate::settings`]), applied live.
 
 use super::super::auth::Principal;
 use super::super::http::{Resp, json, parse_json};
 use super::super::state::AppState;
 use super::{admin_change, manage_entry};
 use crate::error::ApiError;
+use crate::settings;
 use crate::store::options;
+use crate::store::users::Role;
 use crate::util;
 use http::StatusCode;
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
+/// Every option with its value (secrets masked), default and description.
 pub fn get(state: &AppState) -> Resp {
-    json(StatusCode::OK, &*state.catalog.pricing())
+    json(
+        StatusCode::OK,
+        &settings::describe(&state.catalog.options()),
+    )
 }
 
+/// The flat `module.field → value` document. Secrets are masked unless root asks for them
+/// with `?secrets=include`.
+pub fn export(state: &AppState, p: &Principal, query: &str) -> Result<Resp, ApiError> {
+    let with_secrets = query.split('&').any(|kv| kv == "secrets=include");
+    if with_secrets && p.user.role != Role::Root {
+        return Err(ApiError::Forbidden("only root may export secrets".into()));
+    }
+    Ok(json(
+        StatusCode::OK,
+        &settings::export(&state.catalog.options(), with_secrets),
+    ))
+}
+
+/// Sets options from a `module.field → value` object (an export document is one): all are
+/// validated before any is stored; one manage row lists the changed names (never values, as
+/// some are secrets).
 pub async fn put(
     state: &Arc<AppState>,
     p: &Principal,
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let changes: serde_json::Map<String, serde_json::Value> = parse_json(parts, body)?;
+    let changes: Map<String, Value> = parse_json(parts, body)?;
     if changes.is_empty() {
         return Err(ApiError::BadRequest(
-            "no options given: send {\"name\": value, …}".into(),
+            "no options given: send {\"module.field\": value, …}; GET /api/option lists them"
+                .into(),
         ));
     }
-    let (merged, rows) = crate::settings::merge_pricing(&state.catalog.pricing(), &changes)
-        .map_err(ApiError::BadRequest)?;
-    let names: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
-    let log = manage_entry(&p.user, format!("changed options: {}", names.join(", ")));
-    admin_change(state, log, move |c| {
-        let now = util::now_secs();
-        for (k, v) in &rows {
-            options::set(c, k, v, now)?;
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(json(StatusCode::OK, &merged))
+    let merged =
+        settings::merge(&state.catalog.options(), &changes).map_err(ApiError::BadRequest)?;
+    let names: Vec<String> = merged.rows.iter().map(|(k, _)| k.clone()).collect();
+    if !names.is_empty() {
+        let log = manage_entry(&p.user, format!("changed options: {}", names.join(", ")));
+        let rows = merged.rows;
+        admin_change(state, log, move |c| {
+            let now = util::now_secs();
+            for (k, v) in &rows {
+                options::set(c, k, v, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+        state.apply_options();
+    }
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "changed": names,
+            "options": settings::export(&state.catalog.options(), false),
+        }),
+    ))
 }

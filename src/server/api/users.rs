@@ -110,6 +110,7 @@ pub async fn create(
         ),
     );
     let username = b.username;
+    let by = log.clone();
     let row = admin_change(state, log, move |c| {
         let id = users::insert(
             c,
@@ -122,6 +123,7 @@ pub async fn create(
                 created_at: util::now_secs(),
             },
         )?;
+        logs::record_topup(c, &by, id, None, quota)?;
         users::get(c, id)
     })
     .await?;
@@ -224,6 +226,7 @@ pub async fn patch(
                 Some(q) => {
                     let old = users::set_quota(c, id, q)?;
                     changes.push(format!("quota {old} → {q}"));
+                    logs::record_topup(c, &entry, id, None, q - old)?;
                     Some(old)
                 }
                 None => None,

@@ -1,0 +1,307 @@
+//! The anomaly report: spenders far above their usual rate, models whose upstream token counts
+//! disagree with ours, channels whose errors or latency stand out. Thresholds are the
+//! `anomaly.*` options.
+//!
+//! Spend and channel figures come from SQLite (the last hour's rows, the baseline from the
+//! hourly rollups). Token divergence comes from [`TokenAudit`]: every Nth call that upstream
+//! reported usage for is counted here too, off the request path, and the two sums are kept
+//! per model for the current and the previous hour, in memory.
+
+use crate::settings::modules::AnomalyOptions;
+use crate::store::StoreError;
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const HOUR: i64 = 3600;
+
+/// Prompt tokens as upstream reported them and as counted here, per model.
+#[derive(Default)]
+pub struct TokenAudit {
+    calls: AtomicU64,
+    buckets: Mutex<AuditBuckets>,
+}
+
+#[derive(Default)]
+struct AuditBuckets {
+    /// Start of the hour `current` covers.
+    hour: i64,
+    current: HashMap<String, Sums>,
+    previous: HashMap<String, Sums>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Sums {
+    samples: u64,
+    local: u64,
+    upstream: u64,
+}
+
+/// Calls between two audited ones.
+pub const SAMPLE_EVERY: u64 = 10;
+
+impl TokenAudit {
+    /// True for one call in [`SAMPLE_EVERY`] (the first included).
+    pub fn should_sample(&self) -> bool {
+        self.calls
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SAMPLE_EVERY)
+    }
+
+    pub fn record(&self, now: i64, model: &str, local: u64, upstream: u64) {
+        let hour = now - now.rem_euclid(HOUR);
+        let mut b = self.buckets.lock();
+        if b.hour != hour {
+            b.previous = if b.hour == hour - HOUR {
+                std::mem::take(&mut b.current)
+            } else {
+                HashMap::new()
+            };
+            b.current.clear();
+            b.hour = hour;
+        }
+        let s = b.current.entry(model.to_string()).or_default();
+        s.samples += 1;
+        s.local += local;
+        s.upstream += upstream;
+    }
+
+    /// Sums over the current and previous hour, per model.
+    fn last_hours(&self, now: i64) -> HashMap<String, Sums> {
+        let hour = now - now.rem_euclid(HOUR);
+        let b = self.buckets.lock();
+        let mut out: HashMap<String, Sums> = HashMap::new();
+        let mut add = |m: &HashMap<String, Sums>| {
+            for (k, v) in m {
+                let e = out.entry(k.clone()).or_default();
+                e.samples += v.samples;
+                e.local += v.local;
+                e.upstream += v.upstream;
+            }
+        };
+        if b.hour == hour {
+            add(&b.current);
+            add(&b.previous);
+        } else if b.hour == hour - HOUR {
+            add(&b.current);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Spender {
+    /// `user` or `key`.
+    pub account: &'static str,
+    pub id: i64,
+    pub name: Option<String>,
+    pub last_hour_quota: i64,
+    /// Mean quota per hour over the baseline days before the last hour.
+    pub usual_hourly_quota: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenDivergence {
+    pub model: String,
+    pub samples: u64,
+    pub upstream_prompt_tokens: u64,
+    pub local_prompt_tokens: u64,
+    /// upstream / local − 1.
+    pub divergence: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChannelOutlier {
+    pub channel_id: i64,
+    pub requests: i64,
+    pub errors: i64,
+    pub error_rate: f64,
+    pub mean_latency_ms: f64,
+    /// Mean latency of all channels over the same hour.
+    pub overall_mean_latency_ms: f64,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub generated_at: i64,
+    pub thresholds: AnomalyOptions,
+    pub spenders: Vec<Spender>,
+    pub token_divergence: Vec<TokenDivergence>,
+    pub channels: Vec<ChannelOutlier>,
+}
+
+/// (id, name, last-hour spend, baseline spend) of one user or key.
+type SpendRow = (i64, Option<String>, i64, i64);
+
+fn spend(
+    conn: &Connection,
+    column: &str,
+    names: &str,
+    now: i64,
+    baseline_from: i64,
+) -> Result<Vec<SpendRow>, StoreError> {
+    // The last 60 minutes from the rows (exact); the baseline from whole rolled-up hours
+    // before that.
+    let sql = format!(
+        "WITH recent AS (
+            SELECT {column} AS id, SUM(quota) AS q FROM logs
+             WHERE type = 2 AND created_at >= ?1 AND {column} IS NOT NULL GROUP BY {column}),
+         base AS (
+            SELECT {column} AS id, SUM(quota) AS q FROM usage_hourly
+             WHERE type = 2 AND hour >= ?2 AND hour < ?3 GROUP BY {column})
+         SELECT recent.id, ({names}), recent.q, COALESCE(base.q, 0)
+           FROM recent LEFT JOIN base ON base.id = recent.id"
+    );
+    let recent_from = now - HOUR;
+    let base_to = recent_from - recent_from.rem_euclid(HOUR);
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params![recent_from, baseline_from, base_to],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Builds the report from the database and the token audit.
+pub fn report(
+    conn: &Connection,
+    audit: &TokenAudit,
+    o: &AnomalyOptions,
+    now: i64,
+) -> Result<Report, StoreError> {
+    let baseline_hours = f64::from(o.baseline_days) * 24.0;
+    let baseline_from = now - HOUR - i64::from(o.baseline_days) * 86_400;
+    let mut spenders = Vec::new();
+    for (account, column, names) in [
+        (
+            "user",
+            "user_id",
+            "SELECT username FROM users WHERE id = recent.id",
+        ),
+        (
+            "key",
+            "key_id",
+            "SELECT name FROM api_keys WHERE id = recent.id",
+        ),
+    ] {
+        for (id, name, last, base) in spend(conn, column, names, now, baseline_from)? {
+            let usual = base as f64 / baseline_hours;
+            if last >= o.min_spend && last as f64 > o.spend_factor * usual {
+                spenders.push(Spender {
+                    account,
+                    id,
+                    name,
+                    last_hour_quota: last,
+                    usual_hourly_quota: usual,
+                });
+            }
+        }
+    }
+    spenders.sort_by_key(|s| std::cmp::Reverse(s.last_hour_quota));
+
+    let mut token_divergence: Vec<TokenDivergence> = audit
+        .last_hours(now)
+        .into_iter()
+        .filter(|(_, s)| s.samples >= u64::from(o.min_requests) && s.local > 0)
+        .map(|(model, s)| TokenDivergence {
+            model,
+            samples: s.samples,
+            upstream_prompt_tokens: s.upstream,
+            local_prompt_tokens: s.local,
+            divergence: s.upstream as f64 / s.local as f64 - 1.0,
+        })
+        .filter(|d| d.divergence.abs() > o.token_divergence)
+        .collect();
+    token_divergence.sort_by(|a, b| b.divergence.abs().total_cmp(&a.divergence.abs()));
+
+    let mut stmt = conn.prepare(
+        "SELECT channel_id, COUNT(*), SUM(type = 5),
+                SUM(CASE WHEN type = 2 THEN COALESCE(latency_ms, 0) ELSE 0 END), SUM(type = 2)
+           FROM logs WHERE type IN (2, 5) AND created_at >= ?1 AND channel_id IS NOT NULL
+          GROUP BY channel_id",
+    )?;
+    let per_channel: Vec<(i64, i64, i64, i64, i64)> = stmt
+        .query_map([now - HOUR], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let (lat_sum, ok_sum) = per_channel
+        .iter()
+        .fold((0i64, 0i64), |(l, n), c| (l + c.3, n + c.4));
+    let overall = if ok_sum > 0 {
+        lat_sum as f64 / ok_sum as f64
+    } else {
+        0.0
+    };
+    let mut channels = Vec::new();
+    for (channel_id, requests, errors, lat, ok) in per_channel {
+        if requests < i64::from(o.min_requests) {
+            continue;
+        }
+        let error_rate = errors as f64 / requests as f64;
+        let mean = if ok > 0 { lat as f64 / ok as f64 } else { 0.0 };
+        let mut reasons = Vec::new();
+        if error_rate > o.error_rate {
+            reasons.push(format!(
+                "error rate {:.0}% is above {:.0}%",
+                error_rate * 100.0,
+                o.error_rate * 100.0
+            ));
+        }
+        if overall > 0.0 && mean > o.latency_factor * overall {
+            reasons.push(format!(
+                "mean latency {mean:.0} ms is over {}× the {overall:.0} ms of all channels",
+                o.latency_factor
+            ));
+        }
+        if !reasons.is_empty() {
+            channels.push(ChannelOutlier {
+                channel_id,
+                requests,
+                errors,
+                error_rate,
+                mean_latency_ms: mean,
+                overall_mean_latency_ms: overall,
+                reasons,
+            });
+        }
+    }
+    Ok(Report {
+        generated_at: now,
+        thresholds: o.clone(),
+        spenders,
+        token_divergence,
+        channels,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_keeps_this_hour_and_the_last() {
+        let a = TokenAudit::default();
+        let h = 1_000 * HOUR;
+        a.record(h + 10, "m", 100, 300);
+        a.record(h + HOUR + 5, "m", 100, 100);
+        let s = a.last_hours(h + HOUR + 6)["m"];
+        assert_eq!((s.samples, s.local, s.upstream), (2, 200, 400));
+        // Two hours on, the first sample has aged out.
+        let s = a.last_hours(h + 2 * HOUR + 1)["m"];
+        assert_eq!((s.samples, s.local, s.upstream), (1, 100, 100));
+        assert!(a.last_hours(h + 5 * HOUR).is_empty());
+    }
+
+    #[test]
+    fn one_call_in_n_is_sampled() {
+        let a = TokenAudit::default();
+        let n = (0..SAMPLE_EVERY * 3).filter(|_| a.should_sample()).count();
+        assert_eq!(n, 3);
+    }
+}

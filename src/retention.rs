@@ -1,0 +1,62 @@
+//! Log retention: a background task deletes consume, error and system rows older than the
+//! `log.retention_days` option, in small batches, so the log table stays bounded (the
+//! reference system's tables reached tens of GB). Rollups and purged totals keep what the
+//! rows said (see [`crate::store::retention`]).
+
+use crate::server::state::AppState;
+use crate::store::{Store, StoreError, retention};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Rows deleted per writer transaction: small enough that requests queued behind a batch wait
+/// only milliseconds.
+const BATCH: usize = 5_000;
+/// How often the task looks for rows past retention.
+const EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes purgeable rows created before `before`, batch by batch; returns how many went.
+pub async fn purge(store: &Store, before: i64) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let n = store
+            .writer
+            .exec(move |c| retention::purge_batch(c, before, BATCH))
+            .await?;
+        total += n;
+        if n < BATCH {
+            return Ok(total);
+        }
+        // Let request writes in between batches.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// One pass: applies the current option. Returns rows deleted.
+pub async fn run_once(state: &AppState) -> Result<usize, StoreError> {
+    let days = state.catalog.options().log.retention_days;
+    if days == 0 {
+        return Ok(0);
+    }
+    let before = crate::util::now_secs() - i64::from(days) * 86_400;
+    let n = purge(&state.store, before).await?;
+    if n > 0 {
+        log::info!("retention: deleted {n} log rows older than {days} days");
+    }
+    Ok(n)
+}
+
+/// Runs [`run_once`] now and every ten minutes until shutdown.
+pub fn spawn(state: Arc<AppState>) {
+    let mut shutdown = state.shutdown.subscribe();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = run_once(&state).await {
+                log::error!("retention: deleting old log rows failed: {e}");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(EVERY) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+    });
+}

@@ -1,0 +1,374 @@
+//! The option registry: every run-time setting, typed, with a default, validation and a
+//! one-line description, stored in the `options` table as `<module>.<field>` → JSON text.
+//!
+//! - [`modules`]: the typed structs ([`Options`]) with defaults and validation.
+//! - this file: the flat view (`pricing.model_ratio`, `log.retention_days`, …) the API,
+//!   export and import use; loading stored rows over the defaults; merging a change.
+//!
+//! The start-up config file holds only what is needed before the database opens (listen
+//! address, data and log directories, the first root password); everything else is here and
+//! applies live: an admin change commits, the catalog reloads, the next request sees it.
+
+pub mod modules;
+
+pub use modules::{Currency, Options};
+
+use crate::store::{StoreError, options};
+use rusqlite::Connection;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One line per option: what it does. A test keeps this list and [`Options`] in step.
+pub const DESCRIPTIONS: &[(&str, &str)] = &[
+    (
+        "pricing.model_ratio",
+        "Price per model: ratio 1 = $2 per 1M prompt tokens (model → ratio).",
+    ),
+    (
+        "pricing.completion_ratio",
+        "Completion tokens cost this many times prompt tokens (model → ratio).",
+    ),
+    (
+        "pricing.group_ratio",
+        "Multiplier per user group (group → ratio).",
+    ),
+    (
+        "pricing.model_price",
+        "Per-call price in USD; a model listed here is billed per call (model → USD).",
+    ),
+    (
+        "pricing.allow_unpriced_models",
+        "Relay models with no ratio at ratio 1 instead of refusing them.",
+    ),
+    (
+        "relay.connect_timeout_ms",
+        "Time allowed to connect to a channel before trying the next (ms).",
+    ),
+    (
+        "relay.first_byte_timeout_ms",
+        "Time from sending a request to the response headers (ms).",
+    ),
+    (
+        "relay.idle_timeout_ms",
+        "Longest silence between two body chunks from upstream (ms).",
+    ),
+    (
+        "relay.retries",
+        "Further channels tried after a failure that sent nothing to the client.",
+    ),
+    (
+        "relay.max_body_bytes",
+        "Largest request body accepted on /v1 (bytes).",
+    ),
+    (
+        "relay.max_sse_line_bytes",
+        "Largest single SSE line relayed from upstream (bytes).",
+    ),
+    (
+        "relay.default_completion_estimate",
+        "Completion tokens reserved when a request sets no max_tokens.",
+    ),
+    (
+        "profiler.enabled",
+        "Record a CPU profile automatically when CPU use stays high.",
+    ),
+    (
+        "profiler.interval_secs",
+        "How often CPU use is sampled (s).",
+    ),
+    (
+        "profiler.threshold_percent",
+        "CPU use, in percent of the allowed cores, that triggers a profile.",
+    ),
+    ("profiler.duration_secs", "Length of one profile (s)."),
+    (
+        "profiler.cooldown_secs",
+        "Rest after an automatic profile before sampling again (s).",
+    ),
+    ("profiler.keep", "Profiles kept on disk, newest first."),
+    (
+        "profiler.frequency_hz",
+        "Stack samples per second of CPU time.",
+    ),
+    (
+        "log.retention_days",
+        "Consume, error and system log rows older than this are deleted (0 = keep all); rollups stay.",
+    ),
+    (
+        "backup.interval_hours",
+        "Hours between scheduled backups (0 = none).",
+    ),
+    (
+        "backup.keep",
+        "Backups kept in <data>/backups, newest first.",
+    ),
+    (
+        "anomaly.spend_factor",
+        "Flag a user or key whose last-hour spend is this many times its usual hourly spend.",
+    ),
+    (
+        "anomaly.min_spend",
+        "Last-hour spend (quota units) below which nobody is flagged.",
+    ),
+    (
+        "anomaly.baseline_days",
+        "Days of history that make a usual hourly spend.",
+    ),
+    (
+        "anomaly.token_divergence",
+        "Flag a model whose upstream prompt tokens differ from the local count by more than this fraction.",
+    ),
+    (
+        "anomaly.error_rate",
+        "Flag a channel whose last-hour error rate is above this fraction.",
+    ),
+    (
+        "anomaly.latency_factor",
+        "Flag a channel whose last-hour mean latency is this many times the all-channel mean.",
+    ),
+    (
+        "anomaly.min_requests",
+        "Requests (or token samples) needed before a channel or model is judged.",
+    ),
+    (
+        "display.currency",
+        "How money is shown: USD, CNY, TOKENS (raw units) or CUSTOM.",
+    ),
+    (
+        "display.exchange_rate",
+        "CNY per USD, or custom units per USD.",
+    ),
+    ("display.symbol", "Symbol of the CUSTOM currency."),
+];
+
+/// Options whose value is a secret: masked on read, left as they were when the mask comes back.
+pub const SECRETS: &[&str] = &[];
+
+/// What a masked secret reads as.
+pub const MASK: &str = "********";
+
+/// `module.field` → value, for every option.
+pub fn flatten(o: &Options) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Ok(Value::Object(modules)) = serde_json::to_value(o) {
+        for (module, fields) in modules {
+            if let Value::Object(fields) = fields {
+                for (field, v) in fields {
+                    out.insert(format!("{module}.{field}"), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sets `name` in the nested document; false when no such option exists.
+fn set_in(doc: &mut Value, name: &str, v: Value) -> bool {
+    let Some((module, field)) = name.split_once('.') else {
+        return false;
+    };
+    match doc.get_mut(module).and_then(|m| m.get_mut(field)) {
+        Some(slot) => {
+            *slot = v;
+            true
+        }
+        None => false,
+    }
+}
+
+fn parse(doc: Value) -> Result<Options, String> {
+    let o: Options = serde_json::from_value(doc).map_err(|e| e.to_string())?;
+    o.validate()?;
+    Ok(o)
+}
+
+/// The stored options over the defaults. A stored value that no longer fits (say, written by
+/// a newer version) is skipped with a warning rather than stopping the server.
+pub fn load(conn: &Connection) -> Result<Options, StoreError> {
+    let mut doc = serde_json::to_value(Options::default()).unwrap_or(Value::Null);
+    for (key, text) in options::all(conn)? {
+        let name = key.as_str();
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            log::warn!("option {name} is not valid JSON; using its default");
+            continue;
+        };
+        let mut next = doc.clone();
+        if !set_in(&mut next, name, v) {
+            log::warn!("option {name} is not known to this version; ignored");
+            continue;
+        }
+        match parse(next.clone()) {
+            Ok(_) => doc = next,
+            Err(e) => log::warn!("option {name} is not valid ({e}); using its default"),
+        }
+    }
+    parse(doc).or_else(|e| {
+        log::error!("stored options are not valid ({e}); using the defaults");
+        Ok(Options::default())
+    })
+}
+
+/// The result of applying a change: the new options and the rows to store.
+pub struct Merged {
+    pub options: Options,
+    /// (name, JSON text) of every option whose value changed.
+    pub rows: Vec<(String, String)>,
+}
+
+/// Applies `changes` (`module.field` → value) to `current`. Unknown names, wrong types and
+/// values out of range are refused with a message naming the option; a masked secret sent
+/// back unchanged is left as it was.
+pub fn merge(current: &Options, changes: &Map<String, Value>) -> Result<Merged, String> {
+    let mut doc = serde_json::to_value(current).map_err(|e| e.to_string())?;
+    let before = flatten(current);
+    let mut rows = Vec::new();
+    for (name, v) in changes {
+        if SECRETS.contains(&name.as_str()) && v.as_str() == Some(MASK) {
+            continue;
+        }
+        if !set_in(&mut doc, name, v.clone()) {
+            return Err(format!(
+                "unknown option {name:?}; GET /api/option lists every option"
+            ));
+        }
+        if before.get(name) != Some(v) {
+            rows.push((name.clone(), v.to_string()));
+        }
+    }
+    let options = match parse(doc) {
+        Ok(o) => o,
+        Err(e) => return Err(blame(current, changes, e)),
+    };
+    Ok(Merged { options, rows })
+}
+
+/// Names the option a failed merge tripped on: serde's message says what was wrong but not
+/// where, so each change is tried alone.
+fn blame(current: &Options, changes: &Map<String, Value>, whole: String) -> String {
+    for (name, v) in changes {
+        let Ok(mut doc) = serde_json::to_value(current) else {
+            break;
+        };
+        set_in(&mut doc, name, v.clone());
+        if let Err(e) = parse(doc) {
+            return if e.contains(name.as_str()) {
+                format!("invalid option value: {e}")
+            } else {
+                format!("invalid option value for {name}: {e}")
+            };
+        }
+    }
+    format!("invalid option value: {whole}")
+}
+
+/// One option as `GET /api/option` shows it.
+#[derive(Debug, Serialize)]
+pub struct Described {
+    pub name: &'static str,
+    pub value: Value,
+    pub default: Value,
+    pub description: &'static str,
+    pub secret: bool,
+}
+
+/// Every option with its value (secrets masked), default and description.
+pub fn describe(o: &Options) -> Vec<Described> {
+    let values = flatten(o);
+    let defaults = flatten(&Options::default());
+    DESCRIPTIONS
+        .iter()
+        .map(|(name, description)| {
+            let secret = SECRETS.contains(name);
+            let value = values.get(*name).cloned().unwrap_or(Value::Null);
+            Described {
+                name,
+                value: if secret { mask(&value) } else { value },
+                default: defaults.get(*name).cloned().unwrap_or(Value::Null),
+                description,
+                secret,
+            }
+        })
+        .collect()
+}
+
+/// The flat export document; secrets masked unless `with_secrets`.
+pub fn export(o: &Options, with_secrets: bool) -> Map<String, Value> {
+    let mut flat = flatten(o);
+    if !with_secrets {
+        for name in SECRETS {
+            if let Some(v) = flat.get_mut(*name) {
+                *v = mask(v);
+            }
+        }
+    }
+    flat
+}
+
+fn mask(v: &Value) -> Value {
+    match v.as_str() {
+        Some("") | None => Value::String(String::new()),
+        Some(_) => Value::String(MASK.into()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_option_has_a_description_and_every_description_an_option() {
+        let names: Vec<String> = flatten(&Options::default()).keys().cloned().collect();
+        let described: Vec<String> = DESCRIPTIONS.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(names, described);
+    }
+
+    #[test]
+    fn merge_validates_and_lists_only_changes() {
+        let o = Options::default();
+        let m = merge(
+            &o,
+            json!({"log.retention_days": 30, "relay.retries": 1})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(m.options.log.retention_days, 30);
+        assert_eq!(
+            m.rows,
+            vec![("log.retention_days".to_string(), "30".to_string())]
+        );
+        let e = merge(&o, json!({"log.retention_days": -1}).as_object().unwrap())
+            .err()
+            .unwrap();
+        assert!(e.contains("retention_days"), "{e}");
+        let e = merge(&o, json!({"relay.retries": 99}).as_object().unwrap())
+            .err()
+            .unwrap();
+        assert!(e.contains("relay.retries"), "{e}");
+        let e = merge(&o, json!({"nope.x": 1}).as_object().unwrap())
+            .err()
+            .unwrap();
+        assert!(e.contains("unknown option"), "{e}");
+        let e = merge(&o, json!({"display.currency": "EUR"}).as_object().unwrap())
+            .err()
+            .unwrap();
+        assert!(e.contains("invalid option value"), "{e}");
+    }
+
+    #[test]
+    fn stored_values_override_defaults_and_bad_ones_are_skipped() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE options (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)")
+            .unwrap();
+        options::set(&conn, "log.retention_days", "7", 0).unwrap();
+        options::set(&conn, "relay.retries", "\"many\"", 0).unwrap();
+        options::set(&conn, "pricing.allow_unpriced_models", "true", 0).unwrap();
+        options::set(&conn, "gone.option", "1", 0).unwrap();
+        let o = load(&conn).unwrap();
+        assert_eq!(o.log.retention_days, 7);
+        assert_eq!(o.relay.retries, 1);
+        assert!(o.pricing.allow_unpriced_models);
+    }
+}
