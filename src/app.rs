@@ -103,10 +103,17 @@ pub async fn serve(
 /// Loads the in-memory catalog (off the async threads) and starts loading the tokenizers in
 /// the background: they take a few hundred milliseconds, and only relay calls wait for them.
 pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<AppState>> {
-    let state = tokio::task::spawn_blocking(move || AppState::new(config, store))
+    let policy = backup_policy();
+    let state = tokio::task::spawn_blocking(move || AppState::new(config, store, policy))
         .await?
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok(state)
+}
+
+/// The backup schedule and how many to keep. The default (daily, keep 7) until the option
+/// registry supplies them.
+fn backup_policy() -> crate::backup::PolicyFn {
+    Arc::new(crate::backup::BackupPolicy::default)
 }
 
 /// Serves `state` on `listener` until `shutdown`, then stops the store cleanly.
@@ -121,9 +128,16 @@ pub async fn run(
     let interval = std::time::Duration::from_secs(state.config.db_ping_interval_secs);
     crate::health::spawn_pinger(state.clone(), interval);
     state.profiler.start_monitor(state.shutdown.subscribe());
+    let backups = crate::backup::spawn_scheduler(state.backups.clone(), state.shutdown.subscribe());
     log::info!("listening on http://{addr}");
     let store = state.store.clone();
+    let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
     server::run(listener, state, shutdown).await;
+    // A scheduled backup in progress holds a read transaction: let it finish before the
+    // final checkpoint, within the grace period.
+    if tokio::time::timeout(grace, backups).await.is_err() {
+        log::warn!("a scheduled backup was still running at shutdown");
+    }
     store
         .writer
         .shutdown()

@@ -20,6 +20,8 @@ pub struct AppState {
     pub relays: InFlight,
     pub metrics: crate::metrics::Metrics,
     pub profiler: Arc<crate::profiler::Profiler>,
+    /// Backups of the database; the scheduler and the API share its one-at-a-time flag.
+    pub backups: Arc<crate::backup::Backups>,
     /// Flipped at shutdown; background monitors watch it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The database answered its last health ping (see `health`).
@@ -69,7 +71,11 @@ impl Drop for InFlightGuard<'_> {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store) -> Result<Arc<AppState>, String> {
+    pub fn new(
+        config: Config,
+        store: Store,
+        backup_policy: crate::backup::PolicyFn,
+    ) -> Result<Arc<AppState>, String> {
         let catalog =
             Catalog::load(store.clone()).map_err(|e| format!("cannot load the catalog: {e}"))?;
         let upstream = Upstream::new(&config.relay)?;
@@ -77,7 +83,13 @@ impl AppState {
             crate::profiler::Profiler::new(config.profiler_config())
                 .map_err(|e| format!("profiler settings: {e}"))?,
         );
+        let backups = Arc::new(crate::backup::Backups::new(
+            store.clone(),
+            &config.data_dir,
+            backup_policy,
+        ));
         Ok(Arc::new(AppState {
+            backups,
             config,
             store,
             catalog,
@@ -103,6 +115,9 @@ impl AppState {
             commits: self.store.writer.stats.commits.load(Ordering::Relaxed),
             commit_latency: self.store.writer.stats.commit_latency.snapshot(),
             db_healthy: self.db_healthy.load(Ordering::Relaxed),
+            backups_ok: self.backups.stats.ok.load(Ordering::Relaxed),
+            backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),
+            last_backup_at: self.backups.stats.last_ok_at.load(Ordering::Relaxed),
             uptime_secs: self.started.elapsed().as_secs(),
         }
     }

@@ -1,6 +1,7 @@
 //! The JSON API under `/api`: thin handlers that parse, authorise, call the store or domain
 //! code, and serialise. One file per resource.
 
+mod backup;
 mod channels;
 mod keys;
 pub mod ops;
@@ -79,6 +80,10 @@ pub async fn signed_in(
         LoggingGet => Ok(ops::logging()),
         LoggingPut => ops::set_logging(state, &p, &parts, &body).await,
         OptionsPut => options::put(state, &p, &parts, &body).await,
+        BackupsList => backup::list(state).await,
+        BackupsCreate => backup::create(state, &p).await,
+        BackupGet => backup::download(state, &p, raw_id.unwrap_or("")).await,
+        BackupHotCopy => backup::hot_copy(state, &p).await,
         Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
         | Embeddings | Models | BillingSubscription | BillingUsage => Err(ApiError::Internal(
             format!("{handler:?} is not a signed-in route"),
