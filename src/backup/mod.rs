@@ -121,7 +121,8 @@ impl Backups {
         (self.policy)()
     }
 
-    fn begin(&self) -> Result<Running<'_>, BackupError> {
+    /// Takes the one-at-a-time flag (`Busy` when taken) until the guard drops.
+    pub fn try_begin(&self) -> Result<Running<'_>, BackupError> {
         self.running
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .map(|_| Running(&self.running))
@@ -131,7 +132,7 @@ impl Backups {
     /// Makes a backup now into the backups directory and, when it passed its check, prunes
     /// to the policy's `keep`. Blocking: run it on a blocking thread.
     pub fn run(&self) -> Result<BackupInfo, BackupError> {
-        let _running = self.begin()?;
+        let _running = self.try_begin()?;
         let started = Instant::now();
         let result = self.copy_into_dir();
         self.count(&result, started);
@@ -187,7 +188,7 @@ impl Backups {
 
     /// Makes a checked copy for download (not kept as a backup). Blocking.
     pub fn hot_copy(&self) -> Result<HotCopy, BackupError> {
-        let _running = self.begin()?;
+        let _running = self.try_begin()?;
         let at = chrono::Utc::now();
         let started = Instant::now();
         let conn = self.store.pool.get().map_err(StoreError::from)?;
@@ -269,7 +270,7 @@ mod tests {
             Err(BackupError::NotFound)
         ));
 
-        let held = b.begin().unwrap();
+        let held = b.try_begin().unwrap();
         assert!(matches!(b.run(), Err(BackupError::Busy)));
         assert!(matches!(b.hot_copy(), Err(BackupError::Busy)));
         drop(held);

@@ -111,7 +111,7 @@ pub fn open_source(path: &Path) -> Result<Connection, StoreError> {
 /// A copy that fails its check is still returned (`integrity` says why); I/O and SQLite errors
 /// are errors.
 pub fn snapshot(src: &Connection, dir: &Path) -> Result<Snapshot, StoreError> {
-    std::fs::create_dir_all(dir)?;
+    create_private_dir(dir)?;
     let path = dir.join(format!("{TMP_PREFIX}{}.db", ulid::Ulid::generate()));
     let mut snap = Snapshot {
         path,
@@ -120,6 +120,9 @@ pub fn snapshot(src: &Connection, dir: &Path) -> Result<Snapshot, StoreError> {
         integrity: String::new(),
         schema_version: 0,
     };
+    // A copy holds every secret the server keeps: owner-only from the first byte. SQLite opens
+    // the empty file as an empty database and gives its journal the same mode.
+    create_private_file(&snap.path)?;
     let mut dst = Connection::open(&snap.path)?;
     {
         let backup = Backup::new(src, &mut dst)?;
@@ -214,6 +217,40 @@ pub fn check_file(path: &Path) -> Result<FileCheck, StoreError> {
     })
 }
 
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
+}
+
 /// Makes a rename or link in `dir` durable.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -255,6 +292,12 @@ mod tests {
         // header bytes 18/19 = 1: rollback journal, not WAL
         let head = std::fs::read(&dest).unwrap();
         assert_eq!((head[18], head[19]), (1, 1));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "owner-only");
+        }
         let names: Vec<String> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
