@@ -172,7 +172,7 @@ pub fn list(dir: &Path) -> io::Result<Vec<BackupInfo>> {
             },
         ));
     }
-    out.sort_unstable_by(|a, b| (b.1.created_at, b.0).cmp(&(a.1.created_at, a.0)));
+    out.sort_unstable_by_key(|b| std::cmp::Reverse((b.1.created_at, b.0)));
     Ok(out.into_iter().map(|(_, i)| i).collect())
 }
 

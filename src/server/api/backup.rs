@@ -87,12 +87,18 @@ pub async fn download(state: &AppState, p: &Principal, name: &str) -> Result<Res
 /// made like a backup (one pass, integrity_check) while serving goes on, then streamed from a
 /// file that no longer has a name.
 pub async fn hot_copy(state: &AppState, p: &Principal) -> Result<Resp, ApiError> {
-    audit(state, p, "took a hot copy of the database".into()).await?;
     let b = state.backups.clone();
     let hc = tokio::task::spawn_blocking(move || b.hot_copy())
         .await
         .map_err(join_error)?
         .map_err(backup_error)?;
+    // Recorded once there is a copy to hand over; no row, no download.
+    audit(
+        state,
+        p,
+        format!("took a hot copy of the database ({} bytes)", hc.bytes),
+    )
+    .await?;
     let file = tokio::fs::File::from_std(hc.file);
     Ok(attachment(file, hc.bytes, &hc.name, SQLITE_TYPE))
 }

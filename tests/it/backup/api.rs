@@ -128,6 +128,15 @@ async fn hot_copy_under_write_load_is_complete_and_leaves_no_file() {
         json!([]),
         "not kept as a backup"
     );
+    let audited: i64 = t
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM logs WHERE type = 3 AND content LIKE 'took a hot copy%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 1);
     t.stop().await;
 }
 
