@@ -122,9 +122,17 @@ pub async fn run(
     crate::health::spawn_pinger(state.clone(), interval);
     state.profiler.start_monitor(state.shutdown.subscribe());
     crate::retention::spawn(state.clone());
+    let scheduler =
+        crate::backup::spawn_scheduler(state.backups.clone(), state.shutdown.subscribe());
     log::info!("listening on http://{addr}");
     let store = state.store.clone();
+    let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
     server::run(listener, state, shutdown).await;
+    // A scheduled backup in progress holds a read transaction: let it finish before the
+    // final checkpoint, within the grace period.
+    if tokio::time::timeout(grace, scheduler).await.is_err() {
+        log::warn!("a scheduled backup was still running at shutdown");
+    }
     store
         .writer
         .shutdown()

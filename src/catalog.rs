@@ -48,7 +48,8 @@ pub struct Catalog {
     store: Store,
     snapshot: ArcSwap<Snapshot>,
     channels: ArcSwap<Vec<Arc<ChannelRow>>>,
-    options: ArcSwap<Options>,
+    /// Shared with parts that read options from their own threads (the backup scheduler).
+    options: Arc<ArcSwap<Options>>,
     /// Accounts by user id and by key id; kept across reloads so reservations stay valid.
     user_accounts: parking_lot::Mutex<HashMap<i64, Arc<Account>>>,
     key_accounts: parking_lot::Mutex<HashMap<i64, Arc<Account>>>,
@@ -62,7 +63,7 @@ impl Catalog {
             store,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             channels: ArcSwap::from_pointee(Vec::new()),
-            options: ArcSwap::from_pointee(Options::default()),
+            options: Arc::new(ArcSwap::from_pointee(Options::default())),
             user_accounts: parking_lot::Mutex::new(HashMap::new()),
             key_accounts: parking_lot::Mutex::new(HashMap::new()),
             reload_lock: tokio::sync::Mutex::new(()),
@@ -87,6 +88,11 @@ impl Catalog {
     /// The run-time settings (prices, timeouts, thresholds…); see [`crate::settings`].
     pub fn options(&self) -> Arc<Options> {
         self.options.load_full()
+    }
+
+    /// The live options cell itself, for a closure that must outlive a borrow of the catalog.
+    pub fn options_cell(&self) -> Arc<ArcSwap<Options>> {
+        self.options.clone()
     }
 
     pub fn user_account(&self, user_id: i64) -> Option<Arc<Account>> {

@@ -10,6 +10,8 @@
 //! - [`billing`]: pure pricing: ratios, estimates, settle amounts; token counting.
 //! - [`relay`]: route a `/v1` call to a channel, forward it, read usage, settle.
 //! - [`server`]: hyper accept loop, the route table, authentication, admin API, embedded UI.
+//! - [`backup`]: scheduled backups, hot copies, `sluice backup` and `sluice restore`.
+//! - [`lock`]: the data directory lock that keeps a second server or a restore off a live database.
 //! - [`app`]: start-up: open the store, bootstrap root, serve, shut down cleanly.
 //! - [`mock`]: an OpenAI-compatible mock upstream for tests and the benchmark.
 //!
@@ -22,6 +24,7 @@
 
 pub mod anomaly;
 pub mod app;
+pub mod backup;
 pub mod billing;
 pub mod catalog;
 pub mod cli;
@@ -30,6 +33,7 @@ pub mod error;
 pub mod genlogs;
 pub mod health;
 pub mod ledger;
+pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod mock;

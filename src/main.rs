@@ -38,6 +38,20 @@ enum Command {
     Migrate,
     /// Exit 0 when the server at the configured listen address is ready (GET /readyz), else 1.
     Healthcheck,
+    /// Copy the database (safe while the server runs) into <data-dir>/backups, or FILE with --out.
+    Backup {
+        /// Write the copy here instead (refused if the file exists).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Install a backup as the database; the server must be stopped (see docs/operations.md).
+    Restore {
+        /// The backup file to restore.
+        file: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Send a few small chat requests to a gateway and report their latency (see docs/probe.md).
     Probe(ProbeArgs),
     /// Check every balance and used quota against the log rows; exit 1 if any differs.
@@ -133,6 +147,16 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Healthcheck => healthcheck(&config),
         Command::Probe(_) => Ok(()), // handled above
+        Command::Backup { out } => {
+            sluice::backup::cli::backup(&config, out.as_deref(), &mut std::io::stdout())
+        }
+        Command::Restore { file, yes } => sluice::backup::cli::restore(
+            &config,
+            &file,
+            yes,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout(),
+        ),
         Command::Migrate => sluice::app::open_store(&config).map(|store| {
             log::info!("database {} is at the newest schema", store.path.display());
         }),
@@ -156,6 +180,8 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
+    // Held until the process exits: no second server, and no restore, on this data directory.
+    let _lock = sluice::lock::DataLock::acquire(&config.data_dir)?;
     let store = sluice::app::open_store(&config)?;
     sluice::app::ensure_root(&store, &config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

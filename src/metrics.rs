@@ -182,6 +182,11 @@ impl Metrics {
                 "commits": extra.commits,
                 "commit_latency": &extra.commit_latency,
             },
+            "backups": {
+                "ok": extra.backups_ok,
+                "failed": extra.backups_failed,
+                "last_ok_at": extra.last_backup_at,
+            },
             "channels": channels,
             "uptime_secs": extra.uptime_secs,
         })
@@ -266,6 +271,16 @@ impl Metrics {
         );
         let _ = writeln!(
             o,
+            "# HELP sluice_backups_total Backups made (scheduled and on demand; hot copies excluded) by result.\n# TYPE sluice_backups_total counter\nsluice_backups_total{{result=\"ok\"}} {}\nsluice_backups_total{{result=\"failed\"}} {}",
+            extra.backups_ok, extra.backups_failed
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sluice_backup_last_success_timestamp_seconds Start time of the last good backup since start (0 = none yet).\n# TYPE sluice_backup_last_success_timestamp_seconds gauge\nsluice_backup_last_success_timestamp_seconds {}",
+            extra.last_backup_at
+        );
+        let _ = writeln!(
+            o,
             "# HELP sluice_uptime_seconds Seconds since start.\n# TYPE sluice_uptime_seconds gauge\nsluice_uptime_seconds {}",
             extra.uptime_secs
         );
@@ -342,6 +357,10 @@ pub struct Gauges {
     pub commits: u64,
     pub commit_latency: HistogramSnapshot,
     pub db_healthy: bool,
+    pub backups_ok: u64,
+    pub backups_failed: u64,
+    /// Unix seconds of the last backup that passed its check since start (0 = none).
+    pub last_backup_at: i64,
     pub uptime_secs: u64,
 }
 
@@ -396,6 +415,9 @@ mod tests {
             commits: 4,
             commit_latency: Histogram::default().snapshot(),
             db_healthy: true,
+            backups_ok: 2,
+            backups_failed: 1,
+            last_backup_at: 1_795_000_000,
             uptime_secs: 9,
         };
         let text = m.prometheus(&g);
@@ -404,6 +426,8 @@ mod tests {
         assert!(text.contains("sluice_upstream_ttfb_seconds_bucket{channel=\"7\",le=\"0.025\"} 1"));
         assert!(text.contains("# TYPE sluice_db_commit_seconds histogram"));
         assert!(text.contains("sluice_db_healthy 1"));
+        assert!(text.contains("sluice_backups_total{result=\"failed\"} 1"));
+        assert!(text.contains("sluice_backup_last_success_timestamp_seconds 1795000000"));
         // every sample line is "name{labels} value" or "name value"
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(line.rsplit(' ').count(), 2, "{line}");

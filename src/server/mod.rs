@@ -4,10 +4,11 @@
 //! - [`auth`]: keys, sessions, access tokens, passwords, login throttling, CSRF.
 //! - [`api`]: the admin and self-service JSON API under `/api`.
 //! - [`ui`]: the embedded web UI.
-//! - [`http`]: body and response helpers.
+//! - [`http`]: body and response helpers; [`download`]: files streamed as attachments.
 
 pub mod api;
 pub mod auth;
+pub mod download;
 pub mod http;
 pub mod router;
 pub mod state;

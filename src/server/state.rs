@@ -22,6 +22,8 @@ pub struct AppState {
     pub profiler: Arc<crate::profiler::Profiler>,
     /// Sampled local token counts against upstream's (the anomaly report).
     pub token_audit: crate::anomaly::TokenAudit,
+    /// Backups of the database; the scheduler and the API share its one-at-a-time flag.
+    pub backups: Arc<crate::backup::Backups>,
     /// Flipped at shutdown; background monitors watch it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The database answered its last health ping (see `health`).
@@ -103,7 +105,22 @@ impl AppState {
             crate::profiler::Profiler::new(options.profiler.to_config(config.profile_dir()))
                 .map_err(|e| format!("profiler settings: {e}"))?,
         );
+        // The schedule and keep-count are the backup.* options, read afresh by the scheduler.
+        let cell = catalog.options_cell();
+        let policy: crate::backup::PolicyFn = Arc::new(move || {
+            let b = &cell.load().backup;
+            crate::backup::BackupPolicy {
+                every_secs: u64::from(b.interval_hours) * 3600,
+                keep: b.keep as usize,
+            }
+        });
+        let backups = Arc::new(crate::backup::Backups::new(
+            store.clone(),
+            &config.data_dir,
+            policy,
+        ));
         Ok(Arc::new(AppState {
+            backups,
             config,
             store,
             catalog,
@@ -142,6 +159,9 @@ impl AppState {
             commits: self.store.writer.stats.commits.load(Ordering::Relaxed),
             commit_latency: self.store.writer.stats.commit_latency.snapshot(),
             db_healthy: self.db_healthy.load(Ordering::Relaxed),
+            backups_ok: self.backups.stats.ok.load(Ordering::Relaxed),
+            backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),
+            last_backup_at: self.backups.stats.last_ok_at.load(Ordering::Relaxed),
             uptime_secs: self.started.elapsed().as_secs(),
         }
     }

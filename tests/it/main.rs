@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod backup;
 mod common;
 mod logfiles;
 mod logs;

@@ -9,16 +9,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const PASSWORD: &str = "process-test-root-pw";
+pub(crate) const PASSWORD: &str = "process-test-root-pw";
 
 /// A running `sluice serve` with its output captured.
-struct Proc {
-    child: Child,
-    base: String,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     output: Arc<Mutex<String>>,
 }
 
-fn spawn(dir: &std::path::Path) -> Proc {
+pub(crate) fn spawn(dir: &std::path::Path) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
@@ -57,22 +57,22 @@ fn spawn(dir: &std::path::Path) -> Proc {
 }
 
 impl Proc {
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(ok.success());
     }
-    fn wait(&mut self) -> i32 {
+    pub(crate) fn wait(&mut self) -> i32 {
         self.child.wait().unwrap().code().unwrap_or(-1)
     }
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.output.lock().unwrap().clone()
     }
 }
 
-async fn api(base: &str, token: &str, method: &str, path: &str, body: Value) -> Value {
+pub(crate) async fn api(base: &str, token: &str, method: &str, path: &str, body: Value) -> Value {
     let auth = format!("Bearer {token}");
     let r = send(
         method,
@@ -88,13 +88,13 @@ async fn api(base: &str, token: &str, method: &str, path: &str, body: Value) -> 
     r.json()
 }
 
-async fn admin_token(base: &str) -> (String, String) {
+pub(crate) async fn admin_token(base: &str) -> (String, String) {
     crate::common::sign_in(base, "root", PASSWORD).await
 }
 
 /// Allows unpriced models, adds a channel to `mock` serving `models` with `secret`, gives root
 /// 1000 quota and returns an unlimited API key.
-async fn set_up(
+pub(crate) async fn set_up(
     base: &str,
     token: &str,
     mock: &MockUpstream,

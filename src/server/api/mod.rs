@@ -2,6 +2,7 @@
 //! code, and serialise. One file per resource.
 
 mod audit;
+mod backup;
 mod channels;
 mod keys;
 mod logs;
@@ -91,6 +92,10 @@ pub async fn signed_in(
         UsageSelf => logs::usage(state, &p, &query, true).await,
         Reconcile => audit::reconcile(state).await,
         Anomalies => audit::anomalies(state).await,
+        BackupsList => backup::list(state).await,
+        BackupsCreate => backup::create(state, &p).await,
+        BackupGet => backup::download(state, &p, raw_id.unwrap_or("")).await,
+        BackupHotCopy => backup::hot_copy(state, &p).await,
         Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
         | Embeddings | Models | BillingSubscription | BillingUsage => Err(ApiError::Internal(
             format!("{handler:?} is not a signed-in route"),

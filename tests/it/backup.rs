@@ -1,0 +1,164 @@
+//! Backups, hot copies and restore: copies taken under write load are complete, consistent
+//! snapshots; the API refuses what it should; the CLI works beside a running server.
+
+mod api;
+mod cli;
+
+use crate::common::send;
+use bytes::Bytes;
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// What the live database held just before a copy began.
+pub struct Before {
+    max_id: i64,
+    count: i64,
+}
+
+impl Before {
+    pub fn read(db: &Path) -> Before {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let (max_id, count) = c
+            .query_row("SELECT COALESCE(MAX(id), 0), COUNT(*) FROM logs", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        Before { max_id, count }
+    }
+}
+
+/// Asserts a copy is a checked, self-contained snapshot holding every row committed before it
+/// began, with a ledger that reconciles. Returns its number of consume rows.
+pub fn check_copy(path: &Path, before: &Before) -> i64 {
+    let head = std::fs::read(path).unwrap();
+    assert!(head.starts_with(b"SQLite format 3\0"), "not a database");
+    assert_eq!((head[18], head[19]), (1, 1), "the copy is not in WAL mode");
+    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let held: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM logs WHERE id <= ?1",
+            [before.max_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        held, before.count,
+        "rows committed before the copy are missing"
+    );
+    // For every user and key: used quota = the sum of its consume charges.
+    for (table, col) in [("users", "user_id"), ("api_keys", "key_id")] {
+        let mut st = c
+            .prepare(&format!(
+                "SELECT id, used_quota, (SELECT COALESCE(SUM(quota), 0) FROM logs
+                   WHERE type = 2 AND {col} = t.id) FROM {table} t"
+            ))
+            .unwrap();
+        let rows: Vec<(i64, i64, i64)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (id, used, charged) in rows {
+            assert_eq!(used, charged, "{table} {id}: used_quota vs logged charges");
+        }
+    }
+    c.query_row("SELECT COUNT(*) FROM logs WHERE type = 2", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Adds `n` system log rows of ~300 bytes in one transaction, so a copy takes long enough for
+/// relayed requests to finish while it runs.
+pub fn filler_sql(n: u32) -> String {
+    format!(
+        "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})
+         INSERT INTO logs (created_at, type, request_id, content)
+         SELECT 1, 4, 'filler-' || i, hex(randomblob(150)) FROM s"
+    )
+}
+
+/// A chat call; returns its status.
+pub async fn chat(base: &str, key: &str) -> u16 {
+    let auth = format!("Bearer {key}");
+    let body = json!({"model": "gpt-x", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 3});
+    send(
+        "POST",
+        &format!("{base}/v1/chat/completions"),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(Bytes::from(body.to_string())),
+    )
+    .await
+    .status
+}
+
+/// Relayed calls on `workers` connections until stopped.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    done: Arc<parking_lot::Mutex<Vec<(Instant, Instant, u16)>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(base: &str, key: &str, workers: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let tasks = (0..workers)
+            .map(|_| {
+                let (base, key) = (base.to_string(), key.to_string());
+                let (stop, done) = (stop.clone(), done.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let t0 = Instant::now();
+                        let status = chat(&base, &key).await;
+                        done.lock().push((t0, Instant::now(), status));
+                    }
+                })
+            })
+            .collect();
+        Load { stop, done, tasks }
+    }
+
+    pub fn completed(&self) -> usize {
+        self.done.lock().len()
+    }
+
+    /// Waits (bounded) until at least `n` calls have completed.
+    pub async fn wait_for(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.completed() < n {
+            assert!(Instant::now() < deadline, "the load made no progress");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Calls that started after `from` and finished before `to`.
+    pub fn within(&self, from: Instant, to: Instant) -> usize {
+        self.done
+            .lock()
+            .iter()
+            .filter(|(s, e, _)| *s >= from && *e <= to)
+            .count()
+    }
+
+    /// Stops, and asserts every call succeeded; returns how many there were.
+    pub async fn finish(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        let done = self.done.lock();
+        let failed: Vec<u16> = done.iter().map(|d| d.2).filter(|s| *s != 200).collect();
+        assert!(failed.is_empty(), "relayed calls failed: {failed:?}");
+        done.len()
+    }
+}
