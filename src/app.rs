@@ -109,6 +109,9 @@ pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<App
     Ok(state)
 }
 
+/// How long shutdown waits for queued notifications.
+const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves `state` on `listener` until `shutdown`, then stops the store cleanly.
 pub async fn run(
     state: Arc<AppState>,
@@ -123,7 +126,10 @@ pub async fn run(
     state.profiler.start_monitor(state.shutdown.subscribe());
     log::info!("listening on http://{addr}");
     let store = state.store.clone();
+    let notifier = state.notifier.clone();
     server::run(listener, state, shutdown).await;
+    // Queued warning-state writes (and deliveries, briefly) go through the writer: before it stops.
+    let _ = tokio::task::spawn_blocking(move || notifier.shutdown(NOTIFY_GRACE)).await;
     store
         .writer
         .shutdown()

@@ -20,6 +20,8 @@ pub struct AppState {
     pub relays: InFlight,
     pub metrics: crate::metrics::Metrics,
     pub profiler: Arc<crate::profiler::Profiler>,
+    /// Notification queue, workers and the in-memory quota-warning state.
+    pub notifier: crate::notify::Notifier,
     /// Flipped at shutdown; background monitors watch it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The database answered its last health ping (see `health`).
@@ -77,6 +79,9 @@ impl AppState {
             crate::profiler::Profiler::new(config.profiler_config())
                 .map_err(|e| format!("profiler settings: {e}"))?,
         );
+        let notifier =
+            crate::notify::Notifier::start(store.clone(), crate::notify::NotifyConfig::default())
+                .map_err(|e| format!("cannot start the notifier: {e}"))?;
         Ok(Arc::new(AppState {
             config,
             store,
@@ -87,6 +92,7 @@ impl AppState {
             relays: InFlight::default(),
             metrics: crate::metrics::Metrics::default(),
             profiler,
+            notifier,
             shutdown: tokio::sync::watch::Sender::new(false),
             db_healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
