@@ -110,7 +110,12 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), tweak).await
+    }
+
+    /// Starts on an existing data directory: after [`TestServer::stop`], this is a restart
+    /// on the same database.
+    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()

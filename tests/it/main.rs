@@ -5,9 +5,11 @@
 mod admin;
 mod common;
 mod logfiles;
+mod notify;
 mod openapi;
 mod ops;
 mod probe;
 mod process;
+mod receivers;
 mod relay;
 mod store;

@@ -3,6 +3,7 @@
 
 mod channels;
 mod keys;
+mod notify;
 pub mod ops;
 mod options;
 mod session;
@@ -79,6 +80,10 @@ pub async fn signed_in(
         LoggingGet => Ok(ops::logging()),
         LoggingPut => ops::set_logging(state, &p, &parts, &body).await,
         OptionsPut => options::put(state, &p, &parts, &body).await,
+        NotifyGet => notify::get(state, &p).await,
+        NotifyPut => notify::put(state, &p, &parts, &body).await,
+        NotifyTest => notify::test(state, &p).await,
+        NotifyDeliveries => notify::deliveries(state, &query).await,
         Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
         | Embeddings | Models | BillingSubscription | BillingUsage => Err(ApiError::Internal(
             format!("{handler:?} is not a signed-in route"),
