@@ -155,6 +155,9 @@ struct Inner {
     config: ArcSwap<NotifyConfig>,
     warnings: QuotaWarnings,
     jobs: RwLock<Option<SyncSender<Job>>>,
+    /// The workers' end of the queue, also held here so the queue is open whatever the
+    /// number of workers.
+    _queue: Arc<Mutex<Receiver<Job>>>,
     states: RwLock<Option<SyncSender<WarningRow>>>,
     pending: Pending,
     stop: Stop,
@@ -171,6 +174,15 @@ impl Notifier {
     /// Loads the warning state and users' thresholds, and starts the threads. Blocking (reads
     /// the database): call it at start-up, off the async threads.
     pub fn start(store: Store, config: NotifyConfig) -> Result<Notifier, StoreError> {
+        Notifier::start_sized(store, config, WORKERS, QUEUE)
+    }
+
+    fn start_sized(
+        store: Store,
+        config: NotifyConfig,
+        workers: usize,
+        queue: usize,
+    ) -> Result<Notifier, StoreError> {
         let (rows, settings) = store.read_blocking(|c| {
             Ok((
                 crate::store::notify::warnings(c)?,
@@ -181,20 +193,21 @@ impl Notifier {
             let s = Settings::from_row(r);
             (s.user_id, prefs_of(&s))
         });
-        let (jobs_tx, jobs_rx) = sync_channel::<Job>(QUEUE);
+        let (jobs_tx, jobs_rx) = sync_channel::<Job>(queue);
         let (state_tx, state_rx) = sync_channel::<WarningRow>(STATE_QUEUE);
+        let jobs_rx = Arc::new(Mutex::new(jobs_rx));
         let inner = Arc::new(Inner {
             store,
             config: ArcSwap::from_pointee(config),
             warnings: QuotaWarnings::load(rows, prefs),
             jobs: RwLock::new(Some(jobs_tx)),
+            _queue: jobs_rx.clone(),
             states: RwLock::new(Some(state_tx)),
             pending: Pending::default(),
             stop: Stop::default(),
             stats: NotifyStats::default(),
         });
-        let jobs_rx = Arc::new(Mutex::new(jobs_rx));
-        for i in 0..WORKERS {
+        for i in 0..workers {
             let (inner, rx) = (inner.clone(), jobs_rx.clone());
             std::thread::Builder::new()
                 .name(format!("notify-{i}"))
@@ -438,5 +451,48 @@ fn state_writer(inner: &Inner, rx: &Receiver<WarningRow>) {
             log::error!("could not save quota-warning state: {e}");
         }
         inner.pending.done();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn event(subject: Subject, balance: i64) -> QuotaEvent {
+        QuotaEvent {
+            subject,
+            owner: 1,
+            username: "ann".into(),
+            key_name: None,
+            balance,
+            request_id: None,
+        }
+    }
+
+    /// No worker takes from a queue of one: the second warning finds it full.
+    #[test]
+    fn a_full_queue_drops_counts_and_keeps_the_crossing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("n.db")).unwrap();
+        let n = Notifier::start_sized(store, NotifyConfig::default(), 0, 1).unwrap();
+        let mut s = Settings::empty(1);
+        s.kind = Some(Kind::Webhook);
+        s.webhook_url = Some("https://hooks.example.com/x".into());
+        n.settings_saved(&s);
+        let fired = n.notify_quota(event(Subject::User(1), 0));
+        assert!(
+            matches!(fired, Decision::Fire { threshold: 1000 }),
+            "{fired:?}"
+        );
+        assert_eq!(n.notify_quota(event(Subject::Key(5), 0)), Decision::Dropped);
+        assert_eq!(n.stats().dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(n.stats().queued.load(Ordering::Relaxed), 1);
+        // The dropped crossing is not spent: the next charge tries again.
+        assert_eq!(n.notify_quota(event(Subject::Key(5), 0)), Decision::Dropped);
+        assert_eq!(
+            n.notify_quota(event(Subject::User(1), 0)),
+            Decision::AlreadyWarned
+        );
     }
 }

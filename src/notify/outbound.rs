@@ -121,6 +121,11 @@ pub fn call(req: &Request, allow: &AllowList, timeout: Duration) -> Attempt {
             return Attempt::failed(target, Outcome::Refused, e.to_string());
         }
     };
+    send_to(req, &checked, timeout)
+}
+
+/// Sends `req` to exactly the addresses in `checked`, whatever its host name resolves to now.
+fn send_to(req: &Request, checked: &ssrf::Checked, timeout: Duration) -> Attempt {
     let config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -152,10 +157,10 @@ pub fn call(req: &Request, allow: &AllowList, timeout: Duration) -> Attempt {
         }
     };
     match result {
-        Ok(resp) => answered(checked.target, &checked.url, resp),
+        Ok(resp) => answered(checked.target.clone(), &checked.url, resp),
         Err(e) => {
             let (outcome, reason) = describe(&e);
-            Attempt::failed(checked.target, outcome, reason)
+            Attempt::failed(checked.target.clone(), outcome, reason)
         }
     }
 }
@@ -221,5 +226,70 @@ fn describe(e: &ureq::Error) -> (Outcome, String) {
         E::BadUri(_) => (Outcome::Final, "the HTTP client refused the URL".into()),
         E::Http(_) => (Outcome::Final, "the request could not be built".into()),
         other => (Outcome::Final, format!("request failed: {other}")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// The connection goes to the checked address even though the URL's host name resolves
+    /// to nothing at all: ureq does no lookup of its own, so DNS rebinding has no second
+    /// lookup to change.
+    #[test]
+    fn the_connection_is_pinned_to_the_checked_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        let url = format!("http://rebinding.invalid:{}/hook", addr.port());
+        let checked = ssrf::Checked {
+            url: url::Url::parse(&url).unwrap(),
+            target: format!("rebinding.invalid:{}", addr.port()),
+            addrs: vec![addr],
+        };
+        let req = Request {
+            method: Method::Get,
+            url,
+            headers: Vec::new(),
+            body: None,
+        };
+        let a = send_to(&req, &checked, Duration::from_secs(5));
+        assert_eq!((a.outcome, a.status), (Outcome::Sent, Some(204)), "{a:?}");
+        let head = server.join().unwrap();
+        assert!(head.starts_with("GET /hook HTTP/1.1"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("host: rebinding.invalid"),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn statuses_map_to_outcomes() {
+        let url = url::Url::parse("http://h.example/").unwrap();
+        let with = |status: u16| {
+            let resp = ureq::http::Response::builder()
+                .status(status)
+                .body(ureq::Body::builder().data(""))
+                .unwrap();
+            answered(String::new(), &url, resp).outcome
+        };
+        assert_eq!(with(200), Outcome::Sent);
+        assert_eq!(with(204), Outcome::Sent);
+        assert_eq!(with(301), Outcome::Final);
+        assert_eq!(with(400), Outcome::Final);
+        assert_eq!(with(404), Outcome::Final);
+        assert_eq!(with(429), Outcome::Transient);
+        assert_eq!(with(500), Outcome::Transient);
+        assert_eq!(with(503), Outcome::Transient);
     }
 }
