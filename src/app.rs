@@ -109,6 +109,9 @@ pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<App
     Ok(state)
 }
 
+/// How long shutdown waits for queued notifications.
+const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves `state` on `listener` until `shutdown`, then stops the store cleanly.
 pub async fn run(
     state: Arc<AppState>,
@@ -127,7 +130,10 @@ pub async fn run(
     log::info!("listening on http://{addr}");
     let store = state.store.clone();
     let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
+    let notifier = state.notifier.clone();
     server::run(listener, state, shutdown).await;
+    // Queued warning-state writes (and deliveries, briefly) go through the writer: before it stops.
+    let _ = tokio::task::spawn_blocking(move || notifier.shutdown(NOTIFY_GRACE)).await;
     // A scheduled backup in progress holds a read transaction: let it finish before the
     // final checkpoint, within the grace period.
     if tokio::time::timeout(grace, scheduler).await.is_err() {

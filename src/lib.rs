@@ -8,6 +8,8 @@
 //!   waits on a SQLite read; reloaded after every admin change.
 //! - [`ledger`]: in-memory balances and reservations; the one place money moves.
 //! - [`billing`]: pure pricing: ratios, estimates, settle amounts; token counting.
+//! - [`notify`]: quota warnings to each user's email, webhook, Bark or Gotify; the SSRF guard;
+//!   a bounded queue and worker threads, so the request path never waits on a receiver.
 //! - [`relay`]: route a `/v1` call to a channel, forward it, read usage, settle.
 //! - [`server`]: hyper accept loop, the route table, authentication, admin API, embedded UI.
 //! - [`backup`]: scheduled backups, hot copies, `sluice backup` and `sluice restore`.
@@ -37,6 +39,7 @@ pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod mock;
+pub mod notify;
 pub mod probe;
 pub mod profiler;
 pub mod relay;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub token_audit: crate::anomaly::TokenAudit,
     /// Backups of the database; the scheduler and the API share its one-at-a-time flag.
     pub backups: Arc<crate::backup::Backups>,
+    /// Notification queue, workers and the in-memory quota-warning state.
+    pub notifier: crate::notify::Notifier,
     /// Flipped at shutdown; background monitors watch it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The database answered its last health ping (see `health`).
@@ -119,6 +121,9 @@ impl AppState {
             &config.data_dir,
             policy,
         ));
+        let notifier =
+            crate::notify::Notifier::start(store.clone(), crate::notify::NotifyConfig::default())
+                .map_err(|e| format!("cannot start the notifier: {e}"))?;
         Ok(Arc::new(AppState {
             backups,
             config,
@@ -131,6 +136,7 @@ impl AppState {
             metrics: crate::metrics::Metrics::default(),
             profiler,
             token_audit: crate::anomaly::TokenAudit::default(),
+            notifier,
             shutdown: tokio::sync::watch::Sender::new(false),
             db_healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),

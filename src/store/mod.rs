@@ -4,17 +4,20 @@
 //! - [`writer`]: the single writer; batches jobs into `BEGIN IMMEDIATE` transactions (group commit).
 //! - [`migrate`]: migrations embedded from `schema/`.
 //! - [`backup`]: online copies through SQLite's backup API, checked and fsynced.
-//! - one file per table group ([`users`], [`keys`], [`channels`], [`logs`], [`options`], [`sessions`]):
+//! - one file per table group ([`users`], [`keys`], [`channels`], [`logs`], [`options`], [`sessions`],
+//!   [`notify`], [`deliveries`]):
 //!   plain functions over a `&Connection`, called inside writer jobs or on pooled readers.
 //!
 //! The store knows nothing of HTTP; ids, timestamps and amounts come in from the domain code.
 
 pub mod backup;
 pub mod channels;
+pub mod deliveries;
 pub mod keys;
 pub mod log_query;
 pub mod logs;
 pub mod migrate;
+pub mod notify;
 pub mod options;
 pub mod pragmas;
 pub mod reconcile;

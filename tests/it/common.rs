@@ -110,15 +110,25 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        Self::start_full(tweak, json!({})).await
+        Self::start_full(tempfile::tempdir().unwrap(), tweak, json!({})).await
     }
 
     /// Starts with run-time options (`module.field` → value) stored before the server reads them.
     pub async fn start_with_options(options: Value) -> TestServer {
-        Self::start_full(|_| {}, options).await
+        Self::start_full(tempfile::tempdir().unwrap(), |_| {}, options).await
     }
 
-    async fn start_full(tweak: impl FnOnce(&mut Config), options: Value) -> TestServer {
+    /// Starts on an existing data directory: after [`TestServer::stop`], this is a restart
+    /// on the same database.
+    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_full(dir, tweak, json!({})).await
+    }
+
+    async fn start_full(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut Config),
+        options: Value,
+    ) -> TestServer {
         let mut opts = json!({
             "pricing.allow_unpriced_models": true,
             "relay.first_byte_timeout_ms": 2000,
@@ -128,7 +138,6 @@ impl TestServer {
         for (k, v) in options.as_object().unwrap() {
             opts[k] = v.clone();
         }
-        let dir = tempfile::tempdir().unwrap();
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()

@@ -6,6 +6,7 @@ mod backup;
 mod channels;
 mod keys;
 mod logs;
+mod notify;
 pub mod ops;
 mod options;
 mod session;
@@ -96,6 +97,10 @@ pub async fn signed_in(
         BackupsCreate => backup::create(state, &p).await,
         BackupGet => backup::download(state, &p, raw_id.unwrap_or("")).await,
         BackupHotCopy => backup::hot_copy(state, &p).await,
+        NotifyGet => notify::get(state, &p).await,
+        NotifyPut => notify::put(state, &p, &parts, &body).await,
+        NotifyTest => notify::test(state, &p).await,
+        NotifyDeliveries => notify::deliveries(state, &query).await,
         Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
         | Embeddings | Models | BillingSubscription | BillingUsage => Err(ApiError::Internal(
             format!("{handler:?} is not a signed-in route"),
