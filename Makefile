@@ -4,7 +4,7 @@
 CARGO ?= cargo
 NPM ?= npm
 
-.PHONY: all frontend build release run test test-rust test-ui bench deb clean
+.PHONY: all frontend build release run test test-rust test-ui bench bench-logs deb clean
 
 all: build
 
@@ -39,6 +39,10 @@ test-ui:
 # Load test: sluice pinned to CPU 0, the mock upstream and the load generator on CPU 1.
 bench: release
 	./target/release/sluice-bench
+
+# Log search and totals over 1,000,000 synthetic rows (sluice gen-logs); writes docs/performance.md.
+bench-logs: release
+	./target/release/sluice-logbench
 
 deb: release
 	$(CARGO) deb --no-build --no-strip

@@ -3,10 +3,11 @@
 //! Every value reaches SQLite as a bound parameter; column names come only from the fixed
 //! allow-lists below, never from the request.
 //!
-//! Totals and usage read the hourly rollups (`usage_hourly`, written in the same transaction as
-//! each consume or error row, so always equal to the rows) for whole hours, and the rows only
-//! for the ragged ends of a range that does not start or end on the hour. That keeps a total
-//! over months as cheap as one over a day, and keeps answering after retention deleted rows.
+//! Totals and usage read the rollups (`usage_daily`, `usage_hourly`: written in the same
+//! transaction as each consume or error row, so always equal to the rows) for whole days and
+//! hours, and the rows only for the ragged ends of a range that does not start or end on the
+//! hour. That keeps a total over months as cheap as one over a day, and keeps answering after
+//! retention deleted rows.
 
 use super::StoreError;
 use rusqlite::types::Value;
@@ -14,6 +15,7 @@ use rusqlite::{Connection, Row};
 use serde::Serialize;
 
 const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
 
 /// Row filters shared by search and totals. `None` = not filtered.
 #[derive(Debug, Clone, Default)]
@@ -370,15 +372,43 @@ pub fn totals_from_rows(
     Ok(t)
 }
 
-/// The filters as they apply to `usage_hourly`, hours in [from, to).
-fn rollup_where(f: &LogFilter, types: &[i64], from: Option<i64>, to: Option<i64>) -> Where {
+/// The two rollup tables: the same sums per hour and per UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rollup {
+    Hourly,
+    Daily,
+}
+
+impl Rollup {
+    fn table(self) -> &'static str {
+        match self {
+            Rollup::Hourly => "usage_hourly",
+            Rollup::Daily => "usage_daily",
+        }
+    }
+    fn period(self) -> &'static str {
+        match self {
+            Rollup::Hourly => "hour",
+            Rollup::Daily => "day",
+        }
+    }
+}
+
+/// The filters as they apply to a rollup table, periods starting in [from, to).
+fn rollup_where(
+    f: &LogFilter,
+    r: Rollup,
+    types: &[i64],
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Where {
     let mut w = Where::default();
     w.any_of("type", types);
     if let Some(h) = from {
-        w.cmp("hour", ">=", h);
+        w.cmp(r.period(), ">=", h);
     }
     if let Some(h) = to {
-        w.cmp("hour", "<", h);
+        w.cmp(r.period(), "<", h);
     }
     if let Some(ids) = &f.user_ids {
         w.any_of("user_id", ids);
@@ -404,14 +434,16 @@ fn rollup_where(f: &LogFilter, types: &[i64], from: Option<i64>, to: Option<i64>
 fn totals_from_rollups(
     conn: &Connection,
     f: &LogFilter,
+    r: Rollup,
     types: &[i64],
     from: Option<i64>,
     to: Option<i64>,
 ) -> Result<Totals, StoreError> {
-    let w = rollup_where(f, types, from, to);
+    let w = rollup_where(f, r, types, from, to);
     let sql = format!(
         "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(quota), 0), COALESCE(SUM(prompt_tokens), 0),
-                COALESCE(SUM(completion_tokens), 0) FROM usage_hourly {}",
+                COALESCE(SUM(completion_tokens), 0) FROM {} {}",
+        r.table(),
         w.sql()
     );
     let t =
@@ -427,24 +459,28 @@ fn totals_from_rollups(
     Ok(t)
 }
 
-fn hour_ceil(t: i64) -> i64 {
-    let floor = t - t.rem_euclid(HOUR);
-    if floor == t { t } else { floor + HOUR }
+fn ceil_to(t: i64, period: i64) -> i64 {
+    let floor = t - t.rem_euclid(period);
+    if floor == t { t } else { floor + period }
 }
 
-fn hour_floor(t: i64) -> i64 {
-    t - t.rem_euclid(HOUR)
+fn floor_to(t: i64, period: i64) -> i64 {
+    t - t.rem_euclid(period)
 }
 
 /// Totals over the filter's types (consume when none are given) and time range.
+///
+/// A range splits into: whole UTC days (daily rollups), whole hours at either end of those
+/// (hourly rollups), and ragged seconds at either end (the rows). An open end needs no rows:
+/// the rollups are exact up to the last committed row.
 pub fn totals(conn: &Connection, f: &LogFilter) -> Result<Totals, StoreError> {
     let mut f = f.clone();
     if f.types.is_empty() {
         f.types = vec![super::logs::LogType::Consume as i64];
     }
     let (rolled, other): (Vec<i64>, Vec<i64>) = f.types.iter().partition(|t| ROLLED_UP.contains(t));
-    // A request id or a deleted user's name is not in the rollups: read the rows (both filters
-    // are selective and indexed or rare).
+    // A request id or a deleted account's name is not in the rollups: read the rows (these
+    // filters are selective and indexed, or rare).
     if f.request_id.is_some() || f.username.is_some() || f.key_name.is_some() || rolled.is_empty() {
         return totals_from_rows(conn, &f, f.start, f.end);
     }
@@ -460,25 +496,74 @@ pub fn totals(conn: &Connection, f: &LogFilter) -> Result<Totals, StoreError> {
         types: rolled.clone(),
         ..f
     };
-    // Whole hours from the rollups, ragged ends from the rows.
-    let from = f.start.map(hour_ceil);
-    let to = f.end.map(hour_floor);
-    if let (Some(a), Some(b)) = (from, to)
+    let hours = (
+        f.start.map(|s| ceil_to(s, HOUR)),
+        f.end.map(|e| floor_to(e, HOUR)),
+    );
+    if let (Some(a), Some(b)) = hours
         && a >= b
     {
         out.add(totals_from_rows(conn, &f, f.start, f.end)?);
         return Ok(out);
     }
-    out.add(totals_from_rollups(conn, &f, &rolled, from, to)?);
-    if let (Some(s), Some(h)) = (f.start, from)
+    if let (Some(s), Some(h)) = (f.start, hours.0)
         && s < h
     {
         out.add(totals_from_rows(conn, &f, Some(s), Some(h))?);
     }
-    if let (Some(h), Some(e)) = (to, f.end)
+    if let (Some(h), Some(e)) = (hours.1, f.end)
         && h < e
     {
         out.add(totals_from_rows(conn, &f, Some(h), Some(e))?);
+    }
+    let days = (
+        hours.0.map(|h| ceil_to(h, DAY)),
+        hours.1.map(|h| floor_to(h, DAY)),
+    );
+    if let (Some(a), Some(b)) = days
+        && a >= b
+    {
+        out.add(totals_from_rollups(
+            conn,
+            &f,
+            Rollup::Hourly,
+            &rolled,
+            hours.0,
+            hours.1,
+        )?);
+        return Ok(out);
+    }
+    out.add(totals_from_rollups(
+        conn,
+        &f,
+        Rollup::Daily,
+        &rolled,
+        days.0,
+        days.1,
+    )?);
+    if let (Some(h), Some(d)) = (hours.0, days.0)
+        && h < d
+    {
+        out.add(totals_from_rollups(
+            conn,
+            &f,
+            Rollup::Hourly,
+            &rolled,
+            Some(h),
+            Some(d),
+        )?);
+    }
+    if let (Some(d), Some(h)) = (days.1, hours.1)
+        && d < h
+    {
+        out.add(totals_from_rollups(
+            conn,
+            &f,
+            Rollup::Hourly,
+            &rolled,
+            Some(d),
+            Some(h),
+        )?);
     }
     Ok(out)
 }
@@ -538,27 +623,36 @@ pub struct UsagePoint {
     pub quota: i64,
 }
 
-/// A usage series from the rollups: whole hours in [start, end), by hour or by UTC day.
+/// A usage series from the rollups: whole hours (or UTC days) from the one holding `start`
+/// up to the one holding `end`.
 pub fn usage(
     conn: &Connection,
     f: &LogFilter,
     bucket: Bucket,
     split: SplitBy,
 ) -> Result<Vec<UsagePoint>, StoreError> {
-    let w = rollup_where(f, &ROLLED_UP, f.start.map(hour_floor), f.end.map(hour_ceil));
-    let time = match bucket {
-        Bucket::Hour => "hour",
-        Bucket::Day => "hour - hour % 86400",
+    let (r, period) = match bucket {
+        Bucket::Hour => (Rollup::Hourly, HOUR),
+        Bucket::Day => (Rollup::Daily, DAY),
     };
+    let w = rollup_where(
+        f,
+        r,
+        &ROLLED_UP,
+        f.start.map(|s| floor_to(s, period)),
+        f.end.map(|e| ceil_to(e, period)),
+    );
     let of = split.column();
     let sql = format!(
-        "SELECT {time} AS t, {of} AS o,
+        "SELECT {t} AS t, {of} AS o,
                 SUM(requests),
                 SUM(CASE WHEN type = {err} THEN requests ELSE 0 END),
                 SUM(prompt_tokens), SUM(completion_tokens), SUM(quota)
-           FROM usage_hourly {}
+           FROM {table} {}
           GROUP BY t, o ORDER BY t, o",
         w.sql(),
+        t = r.period(),
+        table = r.table(),
         err = super::logs::LogType::Error as i64,
     );
     let mut stmt = conn.prepare_cached(&sql)?;

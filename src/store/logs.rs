@@ -81,34 +81,47 @@ pub fn insert(conn: &Connection, e: &LogEntry) -> Result<i64, StoreError> {
     Ok(id)
 }
 
-/// Adds a consume or error row to its hourly rollup, inside the transaction that wrote it.
+/// Adds a consume or error row to its hourly and daily rollups, inside the transaction that
+/// wrote it.
 fn roll_up(conn: &Connection, e: &LogEntry) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO usage_hourly (hour, type, user_id, key_id, model, channel_id, user_group, status,
-            requests, prompt_tokens, completion_tokens, quota, latency_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?11, ?12)
-         ON CONFLICT DO UPDATE SET requests = requests + 1,
-            prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-            completion_tokens = completion_tokens + excluded.completion_tokens,
-            quota = quota + excluded.quota,
-            latency_ms = latency_ms + excluded.latency_ms",
-    )?
-    .execute(params![
-        e.created_at - e.created_at.rem_euclid(3600),
-        e.log_type,
-        e.user_id.unwrap_or(0),
-        e.key_id.unwrap_or(0),
-        e.model.as_deref().unwrap_or(""),
-        e.channel_id.unwrap_or(0),
-        e.group.as_deref().unwrap_or(""),
-        e.status.unwrap_or(0),
-        e.prompt_tokens,
-        e.completion_tokens,
-        e.quota,
-        e.latency_ms.unwrap_or(0)
-    ])?;
+    for (sql, period) in [(ROLL_HOURLY, 3600), (ROLL_DAILY, 86_400)] {
+        conn.prepare_cached(sql)?.execute(params![
+            e.created_at - e.created_at.rem_euclid(period),
+            e.log_type,
+            e.user_id.unwrap_or(0),
+            e.key_id.unwrap_or(0),
+            e.model.as_deref().unwrap_or(""),
+            e.channel_id.unwrap_or(0),
+            e.group.as_deref().unwrap_or(""),
+            e.status.unwrap_or(0),
+            e.prompt_tokens,
+            e.completion_tokens,
+            e.quota,
+            e.latency_ms.unwrap_or(0)
+        ])?;
+    }
     Ok(())
 }
+
+const ROLL_HOURLY: &str =
+    "INSERT INTO usage_hourly (hour, type, user_id, key_id, model, channel_id, user_group, status,
+        requests, prompt_tokens, completion_tokens, quota, latency_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?11, ?12)
+     ON CONFLICT DO UPDATE SET requests = requests + 1,
+        prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = completion_tokens + excluded.completion_tokens,
+        quota = quota + excluded.quota,
+        latency_ms = latency_ms + excluded.latency_ms";
+
+const ROLL_DAILY: &str =
+    "INSERT INTO usage_daily (day, type, user_id, key_id, model, channel_id, user_group, status,
+        requests, prompt_tokens, completion_tokens, quota, latency_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?11, ?12)
+     ON CONFLICT DO UPDATE SET requests = requests + 1,
+        prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = completion_tokens + excluded.completion_tokens,
+        quota = quota + excluded.quota,
+        latency_ms = latency_ms + excluded.latency_ms";
 
 /// Applies a settled charge to the user and the key and writes its log row. Runs inside one
 /// writer transaction, so the charge and the row exist together or not at all.

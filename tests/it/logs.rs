@@ -235,6 +235,11 @@ async fn stat_respects_type_and_range_and_matches_the_rows() {
         (now - 7_200 + 1, now - 7_100),
         (now - now % 3_600 - 86_400, now - now % 3_600),
         (now - 40_000, now - 39_999),
+        (
+            now - now % 86_400 - 2 * 86_400 + 1,
+            now - now % 86_400 + 7_201,
+        ),
+        (now - now % 86_400 - 86_400, now + 3_600),
     ];
     let models = ["gpt-4o", "gpt-4o-mini", "deepseek-chat"];
     for (s, e) in ranges {
@@ -485,4 +490,46 @@ async fn anomalies_flag_spikes_token_divergence_and_failing_channels() {
     assert!(v["spenders"].as_array().unwrap().is_empty(), "{v}");
     assert!(v["token_divergence"].as_array().unwrap().is_empty(), "{v}");
     assert!(v["channels"].as_array().unwrap().is_empty(), "{v}");
+}
+
+/// The real binary: `sluice gen-logs` fills a database that `sluice reconcile` finds clean;
+/// after a hand edit reconcile names the account and exits 1.
+#[test]
+fn gen_logs_and_reconcile_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_sluice");
+    let data = dir.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .args(args)
+            .args(["--data-dir", data])
+            .env("SLUICE_ROOT_PASSWORD", "a-root-password-for-tests")
+            .env("SLUICE_LOG_FILES", "false")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["gen-logs", "3000", "--days", "2", "--users", "3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = rusqlite::Connection::open(dir.path().join("sluice.db")).unwrap();
+    let rows: i64 = db
+        .query_row("SELECT COUNT(*) FROM logs WHERE type IN (2, 5)", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(rows, 3000);
+    let out = run(&["reconcile"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("clean"), "{text}");
+    db.execute("UPDATE users SET quota = quota + 1 WHERE id = 2", [])
+        .unwrap();
+    let out = run(&["reconcile", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["differences"][0]["id"], 2, "{v}");
+    assert_eq!(v["differences"][0]["field"], "balance", "{v}");
 }

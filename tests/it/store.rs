@@ -53,3 +53,56 @@ fn a_database_made_by_an_older_schema_migrates_forward_with_its_data() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+/// A V2 database with balances, keys, charges and old option names: after the data-operations
+/// migration its balances reconcile, its rows are in the rollups, and its options keep their
+/// values under the new names.
+#[test]
+fn a_v2_database_reconciles_and_is_rolled_up_after_migrating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        migrate::run_to(&mut conn, 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, username, password_hash, role, quota, used_quota, request_count, created_at)
+                 VALUES (1, 'ann', 'x', 'user', 700, 300, 2, 0);
+             INSERT INTO api_keys (id, user_id, name, digest, prefix, unlimited, remain_quota, used_quota, created_at)
+                 VALUES (1, 1, 'lim', x'01', 'sk-a', 0, 800, 200, 0),
+                        (2, 1, 'unl', x'02', 'sk-b', 1, 0, 100, 0);
+             INSERT INTO logs (created_at, type, request_id, user_id, key_id, model, channel_id, user_group,
+                               prompt_tokens, completion_tokens, quota, status)
+                 VALUES (7200, 2, 'a', 1, 1, 'm', 1, 'default', 150, 50, 200, 200),
+                        (7300, 2, 'b', 1, 2, 'm', 1, 'default', 80, 20, 100, 200),
+                        (7400, 5, 'c', 1, 2, 'm', 1, 'default', 0, 0, 0, 502);
+             INSERT INTO options (key, value, updated_at) VALUES ('allow_unpriced_models', 'true', 0);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let report = store.read_blocking(sluice::store::reconcile::run).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.users_checked, report.keys_checked), (1, 2));
+    let (req, quota): (i64, i64) = store
+        .read_blocking(|c| {
+            Ok(c.query_row(
+                "SELECT SUM(requests), SUM(quota) FROM usage_hourly WHERE hour = 7200",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!((req, quota), (3, 300));
+    let daily: i64 = store
+        .read_blocking(|c| {
+            Ok(c.query_row(
+                "SELECT SUM(requests) FROM usage_daily WHERE day = 0",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(daily, 3);
+    let options = store.read_blocking(sluice::settings::load).unwrap();
+    assert!(options.pricing.allow_unpriced_models);
+}
