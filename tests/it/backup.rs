@@ -53,23 +53,10 @@ pub fn check_copy(path: &Path, before: &Before) -> i64 {
         held, before.count,
         "rows committed before the copy are missing"
     );
-    // For every user and key: used quota = the sum of its consume charges.
-    for (table, col) in [("users", "user_id"), ("api_keys", "key_id")] {
-        let mut st = c
-            .prepare(&format!(
-                "SELECT id, used_quota, (SELECT COALESCE(SUM(quota), 0) FROM logs
-                   WHERE type = 2 AND {col} = t.id) FROM {table} t"
-            ))
-            .unwrap();
-        let rows: Vec<(i64, i64, i64)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        for (id, used, charged) in rows {
-            assert_eq!(used, charged, "{table} {id}: used_quota vs logged charges");
-        }
-    }
+    // The ledger reconciles: every balance, used quota and request count against the rows.
+    let report = sluice::store::reconcile::run(&c).unwrap();
+    assert!(report.is_clean(), "{:?}", report.differences);
+    assert!(report.users_checked >= 1 && report.keys_checked >= 1);
     c.query_row("SELECT COUNT(*) FROM logs WHERE type = 2", [], |r| r.get(0))
         .unwrap()
 }

@@ -320,3 +320,17 @@ async fn metrics_count_backups() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_keep_count_is_an_option_applied_live() {
+    let (t, _) = server(0).await;
+    t.put("/api/option", json!({"backup.keep": 2})).await;
+    for _ in 0..3 {
+        assert_eq!(t.api("POST", "/api/backups", None).await.status, 201);
+    }
+    assert_eq!(t.get("/api/backups").await.as_array().unwrap().len(), 2);
+    let r = t
+        .api("PUT", "/api/option", Some(json!({"backup.keep": 0})))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+}
