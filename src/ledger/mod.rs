@@ -22,18 +22,27 @@ use std::sync::atomic::{AtomicI64, Ordering};
 #[derive(Debug)]
 pub struct Account {
     available: AtomicI64,
+    /// The balance as committed (or about to be): `available` plus outstanding reservations.
+    /// Quota warnings read it, so an in-flight estimate does not look like spending.
+    committed: AtomicI64,
 }
 
 impl Account {
     pub fn new(balance: i64) -> Arc<Account> {
         Arc::new(Account {
             available: AtomicI64::new(balance),
+            committed: AtomicI64::new(balance),
         })
     }
 
     /// Committed balance minus outstanding reservations.
     pub fn available(&self) -> i64 {
         self.available.load(Ordering::Acquire)
+    }
+
+    /// The balance once every settled charge is committed, ignoring reservations.
+    pub fn balance(&self) -> i64 {
+        self.committed.load(Ordering::Acquire)
     }
 
     /// Takes `amount` if that much is available; never takes part of it.
@@ -56,12 +65,19 @@ impl Account {
                 taken = want.min(room);
                 Some(cur + held - taken)
             });
+        self.committed.fetch_sub(taken, Ordering::AcqRel);
         taken
     }
 
-    /// Applies an admin's balance change (new − old).
+    /// Applies an admin's balance change (new − old), or gives back a charge.
     pub fn adjust(&self, delta: i64) {
         self.available.fetch_add(delta, Ordering::AcqRel);
+        self.committed.fetch_add(delta, Ordering::AcqRel);
+    }
+
+    /// Returns a reservation that was never charged.
+    fn unhold(&self, amount: i64) {
+        self.available.fetch_add(amount, Ordering::AcqRel);
     }
 }
 
@@ -96,7 +112,7 @@ pub fn reserve(
     }
     if !user.try_take(amount) {
         if let Some(k) = key {
-            k.adjust(amount);
+            k.unhold(amount);
         }
         return Err(ReserveError::UserShort);
     }
@@ -156,9 +172,9 @@ impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.done {
             if let Some(k) = &self.key {
-                k.adjust(self.amount);
+                k.unhold(self.amount);
             }
-            self.user.adjust(self.amount);
+            self.user.unhold(self.amount);
         }
     }
 }
@@ -210,6 +226,23 @@ mod tests {
             }
         );
         assert_eq!((key.available(), user.available()), (70, 20));
+        assert_eq!((key.balance(), user.balance()), (70, 20));
+    }
+
+    #[test]
+    fn balance_ignores_reservations_and_follows_charges() {
+        let user = Account::new(100);
+        let r = reserve(None, &user, 60).unwrap();
+        assert_eq!((user.available(), user.balance()), (40, 100));
+        let other = reserve(None, &user, 40).unwrap();
+        drop(other);
+        assert_eq!((user.available(), user.balance()), (40, 100));
+        let s = r.settle(25);
+        assert_eq!((user.available(), user.balance()), (75, 75));
+        s.refund();
+        assert_eq!((user.available(), user.balance()), (100, 100));
+        user.adjust(-30);
+        assert_eq!((user.available(), user.balance()), (70, 70));
     }
 
     #[test]

@@ -241,12 +241,7 @@ impl Notifier {
     /// A balance after a charge. Decides in memory and queues the warning and the state
     /// change; never blocks and never reads SQLite, so the settle path can call it directly.
     pub fn notify_quota(&self, ev: QuotaEvent) -> Decision {
-        let policy = &self.inner.config.load().policy;
-        let limits = Limits {
-            default_threshold: policy.default_threshold,
-            max_per_window: policy.max_per_window,
-            window_secs: policy.window_secs,
-        };
+        let limits = self.limits();
         let now = crate::util::now_secs();
         let (decision, change) = self.inner.warnings.observe(
             ev.subject,
@@ -281,6 +276,31 @@ impl Notifier {
             self.persist(c.row);
         }
         decision
+    }
+
+    /// An admin set a balance (a top-up): one at or above the threshold re-arms the warning,
+    /// so the next crossing is reported even if no charge saw the balance high.
+    pub fn balance_set(&self, subject: Subject, owner: i64, balance: i64) {
+        let change = self.inner.warnings.rearm(
+            subject,
+            owner,
+            WarnKind::Quota,
+            balance,
+            self.limits(),
+            crate::util::now_secs(),
+        );
+        if let Some(c) = change {
+            self.persist(c.row);
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        let policy = &self.inner.config.load().policy;
+        Limits {
+            default_threshold: policy.default_threshold,
+            max_per_window: policy.max_per_window,
+            window_secs: policy.window_secs,
+        }
     }
 
     fn enqueue(&self, job: Job) -> bool {

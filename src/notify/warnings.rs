@@ -210,6 +210,25 @@ impl QuotaWarnings {
         (decision, change)
     }
 
+    /// A balance set by an admin (a top-up). At or above the threshold it re-arms the warning,
+    /// as a charge leaving that balance would; below it nothing changes (only charges warn).
+    pub fn rearm(
+        &self,
+        subject: Subject,
+        owner: i64,
+        kind: WarnKind,
+        balance: i64,
+        limits: Limits,
+        now: i64,
+    ) -> Option<Change> {
+        let prefs = self.prefs(owner).filter(|p| p.active)?;
+        let threshold = prefs.threshold.unwrap_or(limits.default_threshold);
+        if threshold <= 0 || balance < threshold {
+            return None;
+        }
+        self.observe(subject, owner, kind, balance, limits, now).1
+    }
+
     /// Puts back the state before `change` (the warning it fired could not be queued, so the
     /// crossing is not spent).
     pub fn undo(&self, change: &Change) {

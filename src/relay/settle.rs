@@ -5,6 +5,7 @@ use crate::billing::{Price, Usage, tokens};
 use crate::catalog::{KeyEntry, UserEntry};
 use crate::error::ApiError;
 use crate::ledger::{Charge, Reservation};
+use crate::notify::{QuotaEvent, Subject};
 use crate::server::state::AppState;
 use crate::store::logs::{self, LogEntry, LogType};
 use http::StatusCode;
@@ -156,6 +157,7 @@ pub async fn charge(
         .await;
     match result {
         Ok(_) => {
+            warn_low_balance(call);
             if source == Source::Upstream && call.state.token_audit.should_sample() {
                 audit_tokens(call, answer, usage.prompt_tokens);
             }
@@ -178,6 +180,30 @@ pub async fn charge(
             );
             Err(ApiError::Store(e))
         }
+    }
+}
+
+/// Tells the notifier the balances this charge left (the user's, and the key's own when it is
+/// limited). It decides in memory and queues; nothing here waits on a receiver or SQLite.
+fn warn_low_balance(call: &Call) {
+    let notifier = &call.state.notifier;
+    notifier.notify_quota(QuotaEvent {
+        subject: Subject::User(call.user.id),
+        owner: call.user.id,
+        username: call.user.username.clone(),
+        key_name: None,
+        balance: call.user.account.balance(),
+        request_id: Some(call.request_id.clone()),
+    });
+    if let Some(account) = &call.key.account {
+        notifier.notify_quota(QuotaEvent {
+            subject: Subject::Key(call.key.id),
+            owner: call.user.id,
+            username: call.user.username.clone(),
+            key_name: Some(call.key.name.clone()),
+            balance: account.balance(),
+            request_id: Some(call.request_id.clone()),
+        });
     }
 }
 

@@ -121,9 +121,11 @@ impl AppState {
             &config.data_dir,
             policy,
         ));
-        let notifier =
-            crate::notify::Notifier::start(store.clone(), crate::notify::NotifyConfig::default())
-                .map_err(|e| format!("cannot start the notifier: {e}"))?;
+        let notifier = crate::notify::Notifier::start(
+            store.clone(),
+            crate::settings::notify::to_config(&options.notify, &options.smtp),
+        )
+        .map_err(|e| format!("cannot start the notifier: {e}"))?;
         Ok(Arc::new(AppState {
             backups,
             config,
@@ -145,7 +147,7 @@ impl AppState {
 }
 
 impl AppState {
-    /// Pushes the current options into the parts that keep their own copy (the profiler);
+    /// Pushes the current options into the parts that keep their own copy (the profiler, the notifier);
     /// everything else reads `catalog.options()` per use.
     pub fn apply_options(&self) {
         let o = self.catalog.options();
@@ -155,6 +157,8 @@ impl AppState {
         {
             log::error!("profiler options not applied: {e}");
         }
+        self.notifier
+            .configure(crate::settings::notify::to_config(&o.notify, &o.smtp));
     }
 
     /// Values for the stats and metrics endpoints that live outside the counters.

@@ -10,6 +10,7 @@
 //! applies live: an admin change commits, the catalog reloads, the next request sees it.
 
 pub mod modules;
+pub mod notify;
 
 pub use modules::{Currency, Options};
 
@@ -139,10 +140,50 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
         "CNY per USD, or custom units per USD.",
     ),
     ("display.symbol", "Symbol of the CUSTOM currency."),
+    (
+        "notify.default_threshold",
+        "Quota warning threshold (quota units) for users who set none; 0 = no warnings.",
+    ),
+    (
+        "notify.max_per_window",
+        "Most warnings per user or key within one window.",
+    ),
+    ("notify.window_secs", "Length of the warning window (s)."),
+    (
+        "notify.ssrf_allow_hosts",
+        "Hosts, addresses or CIDR ranges receivers may use although private (self-hosted receivers).",
+    ),
+    (
+        "notify.retries",
+        "Further attempts after a transient delivery failure (with backoff).",
+    ),
+    ("notify.timeout_secs", "Bound on one delivery attempt (s)."),
+    (
+        "smtp.host",
+        "Outgoing mail server; empty turns email notifications off.",
+    ),
+    (
+        "smtp.port",
+        "Mail server port (587 STARTTLS, 465 implicit TLS).",
+    ),
+    (
+        "smtp.security",
+        "starttls or implicit; certificates are always verified.",
+    ),
+    ("smtp.username", "SMTP login; empty for none."),
+    ("smtp.password", "SMTP password (secret)."),
+    (
+        "smtp.from",
+        "From address, e.g. sluice <noreply@example.com>.",
+    ),
+    (
+        "smtp.plaintext_loopback",
+        "Plain SMTP to a mail server on 127.0.0.1/::1 only (a local MTA); other hosts always use TLS.",
+    ),
 ];
 
 /// Options whose value is a secret: masked on read, left as they were when the mask comes back.
-pub const SECRETS: &[&str] = &[];
+pub const SECRETS: &[&str] = &["smtp.password"];
 
 /// What a masked secret reads as.
 pub const MASK: &str = "********";

@@ -1,6 +1,7 @@
 //! The typed run-time settings, one struct per module. Field names are the option names
 //! (`<module>.<field>`); defaults live here; `validate` names the option and the fix.
 
+use super::notify::{NotifyOptions, SmtpOptions};
 use crate::billing::Pricing;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -17,6 +18,8 @@ pub struct Options {
     pub backup: BackupOptions,
     pub anomaly: AnomalyOptions,
     pub display: DisplayOptions,
+    pub notify: NotifyOptions,
+    pub smtp: SmtpOptions,
 }
 
 impl Options {
@@ -27,7 +30,9 @@ impl Options {
         self.log.validate()?;
         self.backup.validate()?;
         self.anomaly.validate()?;
-        self.display.validate()
+        self.display.validate()?;
+        self.notify.validate()?;
+        self.smtp.validate()
     }
 }
 

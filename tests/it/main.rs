@@ -15,3 +15,4 @@ mod process;
 mod receivers;
 mod relay;
 mod store;
+mod warnings;

@@ -1,7 +1,8 @@
 //! Notifications end to end: settings over the API, real receivers on loopback (HTTP for
 //! webhook, Bark and Gotify; a capturing SMTP server for email), retries, redirects, the SSRF
 //! guard at save and send time, quota-warning de-duplication across a restart, and the
-//! delivery log. The notifier is driven directly; the relay's settle path hooks in later.
+//! delivery log. The notifier is driven directly here; tests/it/warnings.rs drives it through
+//! real relayed charges.
 
 use crate::common::{TestServer, send};
 use crate::receivers::{Receiver, Reply, SmtpCapture};

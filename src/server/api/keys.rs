@@ -243,6 +243,9 @@ pub async fn patch(
     // The difference, read in the transaction that set the new balance (see the ledger).
     if let (Some(old), Some(new), Some(acct)) = (old, quota, state.catalog.key_account(id)) {
         acct.adjust(new - old);
+        state
+            .notifier
+            .balance_set(crate::notify::Subject::Key(id), owner, acct.balance());
     }
     Ok(json(StatusCode::OK, &row))
 }

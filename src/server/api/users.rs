@@ -244,6 +244,9 @@ pub async fn patch(
     // The difference, read in the transaction that set the new balance (see the ledger).
     if let (Some(old), Some(new), Some(acct)) = (old_quota, quota, state.catalog.user_account(id)) {
         acct.adjust(new - old);
+        state
+            .notifier
+            .balance_set(crate::notify::Subject::User(id), id, acct.balance());
     }
     reload(state).await;
     Ok(json(StatusCode::OK, &row))

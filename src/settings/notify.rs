@@ -1,0 +1,199 @@
+//! The `notify.*` and `smtp.*` options: quota-warning policy, delivery limits, the SSRF
+//! allow-list and the outgoing mail server. Turned into the notifier's [`NotifyConfig`] and
+//! pushed to it whenever an option changes.
+
+use crate::notify::ssrf::AllowList;
+use crate::notify::{NotifyConfig, NotifyPolicy, SmtpSecurity, SmtpSettings};
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyOptions {
+    /// Warning threshold (quota units) for users who set none.
+    pub default_threshold: i64,
+    pub max_per_window: u32,
+    pub window_secs: u64,
+    /// Host names, addresses or CIDR ranges that receivers may use although private.
+    pub ssrf_allow_hosts: Vec<String>,
+    pub retries: u32,
+    pub timeout_secs: u64,
+}
+
+impl Default for NotifyOptions {
+    fn default() -> Self {
+        let p = NotifyPolicy::default();
+        NotifyOptions {
+            default_threshold: p.default_threshold,
+            max_per_window: p.max_per_window,
+            window_secs: p.window_secs,
+            ssrf_allow_hosts: p.ssrf_allow_hosts,
+            retries: p.retries,
+            timeout_secs: p.timeout_secs,
+        }
+    }
+}
+
+impl NotifyOptions {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.default_threshold < 0 {
+            return Err("notify.default_threshold must be 0 (no warnings) or more".into());
+        }
+        if self.max_per_window == 0 {
+            return Err("notify.max_per_window must be at least 1".into());
+        }
+        if !(60..=7 * 86_400).contains(&self.window_secs) {
+            return Err("notify.window_secs must be between 60 and 604800".into());
+        }
+        if self.retries > 9 {
+            return Err("notify.retries must be between 0 and 9".into());
+        }
+        if !(1..=300).contains(&self.timeout_secs) {
+            return Err("notify.timeout_secs must be between 1 and 300".into());
+        }
+        AllowList::parse(&self.ssrf_allow_hosts)
+            .map_err(|e| format!("notify.ssrf_allow_hosts: {e}"))?;
+        Ok(())
+    }
+
+    fn policy(&self) -> NotifyPolicy {
+        NotifyPolicy {
+            default_threshold: self.default_threshold,
+            max_per_window: self.max_per_window,
+            window_secs: self.window_secs,
+            ssrf_allow_hosts: self.ssrf_allow_hosts.clone(),
+            retries: self.retries,
+            timeout_secs: self.timeout_secs,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpMode {
+    Starttls,
+    Implicit,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpOptions {
+    /// Empty: no mail server, so email notifications are off.
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpMode,
+    pub username: String,
+    /// A secret: masked by `GET /api/option` and left alone when the mask comes back.
+    pub password: String,
+    pub from: String,
+    /// Plain SMTP to a mail server on this machine (a local postfix on 127.0.0.1:25).
+    /// Ignored for every other host, so credentials never cross a network in clear text.
+    pub plaintext_loopback: bool,
+}
+
+impl Default for SmtpOptions {
+    fn default() -> Self {
+        SmtpOptions {
+            host: String::new(),
+            port: 587,
+            security: SmtpMode::Starttls,
+            username: String::new(),
+            password: String::new(),
+            from: String::new(),
+            plaintext_loopback: false,
+        }
+    }
+}
+
+impl SmtpOptions {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        let host = self.host.trim();
+        if host.is_empty() {
+            return Ok(());
+        }
+        if host.contains(['/', ' ', '@']) || host.contains("://") {
+            return Err(format!(
+                "smtp.host {host:?} must be a host name or address, e.g. smtp.example.com"
+            ));
+        }
+        if self.port == 0 {
+            return Err(
+                "smtp.port must be 1 to 65535 (587 for STARTTLS, 465 for implicit TLS)".into(),
+            );
+        }
+        if self.from.trim().is_empty() {
+            return Err("smtp.from is required when smtp.host is set, e.g. \"sluice <noreply@example.com>\"".into());
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!(
+                "smtp.from {:?} is not a mail address, e.g. \"sluice <noreply@example.com>\"",
+                self.from
+            ));
+        }
+        Ok(())
+    }
+
+    fn settings(&self) -> Option<SmtpSettings> {
+        let host = self.host.trim();
+        if host.is_empty() {
+            return None;
+        }
+        Some(SmtpSettings {
+            host: host.to_string(),
+            port: self.port,
+            security: match self.security {
+                SmtpMode::Starttls => SmtpSecurity::Starttls,
+                SmtpMode::Implicit => SmtpSecurity::Implicit,
+            },
+            username: self.username.clone(),
+            password: Secret::new(self.password.clone()),
+            from: self.from.trim().to_string(),
+            allow_plaintext_loopback: self.plaintext_loopback,
+        })
+    }
+}
+
+/// What the notifier is given for these options.
+pub fn to_config(notify: &NotifyOptions, smtp: &SmtpOptions) -> NotifyConfig {
+    NotifyConfig {
+        policy: notify.policy(),
+        smtp: smtp.settings(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_notifier_defaults_and_email_is_off() {
+        let c = to_config(&NotifyOptions::default(), &SmtpOptions::default());
+        assert_eq!(c, NotifyConfig::default());
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        let n = NotifyOptions {
+            ssrf_allow_hosts: vec!["not a host!".into()],
+            ..Default::default()
+        };
+        assert!(
+            n.validate()
+                .unwrap_err()
+                .contains("notify.ssrf_allow_hosts")
+        );
+        let s = SmtpOptions {
+            host: "smtp.example.com".into(),
+            ..Default::default()
+        };
+        assert!(s.validate().unwrap_err().contains("smtp.from"));
+        let s = SmtpOptions {
+            host: "smtp.example.com".into(),
+            from: "sluice <noreply@example.com>".into(),
+            ..Default::default()
+        };
+        s.validate().unwrap();
+        assert_eq!(s.settings().unwrap().port, 587);
+    }
+}
