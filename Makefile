@@ -3,6 +3,8 @@
 
 CARGO ?= cargo
 NPM ?= npm
+# Where cargo puts binaries (honours CARGO_TARGET_DIR, as cargo does).
+TARGET := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
 .PHONY: all frontend build release run test test-rust test-ui bench bench-logs deb clean
 
@@ -24,7 +26,7 @@ release: frontend
 
 # Runs sluice with the embedded default config: http://127.0.0.1:3000, data under ./data.
 run: release
-	./target/release/sluice serve
+	$(TARGET)/release/sluice serve
 
 test: frontend
 	$(CARGO) build --bins
@@ -34,15 +36,15 @@ test-rust:
 	$(CARGO) test --all-targets
 
 test-ui:
-	cd frontend && SLUICE_BIN=$(CURDIR)/target/debug/sluice node --test e2e/
+	cd frontend && SLUICE_BIN=$(TARGET)/debug/sluice node --test e2e/
 
 # Load test: sluice pinned to CPU 0, the mock upstream and the load generator on CPU 1.
 bench: release
-	./target/release/sluice-bench
+	$(TARGET)/release/sluice-bench
 
 # Log search and totals over 1,000,000 synthetic rows (sluice gen-logs); writes docs/performance.md.
 bench-logs: release
-	./target/release/sluice-logbench
+	$(TARGET)/release/sluice-logbench
 
 deb: release
 	$(CARGO) deb --no-build --no-strip
