@@ -24,6 +24,8 @@ pub struct Call {
     pub stream: bool,
     pub started: Instant,
     pub request_id: String,
+    /// The call's hold on the tokens-per-minute limits, corrected when it is charged.
+    pub permit: crate::ratelimit::Permit,
 }
 
 /// The channel that answered, and what is needed to price its answer.
@@ -123,6 +125,8 @@ pub async fn charge(
         .latency
         .observe(call.started.elapsed());
     let cost = answer.price.quota(usage);
+    call.permit
+        .settle(usage.prompt_tokens.saturating_add(usage.completion_tokens));
     let settled = reservation.settle(cost);
     let charge = settled.charge;
     let mut entry = base_entry(call, LogType::Consume, Some(answer.channel_id), status);
@@ -215,6 +219,33 @@ pub async fn log_error(call: &Call, channel_id: Option<i64>, status: StatusCode,
         .await
     {
         log::error!("could not write the error log row: {e}");
+    }
+}
+
+/// Checks the key's and the user's rate limits. A refusal is counted in the metrics and
+/// written as an error row (status 429), so operators can see who is being held back;
+/// it costs one small insert in the writer's group commit and no charge.
+pub async fn admit(call: &Call, tokens: u64) -> Result<crate::ratelimit::Permit, ApiError> {
+    let limits = crate::ratelimit::Limits::resolve(
+        &call.key,
+        &call.user.group,
+        &call.state.catalog.options().ratelimit,
+    );
+    match call
+        .state
+        .limiter
+        .admit(call.key.id, call.user.id, limits, tokens)
+    {
+        Ok(p) => Ok(p),
+        Err(refusal) => {
+            call.state
+                .metrics
+                .rate_limited
+                .fetch_add(1, Ordering::Relaxed);
+            let err = ApiError::RateLimited(refusal);
+            log_error(call, None, err.status(), &err.to_string()).await;
+            Err(err)
+        }
     }
 }
 

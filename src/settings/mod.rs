@@ -10,6 +10,7 @@
 //! applies live: an admin change commits, the catalog reloads, the next request sees it.
 
 pub mod modules;
+pub mod ratelimit;
 
 pub use modules::{Currency, Options};
 
@@ -139,6 +140,30 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
         "CNY per USD, or custom units per USD.",
     ),
     ("display.symbol", "Symbol of the CUSTOM currency."),
+    (
+        "ratelimit.key_rpm",
+        "Requests per minute for a key that sets no rpm_limit (0 = unlimited).",
+    ),
+    (
+        "ratelimit.key_tpm",
+        "Tokens per minute for a key that sets no tpm_limit (0 = unlimited).",
+    ),
+    (
+        "ratelimit.user_rpm",
+        "Requests per minute per user whose group is not in group_rpm (0 = unlimited).",
+    ),
+    (
+        "ratelimit.user_tpm",
+        "Tokens per minute per user whose group is not in group_tpm (0 = unlimited).",
+    ),
+    (
+        "ratelimit.group_rpm",
+        "Requests per minute per user, by group (group → limit; 0 = unlimited).",
+    ),
+    (
+        "ratelimit.group_tpm",
+        "Tokens per minute per user, by group (group → limit; 0 = unlimited).",
+    ),
 ];
 
 /// Options whose value is a secret: masked on read, left as they were when the mask comes back.

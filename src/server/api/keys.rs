@@ -85,6 +85,24 @@ struct CreateBody {
     /// Admins may create a key for another user.
     #[serde(default)]
     user_id: Option<i64>,
+    /// Requests per minute (0 = unlimited); absent or null = the `ratelimit.key_rpm` option.
+    #[serde(default)]
+    rpm_limit: Option<i64>,
+    /// Tokens per minute (0 = unlimited); absent or null = the `ratelimit.key_tpm` option.
+    #[serde(default)]
+    tpm_limit: Option<i64>,
+}
+
+fn check_limit(name: &str, v: Option<i64>) -> Result<(), ApiError> {
+    match v {
+        Some(n) if !(0..=crate::settings::ratelimit::MAX_LIMIT as i64).contains(&n) => {
+            Err(ApiError::BadRequest(format!(
+                "{name} is {n}; use 0 (unlimited) to {}, or null for the default",
+                crate::settings::ratelimit::MAX_LIMIT
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_name(n: &str) -> Result<(), ApiError> {
@@ -120,6 +138,8 @@ pub async fn create(
     let b: CreateBody = parse_json(parts, body)?;
     check_name(&b.name)?;
     check_models(&b.models)?;
+    check_limit("rpm_limit", b.rpm_limit)?;
+    check_limit("tpm_limit", b.tpm_limit)?;
     let quota = match (b.quota, b.unlimited) {
         (_, true) => b.quota.unwrap_or(0),
         (Some(q), false) => q,
@@ -172,6 +192,8 @@ pub async fn create(
                 expires_at: b.expires_at,
                 models: b.models.as_deref(),
                 created_at: now,
+                rpm_limit: b.rpm_limit,
+                tpm_limit: b.tpm_limit,
             },
         )?;
         if !b.unlimited {
@@ -210,6 +232,8 @@ pub async fn patch(
     if let Some(m) = &b.fields.models {
         check_models(m)?;
     }
+    check_limit("rpm_limit", b.fields.rpm_limit.flatten())?;
+    check_limit("tpm_limit", b.fields.tpm_limit.flatten())?;
     if b.quota.is_some_and(|q| q < 0) {
         return Err(ApiError::BadRequest("quota cannot be negative".into()));
     }
