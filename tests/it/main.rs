@@ -12,6 +12,7 @@ mod openapi;
 mod ops;
 mod probe;
 mod process;
+mod ratelimit;
 mod receivers;
 mod relay;
 mod store;
