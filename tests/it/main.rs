@@ -5,6 +5,7 @@
 mod admin;
 mod backup;
 mod common;
+mod display;
 mod logfiles;
 mod logs;
 mod notify;

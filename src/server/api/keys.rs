@@ -35,7 +35,7 @@ pub async fn list(state: &AppState, p: &Principal, query: &str) -> Result<Resp, 
         .store
         .read(move |c| keys::list(c, user_filter))
         .await?;
-    Ok(json(StatusCode::OK, &rows))
+    Ok(json(StatusCode::OK, &money(state, &rows)))
 }
 
 /// The key, if the caller may see and change it; 404 otherwise, so ids of others' keys leak nothing.
@@ -67,7 +67,10 @@ async fn may_manage_keys_of(state: &AppState, p: &Principal, owner: i64) -> Resu
 }
 
 pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<Resp, ApiError> {
-    Ok(json(StatusCode::OK, &owned(state, p, id).await?))
+    Ok(json(
+        StatusCode::OK,
+        &money(state, &owned(state, p, id).await?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -202,7 +205,7 @@ pub async fn create(
         keys::get(c, id)
     })
     .await?;
-    let mut v = serde_json::to_value(&row).unwrap_or_default();
+    let mut v = money(state, &row);
     if let Some(o) = v.as_object_mut() {
         o.insert("key".into(), json!(secret));
     }
@@ -268,7 +271,7 @@ pub async fn patch(
     if let (Some(old), Some(new), Some(acct)) = (old, quota, state.catalog.key_account(id)) {
         acct.adjust(new - old);
     }
-    Ok(json(StatusCode::OK, &row))
+    Ok(json(StatusCode::OK, &money(state, &row)))
 }
 
 pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
@@ -280,4 +283,13 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Res
     })
     .await?;
     Ok(no_content())
+}
+
+/// Rows with `remain_quota_display` and `used_quota_display` beside the raw units.
+fn money<T: serde::Serialize>(state: &AppState, v: &T) -> serde_json::Value {
+    crate::billing::display::with_display(
+        v,
+        crate::billing::display::KEY_FIELDS,
+        &state.catalog.options().display,
+    )
 }
