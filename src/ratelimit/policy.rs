@@ -35,13 +35,14 @@ impl Bucket {
     /// raising a limit from 3 to 10 after 3 calls leaves 7 available at once, lowering it
     /// leaves the calls already made counted against the new limit. A new bucket starts full.
     pub fn refill(&mut self, limit: u64, now: u64) {
+        // The time since the last refill ran at the old rate.
+        let elapsed = now.saturating_sub(self.last);
+        self.last = self.last.max(now);
+        self.level = (self.level + i128::from(elapsed) * i128::from(self.limit)).min(self.cap());
         if limit != self.limit {
             self.level += (i128::from(limit) - i128::from(self.limit)) * W;
             self.limit = limit;
         }
-        let elapsed = now.saturating_sub(self.last);
-        self.last = self.last.max(now);
-        self.level = (self.level + i128::from(elapsed) * i128::from(limit)).min(self.cap());
     }
 
     fn cap(&self) -> i128 {

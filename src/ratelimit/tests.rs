@@ -101,6 +101,18 @@ fn a_changed_limit_keeps_what_was_used() {
 }
 
 #[test]
+fn time_before_a_limit_change_refills_at_the_old_rate() {
+    let mut b = Bucket::default();
+    b.refill(60, 0);
+    b.take(60);
+    // 10 s at 60/min gives 10 back; then the limit rises to 100: 40 more, all available.
+    // (At the new rate it would have been 100.)
+    b.refill(100, 10 * SEC);
+    assert_eq!(b.remaining(), 50);
+    assert_eq!(b.used(), 50);
+}
+
+#[test]
 fn key_limit_refuses_with_the_numbers_and_recovers() {
     let (l, t) = limiter();
     for _ in 0..3 {
