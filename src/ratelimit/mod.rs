@@ -70,6 +70,35 @@ impl Limits {
 struct Counters {
     requests: Bucket,
     tokens: Bucket,
+    refusals: RefusalLog,
+}
+
+/// At most one refusal log row per subject per this long: a client hammering past its limit
+/// must not turn each refused call into a database insert (the metrics count every one).
+pub const REFUSAL_ROW_EVERY_NS: u64 = 10_000_000_000;
+
+/// When the last refusal row of a subject was written, and how many refusals since had none.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    last_row: Option<u64>,
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    /// `Some(n)` when this refusal gets a row, `n` being the refusals since the last row that
+    /// had none; `None` when it is folded into the next row.
+    fn due(&mut self, now: u64) -> Option<u64> {
+        match self.last_row {
+            Some(t) if now.saturating_sub(t) < REFUSAL_ROW_EVERY_NS => {
+                self.unlogged += 1;
+                None
+            }
+            _ => {
+                self.last_row = Some(now);
+                Some(std::mem::take(&mut self.unlogged))
+            }
+        }
+    }
 }
 
 type Cell = Arc<Mutex<Counters>>;
@@ -126,6 +155,9 @@ pub struct Refusal {
     /// whole per-minute limit).
     pub wait_ns: Option<u64>,
     pub headers: RateHeaders,
+    /// `Some(n)`: write an error row for this refusal, noting `n` earlier refusals of the same
+    /// subject that had none; `None`: no row (one was written moments ago).
+    pub log_row: Option<u64>,
 }
 
 impl Refusal {
@@ -228,6 +260,7 @@ impl Limiter {
             let Counters {
                 requests,
                 tokens: tok,
+                ..
             } = g;
             if rpm > 0 {
                 parts.push(Part {
@@ -256,6 +289,13 @@ impl Limiter {
             Err(short) => Some((p.subject, p.kind, p.limit, p.bucket.used(), p.n, short)),
         });
         if let Some((subject, kind, limit, used, requested, short)) = refused {
+            let headers = headers_of(&parts);
+            drop(parts);
+            let counters = match subject {
+                Subject::Key => key_guard.as_deref_mut(),
+                Subject::User => user_guard.as_deref_mut(),
+            };
+            let log_row = counters.and_then(|c| c.refusals.due(now));
             return Err(Box::new(Refusal {
                 kind,
                 subject,
@@ -266,7 +306,8 @@ impl Limiter {
                     Short::Wait(ns) => Some(ns),
                     Short::TooLarge => None,
                 },
-                headers: headers_of(&parts),
+                headers,
+                log_row,
             }));
         }
         for p in parts.iter_mut() {

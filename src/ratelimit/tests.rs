@@ -137,6 +137,22 @@ fn key_limit_refuses_with_the_numbers_and_recovers() {
 }
 
 #[test]
+fn refusal_rows_are_one_per_subject_per_interval() {
+    let (l, t) = limiter();
+    l.admit(1, 1, key_rpm(1), 0).unwrap();
+    let rows = |l: &Arc<Limiter>| l.admit(1, 1, key_rpm(1), 0).err().unwrap().log_row;
+    assert_eq!(rows(&l), Some(0), "the first refusal gets a row");
+    assert_eq!(rows(&l), None);
+    assert_eq!(rows(&l), None);
+    // Another key's refusals have rows of their own.
+    l.admit(2, 1, key_rpm(1), 0).unwrap();
+    assert_eq!(l.admit(2, 1, key_rpm(1), 0).err().unwrap().log_row, Some(0));
+    t.fetch_add(REFUSAL_ROW_EVERY_NS, Ordering::SeqCst);
+    // (a minute's refill at 1/min is not yet back: 10 s passed)
+    assert_eq!(rows(&l), Some(2), "the next row counts the two folded in");
+}
+
+#[test]
 fn a_refusal_by_one_subject_takes_nothing_from_the_other() {
     let (l, _) = limiter();
     let both = Limits {

@@ -222,9 +222,10 @@ pub async fn log_error(call: &Call, channel_id: Option<i64>, status: StatusCode,
     }
 }
 
-/// Checks the key's and the user's rate limits. A refusal is counted in the metrics and
-/// written as an error row (status 429), so operators can see who is being held back;
-/// it costs one small insert in the writer's group commit and no charge.
+/// Checks the key's and the user's rate limits. Every refusal is counted in the metrics; it
+/// is written as an error row (status 429, no charge) so operators can see who is held back,
+/// but at most one row per key or user per 10 s, noting the refusals folded into it, so a
+/// client hammering past its limit cannot flood the log table.
 pub async fn admit(call: &Call, tokens: u64) -> Result<crate::ratelimit::Permit, ApiError> {
     let limits = crate::ratelimit::Limits::resolve(
         &call.key,
@@ -242,8 +243,16 @@ pub async fn admit(call: &Call, tokens: u64) -> Result<crate::ratelimit::Permit,
                 .metrics
                 .rate_limited
                 .fetch_add(1, Ordering::Relaxed);
+            let row = refusal.log_row;
             let err = ApiError::RateLimited(refusal);
-            log_error(call, None, err.status(), &err.to_string()).await;
+            match row {
+                Some(0) => log_error(call, None, err.status(), &err.to_string()).await,
+                Some(n) => {
+                    let text = format!("{err} ({n} more refusals since the last row)");
+                    log_error(call, None, err.status(), &text).await;
+                }
+                None => {}
+            }
             Err(err)
         }
     }
