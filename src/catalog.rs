@@ -26,6 +26,9 @@ pub struct KeyEntry {
     pub models: Option<HashSet<String>>,
     /// `None` for unlimited keys.
     pub account: Option<Arc<Account>>,
+    /// Per-minute limits set on the key; `None` = the option's default, 0 = unlimited.
+    pub rpm_limit: Option<u64>,
+    pub tpm_limit: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -156,6 +159,8 @@ impl Catalog {
                     expires_at: k.expires_at,
                     models: k.models.map(|m| m.into_iter().collect()),
                     account: (!k.unlimited).then_some(account),
+                    rpm_limit: k.rpm_limit.map(|n| n.max(0) as u64),
+                    tpm_limit: k.tpm_limit.map(|n| n.max(0) as u64),
                 }),
             );
         }

@@ -35,6 +35,10 @@ pub enum ApiError {
     InsufficientQuota(String),
     #[error("too many attempts; try again in {retry_after} s")]
     Throttled { retry_after: u64 },
+    /// A key or user over its requests- or tokens-per-minute limit (boxed: it carries the
+    /// numbers for the message and headers).
+    #[error("{0}")]
+    RateLimited(Box<crate::ratelimit::Refusal>),
     #[error("{0}")]
     UpstreamFailed(String),
     #[error("{0}")]
@@ -63,6 +67,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::InsufficientQuota(_)
             | ApiError::Throttled { .. }
+            | ApiError::RateLimited(_)
             | ApiError::UpstreamRateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -92,6 +97,8 @@ impl ApiError {
             }
             ApiError::InsufficientQuota(_) => ("insufficient_quota", "insufficient_quota"),
             ApiError::Throttled { .. } => ("rate_limit_error", "rate_limit_exceeded"),
+            // OpenAI's own rate-limit errors carry the dimension as the type.
+            ApiError::RateLimited(r) => (r.kind.as_str(), "rate_limit_exceeded"),
             ApiError::UpstreamRateLimited(_) => ("rate_limit_error", "rate_limit_exceeded"),
             ApiError::UpstreamFailed(_) => ("upstream_error", "bad_gateway"),
             ApiError::UpstreamTimeout(_) => ("upstream_error", "gateway_timeout"),
@@ -118,7 +125,8 @@ impl ApiError {
             | ApiError::PayloadTooLarge(_)
             | ApiError::UnsupportedMediaType(_)
             | ApiError::InsufficientQuota(_)
-            | ApiError::Throttled { .. } => log::Level::Debug,
+            | ApiError::Throttled { .. }
+            | ApiError::RateLimited(_) => log::Level::Debug,
             ApiError::UpstreamFailed(_)
             | ApiError::UpstreamTimeout(_)
             | ApiError::UpstreamRateLimited(_)
@@ -146,14 +154,23 @@ impl ApiError {
 
     pub fn body(&self) -> Bytes {
         let (kind, code) = self.kind();
-        let v = json!({"error": {"message": self.client_message(), "type": kind, "code": code}});
+        let v = json!({"error": {"message": self.client_message(), "type": kind, "param": null, "code": code}});
         Bytes::from(v.to_string())
     }
 
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Throttled { retry_after } => Some(*retry_after),
+            ApiError::RateLimited(r) => Some(r.retry_after_secs()),
             _ => None,
+        }
+    }
+
+    /// Headers beyond `Retry-After` that belong to the error (`x-ratelimit-*`).
+    pub fn extra_headers(&self) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        match self {
+            ApiError::RateLimited(r) => r.headers.pairs(),
+            _ => Vec::new(),
         }
     }
 }

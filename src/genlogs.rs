@@ -117,6 +117,8 @@ pub fn generate(
                         expires_at: None,
                         models: None,
                         created_at: start,
+                        rpm_limit: None,
+                        tpm_limit: None,
                     },
                 )?;
                 if limited {

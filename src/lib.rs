@@ -10,6 +10,7 @@
 //! - [`billing`]: pure pricing: ratios, estimates, settle amounts; token counting.
 //! - [`notify`]: quota warnings to each user's email, webhook, Bark or Gotify; the SSRF guard;
 //!   a bounded queue and worker threads, so the request path never waits on a receiver.
+//! - [`ratelimit`]: requests and tokens per minute per key and per user, in memory, exact.
 //! - [`relay`]: route a `/v1` call to a channel, forward it, read usage, settle.
 //! - [`server`]: hyper accept loop, the route table, authentication, admin API, embedded UI.
 //! - [`backup`]: scheduled backups, hot copies, `sluice backup` and `sluice restore`.
@@ -42,6 +43,7 @@ pub mod mock;
 pub mod notify;
 pub mod probe;
 pub mod profiler;
+pub mod ratelimit;
 pub mod relay;
 pub mod retention;
 pub mod secret;

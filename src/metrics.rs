@@ -108,6 +108,8 @@ pub struct Metrics {
     pub streams_in_flight: AtomicI64,
     pub retries: AtomicU64,
     pub quota_charged: AtomicU64,
+    /// /v1 calls refused by a key or user rate limit.
+    pub rate_limited: AtomicU64,
     pub db_pings_ok: AtomicU64,
     pub db_pings_failed: AtomicU64,
     pub db_ping_last_micros: AtomicU64,
@@ -173,6 +175,7 @@ impl Metrics {
             "streams_in_flight": self.streams_in_flight.load(Relaxed),
             "retries": self.retries.load(Relaxed),
             "quota_charged": self.quota_charged.load(Relaxed),
+            "rate_limited": self.rate_limited.load(Relaxed),
             "db": {
                 "pings_ok": self.db_pings_ok.load(Relaxed),
                 "pings_failed": self.db_pings_failed.load(Relaxed),
@@ -234,7 +237,7 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
-        let counters: [(&str, &str, u64); 5] = [
+        let counters: [(&str, &str, u64); 6] = [
             (
                 "sluice_retries_total",
                 "Attempts moved to another channel.",
@@ -244,6 +247,11 @@ impl Metrics {
                 "sluice_quota_charged_total",
                 "Quota units charged.",
                 self.quota_charged.load(Relaxed),
+            ),
+            (
+                "sluice_rate_limited_total",
+                "Calls refused by a key or user rate limit.",
+                self.rate_limited.load(Relaxed),
             ),
             (
                 "sluice_db_pings_ok_total",

@@ -1,8 +1,10 @@
 //! Pure pricing: what a call costs in quota units. Knows nothing of SQLite or HTTP.
 //!
 //! - [`pricing`]: the ratio and price tables (run-time options) and the quota formula.
+//! - [`display`]: quota units shown in the display currency (USD, CNY, TOKENS, CUSTOM).
 //! - [`tokens`]: token counting with tiktoken, for estimates and when upstream reports no usage.
 
+pub mod display;
 pub mod pricing;
 pub mod tokens;
 

@@ -207,6 +207,10 @@ pub struct Patch {
     pub kind: Option<Option<Kind>>,
     #[serde(default, with = "double_option")]
     pub quota_warning_threshold: Option<Option<i64>>,
+    /// The threshold in the display currency (`display.*` options); the API turns it into
+    /// quota units before anything else looks at the patch.
+    #[serde(default)]
+    pub quota_warning_threshold_amount: Option<f64>,
     #[serde(default, with = "double_option")]
     pub email: Option<Option<String>>,
     #[serde(default, with = "double_option")]
@@ -247,6 +251,7 @@ impl Patch {
     pub fn is_empty(&self) -> bool {
         self.kind.is_none()
             && self.quota_warning_threshold.is_none()
+            && self.quota_warning_threshold_amount.is_none()
             && self.email.is_none()
             && self.webhook_url.is_none()
             && self.webhook_secret.is_none()

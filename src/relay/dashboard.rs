@@ -1,10 +1,12 @@
 //! `/v1/models` and the OpenAI-dashboard-compatible billing endpoints (key auth).
 
-use crate::billing::QUOTA_PER_USD;
+use crate::billing::display;
 use crate::error::ApiError;
 use crate::server::auth::KeyCaller;
 use crate::server::http::{Resp, json};
 use crate::server::state::AppState;
+use crate::settings::Currency;
+use crate::settings::modules::DisplayOptions;
 use crate::store::keys;
 use http::StatusCode;
 use serde_json::json;
@@ -34,13 +36,25 @@ pub fn models(state: &AppState, caller: &KeyCaller) -> Resp {
     json(StatusCode::OK, &json!({"object": "list", "data": data}))
 }
 
+/// A quota in the unit the dashboard fields carry: the display currency's amount, or the
+/// raw units for TOKENS (as the reference does). The field names say `usd` because the
+/// OpenAI clients that read them expect those names; `currency` says what they hold.
+fn amount(quota: i64, o: &DisplayOptions) -> f64 {
+    match o.currency {
+        Currency::Tokens => quota as f64,
+        _ => display::show(quota, o).amount,
+    }
+}
+
 pub async fn subscription(state: &AppState, caller: &KeyCaller) -> Result<Resp, ApiError> {
     let id = caller.key.id;
     let row = state.store.read(move |c| keys::get(c, id)).await?;
+    let o = state.catalog.options();
+    let total = row.remain_quota + row.used_quota;
     let limit = if row.unlimited {
         UNLIMITED_USD
     } else {
-        (row.remain_quota + row.used_quota) as f64 / QUOTA_PER_USD
+        amount(total, &o.display)
     };
     Ok(json(
         StatusCode::OK,
@@ -51,6 +65,10 @@ pub async fn subscription(state: &AppState, caller: &KeyCaller) -> Result<Resp, 
             "hard_limit_usd": limit,
             "system_hard_limit_usd": limit,
             "access_until": row.expires_at.unwrap_or(0),
+            "currency": display::show(0, &o.display).currency,
+            "unlimited": row.unlimited,
+            "hard_limit_quota": (!row.unlimited).then_some(total),
+            "hard_limit_display": (!row.unlimited).then(|| display::show(total, &o.display)),
         }),
     ))
 }
@@ -58,10 +76,16 @@ pub async fn subscription(state: &AppState, caller: &KeyCaller) -> Result<Resp, 
 pub async fn usage(state: &AppState, caller: &KeyCaller) -> Result<Resp, ApiError> {
     let id = caller.key.id;
     let row = state.store.read(move |c| keys::get(c, id)).await?;
-    let used_usd = row.used_quota as f64 / QUOTA_PER_USD;
-    // OpenAI reports cents.
+    let o = state.catalog.options();
+    // OpenAI reports hundredths of the unit (cents).
     Ok(json(
         StatusCode::OK,
-        &json!({"object": "list", "total_usage": used_usd * 100.0}),
+        &json!({
+            "object": "list",
+            "total_usage": amount(row.used_quota, &o.display) * 100.0,
+            "currency": display::show(0, &o.display).currency,
+            "used_quota": row.used_quota,
+            "used_display": display::show(row.used_quota, &o.display),
+        }),
     ))
 }

@@ -88,6 +88,8 @@ struct Prepared {
     stream: bool,
     client_wants_usage: bool,
     estimate: i64,
+    /// Prompt + most completion tokens, taken from the tokens-per-minute limits.
+    tokens: u64,
     price: Price,
 }
 
@@ -116,7 +118,20 @@ async fn relay(
             prepared.model
         )));
     }
-    let reservation = ledger::reserve(caller.key.account.as_ref(), &caller.user.account, prepared.estimate)
+    let mut call = Call {
+        state: state.clone(),
+        key: caller.key,
+        user: caller.user,
+        endpoint,
+        model: prepared.model.clone(),
+        stream: prepared.stream,
+        started,
+        request_id: crate::logging::current_request_id(),
+        permit: crate::ratelimit::Permit::unlimited(),
+    };
+    call.permit = settle::admit(&call, prepared.tokens).await?;
+    let rate_headers = call.permit.headers;
+    let reservation = ledger::reserve(call.key.account.as_ref(), &call.user.account, prepared.estimate)
         .map_err(|e| {
             ApiError::InsufficientQuota(match e {
                 ReserveError::KeyShort => format!(
@@ -129,21 +144,15 @@ async fn relay(
                 ),
             })
         })?;
-    let call = Call {
-        state: state.clone(),
-        key: caller.key,
-        user: caller.user,
-        endpoint,
-        model: prepared.model.clone(),
-        stream: prepared.stream,
-        started,
-        request_id: crate::logging::current_request_id(),
-    };
     // Detached, so a client disconnect cannot cancel the charge; the handler only waits for it.
     let rid = call.request_id.clone();
     let task =
         tokio::spawn(REQUEST_ID.scope(rid, attempt_all(call, prepared, channels, reservation)));
     match task.await {
+        Ok(Ok(mut resp)) => {
+            rate_headers.apply(resp.headers_mut());
+            Ok(resp)
+        }
         Ok(r) => r,
         Err(e) => Err(ApiError::Internal(format!("the relay task failed: {e}"))),
     }
@@ -201,10 +210,11 @@ fn prepare(
         .and_then(Value::as_u64)
         .unwrap_or(1)
         .clamp(1, 128);
-    let estimate = price.quota(Usage {
+    let usage_estimate = Usage {
         prompt_tokens,
         completion_tokens: completion_estimate.saturating_mul(n),
-    });
+    };
+    let estimate = price.quota(usage_estimate);
     let mut client_wants_usage = false;
     let mut modified = false;
     if stream {
@@ -241,6 +251,9 @@ fn prepare(
         stream,
         client_wants_usage,
         estimate,
+        tokens: usage_estimate
+            .prompt_tokens
+            .saturating_add(usage_estimate.completion_tokens),
         price,
     })
 }

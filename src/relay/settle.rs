@@ -25,6 +25,8 @@ pub struct Call {
     pub stream: bool,
     pub started: Instant,
     pub request_id: String,
+    /// The call's hold on the tokens-per-minute limits, corrected when it is charged.
+    pub permit: crate::ratelimit::Permit,
 }
 
 /// The channel that answered, and what is needed to price its answer.
@@ -124,6 +126,8 @@ pub async fn charge(
         .latency
         .observe(call.started.elapsed());
     let cost = answer.price.quota(usage);
+    call.permit
+        .settle(usage.prompt_tokens.saturating_add(usage.completion_tokens));
     let settled = reservation.settle(cost);
     let charge = settled.charge;
     let mut entry = base_entry(call, LogType::Consume, Some(answer.channel_id), status);
@@ -241,6 +245,42 @@ pub async fn log_error(call: &Call, channel_id: Option<i64>, status: StatusCode,
         .await
     {
         log::error!("could not write the error log row: {e}");
+    }
+}
+
+/// Checks the key's and the user's rate limits. Every refusal is counted in the metrics; it
+/// is written as an error row (status 429, no charge) so operators can see who is held back,
+/// but at most one row per key or user per 10 s, noting the refusals folded into it, so a
+/// client hammering past its limit cannot flood the log table.
+pub async fn admit(call: &Call, tokens: u64) -> Result<crate::ratelimit::Permit, ApiError> {
+    let limits = crate::ratelimit::Limits::resolve(
+        &call.key,
+        &call.user.group,
+        &call.state.catalog.options().ratelimit,
+    );
+    match call
+        .state
+        .limiter
+        .admit(call.key.id, call.user.id, limits, tokens)
+    {
+        Ok(p) => Ok(p),
+        Err(refusal) => {
+            call.state
+                .metrics
+                .rate_limited
+                .fetch_add(1, Ordering::Relaxed);
+            let row = refusal.log_row;
+            let err = ApiError::RateLimited(refusal);
+            match row {
+                Some(0) => log_error(call, None, err.status(), &err.to_string()).await,
+                Some(n) => {
+                    let text = format!("{err} ({n} more refusals since the last row)");
+                    log_error(call, None, err.status(), &text).await;
+                }
+                None => {}
+            }
+            Err(err)
+        }
     }
 }
 

@@ -58,6 +58,9 @@ pub fn error(e: &ApiError) -> Resp {
     {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
+    for (name, v) in e.extra_headers() {
+        r.headers_mut().insert(name, v);
+    }
     r
 }
 

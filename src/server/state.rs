@@ -30,6 +30,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The database answered its last health ping (see `health`).
     pub db_healthy: AtomicBool,
+    /// Per-minute request and token counts (memory only; reset at restart).
+    pub limiter: Arc<crate::ratelimit::Limiter>,
     /// Set when shutdown begins: new relays are refused with 503 while in-flight ones finish.
     pub draining: AtomicBool,
 }
@@ -142,6 +144,7 @@ impl AppState {
             shutdown: tokio::sync::watch::Sender::new(false),
             db_healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
+            limiter: Arc::new(crate::ratelimit::Limiter::default()),
         }))
     }
 }

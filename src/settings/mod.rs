@@ -11,6 +11,7 @@
 
 pub mod modules;
 pub mod notify;
+pub mod ratelimit;
 
 pub use modules::{Currency, Options};
 
@@ -179,6 +180,30 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "smtp.plaintext_loopback",
         "Plain SMTP to a mail server on 127.0.0.1/::1 only (a local MTA); other hosts always use TLS.",
+    ),
+    (
+        "ratelimit.key_rpm",
+        "Requests per minute for a key that sets no rpm_limit (0 = unlimited).",
+    ),
+    (
+        "ratelimit.key_tpm",
+        "Tokens per minute for a key that sets no tpm_limit (0 = unlimited).",
+    ),
+    (
+        "ratelimit.user_rpm",
+        "Requests per minute per user whose group is not in group_rpm (0 = unlimited).",
+    ),
+    (
+        "ratelimit.user_tpm",
+        "Tokens per minute per user whose group is not in group_tpm (0 = unlimited).",
+    ),
+    (
+        "ratelimit.group_rpm",
+        "Requests per minute per user, by group (group → limit; 0 = unlimited).",
+    ),
+    (
+        "ratelimit.group_tpm",
+        "Tokens per minute per user, by group (group → limit; 0 = unlimited).",
     ),
 ];
 

@@ -20,6 +20,7 @@ pub struct Options {
     pub display: DisplayOptions,
     pub notify: NotifyOptions,
     pub smtp: SmtpOptions,
+    pub ratelimit: super::ratelimit::RateLimitOptions,
 }
 
 impl Options {
@@ -32,7 +33,8 @@ impl Options {
         self.anomaly.validate()?;
         self.display.validate()?;
         self.notify.validate()?;
-        self.smtp.validate()
+        self.smtp.validate()?;
+        self.ratelimit.validate()
     }
 }
 

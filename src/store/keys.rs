@@ -19,12 +19,16 @@ pub struct KeyRow {
     pub enabled: bool,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// Requests per minute; `None` = the `ratelimit.key_rpm` default, 0 = unlimited.
+    pub rpm_limit: Option<i64>,
+    /// Tokens per minute; `None` = the `ratelimit.key_tpm` default, 0 = unlimited.
+    pub tpm_limit: Option<i64>,
     #[serde(skip)]
     pub digest: [u8; 32],
 }
 
 const COLUMNS: &str = "id, user_id, name, prefix, unlimited, remain_quota, used_quota, expires_at, \
-                       models, enabled, created_at, last_used_at, digest";
+                       models, enabled, created_at, last_used_at, digest, rpm_limit, tpm_limit";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
     let models: Option<String> = r.get(8)?;
@@ -46,6 +50,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
         enabled: r.get(9)?,
         created_at: r.get(10)?,
         last_used_at: r.get(11)?,
+        rpm_limit: r.get(13)?,
+        tpm_limit: r.get(14)?,
         digest: d,
     })
 }
@@ -60,6 +66,8 @@ pub struct NewKey<'a> {
     pub expires_at: Option<i64>,
     pub models: Option<&'a [String]>,
     pub created_at: i64,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
 }
 
 fn models_json(m: Option<&[String]>) -> Option<String> {
@@ -68,8 +76,8 @@ fn models_json(m: Option<&[String]>) -> Option<String> {
 
 pub fn insert(conn: &Connection, k: &NewKey<'_>) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO api_keys (user_id, name, digest, prefix, unlimited, remain_quota, expires_at, models, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO api_keys (user_id, name, digest, prefix, unlimited, remain_quota, expires_at, models, created_at, rpm_limit, tpm_limit)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             k.user_id,
             k.name,
@@ -79,7 +87,9 @@ pub fn insert(conn: &Connection, k: &NewKey<'_>) -> Result<i64, StoreError> {
             k.remain_quota,
             k.expires_at,
             models_json(k.models),
-            k.created_at
+            k.created_at,
+            k.rpm_limit,
+            k.tpm_limit
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -114,6 +124,11 @@ pub struct KeyPatch {
     pub expires_at: Option<Option<i64>>,
     #[serde(default, with = "double_option")]
     pub models: Option<Option<Vec<String>>>,
+    /// `Some(None)` goes back to the option's default.
+    #[serde(default, with = "double_option")]
+    pub rpm_limit: Option<Option<i64>>,
+    #[serde(default, with = "double_option")]
+    pub tpm_limit: Option<Option<i64>>,
 }
 
 /// Tells "field absent" (leave it) from "field null" (clear it).
@@ -135,7 +150,9 @@ pub fn update(conn: &Connection, id: i64, p: &KeyPatch) -> Result<(), StoreError
             enabled = COALESCE(?3, enabled),
             unlimited = COALESCE(?4, unlimited),
             expires_at = CASE WHEN ?5 THEN ?6 ELSE expires_at END,
-            models = CASE WHEN ?7 THEN ?8 ELSE models END
+            models = CASE WHEN ?7 THEN ?8 ELSE models END,
+            rpm_limit = CASE WHEN ?9 THEN ?10 ELSE rpm_limit END,
+            tpm_limit = CASE WHEN ?11 THEN ?12 ELSE tpm_limit END
          WHERE id = ?1",
         params![
             id,
@@ -146,6 +163,10 @@ pub fn update(conn: &Connection, id: i64, p: &KeyPatch) -> Result<(), StoreError
             p.expires_at.flatten(),
             p.models.is_some(),
             models_json(p.models.as_ref().and_then(|m| m.as_deref())),
+            p.rpm_limit.is_some(),
+            p.rpm_limit.flatten(),
+            p.tpm_limit.is_some(),
+            p.tpm_limit.flatten(),
         ],
     )?;
     if n == 0 {

@@ -5,6 +5,7 @@
 mod admin;
 mod backup;
 mod common;
+mod display;
 mod logfiles;
 mod logs;
 mod notify;
@@ -12,6 +13,7 @@ mod openapi;
 mod ops;
 mod probe;
 mod process;
+mod ratelimit;
 mod receivers;
 mod relay;
 mod store;

@@ -168,3 +168,44 @@ async fn email_warnings_use_the_smtp_options_and_the_password_stays_masked() {
         "smtp-canary-secret"
     );
 }
+
+#[tokio::test]
+async fn the_threshold_can_be_given_and_read_in_the_display_currency() {
+    let t = TestServer::start_with_options(json!({
+        "display.currency": "CNY",
+        "display.exchange_rate": 7.3,
+    }))
+    .await;
+    let v = t
+        .put(
+            "/api/me/notify",
+            json!({"kind": "email", "email": "ann@example.com", "quota_warning_threshold_amount": 14.6}),
+        )
+        .await;
+    assert_eq!(v["quota_warning_threshold"], 1_000_000, "{v}");
+    assert_eq!(v["quota_warning_threshold_display"]["text"], "¥14.60");
+    assert_eq!(v["effective_threshold_display"]["currency"], "CNY");
+    let v = t.get("/api/me/notify").await;
+    assert_eq!(v["quota_warning_threshold"], 1_000_000);
+
+    for (body, words) in [
+        (
+            json!({"quota_warning_threshold_amount": 1.0, "quota_warning_threshold": 5}),
+            "not both",
+        ),
+        (json!({"quota_warning_threshold_amount": -1.0}), "0 or more"),
+        (
+            json!({"quota_warning_threshold_amount": "lots"}),
+            "invalid type",
+        ),
+    ] {
+        let r = t.api("PUT", "/api/me/notify", Some(body)).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains(words), "{} lacks {words}", r.text());
+    }
+    assert_eq!(
+        t.get("/api/me/notify").await["quota_warning_threshold"],
+        1_000_000,
+        "a refused change changed something"
+    );
+}

@@ -35,7 +35,7 @@ pub async fn list(state: &AppState, p: &Principal, query: &str) -> Result<Resp, 
         .store
         .read(move |c| keys::list(c, user_filter))
         .await?;
-    Ok(json(StatusCode::OK, &rows))
+    Ok(json(StatusCode::OK, &money(state, &rows)))
 }
 
 /// The key, if the caller may see and change it; 404 otherwise, so ids of others' keys leak nothing.
@@ -67,7 +67,10 @@ async fn may_manage_keys_of(state: &AppState, p: &Principal, owner: i64) -> Resu
 }
 
 pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<Resp, ApiError> {
-    Ok(json(StatusCode::OK, &owned(state, p, id).await?))
+    Ok(json(
+        StatusCode::OK,
+        &money(state, &owned(state, p, id).await?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -85,6 +88,24 @@ struct CreateBody {
     /// Admins may create a key for another user.
     #[serde(default)]
     user_id: Option<i64>,
+    /// Requests per minute (0 = unlimited); absent or null = the `ratelimit.key_rpm` option.
+    #[serde(default)]
+    rpm_limit: Option<i64>,
+    /// Tokens per minute (0 = unlimited); absent or null = the `ratelimit.key_tpm` option.
+    #[serde(default)]
+    tpm_limit: Option<i64>,
+}
+
+fn check_limit(name: &str, v: Option<i64>) -> Result<(), ApiError> {
+    match v {
+        Some(n) if !(0..=crate::settings::ratelimit::MAX_LIMIT as i64).contains(&n) => {
+            Err(ApiError::BadRequest(format!(
+                "{name} is {n}; use 0 (unlimited) to {}, or null for the default",
+                crate::settings::ratelimit::MAX_LIMIT
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_name(n: &str) -> Result<(), ApiError> {
@@ -120,6 +141,8 @@ pub async fn create(
     let b: CreateBody = parse_json(parts, body)?;
     check_name(&b.name)?;
     check_models(&b.models)?;
+    check_limit("rpm_limit", b.rpm_limit)?;
+    check_limit("tpm_limit", b.tpm_limit)?;
     let quota = match (b.quota, b.unlimited) {
         (_, true) => b.quota.unwrap_or(0),
         (Some(q), false) => q,
@@ -172,6 +195,8 @@ pub async fn create(
                 expires_at: b.expires_at,
                 models: b.models.as_deref(),
                 created_at: now,
+                rpm_limit: b.rpm_limit,
+                tpm_limit: b.tpm_limit,
             },
         )?;
         if !b.unlimited {
@@ -180,7 +205,7 @@ pub async fn create(
         keys::get(c, id)
     })
     .await?;
-    let mut v = serde_json::to_value(&row).unwrap_or_default();
+    let mut v = money(state, &row);
     if let Some(o) = v.as_object_mut() {
         o.insert("key".into(), json!(secret));
     }
@@ -210,6 +235,8 @@ pub async fn patch(
     if let Some(m) = &b.fields.models {
         check_models(m)?;
     }
+    check_limit("rpm_limit", b.fields.rpm_limit.flatten())?;
+    check_limit("tpm_limit", b.fields.tpm_limit.flatten())?;
     if b.quota.is_some_and(|q| q < 0) {
         return Err(ApiError::BadRequest("quota cannot be negative".into()));
     }
@@ -247,7 +274,7 @@ pub async fn patch(
             .notifier
             .balance_set(crate::notify::Subject::Key(id), owner, acct.balance());
     }
-    Ok(json(StatusCode::OK, &row))
+    Ok(json(StatusCode::OK, &money(state, &row)))
 }
 
 pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
@@ -259,4 +286,13 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Res
     })
     .await?;
     Ok(no_content())
+}
+
+/// Rows with `remain_quota_display` and `used_quota_display` beside the raw units.
+fn money<T: serde::Serialize>(state: &AppState, v: &T) -> serde_json::Value {
+    crate::billing::display::with_display(
+        v,
+        crate::billing::display::KEY_FIELDS,
+        &state.catalog.options().display,
+    )
 }

@@ -5,6 +5,7 @@ use super::super::auth::Principal;
 use super::super::http::{Resp, json};
 use super::super::state::AppState;
 use super::{admin_change, manage_entry};
+use crate::billing::display;
 use crate::error::ApiError;
 use crate::store::log_query::{self, Bucket, Cursor, LogFilter, PageRequest, SortKey, SplitBy};
 use crate::store::logs::LogType;
@@ -234,10 +235,11 @@ pub async fn search(
             r.upstream_model = None;
         }
     }
+    let display = &state.catalog.options().display;
     Ok(json(
         StatusCode::OK,
         &json!({
-            "items": rows,
+            "items": display::with_display(&rows, &["quota"], display),
             "next_cursor": next.map(|c| c.encode()),
         }),
     ))
@@ -278,6 +280,7 @@ pub async fn stat(
         &json!({
             "requests": totals.requests,
             "quota": totals.quota,
+            "quota_display": display::show(totals.quota, &state.catalog.options().display),
             "prompt_tokens": totals.prompt_tokens,
             "completion_tokens": totals.completion_tokens,
             "tokens": totals.tokens(),
@@ -337,6 +340,7 @@ pub async fn usage(
         .store
         .read(move |c| log_query::usage(c, &f, bucket, split))
         .await?;
+    let points = display::with_display(&points, &["quota"], &state.catalog.options().display);
     Ok(json(StatusCode::OK, &json!({ "points": points })))
 }
 

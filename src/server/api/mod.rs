@@ -58,7 +58,7 @@ pub async fn signed_in(
     let id = || parse_id(raw_id);
     match handler {
         Logout => session::logout(state, &parts, &p).await,
-        Me => Ok(session::me(&p)),
+        Me => Ok(session::me(state, &p)),
         AccessToken => session::access_token(state, &p).await,
         UsersList => users::list(state).await,
         UsersCreate => users::create(state, &p, &parts, &body).await,

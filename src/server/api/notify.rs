@@ -22,8 +22,40 @@ pub async fn get(state: &AppState, p: &Principal) -> Result<Resp, ApiError> {
     let uid = p.user.id;
     let row = state.store.read(move |c| notify::get(c, uid)).await?;
     let s = row.map_or_else(|| Settings::empty(uid), Settings::from_row);
-    let default = state.notifier.config().policy.default_threshold;
-    Ok(json(StatusCode::OK, &s.view(default)))
+    Ok(json(StatusCode::OK, &view(state, &s)))
+}
+
+/// The settings as shown, thresholds also in the display currency.
+fn view(state: &AppState, s: &Settings) -> serde_json::Value {
+    let mut v = s.view(state.notifier.config().policy.default_threshold);
+    crate::billing::display::annotate(
+        &mut v,
+        &["quota_warning_threshold", "effective_threshold"],
+        &state.catalog.options().display,
+    );
+    v
+}
+
+/// A threshold sent as money becomes quota units, at the display currency of the moment.
+fn threshold_in_units(state: &AppState, patch: &mut Patch) -> Result<(), ApiError> {
+    let Some(amount) = patch.quota_warning_threshold_amount.take() else {
+        return Ok(());
+    };
+    if patch.quota_warning_threshold.is_some() {
+        return Err(ApiError::BadRequest(
+            "send quota_warning_threshold (quota units) or quota_warning_threshold_amount \
+             (display currency), not both"
+                .into(),
+        ));
+    }
+    let display = &state.catalog.options().display;
+    let units = crate::billing::display::to_quota(amount, display).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "quota_warning_threshold_amount must be a number of 0 or more, not {amount}"
+        ))
+    })?;
+    patch.quota_warning_threshold = Some(Some(units));
+    Ok(())
 }
 
 pub async fn put(
@@ -32,14 +64,15 @@ pub async fn put(
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let patch: Patch = parse_json(parts, body)?;
+    let mut patch: Patch = parse_json(parts, body)?;
     if patch.is_empty() {
         return Err(ApiError::BadRequest(
-            "nothing to change: send any of kind, quota_warning_threshold, email, webhook_url, \
-             webhook_secret, bark_url, gotify_url, gotify_token, gotify_priority"
+            "nothing to change: send any of kind, quota_warning_threshold, \
+             quota_warning_threshold_amount, email, webhook_url, webhook_secret, bark_url, gotify_url, gotify_token, gotify_priority"
                 .into(),
         ));
     }
+    threshold_in_units(state, &mut patch)?;
     patch.validate().map_err(ApiError::BadRequest)?;
     // The SSRF guard resolves host names: a blocking lookup, bounded by the policy timeout.
     let config = state.notifier.config();
@@ -70,8 +103,7 @@ pub async fn put(
         .await?
         .map_err(ApiError::BadRequest)?;
     state.notifier.settings_saved(&merged);
-    let default = state.notifier.config().policy.default_threshold;
-    Ok(json(StatusCode::OK, &merged.view(default)))
+    Ok(json(StatusCode::OK, &view(state, &merged)))
 }
 
 pub async fn test(state: &Arc<AppState>, p: &Principal) -> Result<Resp, ApiError> {

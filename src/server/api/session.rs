@@ -138,8 +138,12 @@ pub async fn logout(
     Ok(resp)
 }
 
-pub fn me(p: &Principal) -> Resp {
-    let mut v = serde_json::to_value(&p.user).unwrap_or_default();
+pub fn me(state: &AppState, p: &Principal) -> Resp {
+    let mut v = crate::billing::display::with_display(
+        &p.user,
+        crate::billing::display::USER_FIELDS,
+        &state.catalog.options().display,
+    );
     if let (Some(obj), Some(csrf)) = (v.as_object_mut(), &p.csrf_token) {
         obj.insert("csrf_token".into(), json!(csrf));
     }

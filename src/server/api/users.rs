@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
     let rows = state.store.read(users::list).await?;
-    Ok(json(StatusCode::OK, &rows))
+    Ok(json(StatusCode::OK, &money(state, &rows)))
 }
 
 pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
     let row = state.store.read(move |c| users::get(c, id)).await?;
-    Ok(json(StatusCode::OK, &row))
+    Ok(json(StatusCode::OK, &money(state, &row)))
 }
 
 #[derive(Deserialize)]
@@ -127,7 +127,7 @@ pub async fn create(
         users::get(c, id)
     })
     .await?;
-    Ok(json(StatusCode::CREATED, &row))
+    Ok(json(StatusCode::CREATED, &money(state, &row)))
 }
 
 #[derive(Deserialize)]
@@ -249,7 +249,7 @@ pub async fn patch(
             .balance_set(crate::notify::Subject::User(id), id, acct.balance());
     }
     reload(state).await;
-    Ok(json(StatusCode::OK, &row))
+    Ok(json(StatusCode::OK, &money(state, &row)))
 }
 
 pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
@@ -272,4 +272,13 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Res
     })
     .await?;
     Ok(no_content())
+}
+
+/// Rows with `quota_display` and `used_quota_display` beside the raw units.
+fn money<T: serde::Serialize>(state: &AppState, v: &T) -> serde_json::Value {
+    crate::billing::display::with_display(
+        v,
+        crate::billing::display::USER_FIELDS,
+        &state.catalog.options().display,
+    )
 }
