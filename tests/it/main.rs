@@ -14,4 +14,5 @@ mod probe;
 mod process;
 mod receivers;
 mod relay;
+mod service;
 mod store;
