@@ -222,7 +222,7 @@ check "$pwfile is not 0600 sluice" test "$(stat -c '%a %U' "$pwfile")" = "600 sl
 password=$(<"$pwfile")
 refute "the password reached the server's output" grep -qF -- "$password" "$work/server1.log"
 check "the log does not say where the password is" grep -q "its password is in $pwfile" "$work/server1.log"
-check "no log file in /var/log/sluice" compgen -G '/var/log/sluice/sluice-*.log'
+check "no log file in /var/log/sluice" compgen -G '/var/log/sluice/sluice-*.log' >/dev/null
 
 login=$(curl -fsS --max-time 10 -c "$work/cookies" -H 'content-type: application/json' \
     --data "$(jq -n --arg p "$password" '{username: "root", password: $p}')" "$base/api/auth/login")
@@ -232,16 +232,16 @@ token=$(curl -fsS --max-time 10 -b "$work/cookies" -H "x-csrf-token: $csrf" -X P
 check "no access token" test -n "$token" -a "$token" != null
 api PUT /api/option '{"pricing.allow_unpriced_models": true}' >/dev/null
 api POST /api/channels "$(jq -n --arg u "$mock_url" \
-    '{name: "mock", base_url: $u, api_key: "sk-test-deb", models: ["gpt-x"]}')" >/dev/null
+    '{name: "mock", base_url: ($u + "/v1"), api_key: "sk-test-deb", models: ["gpt-x"]}')" >/dev/null
 api PATCH /api/users/1 '{"quota": 1000}' >/dev/null
 key=$(api POST /api/keys '{"name": "test-deb", "unlimited": true}' | jq -r .key)
 check "no API key" test -n "$key" -a "$key" != null
 status=$(chat)
 check "relayed chat answered $status: $(cat "$work/chat.json")" test "$status" = 200
 check "the answer is not a chat completion: $(cat "$work/chat.json")" \
-    jq -e '.object == "chat.completion" and (.choices[0].message.content | length > 0) and .usage.total_tokens > 0' "$work/chat.json"
+    jq -e '.object == "chat.completion" and (.choices[0].message.content | length > 0) and .usage.total_tokens > 0' "$work/chat.json" >/dev/null
 check "sluice healthcheck disagrees" setpriv --reuid=sluice --regid=sluice --init-groups \
-    /usr/bin/sluice healthcheck --config /etc/sluice/sluice.toml --listen "${base#http://}"
+    /usr/bin/sluice healthcheck --config /etc/sluice/sluice.toml --listen "${base#http://}" >/dev/null
 stop_server
 check "the database is not in /var/lib/sluice" test -f /var/lib/sluice/sluice.db
 check "sluice.db is not owned by sluice" test "$(stat -c '%U' /var/lib/sluice/sluice.db)" = sluice
@@ -278,7 +278,9 @@ dpkg -P sluice 2>&1 | tee "$work/purge.log"
 check "purge did not say what it deletes" grep -q 'purge deletes /var/lib/sluice' "$work/purge.log"
 for path in /etc/sluice /usr/bin/sluice /lib/systemd/system/sluice.service \
     /usr/lib/systemd/system/sluice.service /var/lib/sluice /var/log/sluice \
-    /etc/systemd/system/multi-user.target.wants/sluice.service; do
+    /etc/systemd/system/multi-user.target.wants/sluice.service /etc/systemd/system/sluice.service \
+    /var/lib/systemd/deb-systemd-helper-enabled/sluice.service \
+    /var/lib/systemd/deb-systemd-helper-masked/sluice.service; do
     check "$path is left after purge" test ! -e "$path" -a ! -L "$path"
 done
 # Every file the package installed is gone (directories are shared with other packages).
@@ -288,4 +290,4 @@ while read -r path; do
 done <"$work/installed-files"
 refute "the sluice user is left after purge" getent passwd sluice
 refute "the sluice group is left after purge" getent group sluice
-refute "dpkg still lists sluice" dpkg-query -W sluice
+refute "dpkg still lists sluice" dpkg-query -W sluice 2>/dev/null
