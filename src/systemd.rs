@@ -76,13 +76,14 @@ impl Notifier {
             loop {
                 tick.tick().await;
                 match crate::health::ping(&state).await {
-                    Ok(_) => {
-                        notifier.send(&[NotifyState::Watchdog]);
-                        if failing {
-                            notifier.status("serving (the database answers again)");
-                            failing = false;
-                        }
+                    Ok(_) if failing => {
+                        failing = false;
+                        notifier.send(&[
+                            NotifyState::Watchdog,
+                            NotifyState::Status("serving (the database answers again)"),
+                        ]);
                     }
+                    Ok(_) => notifier.send(&[NotifyState::Watchdog]),
                     // Logged by the pinger already; here it only withholds the feed.
                     Err(e) => {
                         notifier.status(&format!("database not answering: {e}"));

@@ -22,7 +22,8 @@ impl NotifySocket {
         NotifySocket { sock, path }
     }
 
-    /// Reads messages until one has the line `want`; returns every message read, in order.
+    /// Reads messages until one has a line starting with `want`; returns every message read,
+    /// in order.
     fn wait_for(&self, want: &str, within: Duration) -> Vec<String> {
         let deadline = Instant::now() + within;
         let mut seen = Vec::new();
@@ -36,7 +37,7 @@ impl NotifySocket {
                 Err(e) => panic!("no {want} within {within:?} ({e}); got {seen:?}"),
             };
             let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let done = msg.lines().any(|l| l == want);
+            let done = msg.lines().any(|l| l.starts_with(want));
             seen.push(msg);
             if done {
                 return seen;
@@ -79,6 +80,44 @@ async fn systemd_hears_ready_after_the_listener_is_up_then_the_watchdog_then_sto
 
     p.signal("-TERM");
     notify.wait_for("STOPPING=1", Duration::from_secs(10));
+    assert_eq!(p.wait(), 0, "{}", p.output());
+}
+
+#[tokio::test]
+async fn the_watchdog_goes_hungry_while_the_writer_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = NotifySocket::bind(dir.path());
+    let data = dir.path().join("data");
+    let mut p = process::spawn_with_env(
+        &data,
+        &[
+            ("NOTIFY_SOCKET", notify.path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    notify.wait_for("WATCHDOG=1", Duration::from_secs(30));
+
+    // Another process holds the write lock: the writer's pings wait, then fail.
+    let blocker = rusqlite::Connection::open(data.join("sluice.db")).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let hungry = Duration::from_secs(30);
+    notify.wait_for("STATUS=database not answering", hungry);
+    // From one failed ping to the next, nothing feeds the watchdog.
+    let between = notify.wait_for("STATUS=database not answering", hungry);
+    assert!(
+        !between.iter().any(|m| m.lines().any(|l| l == "WATCHDOG=1")),
+        "fed while the writer was stuck: {between:?}"
+    );
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let after = notify.wait_for("WATCHDOG=1", hungry);
+    assert!(
+        after
+            .iter()
+            .any(|m| m.contains("STATUS=serving (the database answers again)")),
+        "{after:?}"
+    );
+    p.signal("-TERM");
     assert_eq!(p.wait(), 0, "{}", p.output());
 }
 
