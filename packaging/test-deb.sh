@@ -98,6 +98,11 @@ check "the config does not listen on 127.0.0.1:3000" \
     grep -qx 'listen = "127.0.0.1:3000"' "$work/root/etc/sluice/sluice.toml"
 check "the config does not keep data in /var/lib/sluice" \
     grep -qx 'data_dir = "/var/lib/sluice"' "$work/root/etc/sluice/sluice.toml"
+# Both carry the version by hand: a release that bumps Cargo.toml must bump them too.
+check "packaging/changelog's newest entry is not $version" \
+    grep -q "^sluice ($version) " <(zcat "$work/root/usr/share/doc/sluice/changelog.gz" | head -n1)
+check "the man page does not say sluice $version" \
+    grep -q "^\.TH SLUICE 1 .* \"sluice $version\"" <(zcat "$work/root/usr/share/man/man1/sluice.1.gz")
 if command -v man >/dev/null; then
     LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$work/root/usr/share/man/man1/sluice.1.gz" \
         2>"$work/man.log" >/dev/null
