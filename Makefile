@@ -6,7 +6,7 @@ NPM ?= npm
 # Where cargo puts binaries (honours CARGO_TARGET_DIR, as cargo does).
 TARGET := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: all frontend build release run test test-rust test-ui bench bench-logs deb clean
+.PHONY: all frontend build release run test test-rust test-ui bench bench-logs deb test-deb clean
 
 all: build
 
@@ -46,8 +46,25 @@ bench: release
 bench-logs: release
 	$(TARGET)/release/sluice-logbench
 
-deb: release
-	$(CARGO) deb --no-build --no-strip
+# The Debian package: target/debian/sluice_<version>_<arch>.deb (packaging/README.md).
+# --no-strip: the release profile already strips debug info and keeps the symbol table the
+# built-in profiler names flamegraph frames from. DEB_VERSION=x.y.z overrides the version.
+deb: release target/man/sluice.1.gz target/man/changelog.gz
+	$(CARGO) deb --no-build --no-strip $(if $(DEB_VERSION),--deb-version $(DEB_VERSION))
+
+# -n: no name or timestamp in the gzip header, so the package builds reproducibly.
+target/man/sluice.1.gz: packaging/sluice.1
+	mkdir -p target/man
+	gzip -9n -c $< > $@
+
+target/man/changelog.gz: packaging/changelog
+	mkdir -p target/man
+	gzip -9n -c $< > $@
+
+# Builds the package, then installs, runs, upgrades, removes and purges it on this machine
+# (as root; see packaging/test-deb.sh).
+test-deb: deb
+	packaging/test-deb.sh
 
 clean:
 	$(CARGO) clean

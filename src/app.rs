@@ -5,9 +5,11 @@ use crate::config::Config;
 use crate::server::{self, state::AppState};
 use crate::store::users::{NewUser, Role};
 use crate::store::{Store, users};
+use crate::systemd::Notifier;
 use crate::util;
 use anyhow::Context;
 use std::future::Future;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -25,7 +27,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// Creates the root account when the database has no users. The password is the configured
-/// one, or a generated one that is printed once and written to `<data>/initial-root-password`
+/// one, or a generated one that is printed once (only to a terminal) and written to `<data>/initial-root-password`
 /// (mode 0600). Never logged. Blocking: call it outside the async runtime.
 pub fn ensure_root(store: &Store, config: &Config) -> anyhow::Result<()> {
     if store.read_blocking(users::count)? > 0 {
@@ -56,10 +58,14 @@ pub fn ensure_root(store: &Store, config: &Config) -> anyhow::Result<()> {
         let file = config.data_dir.join("initial-root-password");
         write_private(&file, &format!("{password}\n"))
             .with_context(|| format!("cannot write {}", file.display()))?;
-        println!(
-            "Created the root account. Sign in as 'root' with password: {password}\n(also written to {}; delete it once you have changed the password)",
-            file.display()
-        );
+        // On a terminal the operator sees the password once. Otherwise stdout is a journal or a
+        // log file, where a password must never land: only the file's path is logged.
+        if std::io::stdout().is_terminal() {
+            println!(
+                "Created the root account. Sign in as 'root' with password: {password}\n(also written to {}; delete it once you have changed the password)",
+                file.display()
+            );
+        }
         log::info!(
             "created the root account; its password is in {}",
             file.display()
@@ -95,9 +101,10 @@ pub async fn serve(
     store: Store,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
+    systemd: Notifier,
 ) -> anyhow::Result<()> {
     let state = build_state(config, store).await?;
-    run(state, listener, shutdown).await
+    run(state, listener, shutdown, systemd).await
 }
 
 /// Loads the in-memory catalog (off the async threads) and starts loading the tokenizers in
@@ -112,11 +119,13 @@ pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<App
 /// How long shutdown waits for queued notifications.
 const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Serves `state` on `listener` until `shutdown`, then stops the store cleanly.
+/// Serves `state` on `listener` until `shutdown`, then stops the store cleanly. `systemd`
+/// tells systemd when the server is ready, feeds its watchdog and says when it stops.
 pub async fn run(
     state: Arc<AppState>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
+    systemd: Notifier,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // A first ping before the first request, so /readyz tells the truth from the start.
@@ -127,10 +136,18 @@ pub async fn run(
     crate::retention::spawn(state.clone());
     let scheduler =
         crate::backup::spawn_scheduler(state.backups.clone(), state.shutdown.subscribe());
+    systemd.spawn_watchdog(state.clone());
     log::info!("listening on http://{addr}");
+    // Ready only now: migrations ran before the state was built, the listener is bound and the
+    // first database ping is in; connections made from here on wait in the accept backlog.
+    systemd.ready(&format!("serving on http://{addr}"));
     let store = state.store.clone();
     let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
     let notifier = state.notifier.clone();
+    let shutdown = async move {
+        shutdown.await;
+        systemd.stopping();
+    };
     server::run(listener, state, shutdown).await;
     // Queued warning-state writes (and deliveries, briefly) go through the writer: before it stops.
     let _ = tokio::task::spawn_blocking(move || notifier.shutdown(NOTIFY_GRACE)).await;

@@ -15,6 +15,7 @@
 //! - [`server`]: hyper accept loop, the route table, authentication, admin API, embedded UI.
 //! - [`backup`]: scheduled backups, hot copies, `sluice backup` and `sluice restore`.
 //! - [`lock`]: the data directory lock that keeps a second server or a restore off a live database.
+//! - [`systemd`]: `Type=notify` readiness, status lines and the watchdog (no-ops outside systemd).
 //! - [`app`]: start-up: open the store, bootstrap root, serve, shut down cleanly.
 //! - [`mock`]: an OpenAI-compatible mock upstream for tests and the benchmark.
 //!
@@ -50,4 +51,5 @@ pub mod secret;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod systemd;
 pub mod util;

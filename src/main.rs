@@ -182,7 +182,12 @@ fn main() -> ExitCode {
 fn serve(config: Config) -> anyhow::Result<()> {
     // Held until the process exits: no second server, and no restore, on this data directory.
     let _lock = sluice::lock::DataLock::acquire(&config.data_dir)?;
-    let store = sluice::app::open_store(&config)?;
+    // Under systemd (Type=notify) the start job waits for READY=1; the status lines say why.
+    let systemd = sluice::systemd::Notifier::from_env();
+    systemd.status("migrating the database");
+    let store = sluice::app::open_store(&config).inspect_err(|e| {
+        systemd.status(&format!("failed: {e:#}"));
+    })?;
     sluice::app::ensure_root(&store, &config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -210,7 +215,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
                     config.listen
                 )
             })?;
-        sluice::app::serve(config, store, listener, shutdown_signal()).await
+        sluice::app::serve(config, store, listener, shutdown_signal(), systemd).await
     })
 }
 

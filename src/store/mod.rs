@@ -41,6 +41,18 @@ pub enum StoreError {
     Pool(#[from] r2d2::Error),
     #[error("migration: {0}")]
     Migration(String),
+    #[error(
+        "migration {migration} failed: {detail}. Nothing was applied: the database is still at \
+         schema version {at}, unchanged, and the previous sluice release runs on it. Fix the \
+         cause, or reinstall the previous release, then start again"
+    )]
+    MigrationFailed {
+        /// The schema version the database stays at.
+        at: i32,
+        /// The migration that failed (for example `V3__data_ops`).
+        migration: String,
+        detail: String,
+    },
     #[error("commit failed: {0}")]
     Commit(String),
     #[error("the database writer has stopped")]

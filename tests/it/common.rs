@@ -167,9 +167,14 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(sluice::app::run(state.clone(), listener, async move {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(sluice::app::run(
+            state.clone(),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+            sluice::systemd::Notifier::disabled(),
+        ));
         let mut t = TestServer {
             base,
             mock,

@@ -16,5 +16,6 @@ mod process;
 mod ratelimit;
 mod receivers;
 mod relay;
+mod service;
 mod store;
 mod warnings;

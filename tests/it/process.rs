@@ -19,11 +19,17 @@ pub(crate) struct Proc {
 }
 
 pub(crate) fn spawn(dir: &std::path::Path) -> Proc {
+    spawn_with_env(dir, &[])
+}
+
+/// [`spawn`] with extra environment variables (applied last, so they can override).
+pub(crate) fn spawn_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("SLUICE_ROOT_PASSWORD", PASSWORD)
         .env("SLUICE_DEBUG", "true")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
