@@ -127,6 +127,7 @@ pub async fn run(
     crate::retention::spawn(state.clone());
     let scheduler =
         crate::backup::spawn_scheduler(state.backups.clone(), state.shutdown.subscribe());
+    let channel_tests = crate::channel_health::scheduler::spawn(state.clone());
     log::info!("listening on http://{addr}");
     let store = state.store.clone();
     let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
@@ -138,6 +139,11 @@ pub async fn run(
     // final checkpoint, within the grace period.
     if tokio::time::timeout(grace, scheduler).await.is_err() {
         log::warn!("a scheduled backup was still running at shutdown");
+    }
+    // It stops at the shutdown signal (a run in progress is cancelled); its last writes are
+    // queued before the writer flushes.
+    if tokio::time::timeout(grace, channel_tests).await.is_err() {
+        log::warn!("the channel test schedule did not stop in time");
     }
     store
         .writer

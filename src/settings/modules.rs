@@ -17,6 +17,7 @@ pub struct Options {
     pub backup: BackupOptions,
     pub anomaly: AnomalyOptions,
     pub display: DisplayOptions,
+    pub channel: super::channel::ChannelOptions,
 }
 
 impl Options {
@@ -27,7 +28,8 @@ impl Options {
         self.log.validate()?;
         self.backup.validate()?;
         self.anomaly.validate()?;
-        self.display.validate()
+        self.display.validate()?;
+        self.channel.validate()
     }
 }
 
