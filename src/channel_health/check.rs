@@ -72,8 +72,7 @@ pub async fn probe(state: &AppState, channel: &ChannelRow, model: &str) -> Probe
         "max_tokens": 1,
         "stream": false,
     });
-    let req = match provider.build_request(channel, Endpoint::Chat, Bytes::from(body.to_string()))
-    {
+    let req = match provider.build_request(channel, Endpoint::Chat, Bytes::from(body.to_string())) {
         Ok(r) => r,
         Err(e) => return Probe::failed(Outcome::Connect, started, e.to_string()),
     };

@@ -252,7 +252,10 @@ async fn tell_root(state: &AppState, message: Message, request_id: String) {
             .notifier
             .notify_user(u.id, message.clone(), Some(request_id.clone()))
         {
-            log::warn!("channel status notification to {} dropped: queue full", u.username);
+            log::warn!(
+                "channel status notification to {} dropped: queue full",
+                u.username
+            );
         }
     }
 }

@@ -60,7 +60,11 @@ struct Window {
 
 impl Window {
     fn prune(&mut self, now: i64, window_secs: i64) {
-        while self.buckets.front().is_some_and(|b| b.sec <= now - window_secs) {
+        while self
+            .buckets
+            .front()
+            .is_some_and(|b| b.sec <= now - window_secs)
+        {
             self.buckets.pop_front();
         }
     }
@@ -98,7 +102,10 @@ impl Tracker {
         let error = outcome.is_error(opts);
         let window = self.window(channel_id);
         let mut w = window.lock();
-        w.prune(now, i64::try_from(opts.error_window_secs).unwrap_or(i64::MAX));
+        w.prune(
+            now,
+            i64::try_from(opts.error_window_secs).unwrap_or(i64::MAX),
+        );
         match w.buckets.back_mut() {
             Some(b) if b.sec >= now => {
                 b.requests += 1;
@@ -125,8 +132,7 @@ impl Tracker {
         }
         let (requests, errors) = w.totals();
         let rate = errors as f64 / requests as f64;
-        if requests >= u64::from(opts.error_rate_min_requests) && rate > opts.error_rate_threshold
-        {
+        if requests >= u64::from(opts.error_rate_min_requests) && rate > opts.error_rate_threshold {
             w.tripped = true;
             return Some(Trip {
                 channel_id,
@@ -199,7 +205,12 @@ mod tests {
     #[test]
     fn one_transient_error_never_trips() {
         let t = Tracker::default();
-        for o in [Outcome::Status(500), Outcome::Timeout, Outcome::Connect, Outcome::Status(429)] {
+        for o in [
+            Outcome::Status(500),
+            Outcome::Timeout,
+            Outcome::Connect,
+            Outcome::Status(429),
+        ] {
             assert_eq!(t.observe(7, o, 100, &opts()), None, "{o:?}");
         }
         // The client's mistakes do not count as errors at all.

@@ -359,7 +359,11 @@ async fn attempt_all(
         cm.ttfb.observe(sent.elapsed());
         let status = resp.status();
         // Every answer feeds the channel's error window (auth failures may turn it off).
-        health::report(&call.state, channel.id, health::Outcome::Status(status.as_u16()));
+        health::report(
+            &call.state,
+            channel.id,
+            health::Outcome::Status(status.as_u16()),
+        );
         let retryable = status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::UNAUTHORIZED

@@ -359,7 +359,10 @@ mod tests {
         let on = insert(&c, &fields(true), 1).unwrap();
         let off = insert(&c, &fields(false), 1).unwrap();
         assert!(set_auto_disabled(&c, on, "401", 5).unwrap());
-        assert!(!set_auto_disabled(&c, on, "again", 6).unwrap(), "recorded once");
+        assert!(
+            !set_auto_disabled(&c, on, "again", 6).unwrap(),
+            "recorded once"
+        );
         assert!(!set_auto_disabled(&c, off, "401", 5).unwrap());
         let row = get(&c, on).unwrap();
         assert_eq!(row.status(), ChannelStatus::AutoDisabled);
@@ -393,6 +396,19 @@ mod tests {
         };
         record_test(&c, id, &t).unwrap();
         assert_eq!(get(&c, id).unwrap().health.last_test, Some(t));
-        assert!(record_test(&c, 999, &TestRecord { ok: true, http_status: Some(200), latency_ms: 1, tested_at: 1, error: None }).is_err());
+        assert!(
+            record_test(
+                &c,
+                999,
+                &TestRecord {
+                    ok: true,
+                    http_status: Some(200),
+                    latency_ms: 1,
+                    tested_at: 1,
+                    error: None
+                }
+            )
+            .is_err()
+        );
     }
 }

@@ -134,8 +134,7 @@ pub fn validate(c: &ChannelFields) -> Result<(), ApiError> {
         && (m.is_empty() || m.chars().count() > 128)
     {
         return Err(ApiError::BadRequest(
-            "test_model must be 1–128 characters, or null to test with the first of models"
-                .into(),
+            "test_model must be 1–128 characters, or null to test with the first of models".into(),
         ));
     }
     Ok(())
