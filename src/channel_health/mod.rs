@@ -259,3 +259,56 @@ async fn tell_root(state: &AppState, message: Message, request_id: String) {
         }
     }
 }
+
+/// Channel health numbers for `/api/stats` and `/metrics`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct HealthGauges {
+    /// Channels by status, from the catalog.
+    pub enabled: u64,
+    pub disabled: u64,
+    pub auto_disabled: u64,
+    pub tests_passed: u64,
+    pub tests_failed: u64,
+    /// Automatic disables and re-enables since start.
+    pub auto_disabled_total: u64,
+    pub auto_enabled_total: u64,
+}
+
+impl HealthGauges {
+    pub fn read(state: &AppState) -> HealthGauges {
+        let mut g = HealthGauges::default();
+        for c in state.catalog.channels().iter() {
+            match c.status() {
+                ChannelStatus::Enabled => g.enabled += 1,
+                ChannelStatus::Disabled => g.disabled += 1,
+                ChannelStatus::AutoDisabled => g.auto_disabled += 1,
+            }
+        }
+        let s = &state.channel_health.stats;
+        g.tests_passed = s.tests_passed.load(Relaxed);
+        g.tests_failed = s.tests_failed.load(Relaxed);
+        g.auto_disabled_total = s.auto_disabled.load(Relaxed);
+        g.auto_enabled_total = s.auto_enabled.load(Relaxed);
+        g
+    }
+
+    /// Prometheus text lines.
+    pub fn write_prometheus(&self, o: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channels Channels by status (enabled, disabled by an admin, auto_disabled by the health checks).\n# TYPE sluice_channels gauge\nsluice_channels{{status=\"enabled\"}} {}\nsluice_channels{{status=\"disabled\"}} {}\nsluice_channels{{status=\"auto_disabled\"}} {}",
+            self.enabled, self.disabled, self.auto_disabled
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channel_tests_total Channel tests (manual and scheduled) by result.\n# TYPE sluice_channel_tests_total counter\nsluice_channel_tests_total{{result=\"ok\"}} {}\nsluice_channel_tests_total{{result=\"error\"}} {}",
+            self.tests_passed, self.tests_failed
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channel_status_changes_total Channels turned off or back on by the health checks.\n# TYPE sluice_channel_status_changes_total counter\nsluice_channel_status_changes_total{{to=\"auto_disabled\"}} {}\nsluice_channel_status_changes_total{{to=\"enabled\"}} {}",
+            self.auto_disabled_total, self.auto_enabled_total
+        );
+    }
+}

@@ -172,6 +172,7 @@ impl AppState {
             backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),
             last_backup_at: self.backups.stats.last_ok_at.load(Ordering::Relaxed),
             uptime_secs: self.started.elapsed().as_secs(),
+            channel_health: crate::channel_health::HealthGauges::read(self),
         }
     }
 }

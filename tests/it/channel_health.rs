@@ -418,6 +418,17 @@ async fn a_scheduled_run_tests_every_channel_an_admin_has_not_turned_off() {
     assert_eq!(channel(&t, good).await["test_status"], "ok");
     assert_eq!(channel(&t, bad).await["status"], "auto_disabled");
     assert_eq!(channel(&t, off).await["tested_at"], Value::Null);
+    let h = &t.get("/api/stats").await["channel_health"];
+    assert_eq!(
+        (
+            &h["enabled"],
+            &h["disabled"],
+            &h["auto_disabled"],
+            &h["tests_failed"]
+        ),
+        (&json!(1), &json!(1), &json!(1), &json!(1)),
+        "{h}"
+    );
 
     // The admin trigger runs the same pass; the fixed channel comes back.
     t.patch(
