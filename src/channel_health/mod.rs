@@ -87,9 +87,14 @@ pub fn report(state: &Arc<AppState>, channel_id: i64, outcome: Outcome) {
             reason: trip.reason,
             status: trip.status,
         };
-        if let Err(e) = apply(&state, channel_id, Some(change), None).await {
-            log::error!("channel {channel_id}: could not record the automatic disable: {e}");
-            state.channel_health.tracker.reset(channel_id);
+        match apply(&state, channel_id, Some(change), None).await {
+            Ok(_) => {}
+            // Deleted while its last requests were answered: nothing to turn off.
+            Err(e) if e.is_not_found() => state.channel_health.tracker.reset(channel_id),
+            Err(e) => {
+                log::error!("channel {channel_id}: could not record the automatic disable: {e}");
+                state.channel_health.tracker.reset(channel_id);
+            }
         }
     }));
 }
@@ -210,17 +215,18 @@ async fn apply(
         })
         .await?;
     let h = &state.channel_health;
+    if changed && let Err(e) = state.catalog.reload().await {
+        log::error!("reloading the catalog after a channel status change failed: {e}");
+    }
     if change.is_some() {
         // A fresh window either way: a disable was handled (or found the channel already off),
-        // and a channel back on starts clean.
+        // and a channel back on starts clean. After the reload, so requests still routed by
+        // the old snapshot trip at most a no-op.
         h.tracker.reset(id);
     }
     let Some(change) = change.filter(|_| changed) else {
         return Ok(row);
     };
-    if let Err(e) = state.catalog.reload().await {
-        log::error!("reloading the catalog after a channel status change failed: {e}");
-    }
     let (status, reason) = match &change {
         Change::Disable { reason, .. } => {
             h.stats.auto_disabled.fetch_add(1, Relaxed);

@@ -213,6 +213,7 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Res
         Ok(())
     })
     .await?;
+    state.channel_health.tracker.reset(id);
     Ok(no_content())
 }
 
