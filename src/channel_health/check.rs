@@ -11,6 +11,8 @@ use std::time::Instant;
 
 /// Most of an upstream answer read for a test: enough for an error message.
 const MAX_ANSWER: usize = 64 * 1024;
+/// Longest wait for a test's answer (and between its chunks).
+const TEST_TIMEOUT_MS: u64 = 30_000;
 /// Longest error message kept on the channel.
 const MAX_ERROR_CHARS: usize = 300;
 
@@ -76,7 +78,11 @@ pub async fn probe(state: &AppState, channel: &ChannelRow, model: &str) -> Probe
         Ok(r) => r,
         Err(e) => return Probe::failed(Outcome::Connect, started, e.to_string()),
     };
-    let relay = state.catalog.options().relay.clone();
+    let mut relay = state.catalog.options().relay.clone();
+    // A one-token answer is quick; a hanging upstream must not hold a scheduled pass for the
+    // relay's long first-byte timeout (made for long generations).
+    relay.first_byte_timeout_ms = relay.first_byte_timeout_ms.min(TEST_TIMEOUT_MS);
+    relay.idle_timeout_ms = relay.idle_timeout_ms.min(TEST_TIMEOUT_MS);
     let resp = match state.upstream.send(req, &relay).await {
         Ok(r) => r,
         Err(e) => {

@@ -94,6 +94,19 @@ pub async fn run_once(state: &Arc<AppState>) -> RunReport {
     report
 }
 
+/// How long to sleep before looking again, `elapsed` after the last run (or the start); `None`
+/// when a run is due. Never more than [`TICK`], so a changed interval applies within a minute.
+fn next_wait(interval_minutes: u32, elapsed: Duration) -> Option<Duration> {
+    if interval_minutes == 0 {
+        return Some(TICK);
+    }
+    let every = Duration::from_secs(u64::from(interval_minutes) * 60);
+    match every.checked_sub(elapsed) {
+        Some(left) if !left.is_zero() => Some(left.min(TICK)),
+        _ => None,
+    }
+}
+
 /// Runs the schedule until shutdown. Await the handle before closing the store.
 pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     let mut shutdown = state.shutdown.subscribe();
@@ -103,24 +116,47 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
         let mut last = Instant::now();
         loop {
             let minutes = state.catalog.options().channel.test_interval_minutes;
-            let wait = if minutes == 0 {
-                TICK
-            } else {
-                let due = last + Duration::from_secs(u64::from(minutes) * 60);
-                due.saturating_duration_since(Instant::now()).min(TICK)
-            };
-            if minutes > 0 && wait.is_zero() {
-                tokio::select! {
-                    _ = run_once(&state) => {}
-                    _ = shutdown.wait_for(|s| *s) => return,
+            match next_wait(minutes, last.elapsed()) {
+                None => {
+                    tokio::select! {
+                        _ = run_once(&state) => {}
+                        _ = shutdown.wait_for(|s| *s) => return,
+                    }
+                    last = Instant::now();
                 }
-                last = Instant::now();
-                continue;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                _ = shutdown.wait_for(|s| *s) => return,
+                Some(wait) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = shutdown.wait_for(|s| *s) => return,
+                    }
+                }
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_come_one_interval_apart_and_off_means_never() {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(
+            next_wait(0, min(10_000)),
+            Some(TICK),
+            "off: just look again later"
+        );
+        assert_eq!(next_wait(5, Duration::ZERO), Some(TICK), "capped at a tick");
+        assert_eq!(
+            next_wait(5, min(5) - Duration::from_secs(10)),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(next_wait(5, min(5)), None, "due");
+        assert_eq!(
+            next_wait(5, min(50)),
+            None,
+            "overdue runs once, not ten times"
+        );
+    }
 }

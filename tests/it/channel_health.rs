@@ -77,7 +77,7 @@ async fn a_manual_test_records_status_and_latency_without_billing() {
     let id = t
         .channel(
             &["gpt-4o-mini", "mock-500"],
-            json!({"model_mapping": {"alias": "mock-slow-30"}}),
+            json!({"model_mapping": {"alias": "mock-slow-30", "alias-slow": "mock-slow-2500"}}),
         )
         .await;
     let before = channel(&t, id).await;
@@ -128,6 +128,15 @@ async fn a_manual_test_records_status_and_latency_without_billing() {
         c["test_error"].as_str().unwrap().contains("mock-500"),
         "{c}"
     );
+
+    // No answer in time: no status; two errors in four tests are below the 10-request minimum.
+    let v = test(&t, id, Some(json!({"model": "alias-slow"}))).await;
+    assert_eq!(
+        (&v["ok"], &v["status"], &v["channel_status"]),
+        (&json!(false), &Value::Null, &json!("enabled")),
+        "{v}"
+    );
+    assert!(v["error"].as_str().unwrap().contains("timeout"), "{v}");
 
     // The channel's own test model is the default.
     t.patch(
