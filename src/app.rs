@@ -137,6 +137,7 @@ pub async fn run(
     let scheduler =
         crate::backup::spawn_scheduler(state.backups.clone(), state.shutdown.subscribe());
     systemd.spawn_watchdog(state.clone());
+    let channel_tests = crate::channel_health::scheduler::spawn(state.clone());
     log::info!("listening on http://{addr}");
     // Ready only now: migrations ran before the state was built, the listener is bound and the
     // first database ping is in; connections made from here on wait in the accept backlog.
@@ -155,6 +156,11 @@ pub async fn run(
     // final checkpoint, within the grace period.
     if tokio::time::timeout(grace, scheduler).await.is_err() {
         log::warn!("a scheduled backup was still running at shutdown");
+    }
+    // It stops at the shutdown signal (a run in progress is cancelled); its last writes are
+    // queued before the writer flushes.
+    if tokio::time::timeout(grace, channel_tests).await.is_err() {
+        log::warn!("the channel test schedule did not stop in time");
     }
     store
         .writer

@@ -11,6 +11,8 @@
 //! - [`notify`]: quota warnings to each user's email, webhook, Bark or Gotify; the SSRF guard;
 //!   a bounded queue and worker threads, so the request path never waits on a receiver.
 //! - [`ratelimit`]: requests and tokens per minute per key and per user, in memory, exact.
+//! - [`channel_health`]: channel tests (on demand and scheduled), an in-memory error window per
+//!   channel fed by the relay, automatic disable and re-enable, manage rows and root's notice.
 //! - [`relay`]: route a `/v1` call to a channel, forward it, read usage, settle.
 //! - [`server`]: hyper accept loop, the route table, authentication, admin API, embedded UI.
 //! - [`backup`]: scheduled backups, hot copies, `sluice backup` and `sluice restore`.
@@ -31,6 +33,7 @@ pub mod app;
 pub mod backup;
 pub mod billing;
 pub mod catalog;
+pub mod channel_health;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -191,6 +191,7 @@ impl Metrics {
                 "last_ok_at": extra.last_backup_at,
             },
             "channels": channels,
+            "channel_health": &extra.channel_health,
             "uptime_secs": extra.uptime_secs,
         })
     }
@@ -292,6 +293,7 @@ impl Metrics {
             "# HELP sluice_uptime_seconds Seconds since start.\n# TYPE sluice_uptime_seconds gauge\nsluice_uptime_seconds {}",
             extra.uptime_secs
         );
+        extra.channel_health.write_prometheus(&mut o);
         write_histogram(
             &mut o,
             "sluice_db_commit_seconds",
@@ -370,6 +372,7 @@ pub struct Gauges {
     /// Unix seconds of the last backup that passed its check since start (0 = none).
     pub last_backup_at: i64,
     pub uptime_secs: u64,
+    pub channel_health: crate::channel_health::HealthGauges,
 }
 
 fn write_histogram(o: &mut String, name: &str, help: &str, labels: &str, h: &HistogramSnapshot) {
@@ -427,6 +430,10 @@ mod tests {
             backups_failed: 1,
             last_backup_at: 1_795_000_000,
             uptime_secs: 9,
+            channel_health: crate::channel_health::HealthGauges {
+                auto_disabled: 2,
+                ..Default::default()
+            },
         };
         let text = m.prometheus(&g);
         assert!(text.contains("sluice_requests_total{route=\"relay\",status=\"2xx\"} 1"));
@@ -436,6 +443,7 @@ mod tests {
         assert!(text.contains("sluice_db_healthy 1"));
         assert!(text.contains("sluice_backups_total{result=\"failed\"} 1"));
         assert!(text.contains("sluice_backup_last_success_timestamp_seconds 1795000000"));
+        assert!(text.contains("sluice_channels{status=\"auto_disabled\"} 2"));
         // every sample line is "name{labels} value" or "name value"
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(line.rsplit(' ').count(), 2, "{line}");

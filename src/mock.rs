@@ -39,6 +39,11 @@
 //! - `mock-huge`: one 8 MiB content (a stream: one `data:` line of ~8 MiB);
 //! - `mock-inflate-<k>`: reports k times the real prompt tokens (an upstream that over-counts);
 //! - anything else: the normal answer; the response's `model` echoes the requested one.
+//!
+//! # Behaviour by key
+//! `mock-key-<status>` in the bearer key (e.g. `sk-mock-key-401`) makes every completion and
+//! embeddings call with that key answer that error status (400–599), whatever the model: a
+//! channel with a bad key, which recovers once its key is edited.
 
 mod body;
 mod handler;

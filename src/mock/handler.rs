@@ -56,6 +56,17 @@ impl Behaviour {
     }
 }
 
+impl Behaviour {
+    /// `mock-key-<status>` anywhere in the bearer key: every call with that key fails with
+    /// that status (an error status, 400–599; anything else is ignored).
+    pub(crate) fn key_failure(authorization: &str) -> Option<StatusCode> {
+        let n = number_after(authorization, "mock-key-")?;
+        StatusCode::from_u16(u16::try_from(n).ok()?)
+            .ok()
+            .filter(|s| s.is_client_error() || s.is_server_error())
+    }
+}
+
 /// The number right after `marker`, as milliseconds.
 fn millis_after(model: &str, marker: &str) -> Option<Duration> {
     number_after(model, marker).map(Duration::from_millis)
@@ -244,6 +255,12 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
         Ok(collected) => collected.to_bytes(),
         Err(err) => return Err(std::io::Error::other(err)),
     };
+    // The channel's key can carry a failure too, so one channel fails whatever the model and
+    // recovers once an admin edits its key.
+    let key_fail = authorization
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(Behaviour::key_failure);
     state.record(RawRequest {
         method,
         path,
@@ -255,26 +272,32 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
             StatusCode::OK,
             Bytes::from_static(render::MODELS.as_bytes()),
         )),
-        Route::Completion(kind) => respond(&state, &body, Some(kind)).await,
-        Route::Embeddings => respond(&state, &body, None).await,
+        Route::Completion(kind) => respond(&state, &body, Some(kind), key_fail).await,
+        Route::Embeddings => respond(&state, &body, None, key_fail).await,
         Route::WrongMethod => Ok(error(StatusCode::METHOD_NOT_ALLOWED, render::ERROR_405)),
         Route::Unknown => Ok(error(StatusCode::NOT_FOUND, render::ERROR_404)),
     }
 }
 
 /// A completion (`kind` set) or an embeddings answer (`kind` None).
-async fn respond(state: &Arc<State>, body: &[u8], kind: Option<Kind>) -> Reply {
+async fn respond(
+    state: &Arc<State>,
+    body: &[u8],
+    kind: Option<Kind>,
+    key_fail: Option<StatusCode>,
+) -> Reply {
     let Ok(req) = serde_json::from_slice::<CompletionRequest<'_>>(body) else {
         return Ok(error(StatusCode::BAD_REQUEST, render::ERROR_BAD_JSON));
     };
-    let how = Behaviour::of(&req.model);
+    let mut how = Behaviour::of(&req.model);
+    how.fail = key_fail.or(how.fail);
     if let Some(delay) = how.delay {
         tokio::time::sleep(delay).await;
     }
     if let Some(status) = how.fail {
         let body = match status {
             StatusCode::TOO_MANY_REQUESTS => render::ERROR_429,
-            StatusCode::UNAUTHORIZED => render::ERROR_401,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => render::ERROR_401,
             _ => render::ERROR_500,
         };
         let mut res = error(status, body);
@@ -390,6 +413,12 @@ mod tests {
             Some(StatusCode::TOO_MANY_REQUESTS)
         );
         assert_eq!(Behaviour::of("mock-slow-").delay, None);
+        assert_eq!(
+            Behaviour::key_failure("Bearer sk-mock-key-401"),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(Behaviour::key_failure("Bearer sk-mock-key-200"), None);
+        assert_eq!(Behaviour::key_failure("Bearer sk-good"), None);
     }
 
     #[test]

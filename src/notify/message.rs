@@ -70,6 +70,40 @@ impl Message {
             timestamp: now,
         }
     }
+
+    /// A channel was turned off or back on by the health checks (sent to root).
+    /// `status` is `auto_disabled` or `enabled`; `reason` says what was seen.
+    pub fn channel_status(
+        channel_id: i64,
+        channel_name: &str,
+        status: &str,
+        reason: &str,
+        now: i64,
+    ) -> Message {
+        let mut values = Map::new();
+        values.insert("channel_id".into(), Value::from(channel_id));
+        values.insert("channel_name".into(), Value::from(channel_name));
+        values.insert("status".into(), Value::from(status));
+        values.insert("reason".into(), Value::from(reason));
+        let (title, template) = if status == "enabled" {
+            (
+                "Channel re-enabled",
+                "Channel {{channel_name}} (id {{channel_id}}) passed a test and takes requests again: {{reason}}.",
+            )
+        } else {
+            (
+                "Channel disabled",
+                "Channel {{channel_name}} (id {{channel_id}}) was turned off automatically: {{reason}}. Fix the channel, then test it (POST /api/channels/{{channel_id}}/test) to turn it back on.",
+            )
+        };
+        Message {
+            event: "channel_status".into(),
+            title: title.into(),
+            template: template.into(),
+            values,
+            timestamp: now,
+        }
+    }
 }
 
 /// Replaces each `{{name}}` (spaces inside the braces allowed) with its value; strings go in

@@ -303,6 +303,16 @@ impl Notifier {
         }
     }
 
+    /// Queues `message` to the user's configured receiver (nothing is sent when the user has
+    /// chosen no kind). Never blocks; false when the queue is full or shut down.
+    pub fn notify_user(&self, user_id: i64, message: Message, request_id: Option<String>) -> bool {
+        self.enqueue(Job {
+            user_id,
+            message,
+            request_id,
+        })
+    }
+
     fn enqueue(&self, job: Job) -> bool {
         let guard = self.inner.jobs.read();
         let Some(tx) = guard.as_ref() else {

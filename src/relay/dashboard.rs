@@ -21,7 +21,7 @@ pub fn models(state: &AppState, caller: &KeyCaller) -> Resp {
     let mut names = BTreeSet::new();
     for c in channels
         .iter()
-        .filter(|c| c.enabled && c.groups.iter().any(|g| *g == caller.user.group))
+        .filter(|c| c.routable() && c.groups.iter().any(|g| *g == caller.user.group))
     {
         names.extend(c.models.iter().cloned());
         names.extend(c.model_mapping.keys().cloned());

@@ -19,6 +19,7 @@ mod stream;
 pub mod upstream;
 
 use crate::billing::{Price, PricingError, Usage, tokens};
+use crate::channel_health as health;
 use crate::error::ApiError;
 use crate::ledger::{self, Reservation, ReserveError};
 use crate::logging::REQUEST_ID;
@@ -353,6 +354,11 @@ async fn attempt_all(
             Err(e) => {
                 cm.failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let outcome = match e {
+                    SendError::Timeout => health::Outcome::Timeout,
+                    SendError::Connect(_) => health::Outcome::Connect,
+                };
+                health::report(&call.state, channel.id, outcome);
                 log::warn!("channel {} ({}): {e}", channel.id, channel.name);
                 failures.push(Failure {
                     channel_id: channel.id,
@@ -365,6 +371,12 @@ async fn attempt_all(
         };
         cm.ttfb.observe(sent.elapsed());
         let status = resp.status();
+        // Every answer feeds the channel's error window (auth failures may turn it off).
+        health::report(
+            &call.state,
+            channel.id,
+            health::Outcome::Status(status.as_u16()),
+        );
         let retryable = status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::UNAUTHORIZED

@@ -1,5 +1,6 @@
-//! Channel selection: enabled channels that serve the model in the caller's group, highest
-//! priority first, weighted random order inside a priority.
+//! Channel selection: routable channels (on, and not turned off by the health checks) that
+//! serve the model in the caller's group, highest priority first, weighted random order inside
+//! a priority.
 
 use crate::store::channels::ChannelRow;
 use rand::Rng;
@@ -14,7 +15,7 @@ pub fn candidates(
 ) -> Vec<Arc<ChannelRow>> {
     let mut eligible: Vec<&Arc<ChannelRow>> = channels
         .iter()
-        .filter(|c| c.enabled && serves(c, model) && c.groups.iter().any(|g| g == group))
+        .filter(|c| c.routable() && serves(c, model) && c.groups.iter().any(|g| g == group))
         .collect();
     eligible.sort_by_key(|c| std::cmp::Reverse(c.priority));
     let mut out = Vec::with_capacity(eligible.len().min(limit));
@@ -80,7 +81,9 @@ mod tests {
                 priority,
                 weight,
                 enabled: true,
+                test_model: None,
             },
+            health: Default::default(),
         })
     }
 

@@ -26,6 +26,8 @@ pub struct AppState {
     pub backups: Arc<crate::backup::Backups>,
     /// Notification queue, workers and the in-memory quota-warning state.
     pub notifier: crate::notify::Notifier,
+    /// Channel tests and the in-memory error windows that turn failing channels off.
+    pub channel_health: crate::channel_health::ChannelHealth,
     /// Flipped at shutdown; background monitors watch it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The database answered its last health ping (see `health`).
@@ -141,6 +143,7 @@ impl AppState {
             profiler,
             token_audit: crate::anomaly::TokenAudit::default(),
             notifier,
+            channel_health: crate::channel_health::ChannelHealth::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             db_healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
@@ -176,6 +179,7 @@ impl AppState {
             backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),
             last_backup_at: self.backups.stats.last_ok_at.load(Ordering::Relaxed),
             uptime_secs: self.started.elapsed().as_secs(),
+            channel_health: crate::channel_health::HealthGauges::read(self),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! address, data and log directories, the first root password); everything else is here and
 //! applies live: an admin change commits, the catalog reloads, the next request sees it.
 
+pub mod channel;
 pub mod modules;
 pub mod notify;
 pub mod ratelimit;
@@ -204,6 +205,34 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "ratelimit.group_tpm",
         "Tokens per minute per user, by group (group → limit; 0 = unlimited).",
+    ),
+    (
+        "channel.test_interval_minutes",
+        "Minutes between scheduled tests of every channel (0 = no scheduled tests).",
+    ),
+    (
+        "channel.auto_disable",
+        "Turn a failing channel off automatically (disable_statuses, or the error rate).",
+    ),
+    (
+        "channel.disable_statuses",
+        "Upstream statuses that turn a channel off at once (4xx only; e.g. [401, 403]: the key is refused).",
+    ),
+    (
+        "channel.error_rate_threshold",
+        "Turn a channel off when its errors / requests over the window exceed this fraction.",
+    ),
+    (
+        "channel.error_rate_min_requests",
+        "Requests a channel must see in the window before its error rate is judged (at least 2).",
+    ),
+    (
+        "channel.error_window_secs",
+        "Length of the sliding window the error rate is measured over (s).",
+    ),
+    (
+        "channel.auto_enable",
+        "Turn an automatically disabled channel back on after a passing test.",
     ),
 ];
 

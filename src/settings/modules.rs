@@ -21,6 +21,7 @@ pub struct Options {
     pub notify: NotifyOptions,
     pub smtp: SmtpOptions,
     pub ratelimit: super::ratelimit::RateLimitOptions,
+    pub channel: super::channel::ChannelOptions,
 }
 
 impl Options {
@@ -34,7 +35,8 @@ impl Options {
         self.display.validate()?;
         self.notify.validate()?;
         self.smtp.validate()?;
-        self.ratelimit.validate()
+        self.ratelimit.validate()?;
+        self.channel.validate()
     }
 }
 

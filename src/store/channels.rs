@@ -13,6 +13,69 @@ pub struct ChannelRow {
     pub id: i64,
     pub created_at: i64,
     pub fields: ChannelFields,
+    /// What the health checks recorded; never set through the admin's create/update.
+    pub health: Health,
+}
+
+/// Whether a channel is routed, and who turned it off. The admin's switch (`enabled`) and the
+/// health checks' (`auto_disabled_at`) are separate columns, so a test can turn back on only
+/// what a health check turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelStatus {
+    Enabled,
+    /// Turned off by an admin.
+    Disabled,
+    /// Turned off by the health checks (see `auto_disabled_reason`).
+    AutoDisabled,
+}
+
+impl ChannelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelStatus::Enabled => "enabled",
+            ChannelStatus::Disabled => "disabled",
+            ChannelStatus::AutoDisabled => "auto_disabled",
+        }
+    }
+}
+
+/// The store-assigned health columns of a channel.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    pub auto_disabled_at: Option<i64>,
+    pub auto_disabled_reason: Option<String>,
+    /// The last test, manual or scheduled.
+    pub last_test: Option<TestRecord>,
+}
+
+/// One channel test's result, as recorded on the channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestRecord {
+    pub ok: bool,
+    /// Upstream's HTTP status; `None` when no answer came (timeout, connection refused).
+    pub http_status: Option<u16>,
+    pub latency_ms: i64,
+    pub tested_at: i64,
+    pub error: Option<String>,
+}
+
+impl ChannelRow {
+    /// A manual disable wins over an automatic one: it is what the admin asked for.
+    pub fn status(&self) -> ChannelStatus {
+        if !self.enabled {
+            ChannelStatus::Disabled
+        } else if self.health.auto_disabled_at.is_some() {
+            ChannelStatus::AutoDisabled
+        } else {
+            ChannelStatus::Enabled
+        }
+    }
+
+    /// May the relay send requests to this channel?
+    pub fn routable(&self) -> bool {
+        self.status() == ChannelStatus::Enabled
+    }
 }
 
 /// Read access to the fields as if they were the row's own (`row.models`).
@@ -37,11 +100,22 @@ pub struct ChannelView<'a> {
     pub priority: i64,
     pub weight: i64,
     pub enabled: bool,
+    pub test_model: Option<&'a str>,
     pub created_at: i64,
+    pub status: ChannelStatus,
+    pub auto_disabled_at: Option<i64>,
+    pub auto_disabled_reason: Option<&'a str>,
+    /// `ok` or `error`; null before the first test.
+    pub test_status: Option<&'static str>,
+    pub test_http_status: Option<u16>,
+    pub test_latency_ms: Option<i64>,
+    pub tested_at: Option<i64>,
+    pub test_error: Option<&'a str>,
 }
 
 impl ChannelRow {
     pub fn view(&self) -> ChannelView<'_> {
+        let t = self.health.last_test.as_ref();
         ChannelView {
             id: self.id,
             kind: &self.kind,
@@ -54,16 +128,44 @@ impl ChannelRow {
             priority: self.priority,
             weight: self.weight,
             enabled: self.enabled,
+            test_model: self.test_model.as_deref(),
             created_at: self.created_at,
+            status: self.status(),
+            auto_disabled_at: self.health.auto_disabled_at,
+            auto_disabled_reason: self.health.auto_disabled_reason.as_deref(),
+            test_status: t.map(|t| if t.ok { "ok" } else { "error" }),
+            test_http_status: t.and_then(|t| t.http_status),
+            test_latency_ms: t.map(|t| t.latency_ms),
+            tested_at: t.map(|t| t.tested_at),
+            test_error: t.and_then(|t| t.error.as_deref()),
         }
     }
 }
 
-const COLUMNS: &str = "id, kind, name, base_url, api_key, models, model_mapping, groups, priority, weight, enabled, created_at";
+const COLUMNS: &str = "id, kind, name, base_url, api_key, models, model_mapping, groups, priority, weight, enabled, created_at,
+    test_model, auto_disabled_at, auto_disabled_reason, test_status, test_http_status, test_latency_ms, tested_at, test_error";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
     let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    let test_status: Option<String> = r.get(15)?;
+    let last_test = match (test_status, r.get::<_, Option<i64>>(18)?) {
+        (Some(s), Some(tested_at)) => Some(TestRecord {
+            ok: s == "ok",
+            http_status: r
+                .get::<_, Option<i64>>(16)?
+                .and_then(|n| u16::try_from(n).ok()),
+            latency_ms: r.get::<_, Option<i64>>(17)?.unwrap_or(0),
+            tested_at,
+            error: r.get(19)?,
+        }),
+        _ => None,
+    };
     Ok(ChannelRow {
+        health: Health {
+            auto_disabled_at: r.get(13)?,
+            auto_disabled_reason: r.get(14)?,
+            last_test,
+        },
         id: r.get(0)?,
         created_at: r.get(11)?,
         fields: ChannelFields {
@@ -77,6 +179,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
             priority: r.get(8)?,
             weight: r.get(9)?,
             enabled: r.get(10)?,
+            test_model: r.get(12)?,
         },
     })
 }
@@ -94,6 +197,8 @@ pub struct ChannelFields {
     pub priority: i64,
     pub weight: i64,
     pub enabled: bool,
+    /// The model a channel test asks for; `None` = the first of `models`.
+    pub test_model: Option<String>,
 }
 
 fn to_json<T: Serialize>(v: &T) -> String {
@@ -102,8 +207,8 @@ fn to_json<T: Serialize>(v: &T) -> String {
 
 pub fn insert(conn: &Connection, c: &ChannelFields, now: i64) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO channels (kind, name, base_url, api_key, models, model_mapping, groups, priority, weight, enabled, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO channels (kind, name, base_url, api_key, models, model_mapping, groups, priority, weight, enabled, created_at, test_model)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             c.kind,
             c.name,
@@ -115,7 +220,8 @@ pub fn insert(conn: &Connection, c: &ChannelFields, now: i64) -> Result<i64, Sto
             c.priority,
             c.weight,
             c.enabled,
-            now
+            now,
+            c.test_model
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -125,7 +231,8 @@ pub fn insert(conn: &Connection, c: &ChannelFields, now: i64) -> Result<i64, Sto
 pub fn replace(conn: &Connection, id: i64, c: &ChannelFields) -> Result<(), StoreError> {
     let n = conn.execute(
         "UPDATE channels SET kind = ?2, name = ?3, base_url = ?4, api_key = ?5, models = ?6,
-            model_mapping = ?7, groups = ?8, priority = ?9, weight = ?10, enabled = ?11
+            model_mapping = ?7, groups = ?8, priority = ?9, weight = ?10, enabled = ?11,
+            test_model = ?12
          WHERE id = ?1",
         params![
             id,
@@ -138,7 +245,8 @@ pub fn replace(conn: &Connection, id: i64, c: &ChannelFields) -> Result<(), Stor
             to_json(&c.groups),
             c.priority,
             c.weight,
-            c.enabled
+            c.enabled,
+            c.test_model
         ],
     )?;
     if n == 0 {
@@ -167,4 +275,140 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
         return Err(rusqlite::Error::QueryReturnedNoRows.into());
     }
     Ok(())
+}
+
+/// Marks an admin-enabled channel as turned off by the health checks. False when the channel
+/// is already off (by an admin or an earlier trip), so each disable is recorded once.
+pub fn set_auto_disabled(
+    conn: &Connection,
+    id: i64,
+    reason: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE channels SET auto_disabled_at = ?2, auto_disabled_reason = ?3
+         WHERE id = ?1 AND enabled = 1 AND auto_disabled_at IS NULL",
+        params![id, now, reason],
+    )?;
+    Ok(n == 1)
+}
+
+/// Clears an automatic disable. Only where the admin's switch is on: a channel an admin turned
+/// off stays off. False when there was nothing to clear.
+pub fn clear_auto_disabled(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE channels SET auto_disabled_at = NULL, auto_disabled_reason = NULL
+         WHERE id = ?1 AND enabled = 1 AND auto_disabled_at IS NOT NULL",
+        [id],
+    )?;
+    Ok(n == 1)
+}
+
+/// Records a test's result on the channel.
+pub fn record_test(conn: &Connection, id: i64, t: &TestRecord) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE channels SET test_status = ?2, test_http_status = ?3, test_latency_ms = ?4,
+            tested_at = ?5, test_error = ?6
+         WHERE id = ?1",
+        params![
+            id,
+            if t.ok { "ok" } else { "error" },
+            t.http_status,
+            t.latency_ms,
+            t.tested_at,
+            t.error
+        ],
+    )?;
+    if n == 0 {
+        return Err(rusqlite::Error::QueryReturnedNoRows.into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// An in-memory database at the newest schema.
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::run(&mut c).unwrap();
+        c
+    }
+
+    fn fields(enabled: bool) -> ChannelFields {
+        ChannelFields {
+            kind: "openai".into(),
+            name: "c".into(),
+            base_url: "http://x/v1".into(),
+            api_key: Secret::new("k"),
+            models: vec!["m".into()],
+            model_mapping: BTreeMap::new(),
+            groups: vec!["default".into()],
+            priority: 0,
+            weight: 1,
+            enabled,
+            test_model: None,
+        }
+    }
+
+    #[test]
+    fn a_manual_disable_is_never_cleared_by_the_health_checks() {
+        let c = db();
+        let on = insert(&c, &fields(true), 1).unwrap();
+        let off = insert(&c, &fields(false), 1).unwrap();
+        assert!(set_auto_disabled(&c, on, "401", 5).unwrap());
+        assert!(
+            !set_auto_disabled(&c, on, "again", 6).unwrap(),
+            "recorded once"
+        );
+        assert!(!set_auto_disabled(&c, off, "401", 5).unwrap());
+        let row = get(&c, on).unwrap();
+        assert_eq!(row.status(), ChannelStatus::AutoDisabled);
+        assert!(!row.routable());
+        assert_eq!(row.health.auto_disabled_reason.as_deref(), Some("401"));
+        assert_eq!(get(&c, off).unwrap().status(), ChannelStatus::Disabled);
+        assert!(!clear_auto_disabled(&c, off).unwrap());
+        assert!(clear_auto_disabled(&c, on).unwrap());
+        assert!(get(&c, on).unwrap().routable());
+        // An admin turning an auto-disabled channel off: it reads as disabled, and a passing
+        // test cannot bring it back.
+        set_auto_disabled(&c, on, "401", 7).unwrap();
+        let mut f = fields(false);
+        f.name = "c2".into();
+        replace(&c, on, &f).unwrap();
+        assert_eq!(get(&c, on).unwrap().status(), ChannelStatus::Disabled);
+        assert!(!clear_auto_disabled(&c, on).unwrap());
+    }
+
+    #[test]
+    fn test_results_round_trip() {
+        let c = db();
+        let id = insert(&c, &fields(true), 1).unwrap();
+        assert_eq!(get(&c, id).unwrap().health.last_test, None);
+        let t = TestRecord {
+            ok: false,
+            http_status: Some(401),
+            latency_ms: 12,
+            tested_at: 99,
+            error: Some("bad key".into()),
+        };
+        record_test(&c, id, &t).unwrap();
+        assert_eq!(get(&c, id).unwrap().health.last_test, Some(t));
+        assert!(
+            record_test(
+                &c,
+                999,
+                &TestRecord {
+                    ok: true,
+                    http_status: Some(200),
+                    latency_ms: 1,
+                    tested_at: 1,
+                    error: None
+                }
+            )
+            .is_err()
+        );
+    }
 }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod backup;
+mod channel_health;
 mod common;
 mod display;
 mod logfiles;

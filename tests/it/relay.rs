@@ -349,6 +349,8 @@ async fn upstream_failures_release_the_reservation_and_log_one_error() {
     let t = TestServer::start_with_options(json!({
         "relay.retries": 0,
         "relay.first_byte_timeout_ms": 300,
+        // The 401 would turn the channel off (channel_health) before the next cases.
+        "channel.auto_disable": false,
     }))
     .await;
     t.channel(

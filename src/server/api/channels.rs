@@ -40,6 +40,14 @@ struct Body {
     priority: Option<i64>,
     weight: Option<i64>,
     enabled: Option<bool>,
+    /// `null` clears it (tests then use the first model).
+    #[serde(default, deserialize_with = "present")]
+    test_model: Option<Option<String>>,
+}
+
+/// A field that was sent: `Some(None)` for `null`, so a PATCH can clear it (absent stays `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 impl Body {
@@ -58,6 +66,10 @@ impl Body {
             priority: self.priority.unwrap_or(c.priority),
             weight: self.weight.unwrap_or(c.weight),
             enabled: self.enabled.unwrap_or(c.enabled),
+            test_model: self
+                .test_model
+                .map(|m| m.map(|m| m.trim().to_string()))
+                .unwrap_or(c.test_model),
         }
     }
 }
@@ -118,6 +130,13 @@ pub fn validate(c: &ChannelFields) -> Result<(), ApiError> {
     if c.weight < 0 {
         return Err(ApiError::BadRequest("weight cannot be negative".into()));
     }
+    if let Some(m) = &c.test_model
+        && (m.is_empty() || m.chars().count() > 128)
+    {
+        return Err(ApiError::BadRequest(
+            "test_model must be 1–128 characters, or null to test with the first of models".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -133,6 +152,7 @@ fn defaults() -> ChannelFields {
         priority: 0,
         weight: 1,
         enabled: true,
+        test_model: None,
     }
 }
 
@@ -162,6 +182,9 @@ pub async fn patch(
     body: &[u8],
 ) -> Result<Resp, ApiError> {
     let b: Body = parse_json(parts, body)?;
+    // Sending `enabled: true` is the admin's word that the channel should take requests,
+    // which overrides an automatic disable.
+    let switch_on = b.enabled == Some(true);
     let current = state.store.read(move |c| channels::get(c, id)).await?;
     let fields = b.merge_onto(current.fields);
     validate(&fields)?;
@@ -171,9 +194,15 @@ pub async fn patch(
     );
     let row = admin_change(state, log, move |c| {
         channels::replace(c, id, &fields)?;
+        if switch_on {
+            channels::clear_auto_disabled(c, id)?;
+        }
         channels::get(c, id)
     })
     .await?;
+    if switch_on {
+        state.channel_health.tracker.reset(id);
+    }
     Ok(json(StatusCode::OK, &row.view()))
 }
 
@@ -184,5 +213,44 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Res
         Ok(())
     })
     .await?;
+    state.channel_health.tracker.reset(id);
     Ok(no_content())
+}
+
+/// `POST /api/channels/{id}/test` body: all optional.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TestBody {
+    /// Defaults to the channel's test_model, else its first model.
+    model: Option<String>,
+}
+
+/// One small request through the channel now; the result is recorded on it and may turn it off
+/// or back on (see [`crate::channel_health`]). Channels an admin disabled can be tested too.
+pub async fn test(
+    state: &Arc<AppState>,
+    id: i64,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    let b: TestBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TestBody::default()
+    } else {
+        parse_json(parts, body)?
+    };
+    if let Some(m) = &b.model
+        && (m.trim().is_empty() || m.chars().count() > 128)
+    {
+        return Err(ApiError::BadRequest(
+            "model must be 1–128 characters; leave it out to use the channel's test model".into(),
+        ));
+    }
+    let report = crate::channel_health::test_channel(state, id, b.model).await?;
+    Ok(json(StatusCode::OK, &report))
+}
+
+/// Tests every channel not disabled by an admin now, as the schedule does.
+pub async fn test_all(state: &Arc<AppState>) -> Result<Resp, ApiError> {
+    let report = crate::channel_health::scheduler::run_once(state).await;
+    Ok(json(StatusCode::OK, &report))
 }

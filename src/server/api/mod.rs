@@ -75,6 +75,8 @@ pub async fn signed_in(
         ChannelGet => channels::get(state, id()?).await,
         ChannelPatch => channels::patch(state, &p, id()?, &parts, &body).await,
         ChannelDelete => channels::delete(state, &p, id()?).await,
+        ChannelTest => channels::test(state, id()?, &parts, &body).await,
+        ChannelsTestAll => channels::test_all(state).await,
         OptionsGet => Ok(options::get(state)),
         Stats => Ok(ops::stats(state)),
         ProfilesList => ops::profiles(state).await,

@@ -1,0 +1,320 @@
+//! Channel health: tests, automatic disable and re-enable, and who hears about it.
+//!
+//! - [`tracker`]: the in-memory error window per channel; decides when to turn one off.
+//! - [`check`]: one test request to a channel (no billing).
+//! - [`scheduler`]: tests every channel every `channel.test_interval_minutes`.
+//! - this file: applying a change — the status and a manage log row in one transaction, the
+//!   catalog reload that makes routing see it, and a notification to root.
+//!
+//! The relay calls [`report`] for every upstream attempt: the decision is made in memory, and a
+//! disable is written by a spawned task, so the request path never waits on SQLite. The admin's
+//! switch and the automatic one are separate (see [`crate::store::channels::ChannelStatus`]):
+//! a passing test turns back on only a channel the health checks turned off.
+
+pub mod check;
+pub mod scheduler;
+pub mod tracker;
+
+use crate::error::ApiError;
+use crate::notify::Message;
+use crate::server::state::{AppState, TaskGuard};
+use crate::store::channels::{self, ChannelRow, ChannelStatus, TestRecord};
+use crate::store::logs::{LogEntry, LogType};
+use crate::store::users::Role;
+use crate::store::{StoreError, users};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+pub use tracker::{Outcome, Tracker, Trip};
+
+/// Counters for the stats endpoint and tests.
+#[derive(Debug, Default)]
+pub struct HealthStats {
+    pub tests_passed: AtomicU64,
+    pub tests_failed: AtomicU64,
+    pub auto_disabled: AtomicU64,
+    pub auto_enabled: AtomicU64,
+}
+
+#[derive(Default)]
+pub struct ChannelHealth {
+    pub tracker: Tracker,
+    pub stats: HealthStats,
+    /// One run over all channels at a time (the schedule and the admin trigger share it).
+    run_lock: tokio::sync::Mutex<()>,
+}
+
+/// A status change for [`apply`].
+#[derive(Debug, Clone)]
+enum Change {
+    Disable { reason: String, status: Option<u16> },
+    Enable { reason: String },
+}
+
+/// What `POST /api/channels/{id}/test` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    pub channel_id: i64,
+    pub model: String,
+    pub ok: bool,
+    /// Upstream's HTTP status; null when no answer came.
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The channel's status after the test (a test may have turned it off or back on).
+    pub channel_status: ChannelStatus,
+}
+
+/// The relay's report of one upstream attempt. Decides in memory; a disable is applied by a
+/// spawned task that shutdown waits for.
+pub fn report(state: &Arc<AppState>, channel_id: i64, outcome: Outcome) {
+    let opts = state.catalog.options();
+    let now = crate::util::now_secs();
+    let Some(trip) = state
+        .channel_health
+        .tracker
+        .observe(channel_id, outcome, now, &opts.channel)
+    else {
+        return;
+    };
+    let guard = TaskGuard::new(state);
+    let state = state.clone();
+    let rid = crate::logging::current_request_id();
+    tokio::spawn(crate::logging::REQUEST_ID.scope(rid, async move {
+        let _guard = guard;
+        let change = Change::Disable {
+            reason: trip.reason,
+            status: trip.status,
+        };
+        match apply(&state, channel_id, Some(change), None).await {
+            Ok(_) => {}
+            // Deleted while its last requests were answered: nothing to turn off.
+            Err(e) if e.is_not_found() => state.channel_health.tracker.reset(channel_id),
+            Err(e) => {
+                log::error!("channel {channel_id}: could not record the automatic disable: {e}");
+                state.channel_health.tracker.reset(channel_id);
+            }
+        }
+    }));
+}
+
+/// Tests one channel now: records the result on it, and turns it off (a listed status, or the
+/// error rate) or back on (a pass, when it was turned off automatically) as the options say.
+pub async fn test_channel(
+    state: &Arc<AppState>,
+    id: i64,
+    model: Option<String>,
+) -> Result<TestReport, ApiError> {
+    let row = state
+        .store
+        .read(move |c| channels::get(c, id))
+        .await
+        .map_err(|e| not_found(e, id))?;
+    let model = check::model_for(&row, model)
+        .ok_or_else(|| ApiError::BadRequest("the channel lists no model to test with".into()))?;
+    let probe = check::probe(state, &row, &model).await;
+    let h = &state.channel_health;
+    let opts = state.catalog.options().channel.clone();
+    let now = crate::util::now_secs();
+    let trip = h.tracker.observe(id, probe.outcome, now, &opts);
+    let change = if probe.ok {
+        h.stats.tests_passed.fetch_add(1, Relaxed);
+        (row.status() == ChannelStatus::AutoDisabled && opts.auto_enable).then(|| Change::Enable {
+            reason: format!("a test with {model} passed in {} ms", probe.latency_ms),
+        })
+    } else {
+        h.stats.tests_failed.fetch_add(1, Relaxed);
+        trip.map(|t| Change::Disable {
+            reason: format!("a test with {model} failed: {}", t.reason),
+            status: t.status,
+        })
+    };
+    let record = TestRecord {
+        ok: probe.ok,
+        http_status: probe.http_status(),
+        latency_ms: probe.latency_ms,
+        tested_at: now,
+        error: probe.error.clone(),
+    };
+    let after = match apply(state, id, change, Some(record)).await {
+        Ok(r) => r,
+        Err(e) => {
+            h.tracker.reset(id);
+            return Err(not_found(e, id));
+        }
+    };
+    Ok(TestReport {
+        channel_id: id,
+        model,
+        ok: probe.ok,
+        status: probe.http_status(),
+        latency_ms: probe.latency_ms,
+        error: probe.error,
+        channel_status: after.status(),
+    })
+}
+
+fn not_found(e: StoreError, id: i64) -> ApiError {
+    if e.is_not_found() {
+        ApiError::NotFound(format!("no channel with id {id}"))
+    } else {
+        ApiError::Store(e)
+    }
+}
+
+/// Commits the test record and the change (with its manage row) in one transaction; when the
+/// status changed, reloads the catalog so routing sees it, and tells root. Returns the row
+/// after the change.
+async fn apply(
+    state: &AppState,
+    id: i64,
+    change: Option<Change>,
+    test: Option<TestRecord>,
+) -> Result<ChannelRow, StoreError> {
+    let now = crate::util::now_secs();
+    let request_id = crate::logging::current_request_id();
+    let c2 = change.clone();
+    let rid = request_id.clone();
+    let (row, changed) = state
+        .store
+        .writer
+        .exec(move |c| {
+            if let Some(t) = &test {
+                channels::record_test(c, id, t)?;
+            }
+            let (changed, status, what) = match &c2 {
+                None => return Ok((channels::get(c, id)?, false)),
+                Some(Change::Disable { reason, status }) => (
+                    channels::set_auto_disabled(c, id, reason, now)?,
+                    *status,
+                    format!("auto-disabled: {reason}"),
+                ),
+                Some(Change::Enable { reason }) => (
+                    channels::clear_auto_disabled(c, id)?,
+                    None,
+                    format!("re-enabled: {reason}"),
+                ),
+            };
+            let row = channels::get(c, id)?;
+            if changed {
+                crate::store::logs::insert(
+                    c,
+                    &LogEntry {
+                        created_at: now,
+                        log_type: LogType::Manage as i64,
+                        request_id: rid,
+                        channel_id: Some(id),
+                        status: status.map(i64::from),
+                        content: Some(format!("channel {:?} (id {id}) {what}", row.name)),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok((row, changed))
+        })
+        .await?;
+    let h = &state.channel_health;
+    if changed && let Err(e) = state.catalog.reload().await {
+        log::error!("reloading the catalog after a channel status change failed: {e}");
+    }
+    if change.is_some() {
+        // A fresh window either way: a disable was handled (or found the channel already off),
+        // and a channel back on starts clean. After the reload, so requests still routed by
+        // the old snapshot trip at most a no-op.
+        h.tracker.reset(id);
+    }
+    let Some(change) = change.filter(|_| changed) else {
+        return Ok(row);
+    };
+    let (status, reason) = match &change {
+        Change::Disable { reason, .. } => {
+            h.stats.auto_disabled.fetch_add(1, Relaxed);
+            log::warn!("channel {id} ({}) turned off: {reason}", row.name);
+            (ChannelStatus::AutoDisabled, reason)
+        }
+        Change::Enable { reason } => {
+            h.stats.auto_enabled.fetch_add(1, Relaxed);
+            log::info!("channel {id} ({}) turned back on: {reason}", row.name);
+            (ChannelStatus::Enabled, reason)
+        }
+    };
+    let message = Message::channel_status(id, &row.name, status.as_str(), reason, now);
+    tell_root(state, message, request_id).await;
+    Ok(row)
+}
+
+/// Queues the message to every root account's receiver (their own notification settings).
+async fn tell_root(state: &AppState, message: Message, request_id: String) {
+    let roots = match state.store.read(users::list).await {
+        Ok(all) => all.into_iter().filter(|u| u.role == Role::Root),
+        Err(e) => {
+            log::error!("cannot find root to tell about a channel status change: {e}");
+            return;
+        }
+    };
+    for u in roots {
+        if !state
+            .notifier
+            .notify_user(u.id, message.clone(), Some(request_id.clone()))
+        {
+            log::warn!(
+                "channel status notification to {} dropped: queue full",
+                u.username
+            );
+        }
+    }
+}
+
+/// Channel health numbers for `/api/stats` and `/metrics`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct HealthGauges {
+    /// Channels by status, from the catalog.
+    pub enabled: u64,
+    pub disabled: u64,
+    pub auto_disabled: u64,
+    pub tests_passed: u64,
+    pub tests_failed: u64,
+    /// Automatic disables and re-enables since start.
+    pub auto_disabled_total: u64,
+    pub auto_enabled_total: u64,
+}
+
+impl HealthGauges {
+    pub fn read(state: &AppState) -> HealthGauges {
+        let mut g = HealthGauges::default();
+        for c in state.catalog.channels().iter() {
+            match c.status() {
+                ChannelStatus::Enabled => g.enabled += 1,
+                ChannelStatus::Disabled => g.disabled += 1,
+                ChannelStatus::AutoDisabled => g.auto_disabled += 1,
+            }
+        }
+        let s = &state.channel_health.stats;
+        g.tests_passed = s.tests_passed.load(Relaxed);
+        g.tests_failed = s.tests_failed.load(Relaxed);
+        g.auto_disabled_total = s.auto_disabled.load(Relaxed);
+        g.auto_enabled_total = s.auto_enabled.load(Relaxed);
+        g
+    }
+
+    /// Prometheus text lines.
+    pub fn write_prometheus(&self, o: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channels Channels by status (enabled, disabled by an admin, auto_disabled by the health checks).\n# TYPE sluice_channels gauge\nsluice_channels{{status=\"enabled\"}} {}\nsluice_channels{{status=\"disabled\"}} {}\nsluice_channels{{status=\"auto_disabled\"}} {}",
+            self.enabled, self.disabled, self.auto_disabled
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channel_tests_total Channel tests (manual and scheduled) by result.\n# TYPE sluice_channel_tests_total counter\nsluice_channel_tests_total{{result=\"ok\"}} {}\nsluice_channel_tests_total{{result=\"error\"}} {}",
+            self.tests_passed, self.tests_failed
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channel_status_changes_total Channels turned off or back on by the health checks.\n# TYPE sluice_channel_status_changes_total counter\nsluice_channel_status_changes_total{{to=\"auto_disabled\"}} {}\nsluice_channel_status_changes_total{{to=\"enabled\"}} {}",
+            self.auto_disabled_total, self.auto_enabled_total
+        );
+    }
+}
