@@ -2,9 +2,12 @@
 //! registry fills them; until then they hold these defaults (email off: no SMTP server).
 
 use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Also the `notify.*` options (src/settings/notify.rs validates them), field for field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NotifyPolicy {
     /// Warning threshold in quota units for users who set none (the reference's 1000).
     pub default_threshold: i64,

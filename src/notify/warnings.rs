@@ -158,6 +158,13 @@ impl QuotaWarnings {
         self.prefs.read().get(&user_id).copied()
     }
 
+    /// The owner's threshold in force; `None` when they chose no notification kind or a
+    /// threshold of 0.
+    fn threshold(&self, owner: i64, limits: &Limits) -> Option<i64> {
+        let prefs = self.prefs(owner).filter(|p| p.active)?;
+        Some(prefs.threshold.unwrap_or(limits.default_threshold)).filter(|t| *t > 0)
+    }
+
     /// Looks at a balance after a charge. `owner` is the user whose settings apply (the key's
     /// owner for a key). Returns the decision and the state change to persist, if any.
     pub fn observe(
@@ -169,13 +176,9 @@ impl QuotaWarnings {
         limits: Limits,
         now: i64,
     ) -> (Decision, Option<Change>) {
-        let Some(prefs) = self.prefs(owner).filter(|p| p.active) else {
+        let Some(threshold) = self.threshold(owner, &limits) else {
             return (Decision::Off, None);
         };
-        let threshold = prefs.threshold.unwrap_or(limits.default_threshold);
-        if threshold <= 0 {
-            return (Decision::Off, None);
-        }
         let key = (subject, kind);
         let mut states = self.states.lock();
         let state = states.entry(key).or_default();
@@ -221,9 +224,7 @@ impl QuotaWarnings {
         limits: Limits,
         now: i64,
     ) -> Option<Change> {
-        let prefs = self.prefs(owner).filter(|p| p.active)?;
-        let threshold = prefs.threshold.unwrap_or(limits.default_threshold);
-        if threshold <= 0 || balance < threshold {
+        if balance < self.threshold(owner, &limits)? {
             return None;
         }
         self.observe(subject, owner, kind, balance, limits, now).1

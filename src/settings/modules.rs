@@ -33,7 +33,7 @@ impl Options {
         self.backup.validate()?;
         self.anomaly.validate()?;
         self.display.validate()?;
-        self.notify.validate()?;
+        super::notify::validate(&self.notify)?;
         self.smtp.validate()?;
         self.ratelimit.validate()?;
         self.channel.validate()

@@ -7,65 +7,28 @@ use crate::notify::{NotifyConfig, NotifyPolicy, SmtpSecurity, SmtpSettings};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct NotifyOptions {
-    /// Warning threshold (quota units) for users who set none.
-    pub default_threshold: i64,
-    pub max_per_window: u32,
-    pub window_secs: u64,
-    /// Host names, addresses or CIDR ranges that receivers may use although private.
-    pub ssrf_allow_hosts: Vec<String>,
-    pub retries: u32,
-    pub timeout_secs: u64,
-}
+/// The `notify.*` options are the notifier's policy itself.
+pub type NotifyOptions = NotifyPolicy;
 
-impl Default for NotifyOptions {
-    fn default() -> Self {
-        let p = NotifyPolicy::default();
-        NotifyOptions {
-            default_threshold: p.default_threshold,
-            max_per_window: p.max_per_window,
-            window_secs: p.window_secs,
-            ssrf_allow_hosts: p.ssrf_allow_hosts,
-            retries: p.retries,
-            timeout_secs: p.timeout_secs,
-        }
+/// Checks the `notify.*` options, naming the one at fault.
+pub(super) fn validate(n: &NotifyOptions) -> Result<(), String> {
+    if n.default_threshold < 0 {
+        return Err("notify.default_threshold must be 0 (no warnings) or more".into());
     }
-}
-
-impl NotifyOptions {
-    pub(super) fn validate(&self) -> Result<(), String> {
-        if self.default_threshold < 0 {
-            return Err("notify.default_threshold must be 0 (no warnings) or more".into());
-        }
-        if self.max_per_window == 0 {
-            return Err("notify.max_per_window must be at least 1".into());
-        }
-        if !(60..=7 * 86_400).contains(&self.window_secs) {
-            return Err("notify.window_secs must be between 60 and 604800".into());
-        }
-        if self.retries > 9 {
-            return Err("notify.retries must be between 0 and 9".into());
-        }
-        if !(1..=300).contains(&self.timeout_secs) {
-            return Err("notify.timeout_secs must be between 1 and 300".into());
-        }
-        AllowList::parse(&self.ssrf_allow_hosts)
-            .map_err(|e| format!("notify.ssrf_allow_hosts: {e}"))?;
-        Ok(())
+    if n.max_per_window == 0 {
+        return Err("notify.max_per_window must be at least 1".into());
     }
-
-    fn policy(&self) -> NotifyPolicy {
-        NotifyPolicy {
-            default_threshold: self.default_threshold,
-            max_per_window: self.max_per_window,
-            window_secs: self.window_secs,
-            ssrf_allow_hosts: self.ssrf_allow_hosts.clone(),
-            retries: self.retries,
-            timeout_secs: self.timeout_secs,
-        }
+    if !(60..=7 * 86_400).contains(&n.window_secs) {
+        return Err("notify.window_secs must be between 60 and 604800".into());
     }
+    if n.retries > 9 {
+        return Err("notify.retries must be between 0 and 9".into());
+    }
+    if !(1..=300).contains(&n.timeout_secs) {
+        return Err("notify.timeout_secs must be between 1 and 300".into());
+    }
+    AllowList::parse(&n.ssrf_allow_hosts).map_err(|e| format!("notify.ssrf_allow_hosts: {e}"))?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -156,7 +119,7 @@ impl SmtpOptions {
 /// What the notifier is given for these options.
 pub fn to_config(notify: &NotifyOptions, smtp: &SmtpOptions) -> NotifyConfig {
     NotifyConfig {
-        policy: notify.policy(),
+        policy: notify.clone(),
         smtp: smtp.settings(),
     }
 }
@@ -179,7 +142,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            n.validate()
+            validate(&n)
                 .unwrap_err()
                 .contains("notify.ssrf_allow_hosts")
         );

@@ -132,7 +132,7 @@ pub fn snapshot(src: &Connection, dir: &Path) -> Result<Snapshot, StoreError> {
     // opens anywhere without a -wal file.
     let _mode: String = dst.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     snap.integrity = integrity_check(&dst)?;
-    snap.schema_version = match schema_version(&mut dst) {
+    snap.schema_version = match migrate::current_version(&mut dst) {
         Ok(v) => v,
         Err(e) if !snap.is_ok() => {
             log::warn!("cannot read the schema version of a damaged copy: {e}");
@@ -176,19 +176,6 @@ pub fn integrity_check(conn: &Connection) -> Result<String, StoreError> {
     })
 }
 
-/// The schema version in refinery's history, 0 when the table is missing (not a sluice file).
-pub fn schema_version(conn: &mut Connection) -> Result<i32, StoreError> {
-    let has_history: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_history {
-        return Ok(0);
-    }
-    migrate::current_version(conn)
-}
-
 /// What [`check_file`] found in a file.
 #[derive(Debug)]
 pub struct FileCheck {
@@ -206,7 +193,7 @@ pub fn check_file(path: &Path) -> Result<FileCheck, StoreError> {
     let _mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     let integrity = integrity_check(&conn)?;
     let schema_version = if integrity == "ok" {
-        schema_version(&mut conn)?
+        migrate::current_version(&mut conn)?
     } else {
         0
     };

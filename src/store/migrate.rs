@@ -83,7 +83,7 @@ pub fn latest_version() -> i32 {
         .unwrap_or(0)
 }
 
-/// The version recorded in the database (0 when none).
+/// The version recorded in the database (0 when none: a new file, or not a sluice file).
 pub fn current_version(conn: &mut Connection) -> Result<i32, StoreError> {
     // A new database has no history table yet, and refinery's query would fail on it.
     let has_history: bool = conn.query_row(

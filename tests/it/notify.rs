@@ -50,7 +50,7 @@ fn cross(t: &TestServer) {
 }
 
 /// Waits (bounded) until every queued delivery and state write is done.
-async fn idle(t: &TestServer) {
+pub async fn idle(t: &TestServer) {
     let n = t.state.notifier.clone();
     let done = tokio::task::spawn_blocking(move || n.wait_idle(Duration::from_secs(30)))
         .await

@@ -4,9 +4,9 @@
 //! warned about separately. The notify.* and smtp.* options are set through the option API.
 
 use crate::common::TestServer;
+use crate::notify::idle;
 use crate::receivers::{Receiver, Reply, SmtpCapture};
 use serde_json::{Value, json};
-use std::time::Duration;
 
 const MODEL: &str = "gpt-4o-mini";
 
@@ -24,15 +24,6 @@ fn options() -> Value {
 
 /// What one call costs: $0.0002 at 500,000 quota units per dollar.
 const COST: i64 = 100;
-
-/// Waits (bounded) until every queued delivery and state write is done.
-async fn idle(t: &TestServer) {
-    let n = t.state.notifier.clone();
-    let done = tokio::task::spawn_blocking(move || n.wait_idle(Duration::from_secs(30)))
-        .await
-        .unwrap();
-    assert!(done, "notifications still pending");
-}
 
 async fn call(t: &TestServer, key: &str) {
     let r = t.chat(key, MODEL, 3, false).await;
