@@ -21,11 +21,13 @@ pub enum Outcome {
 
 impl Outcome {
     /// Counts against the channel in the error rate. The client's own mistakes (400, 404, 422…)
-    /// do not: the channel answered.
+    /// do not: the channel answered. Nor does 429: the upstream is busy, not broken, the relay
+    /// already moves such calls to the next channel, and a channel turned off for it would stay
+    /// off until a test (scheduled tests are off by default).
     fn is_error(self, opts: &ChannelOptions) -> bool {
         match self {
             Outcome::Status(s) => {
-                s >= 500 || matches!(s, 401 | 403 | 408 | 429) || opts.disable_statuses.contains(&s)
+                s >= 500 || matches!(s, 401 | 403 | 408) || opts.disable_statuses.contains(&s)
             }
             Outcome::Timeout | Outcome::Connect => true,
         }
@@ -213,10 +215,10 @@ mod tests {
         ] {
             assert_eq!(t.observe(7, o, 100, &opts()), None, "{o:?}");
         }
-        // The client's mistakes do not count as errors at all.
-        assert_eq!(t.counts(7, 100, 300), (4, 4));
+        // Upstream's 429 (busy) and the client's mistakes do not count as errors at all.
+        assert_eq!(t.counts(7, 100, 300), (4, 3));
         t.observe(7, Outcome::Status(400), 100, &opts());
-        assert_eq!(t.counts(7, 100, 300), (5, 4));
+        assert_eq!(t.counts(7, 100, 300), (5, 3));
     }
 
     #[test]
