@@ -3,9 +3,11 @@
 //! `anomaly.*` options.
 //!
 //! Spend and channel figures come from SQLite (the last hour's rows, the baseline from the
-//! hourly rollups). Token divergence comes from [`TokenAudit`]: every Nth call that upstream
-//! reported usage for is counted here too, off the request path, and the two sums are kept
-//! per model for the current and the previous hour, in memory.
+//! hourly rollups). Token divergence comes from [`TokenAudit`]: at most one call per model and
+//! second that upstream reported usage for is counted here too, off the request path, and the
+//! two sums are kept per model for the current and the previous hour, in memory. Sampling by
+//! time rather than by count keeps the cost flat under load (a busy model gets 3600 samples an
+//! hour, a quiet one every call).
 
 use crate::settings::modules::AnomalyOptions;
 use crate::store::StoreError;
@@ -13,14 +15,14 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 const HOUR: i64 = 3600;
 
 /// Prompt tokens as upstream reported them and as counted here, per model.
 #[derive(Default)]
 pub struct TokenAudit {
-    calls: AtomicU64,
+    /// When each model was last sampled (ms on the caller's monotonic clock).
+    last: Mutex<HashMap<String, u64>>,
     buckets: Mutex<AuditBuckets>,
 }
 
@@ -39,15 +41,24 @@ struct Sums {
     upstream: u64,
 }
 
-/// Calls between two audited ones.
-pub const SAMPLE_EVERY: u64 = 10;
+/// Least time between two audited calls of one model.
+pub const SAMPLE_EVERY_MS: u64 = 1000;
 
 impl TokenAudit {
-    /// True for one call in [`SAMPLE_EVERY`] (the first included).
-    pub fn should_sample(&self) -> bool {
-        self.calls
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(SAMPLE_EVERY)
+    /// True for the first call of `model`, then for one call per [`SAMPLE_EVERY_MS`].
+    pub fn should_sample(&self, model: &str, now_ms: u64) -> bool {
+        let mut last = self.last.lock();
+        match last.get_mut(model) {
+            Some(t) if now_ms.saturating_sub(*t) < SAMPLE_EVERY_MS => false,
+            Some(t) => {
+                *t = now_ms;
+                true
+            }
+            None => {
+                last.insert(model.to_string(), now_ms);
+                true
+            }
+        }
     }
 
     pub fn record(&self, now: i64, model: &str, local: u64, upstream: u64) {
@@ -299,9 +310,17 @@ mod tests {
     }
 
     #[test]
-    fn one_call_in_n_is_sampled() {
+    fn each_model_is_sampled_at_most_once_a_second() {
         let a = TokenAudit::default();
-        let n = (0..SAMPLE_EVERY * 3).filter(|_| a.should_sample()).count();
+        // 3 s of calls every 10 ms: the first, then one a second.
+        let n = (0..300)
+            .filter(|i| a.should_sample("m", 5_000 + i * 10))
+            .count();
         assert_eq!(n, 3);
+        assert!(
+            a.should_sample("other", 5_010),
+            "a new model waits for nobody"
+        );
+        assert!(!a.should_sample("other", 5_020));
     }
 }

@@ -162,7 +162,12 @@ pub async fn charge(
     match result {
         Ok(_) => {
             warn_low_balance(call);
-            if source == Source::Upstream && call.state.token_audit.should_sample() {
+            if source == Source::Upstream
+                && call
+                    .state
+                    .token_audit
+                    .should_sample(&call.model, call.state.started.elapsed().as_millis() as u64)
+            {
                 audit_tokens(call, answer, usage.prompt_tokens);
             }
             call.state

@@ -12,6 +12,7 @@
 
 pub mod backup;
 pub mod channels;
+pub mod checkpoint;
 pub mod deliveries;
 pub mod keys;
 pub mod log_query;
@@ -98,10 +99,10 @@ impl Store {
         // WAL is switched once on a single connection before the pool opens: doing it in the
         // pool's init hook races on a new file ("database is locked").
         pragmas::enable_wal(&conn)?;
-        pragmas::apply(&conn)?;
+        pragmas::apply_writer(&conn)?;
         migrate::run(&mut conn)?;
         let pool = open_pool(path)?;
-        let writer = Writer::start(conn)?;
+        let writer = Writer::start(conn, Some(checkpoint::Checkpointer::start(path)?))?;
         Ok(Store {
             path: path.to_path_buf(),
             writer,

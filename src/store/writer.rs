@@ -7,6 +7,7 @@
 //! rows are durable. Starting with `BEGIN IMMEDIATE` means a write lock is taken up front, so no
 //! deferred read-to-write upgrade can fail with SQLITE_BUSY.
 
+use super::checkpoint::Checkpointer;
 use super::{StoreError, pragmas};
 use rusqlite::Connection;
 use std::sync::Arc;
@@ -97,13 +98,18 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> Result<Writer, StoreError> {
+    /// Starts the writer thread on `conn`, with `checkpoints` (if any) running beside it
+    /// until the writer stops.
+    pub fn start(
+        conn: Connection,
+        checkpoints: Option<Checkpointer>,
+    ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriterStats::default());
         let s = stats.clone();
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, s))?;
+            .spawn(move || run(conn, rx, s, checkpoints))?;
         Ok(Writer {
             tx,
             stats,
@@ -160,7 +166,12 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, stats: Arc<WriterStats>) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Msg>,
+    stats: Arc<WriterStats>,
+    checkpoints: Option<Checkpointer>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stop: Option<oneshot::Sender<Result<(), StoreError>>> = None;
     while stop.is_none() {
@@ -187,6 +198,10 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, stats: Arc<WriterStats>) {
     }
     if !batch.is_empty() {
         commit_batch(&conn, &mut batch, &stats);
+    }
+    // The final TRUNCATE checkpoint needs the WAL to itself.
+    if let Some(mut c) = checkpoints {
+        c.stop();
     }
     let result = pragmas::checkpoint_truncate(&conn).map_err(StoreError::from);
     if let Err(e) = &result {
@@ -252,7 +267,7 @@ mod tests {
         pragmas::enable_wal(&conn).unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
             .unwrap();
-        (dir, Writer::start(conn).unwrap())
+        (dir, Writer::start(conn, None).unwrap())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
