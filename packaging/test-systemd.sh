@@ -105,16 +105,17 @@ inside() {
         curl -fsS --max-time 20 -X "$1" -H "authorization: Bearer $token" \
             -H 'content-type: application/json' ${3:+--data "$3"} "$base$2"
     }
-    chat() {
-        curl -sS --max-time 20 -o "$work/chat.json" -w '%{http_code}' \
+    chat() { # chat [MODEL [OUT]]: prints the HTTP status
+        curl -sS --max-time 20 -o "${2:-$work/chat.json}" -w '%{http_code}' \
             -H "authorization: Bearer $key" -H 'content-type: application/json' \
-            --data '{"model":"gpt-x","messages":[{"role":"user","content":"hello"}],"max_tokens":3}' \
+            --data "{\"model\":\"${1:-gpt-x}\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":3}" \
             "$base/v1/chat/completions"
     }
 
     step "install $(basename "$deb1") (postinst enables and starts the unit)"
-    local t0 status
+    local t0 status run_start
     t0=$(date +%s)
+    run_start=$t0 # a reused root keeps the journal of earlier runs
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb1" >"$work/install.log" 2>&1 ||
         { cat "$work/install.log"; fail "apt-get install failed"; }
     grep '^sluice:\|Created symlink' "$work/install.log" || true
@@ -176,8 +177,10 @@ inside() {
         "$base/api/me/access-token" | jq -r .token)
     check "no access token" test -n "$token" -a "$token" != null
     api PUT /api/option '{"pricing.allow_unpriced_models": true}' >/dev/null
+    # By name, not address: the upstream's name is resolved (getaddrinfo) inside the sandbox.
+    mock_url=${mock_url/127.0.0.1/localhost}
     api POST /api/channels "$(jq -n --arg u "$mock_url" \
-        '{name: "mock", base_url: ($u + "/v1"), api_key: "sk-test-systemd", models: ["gpt-x"]}')" >/dev/null
+        '{name: "mock", base_url: ($u + "/v1"), api_key: "sk-test-systemd", models: ["gpt-x", "mock-slow-3000"]}')" >/dev/null
     api PATCH /api/users/1 '{"quota": 1000}' >/dev/null
     key=$(api POST /api/keys '{"name": "test-systemd", "unlimited": true}' | jq -r .key)
     check "no API key" test -n "$key" -a "$key" != null
@@ -188,10 +191,15 @@ inside() {
     jq -c '{object, model, usage}' "$work/chat.json"
 
     step "CPU profiler under the sandbox (SIGPROF timer, /proc limited to the process)"
-    # Some load while recording, so that samples prove the SIGPROF timer fires in the sandbox.
+    # CPU load while recording (sign-ins: each one hashes the password with argon2), so that
+    # samples prove the SIGPROF timer fires in the sandbox.
     local end=$((SECONDS + 3)) loaders=()
-    for _ in 1 2 3; do
-        (while ((SECONDS < end)); do curl -s -o /dev/null "$base/api/openapi.json"; done) &
+    jq -n --arg p "$password" '{username: "root", password: $p}' >"$work/login.json"
+    for _ in 1 2; do
+        (while ((SECONDS < end)); do
+            curl -s -o /dev/null -H 'content-type: application/json' --data "@$work/login.json" \
+                "$base/api/auth/login"
+        done) &
         loaders+=($!)
     done
     local profile name samples
@@ -207,6 +215,8 @@ inside() {
     check "the profile has no samples (SIGPROF never fired?)" test "$samples" -gt 0
     curl -fsS --max-time 10 -H "authorization: Bearer $token" -o "$work/cpu.svg" \
         "$base/api/profiles/$name.svg" || fail "GET the profile's svg failed"
+    # Frames have names: the package keeps the symbol table (--no-strip).
+    check "the flame graph names no argon2 frame" grep -q argon2 "$work/cpu.svg"
     # The automatic monitor (CPU time from /proc/<pid>/stat, under ProcSubset=pid) takes its
     # first sample 30 s after the start: checked after the watchdog step, below.
 
@@ -260,9 +270,19 @@ inside() {
     check "the profiler reports an error" \
         test "$(api GET /api/profiles | jq -r .status.last_error)" = null
 
-    step "systemctl stop: drain, checkpoint; the copied database has the charge"
+    step "systemctl stop: drain, checkpoint; the copied database has the charges"
+    # A request in flight (the mock answers after 3 s) when the stop begins is answered.
+    local slow_pid stop_secs
+    chat mock-slow-3000 "$work/slow.json" >"$work/slow.status" &
+    slow_pid=$!
+    sleep 1
     t0=$(date +%s)
     systemctl stop sluice
+    stop_secs=$(($(date +%s) - t0))
+    wait "$slow_pid" || true
+    echo "stop took ${stop_secs}s; the request in flight got $(cat "$work/slow.status")"
+    check "the request in flight was not answered: $(cat "$work/slow.status") $(cat "$work/slow.json")" \
+        test "$(cat "$work/slow.status")" = 200
     check "not inactive after stop: $(systemctl is-active sluice)" \
         test "$(systemctl is-active sluice)" = inactive
     check "the stop was not clean: Result=$(prop Result)" test "$(prop Result)" = success
@@ -273,9 +293,9 @@ inside() {
     fi
     cp /var/lib/sluice/sluice.db "$work/copy.db"
     local rows
-    rows=$(sqlite3 "$work/copy.db" "SELECT count(*) FROM logs WHERE key_name = 'test-systemd' AND model = 'gpt-x' AND prompt_tokens + completion_tokens > 0")
-    echo "charge rows in the copied database: $rows"
-    check "the copied database has no charge row" test "$rows" -ge 1
+    sqlite3 "$work/copy.db" "SELECT model, prompt_tokens, completion_tokens, quota FROM logs WHERE key_name = 'test-systemd'"
+    rows=$(sqlite3 "$work/copy.db" "SELECT count(DISTINCT model) FROM logs WHERE key_name = 'test-systemd' AND model IN ('gpt-x', 'mock-slow-3000') AND prompt_tokens + completion_tokens > 0")
+    check "the copied database lacks a charge row (both models: $rows)" test "$rows" = 2
 
     step "upgrade to $(basename "$deb2") (postinst restarts the service on the new binary)"
     systemctl start sluice
@@ -307,7 +327,7 @@ inside() {
     echo "exposure: $exposure"
 
     step "nothing in the journal about the sandbox getting in the way"
-    journalctl -u sluice --no-pager -o cat >"$work/journal-all"
+    journalctl -u sluice --no-pager -o cat --since "@$run_start" >"$work/journal-all"
     if grep -E '^\[(WARN|ERR)' "$work/journal-all" | grep -v 'SIGKILL\|SIGSTOP'; then
         fail "the service logged warnings or errors (above)"
     fi
@@ -367,6 +387,9 @@ if [[ ! -x $SDROOT/usr/lib/systemd/systemd ]]; then
     # Nothing in the container needs a console login.
     ln -sf /dev/null "$SDROOT/etc/systemd/system/console-getty.service"
 fi
+
+# A minbase root has no /etc/hosts; every server does (the channel names the mock "localhost").
+[[ -s $SDROOT/etc/hosts ]] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$SDROOT/etc/hosts"
 
 step "copying the packages, sluice-mock and this script into $SDROOT/root/sdtest"
 rm -rf "$SDROOT/root/sdtest"
