@@ -68,7 +68,7 @@ test-deb: deb
 
 # The package under systemd as PID 1: boots a debootstrapped Debian with systemd-nspawn and
 # checks start, readiness, watchdog, reload, stop, upgrade and the sandbox (as root; see
-# packaging/test-systemd.sh). Not in CI: the first run needs a mirror and ~4 minutes.
+# packaging/test-systemd.sh; CI runs the script directly after test-deb).
 test-systemd: deb
 	packaging/test-systemd.sh
 
