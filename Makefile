@@ -6,7 +6,7 @@ NPM ?= npm
 # Where cargo puts binaries (honours CARGO_TARGET_DIR, as cargo does).
 TARGET := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: all frontend build release run test test-rust test-ui bench bench-logs deb test-deb clean
+.PHONY: all frontend build release run test test-rust test-ui bench bench-logs deb test-deb test-systemd clean
 
 all: build
 
@@ -65,6 +65,12 @@ target/man/changelog.gz: packaging/changelog
 # (as root; see packaging/test-deb.sh).
 test-deb: deb
 	packaging/test-deb.sh
+
+# The package under systemd as PID 1: boots a debootstrapped Debian with systemd-nspawn and
+# checks start, readiness, watchdog, reload, stop, upgrade and the sandbox (as root; see
+# packaging/test-systemd.sh; CI runs the script directly after test-deb).
+test-systemd: deb
+	packaging/test-systemd.sh
 
 clean:
 	$(CARGO) clean

@@ -253,7 +253,11 @@ check "sluice.db is not owned by sluice" test "$(stat -c '%U' /var/lib/sluice/sl
 check "SIGTERM did not checkpoint" grep -q checkpointed "$work/server1.log"
 
 step "upgrade to $next_version"
+# cargo-deb deletes the package's other .debs in target/debian when it writes one, even with
+# --output elsewhere: make deb's package is put back for whatever runs next (test-systemd.sh).
+cp "$deb" "$work/this.deb"
 cargo deb --no-build --no-strip --deb-version "$next_version" --output "$work/next.deb" >/dev/null
+[[ -f $deb ]] || cp "$work/this.deb" "$deb"
 # The administrator's edit to the conffile must survive the upgrade.
 echo '# edited by test-deb' >>/etc/sluice/sluice.toml
 DEBIAN_FRONTEND=noninteractive dpkg -i "$work/next.deb"
