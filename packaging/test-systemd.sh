@@ -127,6 +127,8 @@ inside() {
     check "StatusText $(prop StatusText)" test "$(prop StatusText)" = "serving on $base"
     check "NotifyAccess $(prop NotifyAccess)" test "$(prop NotifyAccess)" = main
     check "WatchdogUSec $(prop WatchdogUSec)" test "$(prop WatchdogUSec)" = 30s
+    check "core files allowed: $(grep 'core file' "/proc/$(prop MainPID)/limits")" \
+        grep -Eq 'Max core file size +0 +0 ' "/proc/$(prop MainPID)/limits"
     check "SubState $(prop SubState)" test "$(prop SubState)" = running
     local pid1
     pid1=$(prop MainPID)
