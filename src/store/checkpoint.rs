@@ -84,7 +84,8 @@ mod tests {
         pragmas::enable_wal(&conn).unwrap();
         // The writer's own automatic checkpoint cannot fire for this little WAL.
         pragmas::apply_writer(&conn).unwrap();
-        conn.execute_batch("CREATE TABLE t (v BLOB NOT NULL)").unwrap();
+        conn.execute_batch("CREATE TABLE t (v BLOB NOT NULL)")
+            .unwrap();
         let before = std::fs::metadata(&path).unwrap().len();
         let w = Writer::start(conn, Some(Checkpointer::start(&path).unwrap())).unwrap();
         w.exec_blocking(|c| {
@@ -100,7 +101,9 @@ mod tests {
             assert!(Instant::now() < deadline, "no checkpoint copied the rows");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(w.shutdown()).unwrap();
     }
 }
