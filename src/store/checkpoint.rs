@@ -8,8 +8,10 @@
 //! fall behind.
 
 use super::{StoreError, pragmas};
+use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -19,6 +21,14 @@ const EVERY: Duration = Duration::from_millis(500);
 pub struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    passes: Arc<Passes>,
+}
+
+/// Checkpoint attempts made so far, with a condition variable to wait on.
+#[derive(Default)]
+struct Passes {
+    count: Mutex<u64>,
+    changed: Condvar,
 }
 
 impl Checkpointer {
@@ -26,13 +36,35 @@ impl Checkpointer {
         let conn = Connection::open(path)?;
         pragmas::apply(&conn)?;
         let (tx, rx) = mpsc::channel::<()>();
+        let passes = Arc::new(Passes::default());
+        let p = passes.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&conn, &rx))?;
+            .spawn(move || run(&conn, &rx, &p))?;
         Ok(Checkpointer {
             stop: Some(tx),
             thread: Some(thread),
+            passes,
         })
+    }
+
+    /// Waits until `n` more checkpoint attempts have finished, at most `timeout`; false if
+    /// they did not.
+    pub fn wait_for_passes(&self, n: u64, timeout: Duration) -> bool {
+        let mut count = self.passes.count.lock();
+        let target = *count + n;
+        let deadline = std::time::Instant::now() + timeout;
+        while *count < target {
+            if self
+                .passes
+                .changed
+                .wait_until(&mut count, deadline)
+                .timed_out()
+            {
+                return *count >= target;
+            }
+        }
+        true
     }
 
     /// Ends the thread (after the checkpoint in progress, if any).
@@ -50,7 +82,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: &Connection, stop: &mpsc::Receiver<()>) {
+fn run(conn: &Connection, stop: &mpsc::Receiver<()>, passes: &Passes) {
     let mut failing = false;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(EVERY) {
         match pragmas::checkpoint_passive(conn) {
@@ -66,6 +98,8 @@ fn run(conn: &Connection, stop: &mpsc::Receiver<()>) {
             }
             Err(_) => {}
         }
+        *passes.count.lock() += 1;
+        passes.changed.notify_all();
     }
 }
 
@@ -73,8 +107,6 @@ fn run(conn: &Connection, stop: &mpsc::Receiver<()>) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::writer::Writer;
-    use std::time::Instant;
 
     #[test]
     fn commits_reach_the_main_file_without_the_writer_checkpointing() {
@@ -86,24 +118,22 @@ mod tests {
         pragmas::apply_writer(&conn).unwrap();
         conn.execute_batch("CREATE TABLE t (v BLOB NOT NULL)")
             .unwrap();
+        let c = Checkpointer::start(&path).unwrap();
         let before = std::fs::metadata(&path).unwrap().len();
-        let w = Writer::start(conn, Some(Checkpointer::start(&path).unwrap())).unwrap();
-        w.exec_blocking(|c| {
-            for _ in 0..50 {
-                c.execute("INSERT INTO t (v) VALUES (zeroblob(4000))", [])?;
-            }
-            Ok(())
-        })
-        .unwrap();
-        // Bounded poll: the checkpoint thread runs every 500 ms.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::metadata(&path).unwrap().len() <= before + 100_000 {
-            assert!(Instant::now() < deadline, "no checkpoint copied the rows");
-            std::thread::sleep(Duration::from_millis(20));
+        conn.execute_batch("BEGIN").unwrap();
+        for _ in 0..50 {
+            conn.execute("INSERT INTO t (v) VALUES (zeroblob(4000))", [])
+                .unwrap();
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(w.shutdown()).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        // Two passes: the first may have started before the commit.
+        assert!(
+            c.wait_for_passes(2, Duration::from_secs(10)),
+            "no checkpoint ran"
+        );
+        assert!(
+            std::fs::metadata(&path).unwrap().len() > before + 100_000,
+            "the checkpoint did not copy the rows into the main file"
+        );
     }
 }
