@@ -10,22 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 
-started=$SECONDS
-step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - started))"; }
-fail() {
-    printf 'test-deb: FAIL: %s\n' "$*" >&2
-    exit 1
-}
-check() { # check DESCRIPTION COMMAND...: runs the command, fails the test with DESCRIPTION
-    local what=$1
-    shift
-    "$@" || fail "$what"
-}
-refute() { # refute DESCRIPTION COMMAND...: fails the test with DESCRIPTION when the command succeeds
-    local what=$1
-    shift
-    ! "$@" || fail "$what"
-}
+name=test-deb
+# shellcheck source=packaging/testlib.sh
+source packaging/testlib.sh
 
 [[ $(id -u) == 0 ]] || fail "run as root: the test installs and purges the package"
 

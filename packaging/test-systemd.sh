@@ -29,22 +29,9 @@
 # scratch on 2 cores); most of it is the watchdog check (WatchdogSec=30s).
 set -euo pipefail
 
-started=$SECONDS
-step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - started))"; }
-fail() {
-    printf 'test-systemd: FAIL: %s\n' "$*" >&2
-    exit 1
-}
-check() { # check DESCRIPTION COMMAND...: runs the command, fails the test with DESCRIPTION
-    local what=$1
-    shift
-    "$@" || fail "$what"
-}
-refute() { # refute DESCRIPTION COMMAND...: fails the test with DESCRIPTION when the command succeeds
-    local what=$1
-    shift
-    ! "$@" || fail "$what"
-}
+name=test-systemd
+# shellcheck source=packaging/testlib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/testlib.sh"
 [[ $(id -u) == 0 ]] || fail "run as root"
 
 # ---------------------------------------------------------------------------------------------
@@ -396,7 +383,7 @@ fi
 step "copying the packages, sluice-mock and this script into $SDROOT/root/sdtest"
 rm -rf "$SDROOT/root/sdtest"
 mkdir -p "$SDROOT/root/sdtest"
-cp "$deb" target/release/sluice-mock packaging/test-systemd.sh "$SDROOT/root/sdtest/"
+cp "$deb" target/release/sluice-mock packaging/test-systemd.sh packaging/testlib.sh "$SDROOT/root/sdtest/"
 # The upgrade target: the same binary under a version that sorts after $version. cargo-deb
 # deletes the package's other .debs in target/debian when it writes one, so $deb is put back.
 cargo deb --no-build --no-strip --deb-version "${version}+1" \
