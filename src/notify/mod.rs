@@ -238,6 +238,12 @@ impl Notifier {
         self.inner.warnings.set_prefs(s.user_id, prefs_of(s));
     }
 
+    /// Whether `user_id` has chosen a notification kind: without one no balance of theirs is
+    /// tracked, and a caller can skip building the event.
+    pub fn watches(&self, user_id: i64) -> bool {
+        self.inner.warnings.prefs(user_id).is_some_and(|p| p.active)
+    }
+
     /// A balance after a charge. Decides in memory and queues the warning and the state
     /// change; never blocks and never reads SQLite, so the settle path can call it directly.
     pub fn notify_quota(&self, ev: QuotaEvent) -> Decision {

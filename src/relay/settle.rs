@@ -196,6 +196,10 @@ pub async fn charge(
 /// limited). It decides in memory and queues; nothing here waits on a receiver or SQLite.
 fn warn_low_balance(call: &Call) {
     let notifier = &call.state.notifier;
+    // Most users choose no receiver: skip the events (two string copies each) for them.
+    if !notifier.watches(call.user.id) {
+        return;
+    }
     notifier.notify_quota(QuotaEvent {
         subject: Subject::User(call.user.id),
         owner: call.user.id,
