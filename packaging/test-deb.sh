@@ -189,18 +189,6 @@ stop_server() {
     server_pid=''
 }
 
-api() { # api METHOD PATH [JSON]: as root, with the access token
-    curl -fsS --max-time 10 -X "$1" -H "authorization: Bearer $token" \
-        -H 'content-type: application/json' ${3:+--data "$3"} "$base$2"
-}
-
-chat() {
-    curl -sS --max-time 20 -o "$work/chat.json" -w '%{http_code}' \
-        -H "authorization: Bearer $key" -H 'content-type: application/json' \
-        --data '{"model":"gpt-x","messages":[{"role":"user","content":"hello"}],"max_tokens":3}' \
-        "$base/v1/chat/completions"
-}
-
 step "run /usr/bin/sluice as the sluice user with the packaged config"
 start_mock
 start_server "$work/server1.log"
@@ -216,18 +204,7 @@ refute "the password reached the server's output" grep -qF -- "$password" "$work
 check "the log does not say where the password is" grep -q "its password is in $pwfile" "$work/server1.log"
 check "no log file in /var/log/sluice" compgen -G '/var/log/sluice/sluice-*.log' >/dev/null
 
-login=$(curl -fsS --max-time 10 -c "$work/cookies" -H 'content-type: application/json' \
-    --data "$(jq -n --arg p "$password" '{username: "root", password: $p}')" "$base/api/auth/login")
-csrf=$(jq -r .csrf_token <<<"$login")
-token=$(curl -fsS --max-time 10 -b "$work/cookies" -H "x-csrf-token: $csrf" -X POST \
-    "$base/api/me/access-token" | jq -r .token)
-check "no access token" test -n "$token" -a "$token" != null
-api PUT /api/option '{"pricing.allow_unpriced_models": true}' >/dev/null
-api POST /api/channels "$(jq -n --arg u "$mock_url" \
-    '{name: "mock", base_url: ($u + "/v1"), api_key: "sk-test-deb", models: ["gpt-x"]}')" >/dev/null
-api PATCH /api/users/1 '{"quota": 1000}' >/dev/null
-key=$(api POST /api/keys '{"name": "test-deb", "unlimited": true}' | jq -r .key)
-check "no API key" test -n "$key" -a "$key" != null
+set_up_relay test-deb '["gpt-x"]'
 status=$(chat)
 check "relayed chat answered $status: $(cat "$work/chat.json")" test "$status" = 200
 check "the answer is not a chat completion: $(cat "$work/chat.json")" \

@@ -88,16 +88,6 @@ inside() {
     }
     active() { [[ $(systemctl is-active sluice) == active ]]; }
     ready() { curl -fsS --max-time 2 "$base/readyz" >/dev/null 2>&1; }
-    api() { # api METHOD PATH [JSON]: as root, with the access token
-        curl -fsS --max-time 20 -X "$1" -H "authorization: Bearer $token" \
-            -H 'content-type: application/json' ${3:+--data "$3"} "$base$2"
-    }
-    chat() { # chat [MODEL [OUT]]: prints the HTTP status
-        curl -sS --max-time 20 -o "${2:-$work/chat.json}" -w '%{http_code}' \
-            -H "authorization: Bearer $key" -H 'content-type: application/json' \
-            --data "{\"model\":\"${1:-gpt-x}\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":3}" \
-            "$base/v1/chat/completions"
-    }
 
     step "install $(basename "$deb1") (postinst enables and starts the unit)"
     local t0 status run_start
@@ -157,22 +147,11 @@ inside() {
     "$dir/sluice-mock" --listen 127.0.0.1:0 >"$work/mock.log" 2>&1 &
     mock_pid=$!
     wait_until 10 "sluice-mock did not start" grep -q 'listening on http://' "$work/mock.log"
-    local mock_url login csrf token key
+    local mock_url token key
     mock_url=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$work/mock.log" | head -n1)
-    login=$(curl -fsS --max-time 10 -c "$work/cookies" -H 'content-type: application/json' \
-        --data "$(jq -n --arg p "$password" '{username: "root", password: $p}')" "$base/api/auth/login")
-    csrf=$(jq -r .csrf_token <<<"$login")
-    token=$(curl -fsS --max-time 10 -b "$work/cookies" -H "x-csrf-token: $csrf" -X POST \
-        "$base/api/me/access-token" | jq -r .token)
-    check "no access token" test -n "$token" -a "$token" != null
-    api PUT /api/option '{"pricing.allow_unpriced_models": true}' >/dev/null
     # By name, not address: the upstream's name is resolved (getaddrinfo) inside the sandbox.
     mock_url=${mock_url/127.0.0.1/localhost}
-    api POST /api/channels "$(jq -n --arg u "$mock_url" \
-        '{name: "mock", base_url: ($u + "/v1"), api_key: "sk-test-systemd", models: ["gpt-x", "mock-slow-3000"]}')" >/dev/null
-    api PATCH /api/users/1 '{"quota": 1000}' >/dev/null
-    key=$(api POST /api/keys '{"name": "test-systemd", "unlimited": true}' | jq -r .key)
-    check "no API key" test -n "$key" -a "$key" != null
+    set_up_relay test-systemd '["gpt-x", "mock-slow-3000"]'
     status=$(chat)
     check "relayed chat answered $status: $(cat "$work/chat.json")" test "$status" = 200
     check "not a chat completion: $(cat "$work/chat.json")" \
