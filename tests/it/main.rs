@@ -11,6 +11,7 @@ mod logfiles;
 mod logs;
 mod notify;
 mod openapi;
+mod params;
 mod ops;
 mod probe;
 mod process;

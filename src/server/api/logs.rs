@@ -4,7 +4,7 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json};
 use super::super::state::AppState;
-use super::{admin_change, manage_entry};
+use super::{admin_change, manage_entry, params};
 use crate::billing::display;
 use crate::error::ApiError;
 use crate::store::log_query::{self, Bucket, Cursor, LogFilter, PageRequest, SortKey, SplitBy};
@@ -16,7 +16,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 const DEFAULT_PAGE: usize = 20;
-const MAX_PAGE: usize = 100;
+const MAX_PAGE: usize = params::MAX_PAGE_SIZE;
 
 /// Query parameters of the log routes. Names follow the reference API where it has one
 /// (`token_name`, `model_name`, `start_timestamp`…); unknown names are refused, so a typo is
@@ -53,9 +53,26 @@ struct Params {
     by: Option<String>,
 }
 
+/// Parses and range-checks the parameters (every number against the bounds the OpenAPI
+/// document states).
 fn parse_params(query: &str) -> Result<Params, ApiError> {
-    serde_urlencoded::from_str(query)
-        .map_err(|e| ApiError::BadRequest(format!("bad query parameter: {e}")))
+    let q: Params = serde_urlencoded::from_str(query)
+        .map_err(|e| ApiError::BadRequest(format!("bad query parameter: {e}")))?;
+    params::time("start_timestamp", q.start_timestamp)?;
+    params::time("end_timestamp", q.end_timestamp)?;
+    params::id("user_id", q.user_id)?;
+    params::id("key_id", q.key_id)?;
+    params::id("channel", q.channel)?;
+    if let Some(s) = q.status {
+        params::in_range("status", s, 0, 999)?;
+    }
+    if let Some(n) = q.page_size {
+        params::in_range("page_size", n, 1, MAX_PAGE)?;
+    }
+    if let Some(n) = q.p {
+        params::in_range("p", n, 1, params::MAX_PAGE_NUMBER)?;
+    }
+    Ok(q)
 }
 
 fn parse_types(s: &str) -> Result<Vec<i64>, ApiError> {
@@ -356,11 +373,7 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, query: &str) -> Result
     }
     let q: Q = serde_urlencoded::from_str(query)
         .map_err(|_| ApiError::BadRequest("give the cut-off as ?before=<unix seconds>".into()))?;
-    if q.before <= 0 {
-        return Err(ApiError::BadRequest(
-            "before must be a positive Unix time".into(),
-        ));
-    }
+    params::in_range("before", q.before, 1, params::MAX_TIME)?;
     let deleted = crate::retention::purge(&state.store, q.before).await?;
     let log = manage_entry(
         &p.user,

@@ -9,6 +9,7 @@ mod logs;
 mod notify;
 pub mod ops;
 mod options;
+mod params;
 mod session;
 mod users;
 
