@@ -196,3 +196,32 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// How `GET /api/keys` searches and sorts.
+pub const LISTING: super::listing::Table = super::listing::Table {
+    name: "api_keys",
+    columns: COLUMNS,
+    searched: &["name", "prefix"],
+    sorts: &[
+        ("id", "id"),
+        ("name", "name COLLATE NOCASE"),
+        ("remain_quota", "remain_quota"),
+        ("used_quota", "used_quota"),
+        ("created_at", "created_at"),
+        ("last_used_at", "COALESCE(last_used_at, 0)"),
+        ("expires_at", "COALESCE(expires_at, 9223372036854775807)"),
+    ],
+};
+
+/// One page of keys matching the search, optionally only one user's.
+pub fn search(
+    conn: &Connection,
+    q: &super::listing::ListQuery,
+    user_id: Option<i64>,
+) -> Result<super::listing::Page<KeyRow>, StoreError> {
+    let extra: Vec<(&str, Option<rusqlite::types::Value>)> = user_id
+        .map(|id| ("user_id = ?", Some(id.into())))
+        .into_iter()
+        .collect();
+    super::listing::page(conn, &LISTING, q, &extra, from_row)
+}

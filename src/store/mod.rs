@@ -15,6 +15,7 @@ pub mod channels;
 pub mod checkpoint;
 pub mod deliveries;
 pub mod keys;
+pub mod listing;
 pub mod log_query;
 pub mod logs;
 pub mod migrate;

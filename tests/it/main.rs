@@ -8,6 +8,7 @@ mod channel_health;
 mod common;
 mod display;
 mod logfiles;
+mod lists;
 mod logs;
 mod notify;
 mod openapi;

@@ -4,6 +4,7 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
+use super::listing::{ListParams, page_json};
 use super::{admin_change, manage_entry};
 use crate::error::ApiError;
 use crate::store::keys::{self, KeyPatch, KeyRow, NewKey};
@@ -17,25 +18,39 @@ use std::sync::Arc;
 /// Random characters after `sk-`.
 const KEY_CHARS: usize = 48;
 
+/// The caller's keys (every key for an admin, or one user's with `user_id`), whole or one page
+/// of a search (see [`super::listing`]).
 pub async fn list(state: &AppState, p: &Principal, query: &str) -> Result<Resp, ApiError> {
-    let filter = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("user_id="))
-        .map(|v| {
-            v.parse::<i64>()
-                .map_err(|_| ApiError::BadRequest("user_id must be a number".into()))
-        })
-        .transpose()?;
+    let lp = ListParams::parse(query)?;
+    if lp.status.is_some() {
+        return Err(ApiError::BadRequest(
+            "keys take user_id, q, p, page_size, sort and order".into(),
+        ));
+    }
+    let filter = super::params::id("user_id", lp.user_id)?;
     let user_filter = if p.is_admin() {
         filter
     } else {
         Some(p.user.id)
     };
-    let rows = state
-        .store
-        .read(move |c| keys::list(c, user_filter))
-        .await?;
-    Ok(json(StatusCode::OK, &money(state, &rows)))
+    let Some(q) = lp.query(&keys::LISTING)? else {
+        let rows = state
+            .store
+            .read(move |c| keys::list(c, user_filter))
+            .await?;
+        return Ok(json(StatusCode::OK, &money(state, &rows)));
+    };
+    let page = {
+        let q = q.clone();
+        state
+            .store
+            .read(move |c| keys::search(c, &q, user_filter))
+            .await?
+    };
+    Ok(json(
+        StatusCode::OK,
+        &page_json(&page, &q, |k| money(state, k)),
+    ))
 }
 
 /// The key, if the caller may see and change it; 404 otherwise, so ids of others' keys leak nothing.

@@ -5,6 +5,7 @@ mod audit;
 mod backup;
 mod channels;
 mod keys;
+mod listing;
 mod logs;
 mod notify;
 pub mod ops;
@@ -61,7 +62,7 @@ pub async fn signed_in(
         Logout => session::logout(state, &parts, &p).await,
         Me => Ok(session::me(state, &p)),
         AccessToken => session::access_token(state, &p).await,
-        UsersList => users::list(state).await,
+        UsersList => users::list(state, &query).await,
         UsersCreate => users::create(state, &p, &parts, &body).await,
         UserGet => users::get(state, id()?).await,
         UserPatch => users::patch(state, &p, id()?, &parts, &body).await,
@@ -71,7 +72,7 @@ pub async fn signed_in(
         KeyGet => keys::get(state, &p, id()?).await,
         KeyPatch => keys::patch(state, &p, id()?, &parts, &body).await,
         KeyDelete => keys::delete(state, &p, id()?).await,
-        ChannelsList => channels::list(state).await,
+        ChannelsList => channels::list(state, &query).await,
         ChannelsCreate => channels::create(state, &p, &parts, &body).await,
         ChannelGet => channels::get(state, id()?).await,
         ChannelPatch => channels::patch(state, &p, id()?, &parts, &body).await,

@@ -3,6 +3,7 @@
 use super::super::auth::{self, Principal};
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
+use super::listing::{ListParams, page_json};
 use super::{admin_change, manage_entry, reload};
 use crate::error::ApiError;
 use crate::store::logs;
@@ -12,9 +13,26 @@ use http::StatusCode;
 use serde::Deserialize;
 use std::sync::Arc;
 
-pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
-    let rows = state.store.read(users::list).await?;
-    Ok(json(StatusCode::OK, &money(state, &rows)))
+/// Every account (no parameters), or one page of a search (see [`super::listing`]).
+pub async fn list(state: &AppState, query: &str) -> Result<Resp, ApiError> {
+    let lp = ListParams::parse(query)?;
+    if lp.user_id.is_some() || lp.status.is_some() {
+        return Err(ApiError::BadRequest(
+            "users take q, p, page_size, sort and order".into(),
+        ));
+    }
+    let Some(q) = lp.query(&users::LISTING)? else {
+        let rows = state.store.read(users::list).await?;
+        return Ok(json(StatusCode::OK, &money(state, &rows)));
+    };
+    let page = {
+        let q = q.clone();
+        state.store.read(move |c| users::search(c, &q)).await?
+    };
+    Ok(json(
+        StatusCode::OK,
+        &page_json(&page, &q, |u| money(state, u)),
+    ))
 }
 
 pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
