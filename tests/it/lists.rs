@@ -91,8 +91,15 @@ async fn keys_page_within_the_callers_own_keys() {
     let r = send(
         "POST",
         &t.url("/api/keys"),
-        &[("authorization", &auth), ("content-type", "application/json")],
-        Some(json!({"name": "prod-dave", "unlimited": true}).to_string().into()),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(
+            json!({"name": "prod-dave", "unlimited": true})
+                .to_string()
+                .into(),
+        ),
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -106,13 +113,25 @@ async fn keys_page_within_the_callers_own_keys() {
     assert_eq!(names(&v, "name"), ["prod-dave"]);
 
     // A plain user sees only their own, whatever they search for.
-    let r = send("GET", &t.url("/api/keys?q=prod"), &[("authorization", &auth)], None).await;
+    let r = send(
+        "GET",
+        &t.url("/api/keys?q=prod"),
+        &[("authorization", &auth)],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(names(&v, "name"), ["prod-dave"]);
     assert_eq!(v["total"], 1);
     // …and the bare array without parameters.
-    let r = send("GET", &t.url("/api/keys"), &[("authorization", &auth)], None).await;
+    let r = send(
+        "GET",
+        &t.url("/api/keys"),
+        &[("authorization", &auth)],
+        None,
+    )
+    .await;
     assert_eq!(r.json().as_array().unwrap().len(), 1);
 }
 
@@ -120,8 +139,11 @@ async fn keys_page_within_the_callers_own_keys() {
 async fn channels_filter_by_state_and_search_names() {
     let t = TestServer::start().await;
     let a = t.channel(&["m"], json!({"name": "east-1"})).await;
-    let b = t.channel(&["m"], json!({"name": "west-1", "priority": 5})).await;
-    t.channel(&["m"], json!({"name": "east-2", "enabled": false})).await;
+    let b = t
+        .channel(&["m"], json!({"name": "west-1", "priority": 5}))
+        .await;
+    t.channel(&["m"], json!({"name": "east-2", "enabled": false}))
+        .await;
     assert_eq!(t.get("/api/channels").await.as_array().unwrap().len(), 3);
 
     let v = t.get("/api/channels?q=east&sort=name").await;

@@ -16,7 +16,10 @@ async fn a_huge_page_number_is_a_400_not_a_503() {
         let r = t.api("GET", path, None).await;
         assert_eq!(r.status, 400, "{path}: {}", r.text());
         let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
-        assert!(msg.contains("p is") && msg.contains("1000000"), "{path}: {msg}");
+        assert!(
+            msg.contains("p is") && msg.contains("1000000"),
+            "{path}: {msg}"
+        );
     }
     // The largest page number allowed is answered (empty).
     let r = t.api("GET", "/api/log?p=1000000&page_size=100", None).await;

@@ -50,8 +50,12 @@ pub async fn put(
                 .into(),
         ));
     }
-    let merged =
-        settings::merge(&state.catalog.options(), &changes).map_err(ApiError::BadRequest)?;
+    let merged = settings::merge(&state.catalog.options(), &changes).map_err(|r| {
+        ApiError::InvalidFields {
+            message: r.message,
+            fields: r.fields,
+        }
+    })?;
     let names: Vec<String> = merged.rows.iter().map(|(k, _)| k.clone()).collect();
     if !names.is_empty() {
         let log = manage_entry(&p.user, format!("changed options: {}", names.join(", ")));
