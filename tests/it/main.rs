@@ -8,6 +8,7 @@ mod backup;
 mod channel_health;
 mod common;
 mod display;
+mod key_locks;
 mod logfiles;
 mod logs;
 mod notify;

@@ -4,6 +4,7 @@
 mod audit;
 mod backup;
 mod channels;
+mod key_locks;
 mod keys;
 mod logs;
 mod notify;
