@@ -135,6 +135,8 @@ pub struct Principal {
     pub user: UserRow,
     /// Present when the caller used a session cookie (state changes then need the CSRF token).
     pub csrf_token: Option<String>,
+    /// The digest of that session cookie: the session a password change keeps.
+    pub session: Option<[u8; 32]>,
 }
 
 impl Principal {
@@ -159,6 +161,7 @@ pub async fn authenticate_user(
         return active(Principal {
             user,
             csrf_token: None,
+            session: None,
         });
     }
     if let Some(sid) = cookie(headers, SESSION_COOKIE) {
@@ -171,6 +174,7 @@ pub async fn authenticate_user(
             return active(Principal {
                 user,
                 csrf_token: Some(csrf),
+                session: Some(digest),
             });
         }
         return Err(ApiError::Unauthenticated(

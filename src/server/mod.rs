@@ -194,7 +194,7 @@ async fn dispatch(
             }
             Ok(p) => match auth::check_csrf(&p, req.method(), req.headers()) {
                 Err(e) => Err(e),
-                Ok(()) => api::signed_in(state, handler, req, p, id.as_deref()).await,
+                Ok(()) => api::signed_in(state, handler, req, p, id.as_deref(), ip).await,
             },
         },
     };

@@ -2,11 +2,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod account;
 mod admin;
 mod backup;
 mod channel_health;
 mod common;
 mod display;
+mod key_locks;
 mod lists;
 mod logfiles;
 mod logs;

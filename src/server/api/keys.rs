@@ -5,9 +5,9 @@ use super::super::auth::Principal;
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
-use super::{admin_change, manage_entry};
+use super::{admin_change, key_locks, manage_entry, reload};
 use crate::error::ApiError;
-use crate::store::keys::{self, KeyPatch, KeyRow, NewKey};
+use crate::store::keys::{self, KeyPatch, KeyRow, Locks, NewKey};
 use crate::store::logs;
 use crate::util;
 use http::StatusCode;
@@ -189,13 +189,28 @@ pub async fn create(
         }
         _ => p.user.id,
     };
+    // What an admin sets on someone else's key, its owner cannot undo.
+    let locks = if owner == p.user.id {
+        Locks::new()
+    } else {
+        key_locks::on_create(
+            b.models.is_some(),
+            b.expires_at.is_some(),
+            b.rpm_limit.is_some(),
+            b.tpm_limit.is_some(),
+        )
+    };
     let secret = format!("sk-{}", util::random_token(KEY_CHARS));
     let digest = util::digest(&secret);
     let prefix: String = secret.chars().take(8).collect();
-    let log = manage_entry(
-        &p.user,
-        format!("created key {:?} for user {owner}", b.name),
-    );
+    let mut what = format!("created key {:?} for user {owner}", b.name);
+    if !locks.is_empty() {
+        what.push_str(&format!(
+            "; locked for the owner: {}",
+            key_locks::describe(&locks)
+        ));
+    }
+    let log = manage_entry(&p.user, what);
     let by = log.clone();
     let row = admin_change(state, log, move |c| {
         let id = keys::insert(
@@ -212,6 +227,7 @@ pub async fn create(
                 created_at: now,
                 rpm_limit: b.rpm_limit,
                 tpm_limit: b.tpm_limit,
+                admin_locked: &locks,
             },
         )?;
         if !b.unlimited {
@@ -233,6 +249,10 @@ struct PatchBody {
     fields: KeyPatch,
     #[serde(default)]
     quota: Option<i64>,
+    /// Admins only, on another account's key: the settings locked against the owner, replacing
+    /// the set (`[]` hands them all back).
+    #[serde(default)]
+    admin_locked: Option<Locks>,
 }
 
 pub async fn patch(
@@ -264,24 +284,51 @@ pub async fn patch(
             "expires_at must be in the future (Unix seconds), or null for no expiry".into(),
         ));
     }
+    // `owned` let a caller who is not the owner through only as an admin over the owner.
+    let as_admin = current.user_id != p.user.id;
+    if !as_admin && b.admin_locked.is_some() {
+        return Err(ApiError::Forbidden(
+            "admin_locked is set by an admin, on another account's key".into(),
+        ));
+    }
     let quota = b.quota;
-    let fields = b.fields;
-    let log = manage_entry(&p.user, format!("updated key {:?} (id {id})", current.name));
+    let explicit_locks = b.admin_locked;
+    let mut fields = b.fields;
+    let mut log = manage_entry(&p.user, format!("updated key {:?} (id {id})", current.name));
     let by = log.clone();
     let owner = current.user_id;
-    let (row, old) = admin_change(state, log, move |c| {
-        keys::update(c, id, &fields)?;
-        let old = match quota {
-            Some(q) => {
-                let old = keys::set_quota(c, id, q)?;
-                logs::record_topup(c, &by, owner, Some(id), q - old)?;
-                Some(old)
+    let (row, old) = state
+        .store
+        .writer
+        .exec(move |c| {
+            // The locks as committed now, so an owner's change cannot slip past one an admin
+            // set after this request read the key.
+            let locked = keys::get(c, id)?.admin_locked;
+            if as_admin {
+                let locks = key_locks::after_admin_change(&locked, &fields, quota, explicit_locks);
+                if locks != locked {
+                    log.content = log.content.map(|t| {
+                        format!("{t}; locked for the owner: {}", key_locks::describe(&locks))
+                    });
+                    fields.admin_locked = Some(locks);
+                }
+            } else if let Err(e) = key_locks::check_owner_change(&locked, &fields, quota) {
+                return Ok(Err(e));
             }
-            None => None,
-        };
-        Ok((keys::get(c, id)?, old))
-    })
-    .await?;
+            keys::update(c, id, &fields)?;
+            let old = match quota {
+                Some(q) => {
+                    let old = keys::set_quota(c, id, q)?;
+                    logs::record_topup(c, &by, owner, Some(id), q - old)?;
+                    Some(old)
+                }
+                None => None,
+            };
+            logs::insert(c, &log)?;
+            Ok(Ok((keys::get(c, id)?, old)))
+        })
+        .await??;
+    reload(state).await;
     // The difference, read in the transaction that set the new balance (see the ledger).
     if let (Some(old), Some(new), Some(acct)) = (old, quota, state.catalog.key_account(id)) {
         acct.adjust(new - old);

@@ -4,6 +4,7 @@
 mod audit;
 mod backup;
 mod channels;
+mod key_locks;
 mod keys;
 mod listing;
 mod logs;
@@ -11,6 +12,7 @@ mod notify;
 pub mod ops;
 mod options;
 mod params;
+mod password;
 mod session;
 mod users;
 
@@ -52,6 +54,7 @@ pub async fn signed_in(
     req: http::Request<Incoming>,
     p: Principal,
     id: Option<&str>,
+    ip: IpAddr,
 ) -> Result<Resp, ApiError> {
     use Handler::*;
     let query = req.uri().query().unwrap_or("").to_string();
@@ -60,8 +63,9 @@ pub async fn signed_in(
     let id = || parse_id(raw_id);
     match handler {
         Logout => session::logout(state, &parts, &p).await,
-        Me => Ok(session::me(state, &p)),
+        Me => Ok(session::me(state, &p).await),
         AccessToken => session::access_token(state, &p).await,
+        MePassword => password::change_own(state, &p, &parts, &body, ip).await,
         UsersList => users::list(state, &query).await,
         UsersCreate => users::create(state, &p, &parts, &body).await,
         UserGet => users::get(state, id()?).await,

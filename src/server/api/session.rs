@@ -138,14 +138,20 @@ pub async fn logout(
     Ok(resp)
 }
 
-pub fn me(state: &AppState, p: &Principal) -> Resp {
+/// The caller's account, the session's CSRF token, and `must_change_password` (root still has
+/// the generated first password).
+pub async fn me(state: &AppState, p: &Principal) -> Resp {
+    let must_change = super::password::must_change(state, p).await;
     let mut v = crate::billing::display::with_display(
         &p.user,
         crate::billing::display::USER_FIELDS,
         &state.catalog.options().display,
     );
-    if let (Some(obj), Some(csrf)) = (v.as_object_mut(), &p.csrf_token) {
-        obj.insert("csrf_token".into(), json!(csrf));
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(csrf) = &p.csrf_token {
+            obj.insert("csrf_token".into(), json!(csrf));
+        }
+        obj.insert("must_change_password".into(), json!(must_change));
     }
     json(StatusCode::OK, &v)
 }

@@ -6,8 +6,8 @@ use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
 use super::{admin_change, manage_entry, reload};
 use crate::error::ApiError;
-use crate::store::logs;
 use crate::store::users::{self, NewUser, Role, UserPatch};
+use crate::store::{logs, sessions};
 use crate::util;
 use http::StatusCode;
 use serde::Deserialize;
@@ -208,6 +208,7 @@ pub async fn patch(
         }
         None => None,
     };
+    let password_changed = password_hash.is_some();
     let patch = UserPatch {
         username: b.username,
         password_hash,
@@ -216,6 +217,10 @@ pub async fn patch(
         enabled: b.enabled,
     };
     let quota = b.quota;
+    // A new password or a disable ends the account's sign-ins in the same transaction; an
+    // admin changing their own password keeps the session they did it from.
+    let end_sign_ins = patch.password_hash.is_some() || patch.enabled == Some(false);
+    let keep = if id == p.user.id { p.session } else { None };
     // Built here, on the request's task, so the row carries its request id.
     let mut entry = manage_entry(&p.user, String::new());
     let target_name = target.username.clone();
@@ -224,6 +229,11 @@ pub async fn patch(
         .writer
         .exec(move |c| {
             users::update(c, id, &patch)?;
+            let ended = if end_sign_ins {
+                Some(sessions::end_sign_ins(c, id, keep.as_ref())?)
+            } else {
+                None
+            };
             let mut changes: Vec<String> = Vec::new();
             if patch.username.is_some() {
                 changes.push("username".into());
@@ -249,6 +259,9 @@ pub async fn patch(
                 }
                 None => None,
             };
+            if let Some(e) = ended {
+                changes.push(e.to_string());
+            }
             if !changes.is_empty() {
                 entry.content = Some(format!(
                     "updated user {target_name:?}: {}",
@@ -267,6 +280,9 @@ pub async fn patch(
             .balance_set(crate::notify::Subject::User(id), id, acct.balance());
     }
     reload(state).await;
+    if password_changed && target.role == Role::Root {
+        super::password::forget_initial_root_password(state).await;
+    }
     Ok(json(StatusCode::OK, &money(state, &row)))
 }
 
