@@ -6,7 +6,7 @@ NPM ?= npm
 # Where cargo puts binaries (honours CARGO_TARGET_DIR, as cargo does).
 TARGET := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: all frontend build release run test test-rust test-ui bench bench-logs deb test-deb test-systemd clean
+.PHONY: all frontend build release run test test-rust test-ui browser bench bench-logs deb test-deb test-systemd clean
 
 all: build
 
@@ -35,8 +35,27 @@ test: frontend
 test-rust:
 	$(CARGO) test --all-targets
 
-test-ui:
-	cd frontend && SLUICE_BIN=$(TARGET)/debug/sluice node --test e2e/
+# The console's browser tests drive Debian's Chromium (Playwright cannot download its own here),
+# with a CJK font so the Chinese screenshots show text. A fresh machine gets both here when make
+# runs as root; otherwise it stops with the one command that does.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_PKGS := chromium fonts-wqy-microhei
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(BROWSER_PKGS) for the browser tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; \
+	  else \
+	    echo "The browser tests need Chromium and a CJK font: sudo apt-get install -y $(BROWSER_PKGS)"; exit 1; \
+	  fi; \
+	fi
+
+# The first-load budget (60 KiB gzip of what index.html loads), then the browser tests against
+# the debug binary and the mock upstream, one file at a time (one browser each).
+test-ui: browser
+	cd frontend && node scripts/check-budget.mjs
+	cd frontend && CHROMIUM_BIN=$(CHROMIUM) SLUICE_BIN=$(TARGET)/debug/sluice node --test --test-concurrency=1 e2e/
 
 # Load test: sluice pinned to CPU 0, the mock upstream and the load generator on CPU 1.
 bench: release

@@ -1,19 +1,33 @@
 // @ts-check
 import { defineConfig } from 'vite';
 
-// The built UI (dist/) is embedded into the sluice binary and served at `/`.
+// The built UI (dist/) is embedded into the sluice binary and served at `/`, or under any
+// sub-path a reverse proxy puts it at (`https://host/llm/`): asset URLs are relative
+// (base './'), and the app finds the API from where its own script was loaded (src/lib/base.ts).
 // For `npm run dev`, API calls are proxied to a running sluice server:
 //   SLUICE_DEV_API=http://127.0.0.1:3000 npm run dev
 const api = process.env.SLUICE_DEV_API ?? 'http://127.0.0.1:3000';
 
 export default defineConfig({
-  base: '/',
+  base: './',
+  oxc: {
+    jsx: { runtime: 'automatic', importSource: 'preact' },
+  },
+  resolve: {
+    alias: { react: 'preact/compat', 'react-dom': 'preact/compat' },
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
     sourcemap: false,
+    target: 'es2022',
+    // One file per page; the shell stays small (budget checked by scripts/check-budget.mjs).
+    modulePreload: { polyfill: false },
   },
   server: {
-    proxy: { '/api': { target: api, changeOrigin: false } },
+    proxy: {
+      '/api': { target: api, changeOrigin: false },
+      '/v1': { target: api, changeOrigin: false },
+    },
   },
 });

@@ -1,0 +1,76 @@
+// Shared by the usage page and the dashboard: the usage query for a span, names for split
+// values (ids → names), and the sentence that says which zone the buckets were cut in.
+
+import { useCallback } from 'preact/hooks';
+import { api, type Query } from '../lib/api';
+import { timeZone, utcOffsetLabel, tzOffsetMinutes } from '../lib/format';
+import { useLoad } from '../lib/hooks';
+import { t } from '../lib/i18n';
+import type { Channel, Key, Paged, User } from '../lib/types';
+
+export type SplitBy = 'model' | 'user' | 'key' | 'channel';
+
+export interface UsageRange {
+  query: Query;
+  start: number;
+  end: number;
+  /** Start of every bucket in the range (hours, or local midnights: days are not all 24 h). */
+  buckets: number[];
+}
+
+/**
+ * The usage query for [start, end): hourly buckets on whole hours; daily buckets from local
+ * midnight in the browser's zone (`tz`), so a day here is the day the logs page shows.
+ */
+export function usageQuery(bucket: 'hour' | 'day', start: number, end: number): UsageRange {
+  const buckets: number[] = [];
+  if (bucket === 'hour') {
+    for (let h = Math.floor(start / 3_600) * 3_600; h < end; h += 3_600) buckets.push(h);
+  } else {
+    const d = new Date(start * 1000);
+    d.setHours(0, 0, 0, 0);
+    for (; d.getTime() / 1000 < end; d.setDate(d.getDate() + 1)) buckets.push(d.getTime() / 1000);
+  }
+  return { query: { bucket, start, end, tz: timeZone() }, start, end, buckets };
+}
+
+/** "Days run from midnight to midnight in Asia/Shanghai" or "Hourly buckets, times shown in …". */
+export function ZoneStatement(props: { bucket: 'hour' | 'day'; series?: { tz?: string; tz_exact?: boolean } }) {
+  const m = t().usage;
+  const zone = props.bucket === 'day' ? (props.series?.tz ?? timeZone()) : timeZone();
+  return (
+    <>
+      {props.bucket === 'hour' ? m.zoneHourly : m.zoneDaily}{' '}
+      <span translate={false} data-testid="usage-zone">
+        {zone} ({utcOffsetLabel(tzOffsetMinutes())})
+      </span>
+      {props.bucket === 'day' && props.series?.tz_exact === false && <> {m.zoneInexact}</>}
+    </>
+  );
+}
+
+type Named = { id: number; name?: string; username?: string };
+
+/** Split values → names: model names are names already; ids become the user, key or channel name. */
+export function useNames(by: SplitBy): (of: string) => string {
+  const path = by === 'user' ? 'users' : by === 'key' ? 'keys' : by === 'channel' ? 'channels' : null;
+  const list = useLoad(
+    async (signal) => {
+      if (!path) return null;
+      const d = await api.get<Paged<Named> | Named[]>(path, { page_size: 100 }, signal);
+      return Array.isArray(d) ? d : d.items;
+    },
+    [path],
+  );
+  const byId = new Map<string, string>((list.data ?? []).map((x: User | Key | Channel | Named) => [String(x.id), ('username' in x && x.username) || ('name' in x && x.name) || `#${x.id}`]));
+  const size = byId.size;
+  return useCallback(
+    (of: string) => {
+      if (by === 'model') return of || t().usage.unknownModel;
+      return byId.get(of) ?? `#${of}`;
+    },
+    // The map is rebuilt each render; its size and the split say when names changed.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [by, size],
+  );
+}
