@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod access_token;
 mod account;
 mod admin;
 mod backup;

@@ -65,6 +65,7 @@ pub async fn signed_in(
         Logout => session::logout(state, &parts, &p).await,
         Me => Ok(session::me(state, &p).await),
         AccessToken => session::access_token(state, &p).await,
+        AccessTokenRevoke => session::revoke_access_token(state, &p).await,
         MePassword => password::change_own(state, &p, &parts, &body, ip).await,
         UsersList => users::list(state, &query).await,
         UsersCreate => users::create(state, &p, &parts, &body).await,

@@ -1,7 +1,7 @@
 //! Status, sign-in and the caller's own account.
 
 use super::super::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL_SECS};
-use super::super::http::{Resp, full, json, parse_json, read_body, with_type};
+use super::super::http::{Resp, full, json, no_content, parse_json, read_body, with_type};
 use super::super::state::AppState;
 use super::MAX_API_BODY;
 use crate::error::ApiError;
@@ -154,6 +154,21 @@ pub async fn me(state: &AppState, p: &Principal) -> Resp {
         obj.insert("must_change_password".into(), json!(must_change));
     }
     json(StatusCode::OK, &v)
+}
+
+/// Revokes the caller's personal access token (the console's "Revoke token"); 204 whether or
+/// not there was one, so a retry after a lost answer is not an error.
+pub async fn revoke_access_token(state: &AppState, p: &Principal) -> Result<Resp, ApiError> {
+    let uid = p.user.id;
+    let had = state
+        .store
+        .writer
+        .exec(move |c| users::clear_access_token(c, uid))
+        .await?;
+    if had {
+        log::info!("{} revoked their access token", p.user.username);
+    }
+    Ok(no_content())
 }
 
 /// Creates (or replaces) the caller's personal access token; shown once.
