@@ -4,6 +4,7 @@
 mod audit;
 mod backup;
 mod channels;
+mod export;
 mod keys;
 mod listing;
 mod logs;
@@ -93,6 +94,8 @@ pub async fn signed_in(
         LogsStat => logs::stat(state, &p, &query, false).await,
         LogsSelfStat => logs::stat(state, &p, &query, true).await,
         LogsDelete => logs::delete(state, &p, &query).await,
+        LogsExport => export::csv(state, &p, &query, false).await,
+        LogsSelfExport => export::csv(state, &p, &query, true).await,
         UsageAll => logs::usage(state, &p, &query, false).await,
         UsageSelf => logs::usage(state, &p, &query, true).await,
         Reconcile => audit::reconcile(state).await,
@@ -105,6 +108,9 @@ pub async fn signed_in(
         NotifyPut => notify::put(state, &p, &parts, &body).await,
         NotifyTest => notify::test(state, &p).await,
         NotifyDeliveries => notify::deliveries(state, &query).await,
+        ModelPrices | Playground | Dashboard | ChannelStats | OwnDeliveries => {
+            Err(ApiError::NotFound(format!("{handler:?} is not built yet")))
+        }
         Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
         | Embeddings | Models | BillingSubscription | BillingUsage => Err(ApiError::Internal(
             format!("{handler:?} is not a signed-in route"),
