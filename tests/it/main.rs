@@ -6,6 +6,7 @@ mod admin;
 mod backup;
 mod channel_health;
 mod common;
+mod console;
 mod display;
 mod export;
 mod lists;

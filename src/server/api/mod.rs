@@ -8,6 +8,7 @@ mod export;
 mod keys;
 mod listing;
 mod logs;
+mod models;
 mod notify;
 pub mod ops;
 mod options;
@@ -107,8 +108,10 @@ pub async fn signed_in(
         NotifyGet => notify::get(state, &p).await,
         NotifyPut => notify::put(state, &p, &parts, &body).await,
         NotifyTest => notify::test(state, &p).await,
-        NotifyDeliveries => notify::deliveries(state, &query).await,
-        ModelPrices | Playground | Dashboard | ChannelStats | OwnDeliveries => {
+        NotifyDeliveries => notify::deliveries(state, &query, None).await,
+        OwnDeliveries => notify::deliveries(state, &query, Some(p.user.id)).await,
+        ModelPrices => Ok(models::list(state, &p)),
+        Playground | Dashboard | ChannelStats => {
             Err(ApiError::NotFound(format!("{handler:?} is not built yet")))
         }
         Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
