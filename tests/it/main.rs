@@ -17,6 +17,7 @@ mod openapi;
 mod ops;
 mod options;
 mod params;
+mod playground;
 mod probe;
 mod process;
 mod ratelimit;
