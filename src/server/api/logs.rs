@@ -23,39 +23,41 @@ const MAX_PAGE: usize = params::MAX_PAGE_SIZE;
 /// not silently ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     #[serde(rename = "type")]
-    log_type: Option<String>,
+    pub(super) log_type: Option<String>,
     #[serde(alias = "start")]
-    start_timestamp: Option<i64>,
+    pub(super) start_timestamp: Option<i64>,
     #[serde(alias = "end")]
-    end_timestamp: Option<i64>,
-    user_id: Option<i64>,
-    username: Option<String>,
-    key_id: Option<i64>,
+    pub(super) end_timestamp: Option<i64>,
+    pub(super) user_id: Option<i64>,
+    pub(super) username: Option<String>,
+    pub(super) key_id: Option<i64>,
     #[serde(alias = "key_name")]
-    token_name: Option<String>,
+    pub(super) token_name: Option<String>,
     #[serde(alias = "model")]
-    model_name: Option<String>,
+    pub(super) model_name: Option<String>,
     #[serde(alias = "channel_id")]
-    channel: Option<i64>,
-    group: Option<String>,
-    request_id: Option<String>,
-    status: Option<i64>,
-    sort: Option<String>,
-    order: Option<String>,
-    cursor: Option<String>,
-    page_size: Option<usize>,
-    p: Option<usize>,
+    pub(super) channel: Option<i64>,
+    pub(super) group: Option<String>,
+    pub(super) request_id: Option<String>,
+    pub(super) status: Option<i64>,
+    pub(super) sort: Option<String>,
+    pub(super) order: Option<String>,
+    pub(super) cursor: Option<String>,
+    pub(super) page_size: Option<usize>,
+    pub(super) p: Option<usize>,
     /// Usage series only: `hour` or `day`.
-    bucket: Option<String>,
+    pub(super) bucket: Option<String>,
     /// Usage series only: split by `model`, `user`, `key` or `channel`.
-    by: Option<String>,
+    pub(super) by: Option<String>,
+    /// Usage series only: the zone of day buckets (IANA name or offset minutes).
+    pub(super) tz: Option<String>,
 }
 
 /// Parses and range-checks the parameters (every number against the bounds the OpenAPI
 /// document states).
-fn parse_params(query: &str) -> Result<Params, ApiError> {
+pub(super) fn parse_params(query: &str) -> Result<Params, ApiError> {
     let q: Params = serde_urlencoded::from_str(query)
         .map_err(|e| ApiError::BadRequest(format!("bad query parameter: {e}")))?;
     params::time("start_timestamp", q.start_timestamp)?;
@@ -99,14 +101,18 @@ fn parse_types(s: &str) -> Result<Vec<i64>, ApiError> {
 
 /// Whose rows a request may see.
 #[derive(Clone, Copy)]
-enum Scope {
+pub(super) enum Scope {
     All,
     Own(i64),
 }
 
 /// Builds the row filter, resolving user and key names to ids (falling back to the name
 /// recorded in the rows, for accounts since deleted).
-async fn filter(state: &AppState, q: &Params, scope: Scope) -> Result<LogFilter, ApiError> {
+pub(super) async fn filter(
+    state: &AppState,
+    q: &Params,
+    scope: Scope,
+) -> Result<LogFilter, ApiError> {
     let mut f = LogFilter {
         types: match &q.log_type {
             Some(t) => parse_types(t)?,
@@ -205,17 +211,7 @@ pub async fn search(
         Scope::All
     };
     let f = filter(state, &q, scope).await?;
-    let sort = match q.sort.as_deref() {
-        None => SortKey::CreatedAt,
-        Some(s) => SortKey::parse(s).ok_or_else(|| {
-            ApiError::BadRequest(format!("sort must be one of {}", SortKey::NAMES.join(", ")))
-        })?,
-    };
-    let descending = match q.order.as_deref() {
-        None | Some("desc") => true,
-        Some("asc") => false,
-        Some(_) => return Err(ApiError::BadRequest("order must be asc or desc".into())),
-    };
+    let (sort, descending) = sort_order(&q)?;
     let limit = q.page_size.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::BadRequest(format!(
@@ -260,6 +256,22 @@ pub async fn search(
             "next_cursor": next.map(|c| c.encode()),
         }),
     ))
+}
+
+/// The sort column and direction of a log search (newest first by default).
+pub(super) fn sort_order(q: &Params) -> Result<(SortKey, bool), ApiError> {
+    let sort = match q.sort.as_deref() {
+        None => SortKey::CreatedAt,
+        Some(s) => SortKey::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!("sort must be one of {}", SortKey::NAMES.join(", ")))
+        })?,
+    };
+    let descending = match q.order.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(ApiError::BadRequest("order must be asc or desc".into())),
+    };
+    Ok((sort, descending))
 }
 
 /// `GET /api/log/stat`, `GET /api/log/self/stat`: totals over the filters and time range

@@ -4,10 +4,12 @@
 mod audit;
 mod backup;
 mod channels;
+mod export;
 mod key_locks;
 mod keys;
 mod listing;
 mod logs;
+mod models;
 mod notify;
 pub mod ops;
 mod options;
@@ -57,6 +59,10 @@ pub async fn signed_in(
     ip: IpAddr,
 ) -> Result<Resp, ApiError> {
     use Handler::*;
+    if handler == Playground {
+        // The relay reads the body itself, under the relay's size limit.
+        return crate::relay::playground(state, p.user.id, req).await;
+    }
     let query = req.uri().query().unwrap_or("").to_string();
     let (parts, body) = read_body(req, MAX_API_BODY).await?;
     let raw_id = id;
@@ -98,6 +104,8 @@ pub async fn signed_in(
         LogsStat => logs::stat(state, &p, &query, false).await,
         LogsSelfStat => logs::stat(state, &p, &query, true).await,
         LogsDelete => logs::delete(state, &p, &query).await,
+        LogsExport => export::csv(state, &p, &query, false).await,
+        LogsSelfExport => export::csv(state, &p, &query, true).await,
         UsageAll => logs::usage(state, &p, &query, false).await,
         UsageSelf => logs::usage(state, &p, &query, true).await,
         Reconcile => audit::reconcile(state).await,
@@ -109,11 +117,16 @@ pub async fn signed_in(
         NotifyGet => notify::get(state, &p).await,
         NotifyPut => notify::put(state, &p, &parts, &body).await,
         NotifyTest => notify::test(state, &p).await,
-        NotifyDeliveries => notify::deliveries(state, &query).await,
-        Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
-        | Embeddings | Models | BillingSubscription | BillingUsage => Err(ApiError::Internal(
-            format!("{handler:?} is not a signed-in route"),
-        )),
+        NotifyDeliveries => notify::deliveries(state, &query, None).await,
+        OwnDeliveries => notify::deliveries(state, &query, Some(p.user.id)).await,
+        ModelPrices => Ok(models::list(state, &p)),
+        Dashboard | ChannelStats => {
+            Err(ApiError::NotFound(format!("{handler:?} is not built yet")))
+        }
+        Status | Healthz | Readyz | Metrics | OpenApi | Login | Playground | ChatCompletions
+        | Completions | Embeddings | Models | BillingSubscription | BillingUsage => Err(
+            ApiError::Internal(format!("{handler:?} is not a signed-in route")),
+        ),
     }
 }
 

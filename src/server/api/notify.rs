@@ -117,7 +117,9 @@ pub async fn test(state: &Arc<AppState>, p: &Principal) -> Result<Resp, ApiError
     Ok(json(StatusCode::OK, &report))
 }
 
-pub async fn deliveries(state: &AppState, query: &str) -> Result<Resp, ApiError> {
+/// `GET /api/notify/deliveries` (admins, anyone's) and `GET /api/me/notify/deliveries`
+/// (`own`: the caller's only; no `user_id` filter).
+pub async fn deliveries(state: &AppState, query: &str, own: Option<i64>) -> Result<Resp, ApiError> {
     let mut f = deliveries::Filter {
         limit: DEFAULT_LIMIT,
         ..Default::default()
@@ -130,9 +132,11 @@ pub async fn deliveries(state: &AppState, query: &str) -> Result<Resp, ApiError>
     };
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
-            "limit" => f.limit = number("limit", &v)?.min(MAX_LIMIT),
+            "limit" => {
+                f.limit = super::params::in_range("limit", number("limit", &v)?, 1, MAX_LIMIT)?
+            }
             "cursor" => f.before = Some(number("cursor", &v)?),
-            "user_id" => f.user_id = Some(number("user_id", &v)?),
+            "user_id" if own.is_none() => f.user_id = Some(number("user_id", &v)?),
             "kind" => {
                 let kind = Kind::parse(&v).ok_or_else(|| {
                     ApiError::BadRequest("kind must be email, webhook, bark or gotify".into())
@@ -145,6 +149,9 @@ pub async fn deliveries(state: &AppState, query: &str) -> Result<Resp, ApiError>
                 )));
             }
         }
+    }
+    if own.is_some() {
+        f.user_id = own;
     }
     let limit = f.limit;
     let items = state.store.read(move |c| deliveries::list(c, &f)).await?;
