@@ -214,7 +214,7 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
     assert.equal(await value(page, 'usage-total-requests'), requests, 'usage total = logs total');
     assert.equal(await value(page, 'usage-total-spend'), quota, 'usage spend = logs quota');
     // The daily view over 30 days counts the same calls.
-    await page.getByLabel('Period').selectOption('30d');
+    await page.getByLabel('Period', { exact: true }).selectOption('30d');
     await settle(page, problems);
     await waitForText(page, '[data-testid=usage-zone]', /^UTC \(UTC\+00:00\)$/);
     assert.equal(await value(page, 'usage-total-requests'), requests, 'daily total = logs total');
@@ -272,11 +272,11 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
     await field('log.retention_days').locator('input').fill('30');
     await field('pricing.group_ratio').locator('textarea').fill('{"default": 1}');
     await field('channel.disable_statuses').locator('textarea').fill('[401, 429]');
-    await field('smtp.from').locator('input').fill('not an address');
+    await field('smtp.host').locator('input').fill('bad host name!');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await page.getByTestId('settings-errors').waitFor();
     await field('channel.disable_statuses').locator('.field-error').waitFor();
-    await field('smtp.from').locator('.field-error').waitFor();
+    await field('smtp.host').locator('.field-error').waitFor();
     assert.equal(await field('log.retention_days').locator('.field-error').count(), 0);
     // Nothing was stored: not even the valid retention change sent with them.
     const opts = await call(base, 'GET', '/api/option', { token: ctx.token });
@@ -284,7 +284,7 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
     // Fixed, the same save goes through.
     await field('channel.disable_statuses').locator('textarea').fill('[401, 403]');
-    await field('smtp.from').locator('input').fill('sluice <noreply@example.org>');
+    await field('smtp.host').locator('input').fill('');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await page.getByTestId('settings-saved').waitFor();
     const after = await call(base, 'GET', '/api/option', { token: ctx.token });

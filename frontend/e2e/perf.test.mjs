@@ -104,12 +104,12 @@ describe(`logs and usage at ${ROWS.toLocaleString('en')} rows`, { timeout: 20 * 
     // Usage: hourly and daily, split every way.
     await view('usage', () => page.goto(`${base}/usage`));
     for (const by of ['user', 'key', 'channel', 'model']) {
-      await view(`usage 24h by ${by}`, () => page.getByLabel('Split by').selectOption(by));
+      await view(`usage 24h by ${by}`, () => page.getByLabel('Split by', { exact: true }).selectOption(by));
     }
-    await view('usage 7d', () => page.getByLabel('Period').selectOption('7d'));
-    await view('usage 30d daily', () => page.getByLabel('Period').selectOption('30d'));
+    await view('usage 7d', () => page.getByLabel('Period', { exact: true }).selectOption('7d'));
+    await view('usage 30d daily', () => page.getByLabel('Period', { exact: true }).selectOption('30d'));
     for (const by of ['user', 'key', 'channel', 'model']) {
-      await view(`usage 30d by ${by}`, () => page.getByLabel('Split by').selectOption(by));
+      await view(`usage 30d by ${by}`, () => page.getByLabel('Split by', { exact: true }).selectOption(by));
     }
     await view('dashboard', () => page.goto(`${base}/`));
     await view('dashboard 30d', () => page.getByRole('button', { name: 'Last 30 days (daily)' }).click());

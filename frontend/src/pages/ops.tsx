@@ -345,7 +345,7 @@ function Profiles() {
             <>
               <h3>{m.flameGraph}</h3>
               {/* The server sends the SVG with a sandbox CSP: its scripts never run in our origin. */}
-              <iframe class="flame" title={m.flameGraphOf(current)} src={apiUrl(`profiles/${current}.svg`)} data-testid="flame-graph" />
+              <iframe class="flame" tabIndex={0} title={m.flameGraphOf(current)} src={apiUrl(`profiles/${current}.svg`)} data-testid="flame-graph" />
             </>
           )}
         </>

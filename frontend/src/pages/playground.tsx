@@ -155,7 +155,15 @@ export default function PlaygroundPage() {
   const costText = cost ? money(cost.cost) : '–';
 
   return (
-    <Page title={m.title} intro={m.intro}>
+    <Page
+      title={m.title}
+      intro={
+        <>
+          {m.intro} {m.introKey} <code translate={false}>playground</code>
+          {t().common.period}
+        </>
+      }
+    >
       <Card>
         <ErrorNote error={modelsError} />
         <div class="row">

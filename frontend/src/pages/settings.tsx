@@ -94,7 +94,15 @@ function OptionField(props: { o: OptionMeta; draft: Draft; error?: string; serve
   const id = `opt-${o.name.replace(/\./g, '-')}`;
   const help = m.help[o.name] ?? o.description;
   const unit = unitLabel(o.unit);
-  const range = o.min !== null || o.max !== null ? m.range(o.min === null ? '–' : num(o.min, 6), o.max === null ? '–' : num(o.max, 6)) : null;
+  const range =
+    o.min !== null && o.max !== null
+      ? m.range(num(o.min, 6), num(o.max, 6))
+      : o.min !== null
+        ? m.atLeast(num(o.min, 6))
+        : o.max !== null
+          ? m.atMost(num(o.max, 6))
+          : null;
+  const structured = o.type === 'list' || o.type === 'map';
   const bad = Boolean(props.error || props.serverError);
   const describedBy = `${id}-help${bad ? ` ${id}-err` : ''}`;
   const common = { id, 'aria-describedby': describedBy, 'aria-invalid': bad ? true : undefined, name: o.name };
@@ -149,10 +157,22 @@ function OptionField(props: { o: OptionMeta; draft: Draft; error?: string; serve
       <small id={`${id}-help`} class="hint">
         {help}
         {range && ` ${range}`}
-        {o.type === 'list' || o.type === 'map' ? ` ${m.jsonHint}` : ''}
-        {' '}
-        {m.defaultIs} <Data class="mono">{JSON.stringify(o.default)}</Data>
+        {structured ? ` ${m.jsonHint}` : ''}
+        {!structured && (
+          <>
+            {' '}
+            {m.defaultIs} <Data class="mono">{o.type === 'secret' ? m.secretEmpty : JSON.stringify(o.default)}</Data>
+          </>
+        )}
       </small>
+      {structured && (
+        <details class="default">
+          <summary>{m.showDefault}</summary>
+          <pre class="code" translate={false}>
+            {JSON.stringify(o.default, null, 2)}
+          </pre>
+        </details>
+      )}
       {bad && (
         <small id={`${id}-err`} class="field-error" role="alert">
           {props.error ?? (
@@ -266,8 +286,9 @@ export default function SettingsPage() {
     if (Object.keys(body).length === 0) return;
     setBusy(true);
     try {
-      const r = await api.put<{ changed: string[]; options: OptionMeta[] }>('option', body);
-      list.set(() => r.options);
+      const r = await api.put<{ changed: string[] }>('option', body);
+      // The answer holds the flat values; the form needs the metadata again.
+      list.reload();
       setDrafts({});
       setSaved(r.changed);
     } catch (err) {
