@@ -25,4 +25,5 @@ mod receivers;
 mod relay;
 mod service;
 mod store;
+mod usage_tz;
 mod warnings;
