@@ -7,6 +7,7 @@ mod backup;
 mod channel_health;
 mod common;
 mod console;
+mod dashboard;
 mod display;
 mod export;
 mod lists;
