@@ -1,7 +1,7 @@
 //! The `api_keys` table. Keys are stored as SHA-256 digests; the secret itself is never kept.
 
 use super::StoreError;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -302,4 +302,19 @@ pub fn search(
         .into_iter()
         .collect();
     super::listing::page(conn, &LISTING, q, &extra, from_row)
+}
+
+/// Names of the given keys (absent ids were deleted).
+pub fn names(
+    conn: &Connection,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached("SELECT name FROM api_keys WHERE id = ?1")?;
+    for id in ids {
+        if let Some(n) = stmt.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+            out.insert(*id, n);
+        }
+    }
+    Ok(out)
 }

@@ -11,6 +11,7 @@
 //! The store knows nothing of HTTP; ids, timestamps and amounts come in from the domain code.
 
 pub mod backup;
+pub mod channel_stats;
 pub mod channels;
 pub mod checkpoint;
 pub mod deliveries;
@@ -25,6 +26,7 @@ pub mod pragmas;
 pub mod reconcile;
 pub mod retention;
 pub mod sessions;
+pub mod usage;
 pub mod users;
 pub mod writer;
 

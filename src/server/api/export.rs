@@ -8,7 +8,7 @@
 use super::super::auth::Principal;
 use super::super::http::{ChannelBody, Resp};
 use super::super::state::AppState;
-use super::logs::{Params, Scope, filter, parse_params, sort_order};
+use super::logs::{Params, Scope, filter, no_usage_params, parse_params, sort_order};
 use crate::billing::display;
 use crate::error::ApiError;
 use crate::settings::modules::DisplayOptions;
@@ -157,11 +157,7 @@ pub async fn csv(
             "the export takes the filters and sort of /api/log, not cursor, p or page_size".into(),
         ));
     }
-    if q.bucket.is_some() || q.by.is_some() || q.tz.is_some() {
-        return Err(ApiError::BadRequest(
-            "bucket, by and tz belong to /api/usage".into(),
-        ));
-    }
+    no_usage_params(&q)?;
     let scope = if own {
         Scope::Own(p.user.id)
     } else {

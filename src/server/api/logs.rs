@@ -9,10 +9,11 @@ use crate::billing::display;
 use crate::error::ApiError;
 use crate::store::log_query::{self, Bucket, Cursor, LogFilter, PageRequest, SortKey, SplitBy};
 use crate::store::logs::LogType;
+use crate::store::usage::{self, Zone};
 use crate::util;
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 const DEFAULT_PAGE: usize = 20;
@@ -126,13 +127,7 @@ pub(super) async fn filter(
         status: q.status,
         ..Default::default()
     };
-    if let (Some(s), Some(e)) = (f.start, f.end)
-        && s >= e
-    {
-        return Err(ApiError::BadRequest(
-            "start_timestamp must be before end_timestamp".into(),
-        ));
-    }
+    // [start, end) with start ≥ end is a valid, empty range: it reads no rows.
     match scope {
         Scope::Own(uid) => {
             if q.user_id.is_some() || q.username.is_some() || q.channel.is_some() {
@@ -205,6 +200,7 @@ pub async fn search(
     own: bool,
 ) -> Result<Resp, ApiError> {
     let q = parse_params(query)?;
+    no_usage_params(&q)?;
     let scope = if own {
         Scope::Own(p.user.id)
     } else {
@@ -258,6 +254,16 @@ pub async fn search(
     ))
 }
 
+/// Refuses the usage-only parameters on a search, total or export.
+pub(super) fn no_usage_params(q: &Params) -> Result<(), ApiError> {
+    if q.bucket.is_some() || q.by.is_some() || q.tz.is_some() {
+        return Err(ApiError::BadRequest(
+            "bucket, by and tz belong to /api/usage".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The sort column and direction of a log search (newest first by default).
 pub(super) fn sort_order(q: &Params) -> Result<(SortKey, bool), ApiError> {
     let sort = match q.sort.as_deref() {
@@ -284,6 +290,17 @@ pub async fn stat(
     own: bool,
 ) -> Result<Resp, ApiError> {
     let q = parse_params(query)?;
+    no_usage_params(&q)?;
+    if q.sort.is_some()
+        || q.order.is_some()
+        || q.cursor.is_some()
+        || q.p.is_some()
+        || q.page_size.is_some()
+    {
+        return Err(ApiError::BadRequest(
+            "totals take the filters of /api/log, not sort, order, cursor, p or page_size".into(),
+        ));
+    }
     let scope = if own {
         Scope::Own(p.user.id)
     } else {
@@ -328,7 +345,14 @@ pub async fn usage(
     own: bool,
 ) -> Result<Resp, ApiError> {
     let q = parse_params(query)?;
-    if q.log_type.is_some() || q.request_id.is_some() || q.sort.is_some() || q.cursor.is_some() {
+    if q.log_type.is_some()
+        || q.request_id.is_some()
+        || q.sort.is_some()
+        || q.order.is_some()
+        || q.cursor.is_some()
+        || q.p.is_some()
+        || q.page_size.is_some()
+    {
         return Err(ApiError::BadRequest(
             "usage takes start, end, bucket, by and the user, key, model, channel, group and status filters".into(),
         ));
@@ -354,23 +378,40 @@ pub async fn usage(
     } else {
         Scope::All
     };
-    let mut f = filter(state, &q, scope).await?;
-    if f.username.is_some() || f.key_name.is_some() {
-        // Names of deleted accounts are not in the rollups: nothing to show.
-        return Ok(json(StatusCode::OK, &json!({"points": []})));
-    }
+    let zone = match q.tz.as_deref() {
+        None => Zone::Utc,
+        Some(z) => Zone::parse(z).map_err(ApiError::BadRequest)?,
+    };
+    let f = filter(state, &q, scope).await?;
     let now = util::now_secs();
     let span = match bucket {
         Bucket::Hour => 24 * 3600,
         Bucket::Day => 30 * 86_400,
     };
-    f.start = Some(f.start.unwrap_or(now - span));
+    let start = f.start.unwrap_or(now - span);
+    let end = f.end;
+    let exact = zone.exact_over(start, end.unwrap_or(now).max(start));
+    let answer = |points: Value| {
+        json!({
+            "points": points,
+            "tz": zone.label(),
+            "tz_exact": exact,
+            "bucket": match bucket { Bucket::Hour => "hour", Bucket::Day => "day" },
+            "start": start,
+            "end": end,
+        })
+    };
+    if f.username.is_some() || f.key_name.is_some() {
+        // Names of deleted accounts are not in the rollups: nothing to show.
+        return Ok(json(StatusCode::OK, &answer(json!([]))));
+    }
+    let z = zone.clone();
     let points = state
         .store
-        .read(move |c| log_query::usage(c, &f, bucket, split))
+        .read(move |c| usage::series(c, &f, start, end, bucket, split, &z))
         .await?;
     let points = display::with_display(&points, &["quota"], &state.catalog.options().display);
-    Ok(json(StatusCode::OK, &json!({ "points": points })))
+    Ok(json(StatusCode::OK, &answer(points)))
 }
 
 /// `DELETE /api/log?before=<unix>`: deletes consume, error and system rows created before

@@ -4,6 +4,7 @@
 mod audit;
 mod backup;
 mod channels;
+mod dashboard;
 mod export;
 mod key_locks;
 mod keys;
@@ -120,9 +121,8 @@ pub async fn signed_in(
         NotifyDeliveries => notify::deliveries(state, &query, None).await,
         OwnDeliveries => notify::deliveries(state, &query, Some(p.user.id)).await,
         ModelPrices => Ok(models::list(state, &p)),
-        Dashboard | ChannelStats => {
-            Err(ApiError::NotFound(format!("{handler:?} is not built yet")))
-        }
+        Dashboard => dashboard::dashboard(state, &p, &query).await,
+        ChannelStats => dashboard::channel_stats(state, &query).await,
         Status | Healthz | Readyz | Metrics | OpenApi | Login | Playground | ChatCompletions
         | Completions | Embeddings | Models | BillingSubscription | BillingUsage => Err(
             ApiError::Internal(format!("{handler:?} is not a signed-in route")),
