@@ -19,6 +19,7 @@ mod process;
 mod ratelimit;
 mod receivers;
 mod relay;
+mod secrets_guard;
 mod service;
 mod store;
 mod warnings;
