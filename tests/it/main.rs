@@ -22,4 +22,5 @@ mod relay;
 mod secrets_guard;
 mod service;
 mod store;
+mod usernames;
 mod warnings;
