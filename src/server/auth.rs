@@ -143,6 +143,9 @@ impl Principal {
     pub fn is_admin(&self) -> bool {
         self.user.role >= Role::Admin
     }
+    pub fn is_root(&self) -> bool {
+        self.user.role == Role::Root
+    }
 }
 
 /// Resolves a session cookie or personal access token to its user.

@@ -187,11 +187,20 @@ async fn dispatch(
                 }
             }
         }
-        Access::User | Access::Admin => match auth::authenticate_user(state, req.headers()).await {
+        Access::User | Access::Admin | Access::Root => match auth::authenticate_user(
+            state,
+            req.headers(),
+        )
+        .await
+        {
             Err(e) => Err(e),
             Ok(p) if matched.access == Access::Admin && !p.is_admin() => {
                 Err(ApiError::Forbidden("this needs an admin account".into()))
             }
+            Ok(p) if matched.access == Access::Root && !p.is_root() => Err(ApiError::Forbidden(
+                "this needs the root account: a database copy holds every secret the server keeps"
+                    .into(),
+            )),
             Ok(p) => match auth::check_csrf(&p, req.method(), req.headers()) {
                 Err(e) => Err(e),
                 Ok(()) => api::signed_in(state, handler, req, p, id.as_deref(), ip).await,

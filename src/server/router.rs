@@ -13,6 +13,8 @@ pub enum Access {
     User,
     /// A signed-in admin or root.
     Admin,
+    /// Root only: what hands out every secret the server keeps (database downloads).
+    Root,
     /// Prometheus scrapes: an admin token, or loopback when the `metrics_from_loopback` option allows.
     Metrics,
 }
@@ -106,8 +108,8 @@ pub const ROUTES: &[(Method, &str, Handler, Access)] = &[
     (Method::PUT, "/api/logging", LoggingPut, Admin),
     (Method::GET, "/api/backups", BackupsList, Admin),
     (Method::POST, "/api/backups", BackupsCreate, Admin),
-    (Method::GET, "/api/backups/{id}", BackupGet, Admin),
-    (Method::GET, "/api/backup/hot-copy", BackupHotCopy, Admin),
+    (Method::GET, "/api/backups/{id}", BackupGet, Root),
+    (Method::GET, "/api/backup/hot-copy", BackupHotCopy, Root),
     (Method::GET, "/api/openapi.json", OpenApi, Public),
     (Method::POST, "/api/auth/login", Login, Public),
     (Method::POST, "/api/auth/logout", Logout, User),

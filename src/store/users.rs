@@ -104,6 +104,23 @@ pub fn list(conn: &Connection) -> Result<Vec<UserRow>, StoreError> {
     Ok(rows)
 }
 
+/// Another account whose name equals `name` but for ASCII letter case ("Root" beside "root"),
+/// which a new name or a rename must not imitate.
+pub fn name_taken_ignoring_case(
+    conn: &Connection,
+    name: &str,
+    except: Option<i64>,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT username FROM users WHERE username = ?1 COLLATE NOCASE
+               AND (?2 IS NULL OR id != ?2) LIMIT 1",
+            params![name, except],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// The user and their password hash, for login.
 pub fn credentials(
     conn: &Connection,

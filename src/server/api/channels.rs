@@ -184,6 +184,19 @@ pub fn validate(c: &ChannelFields) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Where a base URL sends requests: scheme, host and port (the default one when none is given),
+/// compared case-insensitively. `None` when it is not a URL.
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let port = uri.port_u16().or(match scheme.as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    })?;
+    Some((scheme, uri.host()?.to_ascii_lowercase(), port))
+}
+
 fn defaults() -> ChannelFields {
     ChannelFields {
         kind: "openai".into(),
@@ -229,9 +242,18 @@ pub async fn patch(
     // Sending `enabled: true` is the admin's word that the channel should take requests,
     // which overrides an automatic disable.
     let switch_on = b.enabled == Some(true);
+    let (new_secret, new_url) = (b.api_key.is_some(), b.base_url.is_some());
     let current = state.store.read(move |c| channels::get(c, id)).await?;
+    let old_origin = origin(&current.fields.base_url);
     let fields = b.merge_onto(current.fields);
     validate(&fields)?;
+    // The stored secret was given for one server: moving the channel to another would send it
+    // there on the next call or test. Whoever moves it must know the secret (or give a new one).
+    if new_url && !new_secret && old_origin.is_none_or(|o| Some(o) != origin(&fields.base_url)) {
+        return Err(ApiError::BadRequest(
+            "base_url now names another server (scheme, host or port): send api_key with it, so the stored secret is never sent to a server it was not given for".into(),
+        ));
+    }
     let log = manage_entry(
         &p.user,
         format!("updated channel {:?} (id {id})", fields.name),

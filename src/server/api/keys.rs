@@ -5,7 +5,7 @@ use super::super::auth::Principal;
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
-use super::{admin_change, key_locks, manage_entry, reload};
+use super::{admin_change, admin_change_checked, key_locks, manage_entry};
 use crate::error::ApiError;
 use crate::store::keys::{self, KeyPatch, KeyRow, Locks, NewKey};
 use crate::store::logs;
@@ -294,41 +294,37 @@ pub async fn patch(
     let quota = b.quota;
     let explicit_locks = b.admin_locked;
     let mut fields = b.fields;
-    let mut log = manage_entry(&p.user, format!("updated key {:?} (id {id})", current.name));
+    let log = manage_entry(&p.user, format!("updated key {:?} (id {id})", current.name));
     let by = log.clone();
     let owner = current.user_id;
-    let (row, old) = state
-        .store
-        .writer
-        .exec(move |c| {
-            // The locks as committed now, so an owner's change cannot slip past one an admin
-            // set after this request read the key.
-            let locked = keys::get(c, id)?.admin_locked;
-            if as_admin {
-                let locks = key_locks::after_admin_change(&locked, &fields, quota, explicit_locks);
-                if locks != locked {
-                    log.content = log.content.map(|t| {
-                        format!("{t}; locked for the owner: {}", key_locks::describe(&locks))
-                    });
-                    fields.admin_locked = Some(locks);
-                }
-            } else if let Err(e) = key_locks::check_owner_change(&locked, &fields, quota) {
-                return Ok(Err(e));
+    let (row, old) = admin_change_checked(state, log, move |c, log| {
+        // The locks as committed now, so an owner's change cannot slip past one an admin set
+        // after this request read the key.
+        let locked = keys::get(c, id)?.admin_locked;
+        if as_admin {
+            let locks = key_locks::after_admin_change(&locked, &fields, quota, explicit_locks);
+            if locks != locked {
+                log.content = log
+                    .content
+                    .take()
+                    .map(|t| format!("{t}; locked for the owner: {}", key_locks::describe(&locks)));
+                fields.admin_locked = Some(locks);
             }
-            keys::update(c, id, &fields)?;
-            let old = match quota {
-                Some(q) => {
-                    let old = keys::set_quota(c, id, q)?;
-                    logs::record_topup(c, &by, owner, Some(id), q - old)?;
-                    Some(old)
-                }
-                None => None,
-            };
-            logs::insert(c, &log)?;
-            Ok(Ok((keys::get(c, id)?, old)))
-        })
-        .await??;
-    reload(state).await;
+        } else if let Err(e) = key_locks::check_owner_change(&locked, &fields, quota) {
+            return Ok(Err(e));
+        }
+        keys::update(c, id, &fields)?;
+        let old = match quota {
+            Some(q) => {
+                let old = keys::set_quota(c, id, q)?;
+                logs::record_topup(c, &by, owner, Some(id), q - old)?;
+                Some(old)
+            }
+            None => None,
+        };
+        Ok(Ok((keys::get(c, id)?, old)))
+    })
+    .await?;
     // The difference, read in the transaction that set the new balance (see the ledger).
     if let (Some(old), Some(new), Some(acct)) = (old, quota, state.catalog.key_account(id)) {
         acct.adjust(new - old);

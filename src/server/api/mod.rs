@@ -170,6 +170,38 @@ where
     Ok(out)
 }
 
+/// [`admin_change`] for a change that the transaction itself may refuse, from what it reads
+/// there (a lock, a name taken meanwhile): `f` returns `Ok(Err(refusal))` *before* it writes
+/// anything, and then no manage row is written either. `f` may add to the row's text.
+async fn admin_change_checked<T, F>(
+    state: &AppState,
+    mut log: LogEntry,
+    f: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(
+            &rusqlite::Connection,
+            &mut LogEntry,
+        ) -> Result<Result<T, ApiError>, crate::store::StoreError>
+        + Send
+        + 'static,
+{
+    let out = state
+        .store
+        .writer
+        .exec(move |c| {
+            let out = f(c, &mut log)?;
+            if out.is_ok() {
+                crate::store::logs::insert(c, &log)?;
+            }
+            Ok(out)
+        })
+        .await??;
+    reload(state).await;
+    Ok(out)
+}
+
 /// Refreshes the in-memory catalog after a committed change. A failure leaves the old snapshot
 /// in place (logged); the change itself is already durable.
 async fn reload(state: &AppState) {

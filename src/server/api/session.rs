@@ -77,11 +77,16 @@ pub async fn login(
     let user = match (user, ok) {
         (Some(u), true) if u.enabled => u,
         (Some(_), true) => return Err(ApiError::Forbidden("this account is disabled".into())),
-        _ => {
+        (found, _) => {
             state
                 .throttle
                 .record_failure(&b.username, ip, Instant::now());
-            log::warn!("failed sign-in for {:?} from {ip}", b.username);
+            // A name that is no account is often a password typed into the wrong field: it is
+            // not written down.
+            match found {
+                Some(u) => log::warn!("failed sign-in for {:?} from {ip}", u.username),
+                None => log::warn!("failed sign-in for an unknown username from {ip}"),
+            }
             return Err(ApiError::Unauthenticated(
                 "wrong username or password".into(),
             ));

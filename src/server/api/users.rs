@@ -4,7 +4,7 @@ use super::super::auth::{self, Principal};
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
-use super::{admin_change, manage_entry, reload};
+use super::{admin_change, admin_change_checked, manage_entry, reload};
 use crate::error::ApiError;
 use crate::store::users::{self, NewUser, Role, UserPatch};
 use crate::store::{logs, sessions};
@@ -53,17 +53,35 @@ struct CreateBody {
     quota: Option<i64>,
 }
 
+/// New names and renames: ASCII letters and digits and `._-@` only, so no name can pass for
+/// another with look-alike letters (Cyrillic "о" in "rооt"). Existing names are not checked
+/// again: they still sign in.
 fn check_username(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&name.chars().count())
+    let ok = (1..=64).contains(&name.len())
         && name
             .chars()
-            .all(|c| c.is_alphanumeric() || "._-@".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if !ok {
         return Err(ApiError::BadRequest(
-            "username must be 1–64 characters: letters, digits, '.', '_', '-' or '@'".into(),
+            "username must be 1–64 characters: ASCII letters (a–z, A–Z), digits, '.', '_', '-' or '@'".into(),
         ));
     }
     Ok(())
+}
+
+/// Refuses a name that differs from another account's only in letter case.
+fn check_unlike_others(
+    c: &rusqlite::Connection,
+    name: &str,
+    except: Option<i64>,
+) -> Result<Result<(), ApiError>, crate::store::StoreError> {
+    Ok(match users::name_taken_ignoring_case(c, name, except)? {
+        Some(other) if other != name => Err(ApiError::Conflict(format!(
+            "username {name:?} differs from the existing {other:?} only in letter case; choose another"
+        ))),
+        // The same name exactly: the UNIQUE constraint answers 409.
+        _ => Ok(()),
+    })
 }
 
 fn check_group(g: &str) -> Result<(), ApiError> {
@@ -129,7 +147,10 @@ pub async fn create(
     );
     let username = b.username;
     let by = log.clone();
-    let row = admin_change(state, log, move |c| {
+    let row = admin_change_checked(state, log, move |c, _| {
+        if let Err(e) = check_unlike_others(c, &username, None)? {
+            return Ok(Err(e));
+        }
         let id = users::insert(
             c,
             &NewUser {
@@ -142,7 +163,7 @@ pub async fn create(
             },
         )?;
         logs::record_topup(c, &by, id, None, quota)?;
-        users::get(c, id)
+        users::get(c, id).map(Ok)
     })
     .await?;
     Ok(json(StatusCode::CREATED, &money(state, &row)))
@@ -228,6 +249,11 @@ pub async fn patch(
         .store
         .writer
         .exec(move |c| {
+            if let Some(n) = &patch.username
+                && let Err(e) = check_unlike_others(c, n, Some(id))?
+            {
+                return Ok(Err(e));
+            }
             users::update(c, id, &patch)?;
             let ended = if end_sign_ins {
                 Some(sessions::end_sign_ins(c, id, keep.as_ref())?)
@@ -269,9 +295,9 @@ pub async fn patch(
                 ));
                 logs::insert(c, &entry)?;
             }
-            Ok((users::get(c, id)?, old_quota))
+            Ok(Ok((users::get(c, id)?, old_quota)))
         })
-        .await?;
+        .await??;
     // The difference, read in the transaction that set the new balance (see the ledger).
     if let (Some(old), Some(new), Some(acct)) = (old_quota, quota, state.catalog.user_account(id)) {
         acct.adjust(new - old);
