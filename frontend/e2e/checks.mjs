@@ -77,7 +77,7 @@ export async function axeViolations(page) {
  */
 export async function unreachableByKeyboard(page) {
   const total = await page.evaluate(() => {
-    const sel = 'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea:not([disabled]), summary, iframe, [tabindex]:not([tabindex="-1"])';
+    const sel = 'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea:not([disabled]), summary, iframe:not([tabindex="-1"]), [tabindex]:not([tabindex="-1"])';
     const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
     let i = 0;
     const seenRadio = new Set();

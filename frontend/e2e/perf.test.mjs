@@ -3,10 +3,13 @@
 // Timing: from the request's start to the end of its answer).
 //
 // SLUICE_PERF_ROWS changes the row count (for a quick local run); the budget stays.
+// SLUICE_PERF_DATA=<dir> copies a data directory made earlier by `sluice gen-logs` instead of
+// generating one (its rows are relative to when it was made: use a fresh one).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { cp } from 'node:fs/promises';
 import path from 'node:path';
 import { checkTools, excerpt, launchBrowser, openPage, readText, removeDir, settle, signIn, SLUICE_BIN, startSluice, stopProcess, tempDir } from './harness.mjs';
 
@@ -54,8 +57,12 @@ describe(`logs and usage at ${ROWS.toLocaleString('en')} rows`, { timeout: 20 * 
     checkTools();
     ctx.dataDir = await tempDir('sluice-e2e-perf-');
     const started = Date.now();
-    await genLogs(ctx.dataDir, ROWS);
-    console.log(`# gen-logs ${ROWS} rows: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    if (process.env.SLUICE_PERF_DATA) {
+      await cp(process.env.SLUICE_PERF_DATA, ctx.dataDir, { recursive: true });
+    } else {
+      await genLogs(ctx.dataDir, ROWS);
+      console.log(`# gen-logs ${ROWS} rows: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
     ctx.password = await readText(path.join(ctx.dataDir, 'initial-root-password'));
     ctx.sluice = await startSluice(ctx.dataDir);
     ctx.browser = await launchBrowser();

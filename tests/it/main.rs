@@ -30,6 +30,7 @@ mod relay;
 mod secrets_guard;
 mod service;
 mod store;
+mod usage_days;
 mod usage_tz;
 mod usernames;
 mod warnings;

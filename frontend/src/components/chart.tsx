@@ -61,6 +61,8 @@ export function TimeChart(props: {
           width: Math.max(280, el.clientWidth),
           height: props.height ?? 220,
           legend: { show: true },
+          // Room for the last time label, which uPlot centres on the right edge.
+          padding: [12, 28, 0, 0],
           cursor: { drag: { x: false, y: false } },
           scales: { x: { time: true } },
           axes: [

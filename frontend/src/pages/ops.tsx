@@ -6,6 +6,7 @@ import { useState } from 'preact/hooks';
 import { api, apiUrl } from '../lib/api';
 import { bytes, dateTime, moneyOfUnits, num, pct } from '../lib/format';
 import { useLoad } from '../lib/hooks';
+import { me } from '../lib/session';
 import { t } from '../lib/i18n';
 import type { AnomalyReport, BackupInfo, NotifyDelivery, ProfileInfo, ProfilerStatus, ReconcileReport } from '../lib/types';
 import { Badge, Card, Checkbox, ConfirmDialog, Data, ErrorNote, Field, Page, Pending } from '../components/ui';
@@ -14,6 +15,8 @@ import { DeliveryTable } from '../components/deliveries';
 
 function Backups() {
   const m = t().ops;
+  // Copies of the database hold every secret: only root may download them (the server enforces it).
+  const root = me.value?.role === 'root';
   const list = useLoad((signal) => api.get<BackupInfo[]>('backups', undefined, signal), []);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -23,9 +26,11 @@ function Backups() {
       title={m.backups}
       actions={
         <>
-          <a class="button secondary" href={apiUrl('backup/hot-copy')} download>
-            {m.hotCopy}
-          </a>
+          {root && (
+            <a class="button secondary" href={apiUrl('backup/hot-copy')} download>
+              {m.hotCopy}
+            </a>
+          )}
           <button
             type="button"
             disabled={busy}
@@ -47,7 +52,9 @@ function Backups() {
         </>
       }
     >
-      <p class="hint">{m.backupsHint}</p>
+      <p class="hint">
+        {m.backupsHint} {!root && m.rootDownloads}
+      </p>
       <ErrorNote error={error ?? list.error} />
       {made && (
         <p class={made.integrity === 'ok' ? 'success' : 'alert'} role="status">
@@ -68,7 +75,7 @@ function Backups() {
                 <th scope="col" class="num">{m.size}</th>
                 <th scope="col">{m.integrity}</th>
                 <th scope="col" class="num">{m.schema}</th>
-                <th scope="col">{t().common.actions}</th>
+                {root && <th scope="col">{t().common.actions}</th>}
               </tr>
             </thead>
             <tbody>
@@ -81,11 +88,13 @@ function Backups() {
                   <td class="num">{bytes(b.bytes)}</td>
                   <td>{b.integrity === 'ok' ? <Badge kind="ok">{m.intact}</Badge> : b.integrity === 'unknown' ? <Badge kind="muted">{m.unknown}</Badge> : <Badge kind="bad">{m.damaged}</Badge>}</td>
                   <td class="num">{num(b.schema_version)}</td>
-                  <td>
-                    <a class="button secondary small" href={apiUrl(`backups/${encodeURIComponent(b.name)}`)} download aria-label={`${t().common.download}: ${b.name}`}>
-                      {t().common.download}
-                    </a>
-                  </td>
+                  {root && (
+                    <td>
+                      <a class="button secondary small" href={apiUrl(`backups/${encodeURIComponent(b.name)}`)} download aria-label={`${t().common.download}: ${b.name}`}>
+                        {t().common.download}
+                      </a>
+                    </td>
+                  )}
                 </tr>
               ))}
             </tbody>
@@ -344,8 +353,14 @@ function Profiles() {
           {current && (
             <>
               <h3>{m.flameGraph}</h3>
-              {/* The server sends the SVG with a sandbox CSP: its scripts never run in our origin. */}
-              <iframe class="flame" tabIndex={0} title={m.flameGraphOf(current)} src={apiUrl(`profiles/${current}.svg`)} data-testid="flame-graph" />
+              <p>
+                <a href={apiUrl(`profiles/${current}.svg`)} target="_blank" rel="noopener">
+                  {m.openFlameGraph}
+                </a>
+              </p>
+              {/* The server sends the SVG with a sandbox CSP: its scripts never run in our origin.
+                  It is driven by the mouse (click to zoom); keyboard users open it with the link. */}
+              <iframe class="flame" tabIndex={-1} title={m.flameGraphOf(current)} src={apiUrl(`profiles/${current}.svg`)} data-testid="flame-graph" />
             </>
           )}
         </>
