@@ -171,12 +171,11 @@ pub async fn create(
     if quota < 0 {
         return Err(ApiError::BadRequest("quota cannot be negative".into()));
     }
-    let now = util::now_secs();
-    if b.expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::BadRequest(
-            "expires_at must be in the future (Unix seconds)".into(),
-        ));
+    // A time already past is allowed: the key is created expired (as PATCH expires one now).
+    if let Some(t) = b.expires_at {
+        super::params::in_range("expires_at", t, 0, super::params::MAX_TIME)?;
     }
+    let now = util::now_secs();
     let owner = match b.user_id {
         Some(uid) if uid != p.user.id => {
             if !p.is_admin() {
@@ -255,14 +254,9 @@ pub async fn patch(
     if b.quota.is_some_and(|q| q < 0) {
         return Err(ApiError::BadRequest("quota cannot be negative".into()));
     }
-    if b.fields
-        .expires_at
-        .flatten()
-        .is_some_and(|t| t <= util::now_secs())
-    {
-        return Err(ApiError::BadRequest(
-            "expires_at must be in the future (Unix seconds), or null for no expiry".into(),
-        ));
+    // A time already past expires the key now.
+    if let Some(t) = b.fields.expires_at.flatten() {
+        super::params::in_range("expires_at", t, 0, super::params::MAX_TIME)?;
     }
     let quota = b.quota;
     let fields = b.fields;

@@ -78,10 +78,12 @@ pub(super) fn parse_params(query: &str) -> Result<Params, ApiError> {
     Ok(q)
 }
 
+/// `consume,error` (names or 1–6, comma-separated, no spaces); empty = every type.
 fn parse_types(s: &str) -> Result<Vec<i64>, ApiError> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
     s.split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
         .map(|t| {
             Ok(match t {
                 "topup" | "1" => LogType::Topup,

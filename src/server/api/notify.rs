@@ -5,6 +5,7 @@ use super::super::auth::Principal;
 use super::super::http::{Resp, json, parse_json};
 use super::super::state::AppState;
 use crate::error::ApiError;
+use crate::notify::TestError;
 use crate::notify::settings::Patch;
 use crate::notify::ssrf::AllowList;
 use crate::notify::{Kind, Settings};
@@ -113,7 +114,11 @@ pub async fn test(state: &Arc<AppState>, p: &Principal) -> Result<Resp, ApiError
     let report = tokio::task::spawn_blocking(move || notifier.send_test(uid, &name, request_id))
         .await
         .map_err(|e| ApiError::Internal(format!("the test send failed: {e}")))?
-        .map_err(ApiError::BadRequest)?;
+        .map_err(|e| match e {
+            // A state of the account, not a bad request: nothing to send to yet.
+            TestError::NoKind => ApiError::Conflict(e.to_string()),
+            TestError::Store(e) => ApiError::Store(e),
+        })?;
     Ok(json(StatusCode::OK, &report))
 }
 
