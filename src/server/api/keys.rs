@@ -2,7 +2,7 @@
 //! The full key is returned once, at creation; only its digest is stored.
 
 use super::super::auth::Principal;
-use super::super::http::{Resp, json, no_content, parse_json};
+use super::super::http::{Resp, json, no_content, not_null, parse_json};
 use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
 use super::{admin_change, manage_entry};
@@ -92,16 +92,18 @@ pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<Resp, ApiEr
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     quota: Option<i64>,
     #[serde(default)]
     unlimited: bool,
+    /// null = no expiry, as when left out.
     #[serde(default)]
     expires_at: Option<i64>,
+    /// null = every model, as when left out.
     #[serde(default)]
     models: Option<Vec<String>>,
     /// Admins may create a key for another user.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     user_id: Option<i64>,
     /// Requests per minute (0 = unlimited); absent or null = the `ratelimit.key_rpm` option.
     #[serde(default)]
@@ -230,7 +232,7 @@ pub async fn create(
 struct PatchBody {
     #[serde(flatten)]
     fields: KeyPatch,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     quota: Option<i64>,
 }
 

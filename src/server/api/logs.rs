@@ -223,11 +223,7 @@ pub async fn search(
                 ApiError::BadRequest("cursor is not one this API gave out".into())
             })?),
         };
-    if after.is_some() && q.p.is_some() {
-        return Err(ApiError::BadRequest(
-            "use either cursor or p, not both".into(),
-        ));
-    }
+    // With a cursor, `p` counts pages after it (offset paging from the cursor's row).
     let offset = q.p.unwrap_or(1).saturating_sub(1).saturating_mul(limit);
     let page = PageRequest {
         sort,

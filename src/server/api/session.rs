@@ -42,6 +42,12 @@ static DOCUMENT: std::sync::LazyLock<bytes::Bytes> = std::sync::LazyLock::new(||
     if let Some(schema) = doc.pointer_mut("/components/parameters/TimeZone/schema") {
         *schema = crate::store::usage::Zone::schema();
     }
+    for path in ["/api~1option/put", "/api~1option~1import/put"] {
+        let at = format!("/paths/{path}/requestBody/content/application~1json/schema");
+        if let Some(schema) = doc.pointer_mut(&at) {
+            *schema = crate::settings::meta::document_schema();
+        }
+    }
     serde_json::to_vec(&doc)
         .map(bytes::Bytes::from)
         .unwrap_or_else(|_| bytes::Bytes::from_static(OPENAPI.as_bytes()))
