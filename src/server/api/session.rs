@@ -42,7 +42,7 @@ static DOCUMENT: std::sync::LazyLock<bytes::Bytes> = std::sync::LazyLock::new(||
     if let Some(schema) = doc.pointer_mut("/components/parameters/TimeZone/schema") {
         *schema = crate::store::usage::Zone::schema();
     }
-    for path in ["/api~1option/put", "/api~1option~1import/put"] {
+    for path in ["~1api~1option/put", "~1api~1option~1import/put"] {
         let at = format!("/paths/{path}/requestBody/content/application~1json/schema");
         if let Some(schema) = doc.pointer_mut(&at) {
             *schema = crate::settings::meta::document_schema();
