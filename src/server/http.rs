@@ -106,6 +106,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
             )));
         }
     }
+    // Every body this API takes is an object (serde would also read a struct from an array).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
+    }
     let bad = |e: serde_json::Error| ApiError::BadRequest(format!("invalid JSON body: {e}"));
     let first = match serde_json::from_slice::<T>(body) {
         Ok(t) => return Ok(t),
@@ -124,7 +130,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
 /// JSON has one number type: `5.0` is the integer 5 (as JSON Schema says), so a number with
 /// no fraction that fits an i64 is read as an integer; fields typed as floats still take it.
 /// True when something changed.
-fn whole_numbers(v: &mut serde_json::Value) -> bool {
+pub fn whole_numbers(v: &mut serde_json::Value) -> bool {
     use serde_json::Value;
     match v {
         Value::Number(n) if n.is_f64() => match n.as_f64() {

@@ -536,7 +536,7 @@ pub fn value_schema(name: &str, m: &Meta) -> Value {
     let item = |t: Option<ItemType>| match t {
         Some(ItemType::Int) => number("integer"),
         Some(ItemType::Float) => number("number"),
-        Some(ItemType::String) | None => json!({"type": "string", "minLength": 1}),
+        Some(ItemType::String) | None => json!({"type": "string"}),
     };
     match m.kind {
         OptionType::Bool => json!({"type": "boolean"}),

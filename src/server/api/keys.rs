@@ -71,7 +71,7 @@ async fn may_manage_keys_of(state: &AppState, p: &Principal, owner: i64) -> Resu
         .store
         .read(move |c| crate::store::users::get(c, owner))
         .await
-        .map_err(|_| ApiError::BadRequest(format!("user {owner} does not exist")))?;
+        .map_err(|_| ApiError::NotFound(format!("user {owner} does not exist")))?;
     if p.user.role == crate::store::users::Role::Root || owner_row.role < p.user.role {
         Ok(())
     } else {

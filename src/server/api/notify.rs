@@ -18,6 +18,8 @@ use std::sync::Arc;
 /// Most delivery rows per page.
 const MAX_LIMIT: i64 = 500;
 const DEFAULT_LIMIT: i64 = 50;
+/// Largest warning threshold typed in money (the OpenAPI document states it).
+const MAX_AMOUNT: f64 = 1e12;
 
 pub async fn get(state: &AppState, p: &Principal) -> Result<Resp, ApiError> {
     let uid = p.user.id;
@@ -48,6 +50,11 @@ fn threshold_in_units(state: &AppState, patch: &mut Patch) -> Result<(), ApiErro
              (display currency), not both"
                 .into(),
         ));
+    }
+    if amount > MAX_AMOUNT {
+        return Err(ApiError::BadRequest(format!(
+            "quota_warning_threshold_amount is {amount}; use 0 to {MAX_AMOUNT}"
+        )));
     }
     let display = &state.catalog.options().display;
     let units = crate::billing::display::to_quota(amount, display).ok_or_else(|| {

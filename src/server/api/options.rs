@@ -58,7 +58,11 @@ pub async fn put(
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let changes: Map<String, Value> = parse_json(parts, body)?;
+    let mut changes: Map<String, Value> = parse_json(parts, body)?;
+    // `4.0` is the integer 4 in JSON: integer options take it.
+    changes.values_mut().for_each(|v| {
+        crate::server::http::whole_numbers(v);
+    });
     if changes.is_empty() {
         return Err(ApiError::BadRequest(
             "no options given: send {\"module.field\": value, …}; GET /api/option lists them"
