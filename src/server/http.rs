@@ -188,12 +188,4 @@ impl http_body::Body for ChannelBody {
     }
 }
 
-/// For `#[serde(default, deserialize_with = "not_null")]` on an `Option` field: absent is
-/// `None`, a value is `Some`, and `null` is refused (the schema does not allow it).
-pub fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
-}
+pub use crate::util::not_null;
