@@ -350,15 +350,24 @@ pub fn merge(current: &Options, changes: &Map<String, Value>) -> Result<Merged, 
             continue;
         }
         applied.push(name);
-        if before.get(name) != Some(v) {
-            rows.push((name.clone(), v.to_string()));
-        }
     }
     // Find the options at fault one by one: the one the error names, else one that fails on
     // its own; take it back out and try again. At most one round per change.
     for _ in 0..=applied.len() {
         let e = match parse(doc.clone()) {
-            Ok(options) if fields.is_empty() => return Ok(Merged { options, rows }),
+            Ok(options) if fields.is_empty() => {
+                // Compared as the typed options read them back: `1` and `1.0` for a ratio
+                // are the same value, not a change.
+                let after = flatten(&options);
+                for name in &applied {
+                    if let Some(v) = after.get(*name)
+                        && before.get(*name) != Some(v)
+                    {
+                        rows.push(((*name).clone(), v.to_string()));
+                    }
+                }
+                return Ok(Merged { options, rows });
+            }
             Ok(_) => break,
             Err(e) => e,
         };

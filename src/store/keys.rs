@@ -164,8 +164,11 @@ pub fn list(conn: &Connection, user_id: Option<i64>) -> Result<Vec<KeyRow>, Stor
 /// Fields a key's owner or an admin may change. `expires_at: Some(None)` clears the expiry.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct KeyPatch {
+    #[serde(default, deserialize_with = "crate::util::not_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::util::not_null")]
     pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "crate::util::not_null")]
     pub unlimited: Option<bool>,
     #[serde(default, with = "double_option")]
     pub expires_at: Option<Option<i64>>,

@@ -95,8 +95,13 @@ impl Cursor {
         format!("{}.{}", self.value, self.id)
     }
 
+    /// `<value>.<id>`, each 1–18 digits (the value may be negative), as `encode` writes them.
     pub fn decode(s: &str) -> Option<Cursor> {
         let (v, id) = s.split_once('.')?;
+        let digits = |d: &str| (1..=18).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
+        if !digits(v.strip_prefix('-').unwrap_or(v)) || !digits(id) {
+            return None;
+        }
         Some(Cursor {
             value: v.parse().ok()?,
             id: id.parse().ok()?,

@@ -56,6 +56,21 @@ impl Zone {
         })
     }
 
+    /// The JSON Schema of what [`Zone::parse`] accepts: a zone name this binary knows, or
+    /// an offset in minutes.
+    pub fn schema() -> serde_json::Value {
+        let mut names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect();
+        names.push("UTC");
+        names.sort_unstable();
+        names.dedup();
+        serde_json::json!({
+            "anyOf": [
+                {"type": "string", "enum": names},
+                {"type": "integer", "minimum": MIN_OFFSET_MINUTES, "maximum": MAX_OFFSET_MINUTES},
+            ]
+        })
+    }
+
     /// As the answer names it: `UTC`, `+05:30`, or the IANA name.
     pub fn label(&self) -> String {
         match self {

@@ -74,15 +74,26 @@ pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Body {
+    // `null` is refused (as the schema says): leave a field out to keep it.
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     kind: Option<String>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     base_url: Option<String>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     api_key: Option<Secret>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     models: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     model_mapping: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     groups: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     priority: Option<i64>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     weight: Option<i64>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     enabled: Option<bool>,
     /// `null` clears it (tests then use the first model).
     #[serde(default, deserialize_with = "present")]

@@ -2,7 +2,7 @@
 //! The full key is returned once, at creation; only its digest is stored.
 
 use super::super::auth::Principal;
-use super::super::http::{Resp, json, no_content, parse_json};
+use super::super::http::{Resp, json, no_content, not_null, parse_json};
 use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
 use super::{admin_change, admin_change_checked, key_locks, manage_entry};
@@ -71,7 +71,7 @@ async fn may_manage_keys_of(state: &AppState, p: &Principal, owner: i64) -> Resu
         .store
         .read(move |c| crate::store::users::get(c, owner))
         .await
-        .map_err(|_| ApiError::BadRequest(format!("user {owner} does not exist")))?;
+        .map_err(|_| ApiError::NotFound(format!("user {owner} does not exist")))?;
     if p.user.role == crate::store::users::Role::Root || owner_row.role < p.user.role {
         Ok(())
     } else {
@@ -92,16 +92,18 @@ pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<Resp, ApiEr
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     quota: Option<i64>,
     #[serde(default)]
     unlimited: bool,
+    /// null = no expiry, as when left out.
     #[serde(default)]
     expires_at: Option<i64>,
+    /// null = every model, as when left out.
     #[serde(default)]
     models: Option<Vec<String>>,
     /// Admins may create a key for another user.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     user_id: Option<i64>,
     /// Requests per minute (0 = unlimited); absent or null = the `ratelimit.key_rpm` option.
     #[serde(default)]
@@ -171,12 +173,11 @@ pub async fn create(
     if quota < 0 {
         return Err(ApiError::BadRequest("quota cannot be negative".into()));
     }
-    let now = util::now_secs();
-    if b.expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::BadRequest(
-            "expires_at must be in the future (Unix seconds)".into(),
-        ));
+    // A time already past is allowed: the key is created expired (as PATCH expires one now).
+    if let Some(t) = b.expires_at {
+        super::params::in_range("expires_at", t, 0, super::params::MAX_TIME)?;
     }
+    let now = util::now_secs();
     let owner = match b.user_id {
         Some(uid) if uid != p.user.id => {
             if !p.is_admin() {
@@ -247,7 +248,7 @@ pub async fn create(
 struct PatchBody {
     #[serde(flatten)]
     fields: KeyPatch,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     quota: Option<i64>,
     /// Admins only, on another account's key: the settings locked against the owner, replacing
     /// the set (`[]` hands them all back).
@@ -275,14 +276,9 @@ pub async fn patch(
     if b.quota.is_some_and(|q| q < 0) {
         return Err(ApiError::BadRequest("quota cannot be negative".into()));
     }
-    if b.fields
-        .expires_at
-        .flatten()
-        .is_some_and(|t| t <= util::now_secs())
-    {
-        return Err(ApiError::BadRequest(
-            "expires_at must be in the future (Unix seconds), or null for no expiry".into(),
-        ));
+    // A time already past expires the key now.
+    if let Some(t) = b.fields.expires_at.flatten() {
+        super::params::in_range("expires_at", t, 0, super::params::MAX_TIME)?;
     }
     // `owned` let a caller who is not the owner through only as an admin over the owner.
     let as_admin = current.user_id != p.user.id;

@@ -78,10 +78,12 @@ pub(super) fn parse_params(query: &str) -> Result<Params, ApiError> {
     Ok(q)
 }
 
+/// `consume,error` (names or 1–6, comma-separated, no spaces); empty = every type.
 fn parse_types(s: &str) -> Result<Vec<i64>, ApiError> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
     s.split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
         .map(|t| {
             Ok(match t {
                 "topup" | "1" => LogType::Topup,
@@ -221,11 +223,7 @@ pub async fn search(
                 ApiError::BadRequest("cursor is not one this API gave out".into())
             })?),
         };
-    if after.is_some() && q.p.is_some() {
-        return Err(ApiError::BadRequest(
-            "use either cursor or p, not both".into(),
-        ));
-    }
+    // With a cursor, `p` counts pages after it (offset paging from the cursor's row).
     let offset = q.p.unwrap_or(1).saturating_sub(1).saturating_mul(limit);
     let page = PageRequest {
         sort,

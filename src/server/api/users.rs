@@ -1,7 +1,7 @@
 //! `/api/users`: accounts, roles and balances (admins only).
 
 use super::super::auth::{self, Principal};
-use super::super::http::{Resp, json, no_content, parse_json};
+use super::super::http::{Resp, json, no_content, not_null, parse_json};
 use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
 use super::{admin_change, admin_change_checked, manage_entry, reload};
@@ -45,11 +45,11 @@ pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
 struct CreateBody {
     username: String,
     password: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     role: Option<Role>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     group: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     quota: Option<i64>,
 }
 
@@ -172,17 +172,17 @@ pub async fn create(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     username: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     password: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     role: Option<Role>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     group: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     enabled: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     quota: Option<i64>,
 }
 
@@ -214,7 +214,7 @@ pub async fn patch(
         }
     }
     if b.enabled == Some(false) && target.id == p.user.id {
-        return Err(ApiError::BadRequest(
+        return Err(ApiError::Forbidden(
             "you cannot disable your own account".into(),
         ));
     }
@@ -320,7 +320,7 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Res
         ));
     }
     if target.id == p.user.id {
-        return Err(ApiError::BadRequest(
+        return Err(ApiError::Forbidden(
             "you cannot delete your own account".into(),
         ));
     }
