@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cp } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { checkTools, excerpt, launchBrowser, openPage, readText, removeDir, settle, signIn, SLUICE_BIN, startSluice, stopProcess, tempDir } from './harness.mjs';
 
@@ -124,6 +125,8 @@ describe(`logs and usage at ${ROWS.toLocaleString('en')} rows`, { timeout: 20 * 
     const ms = samples.map((s) => s.ms);
     const worst = [...samples].sort((a, b) => b.ms - a.ms).slice(0, 5);
     const sorted = [...ms].sort((a, b) => a - b);
+    // Wall times: on a machine shared with other work they stretch with its load.
+    console.log(`# load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.availableParallelism()} cores`);
     console.log(`# ${samples.length} API calls: p50 ${sorted[Math.floor(sorted.length / 2)].toFixed(1)} ms, p95 ${p95(ms).toFixed(1)} ms, max ${sorted[sorted.length - 1].toFixed(1)} ms`);
     for (const w of worst) console.log(`#   ${w.ms.toFixed(1)} ms  ${w.view}: ${w.url}`);
     assert.ok(samples.length >= 30, `measured ${samples.length} calls`);
