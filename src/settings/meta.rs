@@ -391,6 +391,73 @@ fn map_value(name: &str) -> ItemType {
     }
 }
 
+/// The JSON Schema of one option's value, from its metadata (what the API documents for
+/// `PUT /api/option`). Rules between options (smtp.host needs smtp.from) and the syntax of
+/// host lists are checked by validation only.
+pub fn value_schema(name: &str, m: &Meta) -> Value {
+    use serde_json::json;
+    let number = |t: &str| {
+        let mut s = json!({"type": t});
+        if let Some(lo) = m.min {
+            if m.min_exclusive {
+                s["exclusiveMinimum"] = json!(lo);
+            } else {
+                s["minimum"] = json!(lo);
+            }
+        }
+        if let Some(hi) = m.max {
+            s["maximum"] = json!(hi);
+        }
+        if name == "channel.disable_statuses" {
+            // Transient statuses count toward the error rate instead.
+            s["not"] = json!({"enum": [408, 429]});
+        }
+        s
+    };
+    let item = |t: Option<ItemType>| match t {
+        Some(ItemType::Int) => number("integer"),
+        Some(ItemType::Float) => number("number"),
+        Some(ItemType::String) | None => json!({"type": "string"}),
+    };
+    match m.kind {
+        OptionType::Bool => json!({"type": "boolean"}),
+        OptionType::Int => number("integer"),
+        OptionType::Float => number("number"),
+        OptionType::Enum => json!({"enum": m.allowed}),
+        OptionType::String if name == "display.symbol" => {
+            json!({"type": "string", "minLength": 1, "maxLength": 8})
+        }
+        OptionType::String | OptionType::Secret => json!({"type": "string"}),
+        OptionType::List => json!({"type": "array", "items": item(m.item_type)}),
+        OptionType::Map => json!({
+            "type": "object",
+            "propertyNames": {"minLength": 1},
+            "additionalProperties": item(m.item_type),
+        }),
+    }
+}
+
+/// The schema of a `PUT /api/option` body: known names only, each with its value's schema.
+pub fn document_schema() -> Value {
+    use serde_json::json;
+    let defaults = super::flatten(&super::Options::default());
+    let mut props = serde_json::Map::new();
+    for (name, default) in &defaults {
+        let mut s = value_schema(name, &of(name, default));
+        if let Some((_, d)) = super::DESCRIPTIONS.iter().find(|(n, _)| n == name) {
+            s["description"] = json!(d);
+        }
+        props.insert(name.clone(), s);
+    }
+    json!({
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": false,
+        "properties": props,
+        "description": "Option name (module.field) → value; at least one. Each value's bounds are stated here; rules between options (smtp.host needs a valid smtp.from) and the syntax of notify.ssrf_allow_hosts and smtp.from are checked when the form is sent.",
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -508,71 +575,4 @@ mod tests {
             (OptionType::Map, Some(ItemType::Float))
         );
     }
-}
-
-/// The JSON Schema of one option's value, from its metadata (what the API documents for
-/// `PUT /api/option`). Rules between options (smtp.host needs smtp.from) and the syntax of
-/// host lists are checked by validation only.
-pub fn value_schema(name: &str, m: &Meta) -> Value {
-    use serde_json::json;
-    let number = |t: &str| {
-        let mut s = json!({"type": t});
-        if let Some(lo) = m.min {
-            if m.min_exclusive {
-                s["exclusiveMinimum"] = json!(lo);
-            } else {
-                s["minimum"] = json!(lo);
-            }
-        }
-        if let Some(hi) = m.max {
-            s["maximum"] = json!(hi);
-        }
-        if name == "channel.disable_statuses" {
-            // Transient statuses count toward the error rate instead.
-            s["not"] = json!({"enum": [408, 429]});
-        }
-        s
-    };
-    let item = |t: Option<ItemType>| match t {
-        Some(ItemType::Int) => number("integer"),
-        Some(ItemType::Float) => number("number"),
-        Some(ItemType::String) | None => json!({"type": "string"}),
-    };
-    match m.kind {
-        OptionType::Bool => json!({"type": "boolean"}),
-        OptionType::Int => number("integer"),
-        OptionType::Float => number("number"),
-        OptionType::Enum => json!({"enum": m.allowed}),
-        OptionType::String if name == "display.symbol" => {
-            json!({"type": "string", "minLength": 1, "maxLength": 8})
-        }
-        OptionType::String | OptionType::Secret => json!({"type": "string"}),
-        OptionType::List => json!({"type": "array", "items": item(m.item_type)}),
-        OptionType::Map => json!({
-            "type": "object",
-            "propertyNames": {"minLength": 1},
-            "additionalProperties": item(m.item_type),
-        }),
-    }
-}
-
-/// The schema of a `PUT /api/option` body: known names only, each with its value's schema.
-pub fn document_schema() -> Value {
-    use serde_json::json;
-    let defaults = super::flatten(&super::Options::default());
-    let mut props = serde_json::Map::new();
-    for (name, default) in &defaults {
-        let mut s = value_schema(name, &of(name, default));
-        if let Some((_, d)) = super::DESCRIPTIONS.iter().find(|(n, _)| n == name) {
-            s["description"] = json!(d);
-        }
-        props.insert(name.clone(), s);
-    }
-    json!({
-        "type": "object",
-        "minProperties": 1,
-        "additionalProperties": false,
-        "properties": props,
-        "description": "Option name (module.field) → value; at least one. Each value's bounds are stated here; rules between options (smtp.host needs a valid smtp.from) and the syntax of notify.ssrf_allow_hosts and smtp.from are checked when the form is sent.",
-    })
 }

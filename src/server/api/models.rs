@@ -19,7 +19,7 @@ pub fn list(state: &AppState, p: &Principal) -> Resp {
         .catalog
         .channels()
         .iter()
-        .filter(|c| c.enabled && c.groups.iter().any(|g| *g == group))
+        .filter(|c| c.enabled && c.groups.contains(&group))
         .flat_map(|c| c.models.iter().cloned())
         .collect();
     let items: Vec<Value> = names
