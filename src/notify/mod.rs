@@ -487,6 +487,15 @@ fn state_writer(inner: &Inner, rx: &Receiver<WarningRow>) {
     }
 }
 
+/// Why a test notification could not be sent at all.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error("no notification kind is set: choose one with PUT /api/me/notify first")]
+    NoKind,
+    #[error("cannot read the notification settings: {0}")]
+    Store(crate::store::StoreError),
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -528,13 +537,4 @@ mod tests {
             Decision::AlreadyWarned
         );
     }
-}
-
-/// Why a test notification could not be sent at all.
-#[derive(Debug, thiserror::Error)]
-pub enum TestError {
-    #[error("no notification kind is set: choose one with PUT /api/me/notify first")]
-    NoKind,
-    #[error("cannot read the notification settings: {0}")]
-    Store(crate::store::StoreError),
 }
