@@ -22,6 +22,7 @@ pub struct Options {
     pub smtp: SmtpOptions,
     pub ratelimit: super::ratelimit::RateLimitOptions,
     pub channel: super::channel::ChannelOptions,
+    pub cors: super::cors::CorsOptions,
 }
 
 impl Options {
@@ -36,7 +37,8 @@ impl Options {
         super::notify::validate(&self.notify)?;
         self.smtp.validate()?;
         self.ratelimit.validate()?;
-        self.channel.validate()
+        self.channel.validate()?;
+        self.cors.validate()
     }
 }
 

@@ -7,6 +7,7 @@ mod admin;
 mod backup;
 mod channel_health;
 mod common;
+mod cors;
 mod display;
 mod key_locks;
 mod logfiles;
