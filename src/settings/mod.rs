@@ -236,6 +236,10 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
         "Turn an automatically disabled channel back on after a passing test.",
     ),
     (
+        "keys.max_per_user",
+        "Most API keys one account may have (0 = no limit).",
+    ),
+    (
         "cors.allowed_origins",
         "Web pages (origins such as https://chat.example.com) that may call /v1 from a browser; [\"*\"] = any page; [] = none.",
     ),

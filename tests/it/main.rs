@@ -9,6 +9,7 @@ mod channel_health;
 mod common;
 mod cors;
 mod display;
+mod key_cap;
 mod key_locks;
 mod logfiles;
 mod logs;
