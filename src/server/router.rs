@@ -252,6 +252,14 @@ impl Router {
         Router { inner }
     }
 
+    /// True when `path` is a relay route (API-key access), whatever the method: only those
+    /// answer CORS preflights.
+    pub fn is_relay(&self, path: &str) -> bool {
+        self.inner
+            .at(path)
+            .is_ok_and(|m| m.value.iter().any(|(_, _, a)| *a == Access::ApiKey))
+    }
+
     pub fn route<'a>(&'a self, method: &Method, path: &'a str) -> RouteResult<'a> {
         let Ok(m) = self.inner.at(path) else {
             return RouteResult::NotFound;

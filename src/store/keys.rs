@@ -150,6 +150,15 @@ pub fn get(conn: &Connection, id: i64) -> Result<KeyRow, StoreError> {
     )?)
 }
 
+/// How many keys a user has (for the per-account cap).
+pub fn count_of_user(conn: &Connection, user_id: i64) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM api_keys WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}
+
 /// Every key, or one user's keys.
 pub fn list(conn: &Connection, user_id: Option<i64>) -> Result<Vec<KeyRow>, StoreError> {
     let mut stmt = conn.prepare(&format!(

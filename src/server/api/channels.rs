@@ -5,7 +5,7 @@ use super::super::auth::Principal;
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
-use super::{admin_change, manage_entry};
+use super::{Refresh, commit_change, manage_entry, refresh};
 use crate::error::ApiError;
 use crate::relay::providers;
 use crate::secret::Secret;
@@ -234,11 +234,12 @@ pub async fn create(
     let fields = b.merge_onto(defaults());
     validate(&fields)?;
     let log = manage_entry(&p.user, format!("created channel {:?}", fields.name));
-    let row = admin_change(state, log, move |c| {
+    let row = commit_change(state, log, move |c| {
         let id = channels::insert(c, &fields, util::now_secs())?;
         channels::get(c, id)
     })
     .await?;
+    refresh(state, Refresh::Channels).await;
     Ok(json(StatusCode::CREATED, &row.view()))
 }
 
@@ -269,7 +270,7 @@ pub async fn patch(
         &p.user,
         format!("updated channel {:?} (id {id})", fields.name),
     );
-    let row = admin_change(state, log, move |c| {
+    let row = commit_change(state, log, move |c| {
         channels::replace(c, id, &fields)?;
         if switch_on {
             channels::clear_auto_disabled(c, id)?;
@@ -277,6 +278,7 @@ pub async fn patch(
         channels::get(c, id)
     })
     .await?;
+    refresh(state, Refresh::Channels).await;
     if switch_on {
         state.channel_health.tracker.reset(id);
     }
@@ -285,11 +287,12 @@ pub async fn patch(
 
 pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
     let log = manage_entry(&p.user, format!("deleted channel {id}"));
-    admin_change(state, log, move |c| {
+    commit_change(state, log, move |c| {
         channels::delete(c, id)?;
         Ok(())
     })
     .await?;
+    refresh(state, Refresh::Channels).await;
     state.channel_health.tracker.reset(id);
     Ok(no_content())
 }

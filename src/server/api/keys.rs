@@ -5,7 +5,7 @@ use super::super::auth::Principal;
 use super::super::http::{Resp, json, no_content, not_null, parse_json};
 use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
-use super::{admin_change, admin_change_checked, key_locks, manage_entry};
+use super::{Refresh, commit_change, commit_change_checked, key_locks, manage_entry, refresh};
 use crate::error::ApiError;
 use crate::store::keys::{self, KeyPatch, KeyRow, Locks, NewKey};
 use crate::store::logs;
@@ -213,7 +213,14 @@ pub async fn create(
     }
     let log = manage_entry(&p.user, what);
     let by = log.clone();
-    let row = admin_change(state, log, move |c| {
+    let cap = state.catalog.options().keys.max_per_user;
+    let row = commit_change_checked(state, log, move |c, _| {
+        // Counted in the transaction that inserts, so concurrent creates stop exactly at it.
+        if cap > 0 && keys::count_of_user(c, owner)? >= i64::from(cap) {
+            return Ok(Err(ApiError::Forbidden(format!(
+                "user {owner} already has {cap} API keys, the most one account may have (option keys.max_per_user): delete one first"
+            ))));
+        }
         let id = keys::insert(
             c,
             &NewKey {
@@ -234,9 +241,10 @@ pub async fn create(
         if !b.unlimited {
             logs::record_topup(c, &by, owner, Some(id), quota)?;
         }
-        keys::get(c, id)
+        keys::get(c, id).map(Ok)
     })
     .await?;
+    refresh(state, Refresh::Key(row.id)).await;
     let mut v = money(state, &row);
     if let Some(o) = v.as_object_mut() {
         o.insert("key".into(), json!(secret));
@@ -293,7 +301,7 @@ pub async fn patch(
     let log = manage_entry(&p.user, format!("updated key {:?} (id {id})", current.name));
     let by = log.clone();
     let owner = current.user_id;
-    let (row, old) = admin_change_checked(state, log, move |c, log| {
+    let (row, old) = commit_change_checked(state, log, move |c, log| {
         // The locks as committed now, so an owner's change cannot slip past one an admin set
         // after this request read the key.
         let locked = keys::get(c, id)?.admin_locked;
@@ -321,6 +329,7 @@ pub async fn patch(
         Ok(Ok((keys::get(c, id)?, old)))
     })
     .await?;
+    refresh(state, Refresh::Key(id)).await;
     // The difference, read in the transaction that set the new balance (see the ledger).
     if let (Some(old), Some(new), Some(acct)) = (old, quota, state.catalog.key_account(id)) {
         acct.adjust(new - old);
@@ -334,11 +343,8 @@ pub async fn patch(
 pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
     let current = owned(state, p, id).await?;
     let log = manage_entry(&p.user, format!("deleted key {:?} (id {id})", current.name));
-    admin_change(state, log, move |c| {
-        keys::delete(c, id)?;
-        Ok(())
-    })
-    .await?;
+    commit_change(state, log, move |c| keys::delete(c, id)).await?;
+    refresh(state, Refresh::Key(id)).await;
     Ok(no_content())
 }
 

@@ -4,7 +4,7 @@ use super::super::auth::{self, Principal};
 use super::super::http::{Resp, json, no_content, not_null, parse_json};
 use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
-use super::{admin_change, admin_change_checked, manage_entry, reload};
+use super::{Refresh, admin_change, commit_change_checked, manage_entry, refresh};
 use crate::error::ApiError;
 use crate::store::users::{self, NewUser, Role, UserPatch};
 use crate::store::{logs, sessions};
@@ -147,7 +147,7 @@ pub async fn create(
     );
     let username = b.username;
     let by = log.clone();
-    let row = admin_change_checked(state, log, move |c, _| {
+    let row = commit_change_checked(state, log, move |c, _| {
         if let Err(e) = check_unlike_others(c, &username, None)? {
             return Ok(Err(e));
         }
@@ -166,6 +166,7 @@ pub async fn create(
         users::get(c, id).map(Ok)
     })
     .await?;
+    refresh(state, Refresh::User(row.id)).await;
     Ok(json(StatusCode::CREATED, &money(state, &row)))
 }
 
@@ -305,7 +306,7 @@ pub async fn patch(
             .notifier
             .balance_set(crate::notify::Subject::User(id), id, acct.balance());
     }
-    reload(state).await;
+    refresh(state, Refresh::User(id)).await;
     if password_changed && target.role == Role::Root {
         super::password::forget_initial_root_password(state).await;
     }
