@@ -585,6 +585,8 @@ const en = {
       smtp: 'Outgoing mail (SMTP)',
       ratelimit: 'Rate limits',
       channel: 'Channel health',
+      keys: 'API keys',
+      cors: 'Browser front-ends (CORS)',
     } as Record<string, string>,
     units: {
       ms: 'milliseconds',

@@ -62,4 +62,7 @@ export const optionHelp: Record<string, string> = {
   'channel.error_rate_min_requests': '判断渠道错误率之前，窗口内至少需要的请求数（至少 2）。',
   'channel.error_window_secs': '计算错误率的滑动窗口长度。',
   'channel.auto_enable': '自动停用的渠道在测试通过后重新启用。',
+  'keys.max_per_user': '每个账户最多可拥有的 API 密钥数（0 = 不限制）。',
+  'cors.allowed_origins': '可以在浏览器中调用 /v1 的网页来源（例如 https://chat.example.com）；["*"] = 任意网页；[] = 都不允许。',
+  'cors.max_age_secs': '浏览器可缓存 CORS 预检应答的时长。',
 };

@@ -587,6 +587,8 @@ const zh: typeof en = {
       smtp: '发信服务器（SMTP）',
       ratelimit: '速率限制',
       channel: '渠道健康',
+      keys: 'API 密钥',
+      cors: '浏览器前端（CORS）',
     } as Record<string, string>,
     units: {
       ms: '毫秒',
