@@ -338,22 +338,36 @@ fn local_days_from_daily(
     Ok(out)
 }
 
-/// The zone's offset when it is the same whole number of hours over all of [start, end]
-/// (probed daily, as [`Zone::exact_over`] does): then days can be cut in SQL.
+/// The zone's offset when it is the same whole number of hours over all of [start, end]: then
+/// days can be cut in SQL. A named zone is probed once a day (a change of offset shows at the
+/// next probe), so only over ranges up to [`MAX_PROBED_DAYS`]; longer ones take the general path.
 fn constant_hour_offset(zone: &Zone, start: i64, end: i64) -> Option<i64> {
-    let off = zone.offset_at(start);
-    if off % HOUR != 0 {
-        return None;
-    }
-    let mut t = floor_to(start, HOUR);
-    while t < end {
-        if zone.offset_at(t) != off {
-            return None;
+    match zone {
+        Zone::Utc => Some(0),
+        Zone::Fixed(s) => (i64::from(*s) % HOUR == 0).then_some(i64::from(*s)),
+        Zone::Named(_) => {
+            if end - start > MAX_PROBED_DAYS * DAY {
+                return None;
+            }
+            let off = zone.offset_at(start);
+            if off % HOUR != 0 {
+                return None;
+            }
+            let mut t = floor_to(start, HOUR);
+            while t < end {
+                if zone.offset_at(t) != off {
+                    return None;
+                }
+                t += DAY;
+            }
+            (zone.offset_at(end) == off).then_some(off)
         }
-        t += DAY;
     }
-    (zone.offset_at(end) == off).then_some(off)
 }
+
+/// Longest range whose named zone is checked day by day for the SQL day cut (a year and more:
+/// the console asks for 30 days).
+const MAX_PROBED_DAYS: i64 = 400;
 
 /// The series over [start, end) (end `None` = up to now), bucketed and split.
 pub fn series(
@@ -540,5 +554,31 @@ mod tests {
         assert_eq!(d.of(mar8 + 18 * HOUR), mar8 + 18 * HOUR);
         assert_eq!(d.of(mar8 + 17 * HOUR), mar8 + 18 * HOUR - DAY);
         assert!(!ist.exact_over(mar8, mar8 + DAY));
+    }
+
+    #[test]
+    fn days_are_cut_in_sql_only_while_the_offset_holds() {
+        let ny = Zone::parse("America/New_York").unwrap();
+        let mar8 = 1_772_928_000; // 2026-03-08T00:00:00Z, a DST change in New York
+        // A month of winter: UTC−5 throughout.
+        assert_eq!(
+            constant_hour_offset(&ny, mar8 - 40 * DAY, mar8 - 10 * DAY),
+            Some(-5 * HOUR)
+        );
+        // Across the change: the general path.
+        assert_eq!(
+            constant_hour_offset(&ny, mar8 - 10 * DAY, mar8 + 10 * DAY),
+            None
+        );
+        // A wide range is not probed day by day.
+        assert_eq!(constant_hour_offset(&ny, 0, 100 * 365 * DAY), None);
+        assert_eq!(
+            constant_hour_offset(&Zone::parse("480").unwrap(), 0, 100 * 365 * DAY),
+            Some(8 * HOUR)
+        );
+        assert_eq!(
+            constant_hour_offset(&Zone::parse("330").unwrap(), 0, DAY),
+            None
+        );
     }
 }
