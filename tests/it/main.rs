@@ -2,14 +2,18 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod account;
 mod admin;
 mod backup;
 mod channel_health;
 mod common;
 mod console;
+mod cors;
 mod dashboard;
 mod display;
 mod export;
+mod key_cap;
+mod key_locks;
 mod lists;
 mod logfiles;
 mod logs;
@@ -24,7 +28,9 @@ mod process;
 mod ratelimit;
 mod receivers;
 mod relay;
+mod secrets_guard;
 mod service;
 mod store;
 mod usage_tz;
+mod usernames;
 mod warnings;
