@@ -7,7 +7,8 @@
 //!
 //! The start-up config file holds only what is needed before the database opens (listen
 //! address, data and log directories, the first root password); everything else is here and
-//! applies live: an admin change commits, the catalog reloads, the next request sees it.
+//! applies live: an admin change commits, the catalog re-reads the options, the next request
+//! sees it.
 
 pub mod channel;
 pub mod cors;

@@ -197,6 +197,16 @@ fn point(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, UsagePoint)> {
     ))
 }
 
+/// The split column as the rollups are grouped by it. The model is wrapped in an expression:
+/// grouped by the bare column, SQLite walks the whole `(model, hour)` index to group without a
+/// sort, reading every hour ever kept instead of the range (88 ms against 4 ms at 300k rows).
+fn rollup_column(split: SplitBy) -> &'static str {
+    match split {
+        SplitBy::Model => "(model || '')",
+        other => other.column(),
+    }
+}
+
 /// Rows in [start, end), summed per UTC hour.
 fn from_rows(
     conn: &Connection,
@@ -243,7 +253,7 @@ fn from_rollup(
            FROM {table} {} GROUP BY t, o",
         w.sql(),
         t = r.period(),
-        of = split.column(),
+        of = rollup_column(split),
         table = r.table(),
         err = super::logs::LogType::Error as i64,
     );
@@ -273,7 +283,7 @@ fn from_hourly_by_local_day(
                 SUM(prompt_tokens), SUM(completion_tokens), SUM(quota)
            FROM usage_hourly {} GROUP BY t, o",
         w.sql(),
-        of = split.column(),
+        of = rollup_column(split),
         err = super::logs::LogType::Error as i64,
     );
     let out = conn

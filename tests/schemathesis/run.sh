@@ -66,6 +66,8 @@ SLUICE_TOKEN=$("$venv/bin/python" "$here/setup.py" "$base" "$pid")
 export SLUICE_TOKEN
 
 set +e
+# Its cache (.schemathesis/) goes in the scratch directory, not the work tree.
+cd "$work"
 "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "$base/api/openapi.json" \
   --max-examples "$examples" \
   --phases examples,coverage,fuzzing \

@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 const TOP: usize = 10;
+/// How long the dashboard reuses an anomaly count (`/api/anomalies` always computes afresh).
+const ANOMALY_REUSE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Channel figures on the dashboard cover the last hour.
 const CHANNEL_WINDOW: i64 = 3600;
 
@@ -74,30 +76,33 @@ pub async fn dashboard(
     let now = util::now_secs();
     let start = now - span;
     let z = zone.clone();
-    let (series, keys, minute, me, key_names, chan) = state
-        .store
-        .read(move |c| {
-            let series = usage::series(c, &f, start, None, bucket, SplitBy::Model, &z)?;
-            let keys = usage::series(c, &f, start, None, Bucket::Day, SplitBy::Key, &Zone::Utc)?;
-            let consume = LogFilter {
-                types: vec![LogType::Consume as i64],
-                ..f.clone()
-            };
-            let minute = log_query::totals_from_rows(c, &consume, Some(now - 59), Some(now + 1))?;
-            let me = crate::store::users::get(c, uid)?;
-            let ids: Vec<i64> = rank(&keys)
-                .iter()
-                .filter_map(|k| k.0.parse().ok())
-                .collect();
-            let names = crate::store::keys::names(c, &ids)?;
-            let chan = if admin {
-                channel_stats::over(c, now - CHANNEL_WINDOW, now + 1)?
-            } else {
-                Vec::new()
-            };
-            Ok((series, keys, minute, me, names, chan))
-        })
-        .await?;
+    let main = state.store.read(move |c| {
+        let series = usage::series(c, &f, start, None, bucket, SplitBy::Model, &z)?;
+        let keys = usage::series(c, &f, start, None, Bucket::Day, SplitBy::Key, &Zone::Utc)?;
+        let consume = LogFilter {
+            types: vec![LogType::Consume as i64],
+            ..f.clone()
+        };
+        let minute = log_query::totals_from_rows(c, &consume, Some(now - 59), Some(now + 1))?;
+        let me = crate::store::users::get(c, uid)?;
+        let ids: Vec<i64> = rank(&keys)
+            .iter()
+            .filter_map(|k| k.0.parse().ok())
+            .collect();
+        let names = crate::store::keys::names(c, &ids)?;
+        Ok((series, keys, minute, me, names))
+    });
+    // The admin part reads on another pooled connection at the same time.
+    let health = async {
+        if admin {
+            admin_part(state, now).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (main, health) = tokio::join!(main, health);
+    let (series, keys, minute, me, key_names) = main?;
+    let health = health?;
     let money = state.catalog.options().display.clone();
     let show = |q: i64| display::show(q, &money);
     let sum = |f: fn(&UsagePoint) -> i64| series.iter().map(f).sum::<i64>();
@@ -148,8 +153,8 @@ pub async fn dashboard(
         "top_models": ranked(rank(&series), None),
         "top_keys": ranked(rank(&keys), Some(&key_names)),
     });
-    if admin {
-        out["admin"] = admin_part(state, chan).await?;
+    if let Some(h) = health {
+        out["admin"] = h;
     }
     Ok(json(StatusCode::OK, &out))
 }
@@ -166,16 +171,28 @@ fn named(state: &AppState, mut stats: Vec<ChannelStat>) -> Vec<ChannelStat> {
     stats
 }
 
-async fn admin_part(state: &Arc<AppState>, stats: Vec<ChannelStat>) -> Result<Value, ApiError> {
+async fn admin_part(state: &Arc<AppState>, now: i64) -> Result<Value, ApiError> {
+    let stats = state
+        .store
+        .read(move |c| channel_stats::over(c, now - CHANNEL_WINDOW, now + 1))
+        .await?;
     let channels = state.catalog.channels();
     let count = |s: ChannelStatus| channels.iter().filter(|c| c.status() == s).count();
-    let opts = state.catalog.options().anomaly.clone();
-    let st = state.clone();
-    let report = state
-        .store
-        .read(move |c| crate::anomaly::report(c, &st.token_audit, &opts, util::now_secs()))
-        .await?;
-    let anomalies = report.spenders.len() + report.token_divergence.len() + report.channels.len();
+    let cached = *state.anomaly_count.lock();
+    let anomalies = match cached {
+        Some((at, n)) if at.elapsed() < ANOMALY_REUSE => n,
+        _ => {
+            let opts = state.catalog.options().anomaly.clone();
+            let st = state.clone();
+            let report = state
+                .store
+                .read(move |c| crate::anomaly::report(c, &st.token_audit, &opts, util::now_secs()))
+                .await?;
+            let n = report.spenders.len() + report.token_divergence.len() + report.channels.len();
+            *state.anomaly_count.lock() = Some((std::time::Instant::now(), n));
+            n
+        }
+    };
     let g = state.gauges();
     Ok(json!({
         "channels": {

@@ -131,18 +131,15 @@ async fn batch(
     let f = f.clone();
     let money = state.catalog.options().display.clone();
     let header = page.after.is_none();
-    let out = state
+    // Read and encoded on the same blocking thread: the rows never cross threads.
+    let (bytes, next) = state
         .store
         .read(move |c| {
             let (rows, next) = log_query::search(c, &f, &page)?;
-            Ok((rows, next))
+            Ok((encode(&rows, header, own, &money), next))
         })
         .await?;
-    let (rows, next) = out;
-    let bytes = tokio::task::spawn_blocking(move || encode(&rows, header, own, &money))
-        .await
-        .map_err(|e| ApiError::Internal(format!("CSV task failed: {e}")))??;
-    Ok((bytes, next))
+    Ok((bytes?, next))
 }
 
 pub async fn csv(

@@ -260,7 +260,7 @@ struct PatchBody {
     quota: Option<i64>,
     /// Admins only, on another account's key: the settings locked against the owner, replacing
     /// the set (`[]` hands them all back).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     admin_locked: Option<Locks>,
 }
 
