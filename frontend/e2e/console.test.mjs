@@ -259,14 +259,25 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
     await signIn(page, base, 'root', NEW_ROOT_PASSWORD, { problems });
     await goTo(page, problems, 'Settings');
     const field = (name) => page.locator(`[data-option="${name}"]`);
-    // The form's own checks (from the metadata): a number under its minimum, JSON that is not.
+    // Every number and list states its bounds, the options added last too.
+    assert.match(await field('keys.max_per_user').locator('.hint').textContent(), /Allowed: 0 to 1,000,000\./);
+    assert.equal(await field('keys.max_per_user').locator('input').getAttribute('max'), '1000000');
+    assert.match(await field('cors.max_age_secs').locator('.hint').textContent(), /Allowed: 0 to 86,400\./);
+    assert.match(await field('cors.allowed_origins').locator('.hint').textContent(), /Up to 100 items\./);
+    // The form's own checks (from the metadata): a number under its minimum, JSON that is not,
+    // a list longer than allowed.
     await field('log.retention_days').locator('input').fill('-5');
     await field('pricing.group_ratio').locator('textarea').fill('{"default": ');
+    const origins = Array.from({ length: 101 }, (_, i) => `https://a${i}.example.com`);
+    await field('cors.allowed_origins').locator('textarea').fill(JSON.stringify(origins));
     await page.getByRole('button', { name: 'Save changes' }).click();
     await field('log.retention_days').locator('.field-error').waitFor();
     await field('pricing.group_ratio').locator('.field-error').waitFor();
+    assert.equal(await field('cors.allowed_origins').locator('.field-error').textContent(), 'At most 100 items.');
+    await field('cors.allowed_origins').locator('textarea').fill('[]');
     assert.equal(await field('log.retention_days').locator('input').getAttribute('aria-invalid'), 'true');
-    assert.equal(await page.evaluate(() => document.activeElement?.id), 'opt-log-retention_days', 'focus moves to the first error');
+    // Modules are in name order: cors comes before log.
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'opt-cors-allowed_origins', 'focus moves to the first error');
 
     // Values the metadata allows but the server refuses: each reason at its own field.
     await field('log.retention_days').locator('input').fill('30');

@@ -41,6 +41,9 @@ impl Default for ChannelOptions {
     }
 }
 
+/// Most statuses `disable_statuses` may list (there are not many 4xx that mean "refused").
+pub const MAX_DISABLE_STATUSES: usize = 32;
+
 impl ChannelOptions {
     pub fn validate(&self) -> Result<(), String> {
         if self.test_interval_minutes > 7 * 24 * 60 {
@@ -49,8 +52,10 @@ impl ChannelOptions {
                 self.test_interval_minutes
             ));
         }
-        if self.disable_statuses.len() > 32 {
-            return Err("channel.disable_statuses lists more than 32 statuses".into());
+        if self.disable_statuses.len() > MAX_DISABLE_STATUSES {
+            return Err(format!(
+                "channel.disable_statuses lists more than {MAX_DISABLE_STATUSES} statuses"
+            ));
         }
         for &s in &self.disable_statuses {
             if !(400..=499).contains(&s) || TRANSIENT.contains(&s) {

@@ -23,7 +23,7 @@ impl Default for CorsOptions {
 }
 
 /// Most origins listed: a list this long is a mistake (use `"*"`).
-const MAX_ORIGINS: usize = 100;
+pub const MAX_ORIGINS: usize = 100;
 
 impl CorsOptions {
     /// The value for `Access-Control-Allow-Origin` when `origin` may call, else `None`.

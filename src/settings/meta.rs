@@ -41,296 +41,193 @@ pub struct Meta {
     pub min_exclusive: bool,
     pub max: Option<f64>,
     pub unit: Option<&'static str>,
+    /// Most items a list may hold; `None` for other types or when any number is fine.
+    pub max_items: Option<u32>,
 }
 
-/// (name, unit, min, max, allowed values). Bounds of a list or map apply to each item.
-type Row = (
-    &'static str,
-    Option<&'static str>,
-    Option<f64>,
-    Option<f64>,
-    Option<&'static [&'static str]>,
-);
+/// What the table states for one option. Bounds of a list or map apply to each item;
+/// `max_items` bounds a list's length.
+struct Row {
+    name: &'static str,
+    unit: Option<&'static str>,
+    min: Option<f64>,
+    max: Option<f64>,
+    allowed: Option<&'static [&'static str]>,
+    max_items: Option<u32>,
+}
+
+/// A number (or numeric items) from `min` up to `max` (`None`: no upper bound).
+const fn num(name: &'static str, unit: Option<&'static str>, min: f64, max: Option<f64>) -> Row {
+    Row {
+        name,
+        unit,
+        min: Some(min),
+        max,
+        allowed: None,
+        max_items: None,
+    }
+}
+
+/// One of `allowed`.
+const fn choice(name: &'static str, allowed: &'static [&'static str]) -> Row {
+    Row {
+        name,
+        unit: None,
+        min: None,
+        max: None,
+        allowed: Some(allowed),
+        max_items: None,
+    }
+}
+
+/// A list of strings whose syntax validation checks.
+const fn strings(name: &'static str) -> Row {
+    Row {
+        name,
+        unit: None,
+        min: None,
+        max: None,
+        allowed: None,
+        max_items: None,
+    }
+}
+
+impl Row {
+    /// The same row, for a list at most `n` items long.
+    const fn max_items(mut self, n: usize) -> Row {
+        self.max_items = Some(n as u32);
+        self
+    }
+}
 
 const U32: f64 = u32::MAX as f64;
 const RATE_MAX: f64 = super::ratelimit::MAX_LIMIT as f64;
+const MS: Option<&str> = Some("ms");
+const SECS: Option<&str> = Some("s");
+const RATIO: Option<&str> = Some("ratio");
 
+/// Every option that is not a switch, free text or a secret has a row (a test checks it, and
+/// that an unstated bound is not enforced either).
 const TABLE: &[Row] = &[
-    ("pricing.model_ratio", Some("ratio"), Some(0.0), None, None),
-    (
-        "pricing.completion_ratio",
-        Some("ratio"),
-        Some(0.0),
-        None,
-        None,
-    ),
-    ("pricing.group_ratio", Some("ratio"), Some(0.0), None, None),
-    ("pricing.model_price", Some("USD"), Some(0.0), None, None),
-    (
-        "relay.connect_timeout_ms",
-        Some("ms"),
-        Some(100.0),
-        Some(120_000.0),
-        None,
-    ),
-    (
-        "relay.first_byte_timeout_ms",
-        Some("ms"),
-        Some(100.0),
-        Some(3_600_000.0),
-        None,
-    ),
-    (
-        "relay.idle_timeout_ms",
-        Some("ms"),
-        Some(100.0),
-        Some(3_600_000.0),
-        None,
-    ),
-    ("relay.retries", None, Some(0.0), Some(10.0), None),
-    (
+    num("pricing.model_ratio", RATIO, 0.0, None),
+    num("pricing.completion_ratio", RATIO, 0.0, None),
+    num("pricing.group_ratio", RATIO, 0.0, None),
+    num("pricing.model_price", Some("USD"), 0.0, None),
+    num("relay.connect_timeout_ms", MS, 100.0, Some(120_000.0)),
+    num("relay.first_byte_timeout_ms", MS, 100.0, Some(3_600_000.0)),
+    num("relay.idle_timeout_ms", MS, 100.0, Some(3_600_000.0)),
+    num("relay.retries", None, 0.0, Some(10.0)),
+    num(
         "relay.max_body_bytes",
         Some("bytes"),
-        Some(1024.0),
+        1024.0,
         Some(1_073_741_824.0),
-        None,
     ),
-    (
+    num(
         "relay.max_sse_line_bytes",
         Some("bytes"),
-        Some(65_536.0),
+        65_536.0,
         Some(1_073_741_824.0),
-        None,
     ),
-    (
+    num(
         "relay.default_completion_estimate",
         Some("tokens"),
-        Some(1.0),
+        1.0,
         Some(1_000_000.0),
-        None,
     ),
-    (
-        "profiler.interval_secs",
-        Some("s"),
-        Some(1.0),
-        Some(86_400.0),
-        None,
-    ),
-    (
+    num("profiler.interval_secs", SECS, 1.0, Some(86_400.0)),
+    num(
         "profiler.threshold_percent",
         Some("percent"),
-        Some(0.0),
+        0.0,
         Some(100.0),
-        None,
     ),
-    (
-        "profiler.duration_secs",
-        Some("s"),
-        Some(1.0),
-        Some(600.0),
-        None,
-    ),
-    (
-        "profiler.cooldown_secs",
-        Some("s"),
-        Some(0.0),
-        Some(604_800.0),
-        None,
-    ),
-    (
+    num("profiler.duration_secs", SECS, 1.0, Some(600.0)),
+    num("profiler.cooldown_secs", SECS, 0.0, Some(604_800.0)),
+    num(
         "profiler.keep",
         None,
-        Some(1.0),
+        1.0,
         Some(crate::profiler::MAX_KEEP as f64),
-        None,
     ),
-    (
+    num(
         "profiler.frequency_hz",
         Some("Hz"),
-        Some(1.0),
+        1.0,
         Some(crate::profiler::MAX_FREQUENCY_HZ as f64),
-        None,
     ),
-    (
-        "log.retention_days",
-        Some("days"),
-        Some(0.0),
-        Some(36_500.0),
-        None,
-    ),
-    (
-        "backup.interval_hours",
-        Some("hours"),
-        Some(0.0),
-        Some(8_760.0),
-        None,
-    ),
-    ("backup.keep", None, Some(1.0), Some(1000.0), None),
-    (
-        "anomaly.spend_factor",
-        Some("ratio"),
-        Some(1.0),
-        Some(1e6),
-        None,
-    ),
-    ("anomaly.min_spend", Some("quota"), Some(0.0), None, None),
-    (
-        "anomaly.baseline_days",
-        Some("days"),
-        Some(1.0),
-        Some(365.0),
-        None,
-    ),
-    (
-        "anomaly.token_divergence",
-        Some("ratio"),
-        Some(0.0),
-        Some(100.0),
-        None,
-    ),
-    (
-        "anomaly.error_rate",
-        Some("ratio"),
-        Some(0.0),
-        Some(1.0),
-        None,
-    ),
-    (
-        "anomaly.latency_factor",
-        Some("ratio"),
-        Some(1.0),
-        Some(1e6),
-        None,
-    ),
-    (
-        "anomaly.min_requests",
-        None,
-        Some(1.0),
-        Some(1_000_000.0),
-        None,
-    ),
-    (
-        "display.currency",
-        None,
-        None,
-        None,
-        Some(&["USD", "CNY", "TOKENS", "CUSTOM"]),
-    ),
-    (
-        "display.exchange_rate",
-        Some("ratio"),
-        Some(0.0),
-        None,
-        None,
-    ),
-    (
-        "notify.default_threshold",
-        Some("quota"),
-        Some(0.0),
-        None,
-        None,
-    ),
-    ("notify.max_per_window", None, Some(1.0), Some(U32), None),
-    (
-        "notify.window_secs",
-        Some("s"),
-        Some(60.0),
-        Some(604_800.0),
-        None,
-    ),
-    ("notify.retries", None, Some(0.0), Some(9.0), None),
-    (
-        "notify.timeout_secs",
-        Some("s"),
-        Some(1.0),
-        Some(300.0),
-        None,
-    ),
-    ("smtp.port", None, Some(1.0), Some(65_535.0), None),
-    (
-        "smtp.security",
-        None,
-        None,
-        None,
-        Some(&["starttls", "implicit"]),
-    ),
-    (
+    num("log.retention_days", Some("days"), 0.0, Some(36_500.0)),
+    num("backup.interval_hours", Some("hours"), 0.0, Some(8_760.0)),
+    num("backup.keep", None, 1.0, Some(1000.0)),
+    num("anomaly.spend_factor", RATIO, 1.0, Some(1e6)),
+    num("anomaly.min_spend", Some("quota"), 0.0, None),
+    num("anomaly.baseline_days", Some("days"), 1.0, Some(365.0)),
+    num("anomaly.token_divergence", RATIO, 0.0, Some(100.0)),
+    num("anomaly.error_rate", RATIO, 0.0, Some(1.0)),
+    num("anomaly.latency_factor", RATIO, 1.0, Some(1e6)),
+    num("anomaly.min_requests", None, 1.0, Some(1_000_000.0)),
+    choice("display.currency", &["USD", "CNY", "TOKENS", "CUSTOM"]),
+    num("display.exchange_rate", RATIO, 0.0, None),
+    num("notify.default_threshold", Some("quota"), 0.0, None),
+    num("notify.max_per_window", None, 1.0, Some(U32)),
+    num("notify.window_secs", SECS, 60.0, Some(604_800.0)),
+    // Hosts and CIDR ranges: the syntax is checked when sent; any number of them.
+    strings("notify.ssrf_allow_hosts"),
+    num("notify.retries", None, 0.0, Some(9.0)),
+    num("notify.timeout_secs", SECS, 1.0, Some(300.0)),
+    num("smtp.port", None, 1.0, Some(65_535.0)),
+    choice("smtp.security", &["starttls", "implicit"]),
+    num(
         "ratelimit.key_rpm",
         Some("requests/min"),
-        Some(0.0),
+        0.0,
         Some(RATE_MAX),
-        None,
     ),
-    (
-        "ratelimit.key_tpm",
-        Some("tokens/min"),
-        Some(0.0),
-        Some(RATE_MAX),
-        None,
-    ),
-    (
+    num("ratelimit.key_tpm", Some("tokens/min"), 0.0, Some(RATE_MAX)),
+    num(
         "ratelimit.user_rpm",
         Some("requests/min"),
-        Some(0.0),
+        0.0,
         Some(RATE_MAX),
-        None,
     ),
-    (
+    num(
         "ratelimit.user_tpm",
         Some("tokens/min"),
-        Some(0.0),
+        0.0,
         Some(RATE_MAX),
-        None,
     ),
-    (
+    num(
         "ratelimit.group_rpm",
         Some("requests/min"),
-        Some(0.0),
+        0.0,
         Some(RATE_MAX),
-        None,
     ),
-    (
+    num(
         "ratelimit.group_tpm",
         Some("tokens/min"),
-        Some(0.0),
+        0.0,
         Some(RATE_MAX),
-        None,
     ),
-    (
+    num(
         "channel.test_interval_minutes",
         Some("minutes"),
-        Some(0.0),
+        0.0,
         Some(10_080.0),
-        None,
     ),
-    (
-        "channel.disable_statuses",
-        None,
-        Some(400.0),
-        Some(499.0),
-        None,
-    ),
-    (
-        "channel.error_rate_threshold",
-        Some("ratio"),
-        Some(0.0),
-        Some(1.0),
-        None,
-    ),
-    (
+    num("channel.disable_statuses", None, 400.0, Some(499.0))
+        .max_items(super::channel::MAX_DISABLE_STATUSES),
+    num("channel.error_rate_threshold", RATIO, 0.0, Some(1.0)),
+    num(
         "channel.error_rate_min_requests",
         None,
-        Some(2.0),
+        2.0,
         Some(1_000_000.0),
-        None,
     ),
-    (
-        "channel.error_window_secs",
-        Some("s"),
-        Some(10.0),
-        Some(86_400.0),
-        None,
-    ),
+    num("channel.error_window_secs", SECS, 10.0, Some(86_400.0)),
+    num("keys.max_per_user", None, 0.0, Some(1_000_000.0)),
+    // Origins as a browser sends them (scheme://host[:port]) or "*": checked when sent.
+    strings("cors.allowed_origins").max_items(super::cors::MAX_ORIGINS),
+    num("cors.max_age_secs", SECS, 0.0, Some(86_400.0)),
 ];
 
 /// Options whose value must be above their `min`.
@@ -338,8 +235,11 @@ const EXCLUSIVE_MIN: &[&str] = &["display.exchange_rate", "channel.error_rate_th
 
 /// The metadata of `name`, read from the table and the shape of its default value.
 pub fn of(name: &str, default: &Value) -> Meta {
-    let row = TABLE.iter().find(|r| r.0 == name);
-    let (unit, min, max, allowed) = row.map_or((None, None, None, None), |r| (r.1, r.2, r.3, r.4));
+    let row = TABLE.iter().find(|r| r.name == name);
+    let unit = row.and_then(|r| r.unit);
+    let (min, max) = row.map_or((None, None), |r| (r.min, r.max));
+    let allowed = row.and_then(|r| r.allowed);
+    let max_items = row.and_then(|r| r.max_items);
     let number = |v: &Value| {
         if v.is_f64() {
             ItemType::Float
@@ -371,6 +271,7 @@ pub fn of(name: &str, default: &Value) -> Meta {
         min_exclusive: EXCLUSIVE_MIN.contains(&name),
         max,
         unit,
+        max_items,
     }
 }
 
@@ -428,7 +329,13 @@ pub fn value_schema(name: &str, m: &Meta) -> Value {
             json!({"type": "string", "minLength": 1, "maxLength": 8})
         }
         OptionType::String | OptionType::Secret => json!({"type": "string"}),
-        OptionType::List => json!({"type": "array", "items": item(m.item_type)}),
+        OptionType::List => {
+            let mut s = json!({"type": "array", "items": item(m.item_type)});
+            if let Some(n) = m.max_items {
+                s["maxItems"] = json!(n);
+            }
+            s
+        }
         OptionType::Map => json!({
             "type": "object",
             "propertyNames": {"minLength": 1},
@@ -489,8 +396,12 @@ mod tests {
     #[test]
     fn stated_bounds_are_the_enforced_bounds() {
         let defaults = flatten(&Options::default());
-        for (name, ..) in TABLE {
-            assert!(defaults.contains_key(*name), "{name} is not an option");
+        for row in TABLE {
+            assert!(
+                defaults.contains_key(row.name),
+                "{} is not an option",
+                row.name
+            );
         }
         for (name, default) in &defaults {
             let m = of(name, default);
@@ -540,6 +451,62 @@ mod tests {
                     assert!(accepted(name, json!(v)), "{name} = {v}");
                 }
                 assert!(!accepted(name, json!("NOPE")), "{name} = NOPE");
+            }
+        }
+    }
+
+    /// A valid item of each list option, to test its length with.
+    fn sample_item(name: &str, m: &Meta) -> Value {
+        match (name, m.item_type) {
+            ("notify.ssrf_allow_hosts", _) => json!("10.0.0.0/8"),
+            ("cors.allowed_origins", _) => json!("https://chat.example.com"),
+            (_, Some(ItemType::Int | ItemType::Float)) => json!(m.min.unwrap_or(0.0) as i64),
+            (other, _) => panic!("{other}: add a valid item here to test the list's length"),
+        }
+    }
+
+    /// The form gets metadata for every option it cannot take as free text: numbers, choices,
+    /// lists and maps each have a row, and what the row leaves unbounded validation accepts
+    /// (a bound enforced but not stated would only show as a refusal after saving).
+    #[test]
+    fn every_bound_is_stated() {
+        let defaults = flatten(&Options::default());
+        for (name, default) in &defaults {
+            let m = of(name, default);
+            let free = matches!(
+                m.kind,
+                OptionType::Bool | OptionType::String | OptionType::Secret
+            );
+            assert!(
+                free || TABLE.iter().any(|r| r.name == name),
+                "{name} ({:?}) has no row in meta::TABLE",
+                m.kind
+            );
+            let numeric = matches!(m.kind, OptionType::Int | OptionType::Float)
+                || matches!(m.item_type, Some(ItemType::Int | ItemType::Float));
+            if numeric {
+                assert!(m.min.is_some(), "{name}: state its lower bound");
+                if m.max.is_none() {
+                    assert!(
+                        accepted(name, value_at(m.kind, m.item_type, 1e12)),
+                        "{name} refuses 1e12 but states no max"
+                    );
+                }
+            }
+            if m.kind == OptionType::List {
+                let item = sample_item(name, &m);
+                let list = |n: usize| Value::Array(vec![item.clone(); n]);
+                match m.max_items {
+                    Some(n) => {
+                        let n = n as usize;
+                        assert!(accepted(name, list(n)), "{name} with {n} items");
+                        assert!(!accepted(name, list(n + 1)), "{name} with {} items", n + 1);
+                    }
+                    None => assert!(
+                        accepted(name, list(10_000)),
+                        "{name} refuses 10000 items but states no max_items"
+                    ),
+                }
             }
         }
     }

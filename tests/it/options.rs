@@ -60,8 +60,26 @@ async fn option_list_has_form_metadata_and_keeps_its_old_fields() {
         (&r["type"], &r["item_type"], &r["min"], &r["max"]),
         (&json!("list"), &json!("int"), &json!(400.0), &json!(499.0))
     );
+    assert_eq!(r["max_items"], 32);
     let r = find(&list, "display.exchange_rate");
     assert_eq!(r["min_exclusive"], true);
+    assert_eq!(r["max_items"], Value::Null);
+    // The options authz added: bounds for the form like every other number, a list length.
+    let r = find(&list, "keys.max_per_user");
+    assert_eq!(
+        (&r["module"], &r["min"], &r["max"]),
+        (&json!("keys"), &json!(0.0), &json!(1_000_000.0))
+    );
+    let r = find(&list, "cors.max_age_secs");
+    assert_eq!(
+        (&r["min"], &r["max"], &r["unit"]),
+        (&json!(0.0), &json!(86_400.0), &json!("s"))
+    );
+    let r = find(&list, "cors.allowed_origins");
+    assert_eq!(
+        (&r["type"], &r["item_type"], &r["max_items"]),
+        (&json!("list"), &json!("string"), &json!(100))
+    );
 }
 
 #[tokio::test]

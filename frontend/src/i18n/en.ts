@@ -558,6 +558,8 @@ const en = {
     range: (min: string, max: string) => `Allowed: ${min} to ${max}.`,
     atLeast: (min: string) => `At least ${min}.`,
     atMost: (max: string) => `At most ${max}.`,
+    maxItems: (n: string) => `Up to ${n} items.`,
+    tooManyItems: (n: string) => `At most ${n} items.`,
     showDefault: 'Default value',
     defaultIs: 'Default:',
     jsonHint: 'As JSON.',

@@ -560,6 +560,8 @@ const zh: typeof en = {
     range: (min: string, max: string) => `允许范围：${min} 到 ${max}。`,
     atLeast: (min: string) => `不小于 ${min}。`,
     atMost: (max: string) => `不大于 ${max}。`,
+    maxItems: (n: string) => `最多 ${n} 项。`,
+    tooManyItems: (n: string) => `最多只能有 ${n} 项。`,
     showDefault: '默认值',
     defaultIs: '默认值：',
     jsonHint: '以 JSON 格式填写。',

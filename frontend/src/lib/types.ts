@@ -279,6 +279,7 @@ export interface OptionMeta {
   enum: string[] | null;
   min: number | null;
   max: number | null;
+  max_items: number | null;
   unit: string | null;
   value: unknown;
   default: unknown;

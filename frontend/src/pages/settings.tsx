@@ -1,5 +1,5 @@
 // Settings (admin): every run-time option, grouped by module, as a form generated from the
-// option metadata (type, allowed values, min/max, unit, secret). One save sends every change;
+// option metadata (type, allowed values, min/max, list length, unit, secret). One save sends every change;
 // the server validates all of them and each refusal is shown at its field. Export and import.
 
 import { useMemo, useState } from 'preact/hooks';
@@ -65,6 +65,7 @@ function parse(o: OptionMeta, d: Draft): { value: unknown } | { error: string } 
       }
       const items = o.type === 'list' ? (Array.isArray(v) ? v : null) : v && typeof v === 'object' && !Array.isArray(v) ? Object.values(v) : null;
       if (items === null) return { error: o.type === 'list' ? m.wantList : m.wantMap };
+      if (o.max_items !== null && items.length > o.max_items) return { error: m.tooManyItems(num(o.max_items)) };
       for (const item of items) {
         if (o.item_type === 'string' && typeof item !== 'string') return { error: m.wantStrings };
         if ((o.item_type === 'int' || o.item_type === 'float') && typeof item !== 'number') return { error: m.wantNumbers };
@@ -102,6 +103,7 @@ function OptionField(props: { o: OptionMeta; draft: Draft; error?: string; serve
         : o.max !== null
           ? m.atMost(num(o.max, 6))
           : null;
+  const length = o.max_items !== null ? m.maxItems(num(o.max_items)) : null;
   const structured = o.type === 'list' || o.type === 'map';
   const bad = Boolean(props.error || props.serverError);
   const describedBy = `${id}-help${bad ? ` ${id}-err` : ''}`;
@@ -157,6 +159,7 @@ function OptionField(props: { o: OptionMeta; draft: Draft; error?: string; serve
       <small id={`${id}-help`} class="hint">
         {help}
         {range && ` ${range}`}
+        {length && ` ${length}`}
         {structured ? ` ${m.jsonHint}` : ''}
         {!structured && (
           <>
