@@ -29,6 +29,7 @@ pub mod sessions;
 pub mod usage;
 pub mod users;
 pub mod writer;
+pub mod zone;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use std::path::{Path, PathBuf};
