@@ -1,4 +1,5 @@
-//! Reading the logs: search with stable pagination, totals over a time range, usage series.
+//! Reading the logs: filters, totals over a time range, usage series (the search itself, with
+//! stable pagination, is in [`super::log_search`]).
 //!
 //! Every value reaches SQLite as a bound parameter; column names come only from the fixed
 //! allow-lists below, never from the request.
@@ -10,8 +11,9 @@
 //! retention deleted rows.
 
 use super::StoreError;
+pub use super::log_search::{Cursor, LogRow, PageRequest, SortKey, search};
+use rusqlite::Connection;
 use rusqlite::types::Value;
-use rusqlite::{Connection, Row};
 use serde::Serialize;
 
 pub(super) const HOUR: i64 = 3600;
@@ -37,144 +39,6 @@ pub struct LogFilter {
     pub group: Option<String>,
     pub request_id: Option<String>,
     pub status: Option<i64>,
-}
-
-/// Sort columns a caller may choose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
-    CreatedAt,
-    Quota,
-    Latency,
-    PromptTokens,
-    CompletionTokens,
-}
-
-impl SortKey {
-    pub const NAMES: &[&str] = &[
-        "created_at",
-        "quota",
-        "latency_ms",
-        "prompt_tokens",
-        "completion_tokens",
-    ];
-
-    pub fn parse(s: &str) -> Option<SortKey> {
-        Some(match s {
-            "created_at" => SortKey::CreatedAt,
-            "quota" => SortKey::Quota,
-            "latency_ms" => SortKey::Latency,
-            "prompt_tokens" => SortKey::PromptTokens,
-            "completion_tokens" => SortKey::CompletionTokens,
-            _ => return None,
-        })
-    }
-
-    /// The SQL expression sorted on; never NULL, so the cursor comparison is total.
-    fn column(self) -> &'static str {
-        match self {
-            SortKey::CreatedAt => "created_at",
-            SortKey::Quota => "quota",
-            SortKey::Latency => "COALESCE(latency_ms, -1)",
-            SortKey::PromptTokens => "prompt_tokens",
-            SortKey::CompletionTokens => "completion_tokens",
-        }
-    }
-}
-
-/// Where the previous page ended: the sort value and id of its last row. Rows are ordered by
-/// (sort value, id), which is unique, so pages never repeat or skip a row while new rows
-/// arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub value: i64,
-    pub id: i64,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        format!("{}.{}", self.value, self.id)
-    }
-
-    /// `<value>.<id>`, each 1–18 digits (the value may be negative), as `encode` writes them.
-    pub fn decode(s: &str) -> Option<Cursor> {
-        let (v, id) = s.split_once('.')?;
-        let digits = |d: &str| (1..=18).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
-        if !digits(v.strip_prefix('-').unwrap_or(v)) || !digits(id) {
-            return None;
-        }
-        Some(Cursor {
-            value: v.parse().ok()?,
-            id: id.parse().ok()?,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct PageRequest {
-    pub sort: SortKey,
-    pub descending: bool,
-    pub limit: usize,
-    pub after: Option<Cursor>,
-    /// Rows skipped (page-number paging, for scripts written against the reference API).
-    pub offset: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LogRow {
-    pub id: i64,
-    pub created_at: i64,
-    #[serde(rename = "type")]
-    pub log_type: i64,
-    pub request_id: String,
-    pub user_id: Option<i64>,
-    pub username: Option<String>,
-    pub key_id: Option<i64>,
-    pub key_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel_id: Option<i64>,
-    pub group: Option<String>,
-    pub model: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_model: Option<String>,
-    pub prompt_tokens: i64,
-    pub completion_tokens: i64,
-    pub quota: i64,
-    pub latency_ms: Option<i64>,
-    pub ttfb_ms: Option<i64>,
-    pub is_stream: bool,
-    pub status: Option<i64>,
-    pub usage_source: Option<String>,
-    pub content: Option<String>,
-}
-
-const ROW_COLUMNS: &str = "id, created_at, type, request_id, user_id, username, key_id, key_name, channel_id, \
-    user_group, model, upstream_model, prompt_tokens, completion_tokens, quota, latency_ms, ttfb_ms, is_stream, \
-    status, usage_source, content";
-
-fn log_row(r: &Row) -> rusqlite::Result<LogRow> {
-    Ok(LogRow {
-        id: r.get(0)?,
-        created_at: r.get(1)?,
-        log_type: r.get(2)?,
-        request_id: r.get(3)?,
-        user_id: r.get(4)?,
-        username: r.get(5)?,
-        key_id: r.get(6)?,
-        key_name: r.get(7)?,
-        channel_id: r.get(8)?,
-        group: r.get(9)?,
-        model: r.get(10)?,
-        upstream_model: r.get(11)?,
-        prompt_tokens: r.get(12)?,
-        completion_tokens: r.get(13)?,
-        quota: r.get(14)?,
-        latency_ms: r.get(15)?,
-        ttfb_ms: r.get(16)?,
-        is_stream: r.get(17)?,
-        status: r.get(18)?,
-        usage_source: r.get(19)?,
-        content: r.get(20)?,
-    })
 }
 
 /// A WHERE clause under construction: SQL fragments and their bound values.
@@ -273,54 +137,6 @@ pub(super) fn logs_where(f: &LogFilter, start: Option<i64>, end: Option<i64>) ->
         w.eq("status", s);
     }
     w
-}
-
-/// One page of rows, plus the cursor of the next page when there may be one.
-pub fn search(
-    conn: &Connection,
-    f: &LogFilter,
-    page: &PageRequest,
-) -> Result<(Vec<LogRow>, Option<Cursor>), StoreError> {
-    let mut w = logs_where(f, f.start, f.end);
-    let col = page.sort.column();
-    let (cmp, dir) = if page.descending {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
-    if let Some(c) = page.after {
-        w.values.push(Value::Integer(c.value));
-        let v = w.values.len();
-        w.values.push(Value::Integer(c.id));
-        let i = w.values.len();
-        w.raw(format!("({col}, id) {cmp} (?{v}, ?{i})"));
-    }
-    let limit = page.limit.max(1);
-    let sql = format!(
-        "SELECT {ROW_COLUMNS} FROM logs {} ORDER BY {col} {dir}, id {dir} LIMIT {} OFFSET {}",
-        w.sql(),
-        limit,
-        page.offset
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows: Vec<LogRow> = stmt
-        .query_map(rusqlite::params_from_iter(w.values.iter()), log_row)?
-        .collect::<Result<_, _>>()?;
-    let next = if rows.len() == limit {
-        rows.last().map(|r| Cursor {
-            value: match page.sort {
-                SortKey::CreatedAt => r.created_at,
-                SortKey::Quota => r.quota,
-                SortKey::Latency => r.latency_ms.unwrap_or(-1),
-                SortKey::PromptTokens => r.prompt_tokens,
-                SortKey::CompletionTokens => r.completion_tokens,
-            },
-            id: r.id,
-        })
-    } else {
-        None
-    };
-    Ok((rows, next))
 }
 
 /// Sums over a filter and time range.

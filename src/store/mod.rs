@@ -18,6 +18,7 @@ pub mod deliveries;
 pub mod keys;
 pub mod listing;
 pub mod log_query;
+pub mod log_search;
 pub mod logs;
 pub mod migrate;
 pub mod notify;
