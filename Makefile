@@ -14,7 +14,8 @@ frontend/node_modules/.installed: frontend/package.json frontend/package-lock.js
 	cd frontend && $(NPM) ci --no-audit --no-fund
 	touch $@
 
-# The web UI, embedded into the binary by rust-embed at compile time.
+# The web UI, embedded into the binary by rust-embed at compile time. Only files whose bytes
+# changed are rewritten in frontend/dist (scripts/sync-dist.mjs), so cargo relinks only then.
 frontend: frontend/node_modules/.installed
 	cd frontend && $(NPM) run build
 
@@ -28,8 +29,11 @@ release: frontend
 run: release
 	$(TARGET)/release/sluice serve
 
+# Both profiles: the browser tests run the debug binary, the 1M-row page-data budget the release
+# one (as shipped); CI builds release for `make deb` right after anyway.
 test: frontend
 	$(CARGO) build --bins
+	$(CARGO) build --release --bins
 	$(MAKE) test-rust test-ui test-schema
 
 test-rust:
@@ -52,10 +56,12 @@ browser:
 	fi
 
 # The first-load budget (60 KiB gzip of what index.html loads), then the browser tests against
-# the debug binary and the mock upstream, one file at a time (one browser each).
+# the debug binary and the mock upstream, one file at a time (one browser each); the logs and
+# usage pages over 1M rows (e2e/perf.test.mjs) against the release binary.
 test-ui: browser
 	cd frontend && node scripts/check-budget.mjs
-	cd frontend && CHROMIUM_BIN=$(CHROMIUM) SLUICE_BIN=$(TARGET)/debug/sluice node --test --test-concurrency=1 e2e/
+	cd frontend && CHROMIUM_BIN=$(CHROMIUM) SLUICE_BIN=$(TARGET)/debug/sluice \
+	  SLUICE_PERF_BIN=$(TARGET)/release/sluice node --test --test-concurrency=1 e2e/
 
 # schemathesis (pinned, in target/schemathesis-venv) against the OpenAPI document the debug
 # binary serves, isolated in a network namespace; a few minutes (tests/schemathesis/run.sh).

@@ -17,7 +17,9 @@ export default defineConfig({
     alias: { react: 'preact/compat', 'react-dom': 'preact/compat' },
   },
   build: {
-    outDir: 'dist',
+    // Built here, then moved into dist/ file by file where the bytes changed
+    // (scripts/sync-dist.mjs), so an unchanged UI does not make cargo rebuild the binary.
+    outDir: '.build',
     emptyOutDir: true,
     sourcemap: false,
     target: 'es2022',

@@ -79,8 +79,8 @@ export async function stopProcess(proc) {
 }
 
 /** `sluice serve` on a free port; resolves once it logs the address it listens on. */
-export async function startSluice(dataDir, env = {}) {
-  const p = await startProcess(SLUICE_BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+export async function startSluice(dataDir, env = {}, bin = SLUICE_BIN) {
+  const p = await startProcess(bin, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
     env,
     re: /listening on (http:\/\/127\.0\.0\.1:([1-9]\d*))/,
     name: 'sluice',
