@@ -173,7 +173,7 @@ fn page_query(f: &LogFilter, page: &PageRequest) -> (String, Vec<Value>) {
         w.raw(format!("({col}, id) {cmp} (?{v}, ?{i})"));
     }
     // The page's ids first, then their rows: the ids and sort values of a time range come
-    // from the narrow logs_created_sorts index (schema V8) without reading the table, so
+    // from the narrow logs_created_sorts index (schema V9) without reading the table, so
     // sorting a month by cost reads ~1M index entries, not ~1M whole rows with their content.
     let order = format!("ORDER BY {col} {dir}, id {dir}");
     let sql = format!(
