@@ -5,6 +5,7 @@
 mod admin;
 mod backup;
 mod channel_health;
+mod child;
 mod common;
 mod display;
 mod logfiles;

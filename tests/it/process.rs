@@ -62,6 +62,16 @@ pub(crate) fn spawn_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> Pro
     }
 }
 
+/// A test that fails half-way must not leave its server running.
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = crate::child::wait_within(&mut self.child, crate::child::EXIT_WITHIN);
+        }
+    }
+}
+
 impl Proc {
     pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
@@ -70,8 +80,20 @@ impl Proc {
             .unwrap();
         assert!(ok.success());
     }
+    /// Waits (bounded by [`crate::child::EXIT_WITHIN`]) for the process to exit; a stop that
+    /// hangs fails the test with the process's output instead of hanging CI.
     pub(crate) fn wait(&mut self) -> i32 {
-        self.child.wait().unwrap().code().unwrap_or(-1)
+        self.wait_within(crate::child::EXIT_WITHIN)
+    }
+    pub(crate) fn wait_within(&mut self, within: Duration) -> i32 {
+        match crate::child::wait_within(&mut self.child, within) {
+            Ok(s) => s.code().unwrap_or(-1),
+            Err(e) => panic!(
+                "sluice did not exit within {:?}; killed. Output:\n{}",
+                e.0,
+                self.output()
+            ),
+        }
     }
     pub(crate) fn output(&self) -> String {
         self.output.lock().unwrap().clone()
@@ -247,10 +269,11 @@ async fn healthcheck_command_reports_readiness() {
     let mut p = spawn(dir.path());
     let addr = p.base.trim_start_matches("http://").to_string();
     let check = |addr: &str| {
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["healthcheck", "--listen", addr])
-            .output()
-            .unwrap()
+        crate::child::output_within(
+            Command::new(env!("CARGO_BIN_EXE_sluice")).args(["healthcheck", "--listen", addr]),
+            None,
+            crate::child::EXIT_WITHIN,
+        )
     };
     let out = check(&addr);
     assert!(

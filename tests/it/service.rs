@@ -196,11 +196,13 @@ fn a_failed_migration_names_itself_and_leaves_the_database_untouched() {
     let before = snapshot(&db);
 
     for command in ["migrate", "serve"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
+        let out = crate::child::output_within(
+            Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir.path()),
+            None,
+            crate::child::EXIT_WITHIN,
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{command} must fail: {stderr}");
         assert!(
