@@ -23,7 +23,32 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
         )
     })?;
     let path = config.database_path();
+    tighten_database_modes(&path);
     Store::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+/// A database readable by others (made by an older release or copied in under a permissive
+/// umask) is made 0600 with its WAL and shared-memory files before it is opened: it holds the
+/// channel secrets. Failing to is logged, not fatal (the file may belong to another user who
+/// runs sluice read-only, e.g. `sluice reconcile` by an operator).
+fn tighten_database_modes(db: &Path) {
+    let side = |suffix: &str| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        std::path::PathBuf::from(p)
+    };
+    let (wal, shm) = (side("-wal"), side("-shm"));
+    match crate::os::make_private(&[db, &wal, &shm]) {
+        Ok(changed) => {
+            for (p, mode) in changed {
+                log::warn!(
+                    "{} was readable by others (mode {mode:o}); made it 0600",
+                    p.display()
+                );
+            }
+        }
+        Err(e) => log::warn!("cannot make {} private: {e}", db.display()),
+    }
 }
 
 /// Creates the root account when the database has no users. The password is the configured

@@ -80,6 +80,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything creates a file: the database, logs, backups and profiles are private.
+    sluice::os::restrict_file_modes();
     let cli = Cli::parse();
     // The probe is a client: it needs no configuration, logging or database.
     if let Some(Command::Probe(args)) = &cli.command {

@@ -10,6 +10,7 @@ mod common;
 mod display;
 mod logfiles;
 mod logs;
+mod modes;
 mod notify;
 mod openapi;
 mod ops;

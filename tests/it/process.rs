@@ -24,7 +24,23 @@ pub(crate) fn spawn(dir: &std::path::Path) -> Proc {
 
 /// [`spawn`] with extra environment variables (applied last, so they can override).
 pub(crate) fn spawn_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    spawn_via(dir, env, &[])
+}
+
+/// `sluice serve --listen 127.0.0.1:0 --data-dir DIR`, started through `wrapper` when one is
+/// given (a program and its arguments that end by exec-ing the rest of the command line, e.g.
+/// `sh -c 'umask 000; exec "$0" "$@"'`), with its output captured; returns once it listens.
+pub(crate) fn spawn_via(dir: &std::path::Path, env: &[(&str, &str)], wrapper: &[&str]) -> Proc {
+    let bin = env!("CARGO_BIN_EXE_sluice");
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("SLUICE_ROOT_PASSWORD", PASSWORD)
@@ -52,9 +68,14 @@ pub(crate) fn spawn_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> Pro
             }
         });
     }
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("sluice did not start");
+    let base = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(b) => b,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = crate::child::wait_within(&mut child, crate::child::EXIT_WITHIN);
+            panic!("sluice did not start:\n{}", output.lock().unwrap());
+        }
+    };
     Proc {
         child,
         base,
