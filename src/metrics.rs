@@ -192,6 +192,7 @@ impl Metrics {
             },
             "channels": channels,
             "channel_health": &extra.channel_health,
+            "log_file": crate::logging::FILE_STATS.snapshot(),
             "uptime_secs": extra.uptime_secs,
         })
     }
@@ -294,6 +295,7 @@ impl Metrics {
             extra.uptime_secs
         );
         extra.channel_health.write_prometheus(&mut o);
+        crate::logging::FILE_STATS.write_prometheus(&mut o);
         write_histogram(
             &mut o,
             "sluice_db_commit_seconds",

@@ -8,6 +8,7 @@ mod channel_health;
 mod child;
 mod common;
 mod display;
+mod fulldisk;
 mod logfiles;
 mod logs;
 mod modes;
