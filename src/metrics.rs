@@ -276,7 +276,7 @@ impl Metrics {
         }
         let _ = writeln!(
             o,
-            "# HELP sluice_db_healthy 1 when the last database ping succeeded.\n# TYPE sluice_db_healthy gauge\nsluice_db_healthy {}",
+            "# HELP sluice_db_healthy 1 when the last database ping (a read and a committed write) succeeded and no commit failed since.\n# TYPE sluice_db_healthy gauge\nsluice_db_healthy {}",
             u8::from(extra.db_healthy)
         );
         let _ = writeln!(

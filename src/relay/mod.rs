@@ -103,6 +103,11 @@ async fn relay(
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(ApiError::ShuttingDown);
     }
+    // A call the store cannot bill is not made: nothing goes upstream (and no answer goes out
+    // free) while commits fail; the client is told to retry.
+    if !crate::health::store_ready(state) {
+        return Err(ApiError::StoreUnready);
+    }
     let started = Instant::now();
     let (parts, body) = web::read_body(req, state.catalog.options().relay.max_body_bytes).await?;
     let prepared = prepare(state, &caller, endpoint, &parts, body)?;

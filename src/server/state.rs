@@ -30,7 +30,8 @@ pub struct AppState {
     pub channel_health: crate::channel_health::ChannelHealth,
     /// Flipped at shutdown; background monitors watch it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
-    /// The database answered its last health ping (see `health`).
+    /// The database answered its last health ping (see `health`; readiness is
+    /// [`crate::health::store_ready`], which also counts failed commits since).
     pub db_healthy: AtomicBool,
     /// Per-minute request and token counts (memory only; reset at restart).
     pub limiter: Arc<crate::ratelimit::Limiter>,
@@ -174,7 +175,7 @@ impl AppState {
             writer_queue: self.store.writer.queue_depth(),
             commits: self.store.writer.stats.commits.load(Ordering::Relaxed),
             commit_latency: self.store.writer.stats.commit_latency.snapshot(),
-            db_healthy: self.db_healthy.load(Ordering::Relaxed),
+            db_healthy: crate::health::store_ready(self),
             backups_ok: self.backups.stats.ok.load(Ordering::Relaxed),
             backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),
             last_backup_at: self.backups.stats.last_ok_at.load(Ordering::Relaxed),

@@ -147,6 +147,7 @@ async fn a_full_log_disk_is_said_once_counted_and_recovered_from_without_new_fil
 
     // Access lines (DEBUG is on, so several lines each) until the failure is reported.
     let failing = "log file in";
+    // (The failure shows at the first flush after a line: send lines until it does.)
     let deadline = Instant::now() + Duration::from_secs(20);
     while !p.output().contains("lines are dropped") {
         assert!(Instant::now() < deadline, "no failure line: {}", p.output());
@@ -230,4 +231,141 @@ async fn a_full_log_disk_is_said_once_counted_and_recovered_from_without_new_fil
     assert_eq!(names(log_files(&logs)), names(files_before));
     p.signal("-TERM");
     assert_eq!(p.wait(), 0, "{}", p.output());
+}
+
+async fn chat(base: &str, key: &str, stream: bool) -> crate::common::Resp {
+    send(
+        "POST",
+        &format!("{base}/v1/chat/completions"),
+        &[
+            ("authorization", &format!("Bearer {key}")),
+            ("content-type", "application/json"),
+        ],
+        Some(
+            serde_json::json!({"model": "gpt-x", "max_tokens": 3, "stream": stream,
+                               "messages": [{"role": "user", "content": "hello"}]})
+            .to_string()
+            .into(),
+        ),
+    )
+    .await
+}
+
+async fn ready(base: &str) -> u16 {
+    send("GET", &format!("{base}/readyz"), &[], None)
+        .await
+        .status
+}
+
+fn healthcheck(base: &str) -> std::process::Output {
+    output_within(
+        Command::new(env!("CARGO_BIN_EXE_sluice")).args([
+            "healthcheck",
+            "--listen",
+            base.trim_start_matches("http://"),
+        ]),
+        None,
+        EXIT_WITHIN,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_data_disk_makes_sluice_unready_and_refuses_calls_until_space_returns() {
+    let Some(fs) = Tmpfs::mount(16 * 1024) else {
+        return;
+    };
+    let data = fs.path.join("data");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let notify = crate::service::NotifySocket::bind(elsewhere.path());
+    let logs = elsewhere.path().join("logs");
+    let mock = sluice::mock::MockUpstream::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    );
+    let mut p = crate::process::spawn_with_env(
+        &data,
+        &[
+            ("SLUICE_DB_PING_INTERVAL_SECS", "1"),
+            ("SLUICE_METRICS_FROM_LOOPBACK", "true"),
+            ("SLUICE_LOG_DIR", logs.to_str().unwrap()),
+            ("NOTIFY_SOCKET", notify.path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let (token, _) = crate::process::admin_token(&p.base).await;
+    let key = crate::process::set_up(&p.base, &token, &mock, "sk-full", &["gpt-x"]).await;
+    assert_eq!(chat(&p.base, &key, false).await.status, 200);
+    notify.wait_for("WATCHDOG=1", Duration::from_secs(10));
+
+    fs.fill();
+    // No call needed: the ping's own write fails on the full disk and turns /readyz to 503.
+    p.wait_output(
+        "database ping failed: the writer failed",
+        Duration::from_secs(15),
+    );
+    assert_eq!(
+        ready(&p.base).await,
+        503,
+        "/readyz stayed 200 on a full disk"
+    );
+    let m = metrics(&p.base).await;
+    assert_eq!(metric(&m, "sluice_db_healthy"), Some(0.0), "{m}");
+    let out = healthcheck(&p.base);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "healthcheck passed on a full disk"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not ready"));
+    // Refused before anything is sent upstream: no call reaches the mock, none streams free.
+    let calls = mock.calls();
+    for stream in [false, true] {
+        let r = chat(&p.base, &key, stream).await;
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert!(r.text().contains("database_unavailable"), "{}", r.text());
+        assert_eq!(r.headers["retry-after"], "5");
+    }
+    assert_eq!(mock.calls(), calls, "a refused call reached the upstream");
+    // The watchdog goes hungry: between two failed pings nothing feeds it.
+    notify.wait_for("STATUS=database not answering", Duration::from_secs(10));
+    let between = notify.wait_for("STATUS=database not answering", Duration::from_secs(10));
+    assert!(
+        !between.iter().any(|m| m.lines().any(|l| l == "WATCHDOG=1")),
+        "fed while the disk was full: {between:?}"
+    );
+    assert_eq!(
+        ready(&p.base).await,
+        503,
+        "ready again while the disk is full"
+    );
+
+    // Space returns: ready again without a restart, calls charged again.
+    fs.free();
+    p.wait_output("database healthy again", Duration::from_secs(15));
+    assert_eq!(ready(&p.base).await, 200, "not ready after space returned");
+    notify.wait_for("WATCHDOG=1", Duration::from_secs(10));
+    assert!(healthcheck(&p.base).status.success());
+    assert_eq!(
+        metric(&metrics(&p.base).await, "sluice_db_healthy"),
+        Some(1.0)
+    );
+    let r = chat(&p.base, &key, false).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    p.signal("-TERM");
+    assert_eq!(p.wait(), 0, "{}", p.output());
+
+    // Nothing half-written: the file is sound and every charge has its row.
+    let db = rusqlite::Connection::open(data.join("sluice.db")).unwrap();
+    let ok: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let (rows, sum, used): (i64, i64, i64) = db
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM logs WHERE type = 2), (SELECT SUM(quota) FROM logs WHERE type = 2), used_quota FROM users WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, 2, "rows of the calls answered 200");
+    assert_eq!(sum, used);
 }

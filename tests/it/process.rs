@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sluice::mock::MockUpstream;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 pub(crate) const PASSWORD: &str = "process-test-root-pw";
@@ -15,7 +15,7 @@ pub(crate) const PASSWORD: &str = "process-test-root-pw";
 pub(crate) struct Proc {
     pub(crate) child: Child,
     pub(crate) base: String,
-    output: Arc<Mutex<String>>,
+    output: Arc<(Mutex<String>, Condvar)>,
 }
 
 pub(crate) fn spawn(dir: &std::path::Path) -> Proc {
@@ -50,7 +50,7 @@ pub(crate) fn spawn_via(dir: &std::path::Path, env: &[(&str, &str)], wrapper: &[
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let output = Arc::new(Mutex::new(String::new()));
+    let output = Arc::new((Mutex::new(String::new()), Condvar::new()));
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     for pipe in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
@@ -62,9 +62,10 @@ pub(crate) fn spawn_via(dir: &std::path::Path, env: &[(&str, &str)], wrapper: &[
                 if let Some(i) = line.find("listening on http://") {
                     let _ = tx.send(line[i + "listening on ".len()..].trim().to_string());
                 }
-                let mut o = out.lock().unwrap();
+                let mut o = out.0.lock().unwrap();
                 o.push_str(&line);
                 o.push('\n');
+                out.1.notify_all();
             }
         });
     }
@@ -73,7 +74,7 @@ pub(crate) fn spawn_via(dir: &std::path::Path, env: &[(&str, &str)], wrapper: &[
         Err(_) => {
             let _ = child.kill();
             let _ = crate::child::wait_within(&mut child, crate::child::EXIT_WITHIN);
-            panic!("sluice did not start:\n{}", output.lock().unwrap());
+            panic!("sluice did not start:\n{}", output.0.lock().unwrap());
         }
     };
     Proc {
@@ -117,7 +118,21 @@ impl Proc {
         }
     }
     pub(crate) fn output(&self) -> String {
-        self.output.lock().unwrap().clone()
+        self.output.0.lock().unwrap().clone()
+    }
+    /// Waits until the output contains `needle` (woken by each new line); fails the test
+    /// after `within`. Blocking: call it from a multi-threaded runtime or a blocking task.
+    pub(crate) fn wait_output(&self, needle: &str, within: Duration) {
+        let (lock, cv) = &*self.output;
+        let guard = lock.lock().unwrap();
+        let (guard, t) = cv
+            .wait_timeout_while(guard, within, |o| !o.contains(needle))
+            .unwrap();
+        assert!(
+            !t.timed_out(),
+            "no {needle:?} in the output within {within:?}:\n{}",
+            *guard
+        );
     }
 }
 

@@ -10,13 +10,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The datagram socket systemd would listen on, read with a deadline (never a sleep).
-struct NotifySocket {
+pub(crate) struct NotifySocket {
     sock: UnixDatagram,
-    path: std::path::PathBuf,
+    pub(crate) path: std::path::PathBuf,
 }
 
 impl NotifySocket {
-    fn bind(dir: &std::path::Path) -> NotifySocket {
+    pub(crate) fn bind(dir: &std::path::Path) -> NotifySocket {
         let path = dir.join("notify.sock");
         let sock = UnixDatagram::bind(&path).unwrap();
         NotifySocket { sock, path }
@@ -24,7 +24,7 @@ impl NotifySocket {
 
     /// Reads messages until one has a line starting with `want`; returns every message read,
     /// in order.
-    fn wait_for(&self, want: &str, within: Duration) -> Vec<String> {
+    pub(crate) fn wait_for(&self, want: &str, within: Duration) -> Vec<String> {
         let deadline = Instant::now() + within;
         let mut seen = Vec::new();
         let mut buf = [0u8; 4096];

@@ -16,10 +16,10 @@ pub fn healthz() -> Resp {
     json(StatusCode::OK, &json!({"status": "ok"}))
 }
 
-/// Readiness: migrations ran (they do before the listener opens), the database answers, and
-/// the server is not draining. Load balancers and `sluice healthcheck` use it.
+/// Readiness: migrations ran (they do before the listener opens), the database answers and can
+/// commit, and the server is not draining. Load balancers and `sluice healthcheck` use it.
 pub fn readyz(state: &AppState) -> Resp {
-    let db = state.db_healthy.load(Ordering::Relaxed);
+    let db = crate::health::store_ready(state);
     let draining = state.draining.load(Ordering::Relaxed);
     let ready = db && !draining;
     let status = if ready {
