@@ -10,13 +10,21 @@ use std::time::{Duration, Instant};
 /// Longest a ping may take before it counts as failed.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Less free space than this on the database's file system counts as full. A commit may
+/// still succeed there by reusing the WAL's own space, so a lone heartbeat can pass on a full
+/// disk while a charge (new pages) fails; going by the free space as well keeps the verdict
+/// from flapping back to ready between failed calls. A group commit of a few hundred charges
+/// writes about a megabyte of WAL.
+const MIN_FREE_BYTES: u64 = 1024 * 1024;
+
 /// Soonest a failed commit makes the pinger check again after its last ping.
 const RECHECK_AFTER: Duration = Duration::from_secs(1);
 
-/// One ping: `SELECT 1` on a pooled reader, then a heartbeat row rewritten through the writer.
-/// The write proves more than a live writer thread: its commit appends to the WAL like a
-/// charge's, so a full disk or a read-only file fails the ping (an empty job commits nothing
-/// and passes on a full disk). Returns how long both took.
+/// One ping: `SELECT 1` on a pooled reader, then a heartbeat row rewritten through the writer
+/// and the free space of the database's file system. The write proves more than a live writer
+/// thread: its commit appends to the WAL like a charge's, so a read-only file or a full disk
+/// fails it (an empty job commits nothing and passes); under [`MIN_FREE_BYTES`] free counts as
+/// full too. Returns how long it all took.
 pub async fn ping(state: &AppState) -> Result<Duration, String> {
     let started = Instant::now();
     let read = state
@@ -28,16 +36,21 @@ pub async fn ping(state: &AppState) -> Result<Duration, String> {
         Ok(Ok(_)) => {}
     }
     let now = crate::util::now_secs();
-    let write = state
-        .store
-        .writer
-        .exec(move |c| crate::store::heartbeat::beat(c, now));
+    let path = state.store.path.clone();
+    // statvfs in the writer's thread too: it is I/O, and never on an async worker.
+    let write = state.store.writer.exec(move |c| {
+        crate::store::heartbeat::beat(c, now)?;
+        Ok(crate::store::heartbeat::free_bytes(&path))
+    });
     match tokio::time::timeout(PING_TIMEOUT, write).await {
         Err(_) => Err(format!(
             "the writer did not answer within 5 s ({} writes queued)",
             state.store.writer.queue_depth()
         )),
         Ok(Err(e)) => Err(format!("the writer failed: {e}")),
+        Ok(Ok(Some(free))) if free < MIN_FREE_BYTES => Err(format!(
+            "the disk holding the database is full ({free} bytes free)"
+        )),
         Ok(Ok(_)) => Ok(started.elapsed()),
     }
 }

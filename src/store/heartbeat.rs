@@ -2,6 +2,7 @@
 
 use super::StoreError;
 use rusqlite::Connection;
+use std::path::Path;
 
 /// Records a ping at `now` (Unix seconds); returns how many pings have written so far.
 pub fn beat(c: &Connection, now: i64) -> Result<i64, StoreError> {
@@ -12,6 +13,18 @@ pub fn beat(c: &Connection, now: i64) -> Result<i64, StoreError> {
         [now],
         |r| r.get(0),
     )?)
+}
+
+/// Bytes an unprivileged writer may still use on the file system holding `path` (`None` when
+/// the file system does not say).
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    rustix::fs::statvfs(dir)
+        .ok()
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 #[cfg(test)]
@@ -31,5 +44,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!((n, at), (1, 20));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(free_bytes(&dir.path().join("x.db")).unwrap() > 0);
     }
 }
