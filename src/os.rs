@@ -15,6 +15,31 @@ pub fn restrict_file_modes() -> u32 {
     rustix::process::umask(Mode::from_raw_mode(UMASK)).as_raw_mode()
 }
 
+/// The soft limit on open files (`RLIMIT_NOFILE`); `u64::MAX` when unlimited.
+pub fn open_file_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+/// Raises the soft open-file limit to the hard one (the soft default, often 1024, is a relic of
+/// `select()`; sluice uses epoll). Under systemd `LimitNOFILE=` sets both and the system-call
+/// filter refuses the change, which is then not needed. Returns the soft limit in force.
+pub fn raise_open_file_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    if now.current != now.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: now.maximum,
+                maximum: now.maximum,
+            },
+        );
+    }
+    open_file_limit()
+}
+
 /// Makes existing files among `paths` 0600 when group or others could read or write them (a
 /// database made by an older release, or copied in with a permissive umask; SQLite gives the
 /// WAL and shared-memory files the database's own mode). Returns the files changed, with their

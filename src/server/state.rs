@@ -37,6 +37,19 @@ pub struct AppState {
     pub limiter: Arc<crate::ratelimit::Limiter>,
     /// Set when shutdown begins: new relays are refused with 503 while in-flight ones finish.
     pub draining: AtomicBool,
+    /// Set when the shutdown grace period is over: relays still running end now (a stream
+    /// with an error event), settled for what they delivered (see [`until_cut`]).
+    pub cut: tokio::sync::watch::Sender<bool>,
+    /// Client connections: caps, idle timeouts, the drain.
+    pub connections: Arc<crate::server::conn::Connections>,
+}
+
+/// Resolves when shutdown cuts the relays still running at the end of the grace period.
+pub async fn until_cut(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    if rx.wait_for(|cut| *cut).await.is_err() {
+        // The state (which owns the sender) is gone: nothing will cut.
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Counts relay tasks, which may outlive their connection (a disconnected client's stream is
@@ -131,7 +144,18 @@ impl AppState {
             crate::settings::notify::to_config(&options.notify, &options.smtp),
         )
         .map_err(|e| format!("cannot start the notifier: {e}"))?;
+        let (limits, lowered) =
+            crate::server::conn::ConnLimits::new(&config, crate::os::open_file_limit());
+        if let Some(configured) = lowered {
+            log::warn!(
+                "max_connections {configured} lowered to {}: the open-file limit is {} and every connection may need a second descriptor upstream; raise the limit (LimitNOFILE=, ulimit -n) to allow more",
+                limits.max,
+                crate::os::open_file_limit()
+            );
+        }
         Ok(Arc::new(AppState {
+            cut: tokio::sync::watch::Sender::new(false),
+            connections: Arc::new(crate::server::conn::Connections::new(limits)),
             backups,
             config,
             store,

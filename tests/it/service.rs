@@ -79,7 +79,14 @@ async fn systemd_hears_ready_after_the_listener_is_up_then_the_watchdog_then_sto
     notify.wait_for("WATCHDOG=1", Duration::from_secs(10));
 
     p.signal("-TERM");
-    notify.wait_for("STOPPING=1", Duration::from_secs(10));
+    let stopping = notify.wait_for("STOPPING=1", Duration::from_secs(10));
+    // With it, how long the stop may take (app::stop_budget: 44 s at the default 30 s grace,
+    // plus 5 s), so systemd waits for a longer configured grace instead of killing the flush.
+    let stop = stopping.last().unwrap();
+    assert!(
+        stop.lines().any(|l| l == "EXTEND_TIMEOUT_USEC=49000000"),
+        "{stop}"
+    );
     assert_eq!(p.wait(), 0, "{}", p.output());
 }
 

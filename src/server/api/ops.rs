@@ -35,15 +35,19 @@ pub fn readyz(state: &AppState) -> Resp {
 
 /// The full stats for admins, as JSON.
 pub fn stats(state: &AppState) -> Resp {
-    json(StatusCode::OK, &state.metrics.snapshot(&state.gauges()))
+    let mut v = state.metrics.snapshot(&state.gauges());
+    v["connections"] = state.connections.snapshot();
+    json(StatusCode::OK, &v)
 }
 
 /// Prometheus text format.
 pub fn metrics(state: &AppState) -> Resp {
+    let mut text = state.metrics.prometheus(&state.gauges());
+    state.connections.write_prometheus(&mut text);
     with_type(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
-        full(state.metrics.prometheus(&state.gauges())),
+        full(text),
     )
 }
 
