@@ -82,6 +82,17 @@ test-deb: deb
 test-systemd: deb
 	packaging/test-systemd.sh
 
+# The container image localhost/sluice:<version> (Containerfile, packaging/image.sh): the
+# release binary on a Debian 12 base, as user sluice, data in a volume. Without BASE the base is
+# imported from a debootstrapped root (no registry needed; as root); BASE=<image> uses another.
+image: release
+	$(if $(BASE),BASE=$(BASE) )packaging/image.sh
+
+# Builds the image, then runs it: a relayed call, a restart, the row still in the volume
+# (as root; see packaging/test-image.sh).
+test-image: image release
+	packaging/test-image.sh
+
 clean:
 	$(CARGO) clean
 	rm -rf frontend/dist frontend/node_modules
