@@ -109,9 +109,12 @@ inside() {
     check "WatchdogUSec $(prop WatchdogUSec)" test "$(prop WatchdogUSec)" = 30s
     check "core files allowed: $(grep 'core file' "/proc/$(prop MainPID)/limits")" \
         grep -Eq 'Max core file size +0 +0 ' "/proc/$(prop MainPID)/limits"
-    # LimitNOFILE: the connection cap (max_connections 4096) fits, so it is not lowered.
-    check "open files not limited to 65536: $(grep 'open files' "/proc/$(prop MainPID)/limits")" \
-        grep -Eq 'Max open files +65536 +65536 ' "/proc/$(prop MainPID)/limits"
+    # LimitNOFILE=65536, or as much of it as this (container's) manager may give.
+    local nofile
+    nofile=$(awk '/^Max open files/ { print ($5 < 65536 ? $5 : 65536) }' /proc/1/limits)
+    check "LimitNOFILE $(prop LimitNOFILE)" test "$(prop LimitNOFILE)" = 65536
+    check "open files not limited to $nofile: $(grep 'open files' "/proc/$(prop MainPID)/limits")" \
+        grep -Eq "Max open files +$nofile +$nofile " "/proc/$(prop MainPID)/limits"
     check "SubState $(prop SubState)" test "$(prop SubState)" = running
     local pid1
     pid1=$(prop MainPID)
@@ -137,6 +140,8 @@ inside() {
     # This start only (a reused root keeps the journal of earlier runs).
     journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID="$(prop InvocationID)" >"$work/journal1"
     grep -E 'starting|listening on|password|profiler' "$work/journal1"
+    # The connection cap (max_connections 4096) fits the open-file limit: not lowered.
+    refute "the connection cap was lowered" grep -q 'max_connections .* lowered' "$work/journal1"
     check "the journal does not name the password file" \
         grep -q "created the root account; its password is in $pwfile" "$work/journal1"
     check "$pwfile is not 0600 sluice" test "$(stat -c '%a %U' "$pwfile")" = "600 sluice"
@@ -259,7 +264,7 @@ inside() {
         --data '{"model":"mock-drip-500","stream":true,"max_tokens":200,"messages":[{"role":"user","content":"hello"}]}' \
         "$base/v1/chat/completions" &
     stream_pid=$!
-    wait_until 10 "the stream did not start" grep -q 'data: ' "$work/stream.txt"
+    wait_until 10 "the stream did not start" grep -qs "data: " "$work/stream.txt"
     t0=$(date +%s)
     systemctl stop sluice
     stop_secs=$(($(date +%s) - t0))
@@ -410,7 +415,13 @@ for ((i = 0; i < 100; i++)); do
 done
 [[ -n $leader ]] || { cat "$nspawn_log"; fail "no systemd in the container"; }
 in_container() { nsenter -t "$leader" -a "$@"; }
-state=$(in_container timeout 60 systemctl is-system-running --wait 2>&1 || true)
+# systemctl cannot wait for a manager whose bus socket is not there yet (a busy host boots the
+# container slowly): until it is, it fails at once with "Failed to connect to bus".
+for ((i = 0; i < 120; i++)); do
+    state=$(in_container timeout 60 systemctl is-system-running --wait 2>&1 || true)
+    [[ $state == *"Failed to connect to bus"* ]] || break
+    sleep 0.5
+done
 echo "container (PID 1 = host pid $leader): $state"
 [[ $state == running || $state == degraded ]] || fail "the container did not boot: $state"
 [[ $state == degraded ]] && in_container systemctl --failed --no-pager
