@@ -1,4 +1,4 @@
-//! The health ping's write: one row rewritten on every ping (see `schema/V7__heartbeat.sql`).
+//! The health ping's write: one row rewritten on every ping (see `schema/V8__heartbeat.sql`).
 
 use super::StoreError;
 use rusqlite::Connection;
