@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// Descriptors kept back from the connection cap for the database (three per SQLite connection),
@@ -504,8 +503,9 @@ pub fn spawn(
     });
 }
 
-/// A newcomer that may not stay: a short 503 if the socket takes it now, then close. Never
-/// waits on the client.
+/// A newcomer that may not stay: a short 503 if the socket takes it now, then close (on drop).
+/// Never waits on the client; with its request unread the close may be a reset, so the 503 is
+/// a courtesy and the close is the point.
 pub fn refuse(stream: TcpStream, why: &'static str) {
     let body = format!(
         "{{\"error\":{{\"message\":\"{why}; try again shortly\",\"type\":\"server_error\",\"code\":\"too_many_connections\"}}}}"
@@ -515,12 +515,6 @@ pub fn refuse(stream: TcpStream, why: &'static str) {
         body.len()
     );
     let _ = stream.try_write(resp.as_bytes());
-    // Closing with the client's request unread may reset the connection; the 503 is a
-    // courtesy, the close is the point.
-    tokio::spawn(async move {
-        let mut stream = stream;
-        let _ = tokio::time::timeout(Duration::from_millis(100), stream.shutdown()).await;
-    });
 }
 
 #[cfg(test)]
