@@ -163,6 +163,15 @@ impl TestServer {
         })
         .await
         .unwrap();
+        // An empty configured password makes sluice generate one (the first-run case).
+        let root_password = if config.root_password.is_empty() {
+            let file = config
+                .data_dir
+                .join(sluice::app::INITIAL_ROOT_PASSWORD_FILE);
+            std::fs::read_to_string(file).unwrap().trim().to_string()
+        } else {
+            config.root_password.expose().to_string()
+        };
         let state = sluice::app::build_state(config, store).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -184,7 +193,7 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
         };
-        t.admin = t.login_token("root", ROOT_PASSWORD).await;
+        t.admin = t.login_token("root", &root_password).await;
         t
     }
 

@@ -2,14 +2,18 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod account;
 mod admin;
 mod backup;
 mod channel_health;
 mod child;
 mod common;
 mod connections;
+mod cors;
 mod display;
 mod fulldisk;
+mod key_cap;
+mod key_locks;
 mod logfiles;
 mod logs;
 mod modes;
@@ -21,7 +25,9 @@ mod process;
 mod ratelimit;
 mod receivers;
 mod relay;
+mod secrets_guard;
 mod service;
 mod shutdown;
 mod store;
+mod usernames;
 mod warnings;
