@@ -181,19 +181,19 @@ inside() {
         done) &
         loaders+=($!)
     done
-    local profile name samples
+    local profile pname samples
     profile=$(api POST /api/profiles '{"seconds": 2}') || fail "POST /api/profiles failed"
     wait "${loaders[@]}"
     echo "$profile"
-    name=$(jq -r '.name // empty' <<<"$profile")
-    check "no profile name in the answer" test -n "$name"
-    check "the profile's .pb is empty" test -s "/var/lib/sluice/pprof/$name.pb"
-    check "the profile's .svg is missing" test -s "/var/lib/sluice/pprof/$name.svg"
-    jq -c . "/var/lib/sluice/pprof/$name.json"
-    samples=$(jq -r .samples "/var/lib/sluice/pprof/$name.json")
+    pname=$(jq -r '.name // empty' <<<"$profile")
+    check "no profile name in the answer" test -n "$pname"
+    check "the profile's .pb is empty" test -s "/var/lib/sluice/pprof/$pname.pb"
+    check "the profile's .svg is missing" test -s "/var/lib/sluice/pprof/$pname.svg"
+    jq -c . "/var/lib/sluice/pprof/$pname.json"
+    samples=$(jq -r .samples "/var/lib/sluice/pprof/$pname.json")
     check "the profile has no samples (SIGPROF never fired?)" test "$samples" -gt 0
     curl -fsS --max-time 10 -H "authorization: Bearer $token" -o "$work/cpu.svg" \
-        "$base/api/profiles/$name.svg" || fail "GET the profile's svg failed"
+        "$base/api/profiles/$pname.svg" || fail "GET the profile's svg failed"
     # Frames have names: the package keeps the symbol table (--no-strip).
     check "the flame graph names no argon2 frame" grep -q argon2 "$work/cpu.svg"
     # The automatic monitor (CPU time from /proc/<pid>/stat, under ProcSubset=pid) takes its
