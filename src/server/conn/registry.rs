@@ -1,42 +1,21 @@
-//! Connections: who gets one, how long an idle one lives, and how they end at shutdown.
-//!
-//! - Admission: a global cap (never above what the open-file limit allows, so `accept` does
-//!   not meet EMFILE) and a per-address cap (trusted proxies exempt). A newcomer at the global
-//!   cap takes the place of the connection idle the longest; with none idle, or past its
-//!   address's cap, it gets a one-line 503 and is closed.
-//! - Idle clock: a new connection must complete a request head within the header-read
-//!   timeout, and between requests a keep-alive connection may stay idle for the keep-alive
-//!   timeout; "idle" is "no request in progress", counted from when the last response body
-//!   ended, so a slow header after a keep-alive request is bounded too. hyper has no keep-alive
-//!   timeout, and its header timeout starts again right after each response, so both are kept
-//!   here instead.
-//! - Shutdown ([`Phase`]): `Drain` asks every connection to finish what it is doing and close
-//!   (an idle one closes at once); `Kill` drops whatever is left.
+//! The open connections: admission under the caps, eviction, the idle clock, the phase.
 
-use super::Body;
-use super::router::Router;
-use super::state::AppState;
+use super::ConnStats;
+use crate::server::Body;
 use bytes::Bytes;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// Descriptors kept back from the connection cap for the database (three per SQLite connection),
 /// log files, the runtime and the notify socket.
 pub const RESERVED_FDS: u64 = 64;
-
-/// How long a connection asked to close while idle may take before it is dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct ConnLimits {
@@ -82,28 +61,16 @@ pub enum Phase {
     Kill,
 }
 
-/// Why a connection was refused or closed by sluice, for the metrics.
-#[derive(Default)]
-pub struct ConnStats {
-    pub accepted: AtomicU64,
-    pub refused_per_address: AtomicU64,
-    pub refused_full: AtomicU64,
-    pub evicted: AtomicU64,
-    pub header_timeouts: AtomicU64,
-    pub idle_timeouts: AtomicU64,
-    pub accept_errors: AtomicU64,
-}
-
 /// Every open connection, for admission, eviction and shutdown.
 pub struct Connections {
-    limits: ConnLimits,
+    pub(super) limits: ConnLimits,
     epoch: Instant,
     inner: Mutex<Inner>,
     /// Requests in progress on all connections (a response body still streaming counts).
     busy: AtomicUsize,
     /// Woken when `busy` drops to zero and when a connection closes.
     quiet: tokio::sync::Notify,
-    phase: tokio::sync::watch::Sender<Phase>,
+    pub(super) phase: tokio::sync::watch::Sender<Phase>,
     pub stats: ConnStats,
 }
 
@@ -119,13 +86,13 @@ pub struct Track {
     id: u64,
     ip: IpAddr,
     /// Requests in progress on this connection.
-    busy: AtomicUsize,
+    pub(super) busy: AtomicUsize,
     /// A request has completed (the idle limit is then the keep-alive timeout).
     served: AtomicBool,
     /// Milliseconds since the epoch when the connection last became idle.
     idle_since: AtomicU64,
     /// Asked to close to make room for a newcomer.
-    evict: tokio::sync::Notify,
+    pub(super) evict: tokio::sync::Notify,
 }
 
 /// Whether a newcomer may stay.
@@ -246,7 +213,7 @@ impl Connections {
     }
 
     /// The connection has ended (its task is done).
-    fn release(&self, t: &Track) {
+    pub(super) fn release(&self, t: &Track) {
         Self::forget(&mut self.inner.lock(), t);
         self.quiet.notify_waiters();
     }
@@ -294,7 +261,7 @@ impl Connections {
     }
 
     /// When `track`'s idle limit runs out, if it is idle (`None` while a request runs).
-    fn idle_deadline(&self, track: &Track) -> Option<(Instant, bool)> {
+    pub(super) fn idle_deadline(&self, track: &Track) -> Option<(Instant, bool)> {
         if track.busy.load(Ordering::SeqCst) > 0 {
             return None;
         }
@@ -306,64 +273,6 @@ impl Connections {
         };
         let since = Duration::from_millis(track.idle_since.load(Ordering::Relaxed));
         Some((self.epoch + since + limit, served))
-    }
-
-    /// The connection metrics as JSON, for `/api/stats`.
-    pub fn snapshot(&self) -> serde_json::Value {
-        let s = &self.stats;
-        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        serde_json::json!({
-            "open": self.open(),
-            "max": self.limits.max,
-            "max_per_address": self.limits.per_address,
-            "accepted": n(&s.accepted),
-            "refused": {"per_address": n(&s.refused_per_address), "full": n(&s.refused_full)},
-            "closed": {
-                "header_timeout": n(&s.header_timeouts),
-                "idle_timeout": n(&s.idle_timeouts),
-                "evicted": n(&s.evicted),
-            },
-            "accept_errors": n(&s.accept_errors),
-        })
-    }
-
-    /// The connection metrics in Prometheus text format.
-    pub fn write_prometheus(&self, o: &mut String) {
-        use std::fmt::Write as _;
-        let s = &self.stats;
-        let _ = writeln!(
-            o,
-            "# HELP sluice_connections_open Client connections open.\n# TYPE sluice_connections_open gauge\nsluice_connections_open {}",
-            self.open()
-        );
-        let _ = writeln!(
-            o,
-            "# HELP sluice_connections_max The connection cap in force (max_connections, lowered to fit the open-file limit).\n# TYPE sluice_connections_max gauge\nsluice_connections_max {}",
-            self.limits.max
-        );
-        let _ = writeln!(
-            o,
-            "# HELP sluice_connections_accepted_total Client connections accepted.\n# TYPE sluice_connections_accepted_total counter\nsluice_connections_accepted_total {}",
-            s.accepted.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            o,
-            "# HELP sluice_connections_refused_total Connections refused at once, by reason.\n# TYPE sluice_connections_refused_total counter\nsluice_connections_refused_total{{reason=\"per_address\"}} {}\nsluice_connections_refused_total{{reason=\"full\"}} {}",
-            s.refused_per_address.load(Ordering::Relaxed),
-            s.refused_full.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            o,
-            "# HELP sluice_connections_closed_total Connections sluice closed, by reason.\n# TYPE sluice_connections_closed_total counter\nsluice_connections_closed_total{{reason=\"header_timeout\"}} {}\nsluice_connections_closed_total{{reason=\"idle_timeout\"}} {}\nsluice_connections_closed_total{{reason=\"evicted\"}} {}",
-            s.header_timeouts.load(Ordering::Relaxed),
-            s.idle_timeouts.load(Ordering::Relaxed),
-            s.evicted.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            o,
-            "# HELP sluice_accept_errors_total Failed accepts (EMFILE and friends).\n# TYPE sluice_accept_errors_total counter\nsluice_accept_errors_total {}",
-            s.accept_errors.load(Ordering::Relaxed)
-        );
     }
 }
 
@@ -416,105 +325,6 @@ impl http_body::Body for TrackedBody {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// Serves an admitted connection in a task of its own: closes it when its idle limit runs
-/// out, when it is evicted and at shutdown, then releases it.
-pub fn spawn(
-    stream: TcpStream,
-    peer: SocketAddr,
-    track: Arc<Track>,
-    conns: Arc<Connections>,
-    state: Arc<AppState>,
-    router: Arc<Router>,
-    builder: &auto::Builder<TokioExecutor>,
-) {
-    // A ~40 ms Nagle/delayed-ACK stall on small writes is the classic gateway trap.
-    let _ = stream.set_nodelay(true);
-    let svc = {
-        let (conns, track) = (conns.clone(), track.clone());
-        service_fn(move |req| {
-            let busy = conns.start_request(&track);
-            let (state, router) = (state.clone(), router.clone());
-            async move {
-                let resp = super::handle(state, router, req, peer).await;
-                Ok::<_, Infallible>(resp.map(|b| TrackedBody::new(b, busy)))
-            }
-        })
-    };
-    let conn = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-        .into_owned();
-    tokio::spawn(async move {
-        tokio::pin!(conn);
-        let mut phase = conns.phase.subscribe();
-        // Set once the connection was asked to close while idle; dropped if still open then.
-        let mut drop_at: Option<Instant> = None;
-        loop {
-            let (idle_at, served) = match conns.idle_deadline(&track) {
-                Some(d) => d,
-                // A request is running: look again a keep-alive period from now (it ends
-                // first, and the clock restarts from its end).
-                None => (Instant::now() + conns.limits.keep_alive, true),
-            };
-            let force = drop_at.unwrap_or(idle_at);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        log::debug!("connection from {peer} ended with an error: {e}");
-                    }
-                    break;
-                }
-                () = tokio::time::sleep_until(idle_at.into()), if drop_at.is_none() => {
-                    if conns.idle_deadline(&track).is_some_and(|(at, _)| at <= Instant::now()) {
-                        let counter = if served {
-                            &conns.stats.idle_timeouts
-                        } else {
-                            &conns.stats.header_timeouts
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        conn.as_mut().graceful_shutdown();
-                        drop_at = Some(Instant::now() + CLOSE_GRACE);
-                    }
-                }
-                () = track.evict.notified(), if drop_at.is_none() => {
-                    conn.as_mut().graceful_shutdown();
-                    drop_at = Some(Instant::now() + CLOSE_GRACE);
-                }
-                changed = phase.changed() => {
-                    let now = if changed.is_err() { Phase::Kill } else { *phase.borrow_and_update() };
-                    match now {
-                        Phase::Serve => {}
-                        Phase::Drain => conn.as_mut().graceful_shutdown(),
-                        Phase::Kill => break,
-                    }
-                }
-                () = tokio::time::sleep_until(force.into()), if drop_at.is_some() => {
-                    // Asked to close while idle and still open: dropped, unless a request
-                    // began in the meantime (that one may finish).
-                    if track.busy.load(Ordering::SeqCst) == 0 {
-                        break;
-                    }
-                    drop_at = None;
-                }
-            }
-        }
-        conns.release(&track);
-    });
-}
-
-/// A newcomer that may not stay: a short 503 if the socket takes it now, then close (on drop).
-/// Never waits on the client; with its request unread the close may be a reset, so the 503 is
-/// a courtesy and the close is the point.
-pub fn refuse(stream: TcpStream, why: &'static str) {
-    let body = format!(
-        "{{\"error\":{{\"message\":\"{why}; try again shortly\",\"type\":\"server_error\",\"code\":\"too_many_connections\"}}}}"
-    );
-    let resp = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.try_write(resp.as_bytes());
 }
 
 #[cfg(test)]
