@@ -221,6 +221,7 @@ async fn streams_longer_than_the_grace_are_cut_charged_for_what_they_sent_and_lo
     let sent = terminate(&p);
     let code = p.wait_within(Duration::from_secs(GRACE + 10));
     let took = sent.elapsed();
+    eprintln!("exit {took:?} after SIGTERM, grace {GRACE} s, {STREAMS} streams of 10 s");
     assert_eq!(code, 0, "{}", p.output());
     // One grace period (not two), then the cut: well before the streams would have ended.
     assert!(
