@@ -27,6 +27,9 @@ pub struct Call {
     pub request_id: String,
     /// The call's hold on the tokens-per-minute limits, corrected when it is charged.
     pub permit: crate::ratelimit::Permit,
+    /// From the console's playground: no key of the user's (the log row has no key id), and
+    /// the cost is told to the client (headers, or a last `sluice.cost` event).
+    pub playground: bool,
 }
 
 /// The channel that answered, and what is needed to price its answer.
@@ -97,7 +100,7 @@ fn base_entry(
         request_id: call.request_id.clone(),
         user_id: Some(call.user.id),
         username: Some(call.user.username.clone()),
-        key_id: Some(call.key.id),
+        key_id: (!call.playground).then_some(call.key.id),
         key_name: Some(call.key.name.clone()),
         channel_id,
         group: Some(call.user.group.clone()),

@@ -37,6 +37,9 @@ pub struct AppState {
     pub limiter: Arc<crate::ratelimit::Limiter>,
     /// Set when shutdown begins: new relays are refused with 503 while in-flight ones finish.
     pub draining: AtomicBool,
+    /// The dashboard's anomaly count and when it was counted: the report reads a week of
+    /// rollups, and its figures move by the hour, so the dashboard reuses it for a minute.
+    pub anomaly_count: parking_lot::Mutex<Option<(Instant, usize)>>,
     /// Set when the shutdown grace period is over: relays still running end now (a stream
     /// with an error event), settled for what they delivered (see [`until_cut`]).
     pub cut: tokio::sync::watch::Sender<bool>,
@@ -173,6 +176,7 @@ impl AppState {
             db_healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
             limiter: Arc::new(crate::ratelimit::Limiter::default()),
+            anomaly_count: parking_lot::Mutex::new(None),
         }))
     }
 }
