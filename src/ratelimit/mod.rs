@@ -40,6 +40,31 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that moves only when told (tests): a limit's refill and the 10 s between refusal
+/// rows then depend on what the test does, never on how fast the machine runs it.
+#[derive(Clone)]
+pub struct ManualClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl Default for ManualClock {
+    /// Starts at 1 µs (a bucket's first refill is at a time after 0).
+    fn default() -> Self {
+        ManualClock(Arc::new(std::sync::atomic::AtomicU64::new(1_000)))
+    }
+}
+
+impl ManualClock {
+    pub fn advance(&self, by: std::time::Duration) {
+        let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(ns, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ns(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// The limits that apply to one call, resolved from the key, the user's group and the
 /// options. 0 = unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
