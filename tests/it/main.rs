@@ -9,6 +9,7 @@ mod common;
 mod display;
 mod logfiles;
 mod logs;
+mod money;
 mod notify;
 mod openapi;
 mod ops;

@@ -1,0 +1,466 @@
+//! The reservation bounds the charge: the upstream is never asked for more output than the
+//! reservation covers, whatever limit fields the client sends, under concurrency too.
+//!
+//! Prices here are ratio 1 (unpriced models allowed), so quota = prompt + completion tokens.
+//! A chat of one message "hello" is estimated at 8 prompt tokens ("hello" counts 2 in the
+//! estimate, which never counts below tiktoken) and reported by the mock as 7.
+
+use crate::common::{Resp, TestServer, send};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+/// Prompt tokens reserved for the one-message "hello" chat, and what the mock reports.
+const ESTIMATED_PROMPT: i64 = 8;
+const REPORTED_PROMPT: i64 = 7;
+
+/// The words of the answer: the message content, or the streamed deltas.
+pub fn words(r: &Resp) -> i64 {
+    let text: String = if r.headers["content-type"] == "text/event-stream" {
+        r.text()
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+            .filter_map(|v| {
+                let c = &v["choices"][0];
+                c["delta"]["content"]
+                    .as_str()
+                    .or(c["text"].as_str())
+                    .map(str::to_string)
+            })
+            .collect()
+    } else {
+        let v = r.json();
+        let c = &v["choices"][0];
+        c["message"]["content"]
+            .as_str()
+            .or(c["text"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    text.split_whitespace().count() as i64
+}
+
+/// The output limit fields of the upstream request for `model`: (max_tokens,
+/// max_completion_tokens).
+fn asked_upstream(t: &TestServer, model: &str) -> (Option<i64>, Option<i64>) {
+    let reqs: Vec<_> = t
+        .mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.body["model"] == model)
+        .collect();
+    assert_eq!(reqs.len(), 1, "one upstream request for {model}");
+    let b = &reqs[0].body;
+    (
+        b["max_tokens"].as_i64(),
+        b["max_completion_tokens"].as_i64(),
+    )
+}
+
+/// (quota, completion_tokens, content) of the consume row of a request.
+fn consume_row(t: &TestServer, rid: &str) -> (i64, i64, Option<String>) {
+    t.db()
+        .query_row(
+            "SELECT quota, completion_tokens, content FROM logs WHERE type = 2 AND request_id = ?1",
+            [rid],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+}
+
+fn chat_body(model: &str, limits: &Value, stream: bool) -> Value {
+    let mut b = json!({"model": model, "messages": [{"role": "user", "content": "hello"}],
+                       "stream": stream});
+    for (k, v) in limits.as_object().unwrap() {
+        b[k] = v.clone();
+    }
+    b
+}
+
+#[tokio::test]
+async fn the_upstream_is_asked_for_at_most_the_reserved_output() {
+    let t = TestServer::start().await;
+    // mock-larger generates the larger of the two limits, and 4096 words when none is set.
+    let models: Vec<String> = (0..16).map(|i| format!("mock-larger-c{i}")).collect();
+    let names: Vec<&str> = models.iter().map(String::as_str).collect();
+    t.channel(&names, json!({})).await;
+    t.fund(1_000_000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    // (limits sent, the one field expected upstream: ("max_tokens", value))
+    let cases = [
+        (json!({"max_completion_tokens": 1, "max_tokens": 4096}), 1),
+        (json!({"max_completion_tokens": 4096, "max_tokens": 2}), 2),
+        (json!({"max_tokens": 5}), 5),
+        (json!({"max_completion_tokens": 6}), 6),
+    ];
+    let mut i = 0;
+    for stream in [false, true] {
+        for (limits, expect) in &cases {
+            let model = &models[i];
+            i += 1;
+            let r = t
+                .relay(
+                    &key,
+                    "/v1/chat/completions",
+                    chat_body(model, limits, stream),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{limits} stream={stream}: {}", r.text());
+            // One field only: OpenAI refuses both at once; max_tokens is the one every
+            // OpenAI-compatible server honours for a non-reasoning model.
+            assert_eq!(
+                asked_upstream(&t, model),
+                (Some(*expect), None),
+                "{limits} stream={stream}"
+            );
+            assert_eq!(words(&r), *expect, "{limits} stream={stream}");
+            let (quota, completion, content) = consume_row(&t, &r.request_id());
+            assert_eq!((quota, completion), (REPORTED_PROMPT + expect, *expect));
+            assert!(quota <= ESTIMATED_PROMPT + expect, "charge ≤ reservation");
+            assert_eq!(content, None, "paid in full, nothing capped");
+        }
+    }
+    // No limit sent: the model's limit (relay.default_max_output_tokens for a model not in
+    // relay.max_output_tokens), as the balance allows it.
+    let model = &models[i];
+    let r = t
+        .relay(
+            &key,
+            "/v1/chat/completions",
+            chat_body(model, &json!({}), false),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(asked_upstream(&t, model), (Some(4096), None));
+    assert_eq!(words(&r), 4096);
+    assert_eq!(consume_row(&t, &r.request_id()).0, REPORTED_PROMPT + 4096);
+}
+
+#[tokio::test]
+async fn with_no_limit_sent_the_balance_sets_it() {
+    let t = TestServer::start().await;
+    t.channel(
+        &["mock-larger-a", "mock-larger-b", "mock-larger-c"],
+        json!({}),
+    )
+    .await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    for (model, stream, before) in [("mock-larger-a", false, 200), ("mock-larger-b", true, 90)] {
+        t.fund(before).await;
+        let r = t
+            .relay(
+                &key,
+                "/v1/chat/completions",
+                chat_body(model, &json!({}), stream),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        // The most output the balance covers: ESTIMATED_PROMPT + limit ≤ balance.
+        let limit = before - ESTIMATED_PROMPT;
+        assert_eq!(asked_upstream(&t, model), (Some(limit), None));
+        assert_eq!(words(&r), limit);
+        let (quota, _, content) = consume_row(&t, &r.request_id());
+        assert_eq!(quota, REPORTED_PROMPT + limit);
+        assert_eq!(content, None);
+        assert_eq!(t.user_balance(1).0, before - quota);
+    }
+    // One unit left: not even one completion token fits.
+    assert_eq!(t.user_balance(1).0, 1);
+    let r = t
+        .relay(
+            &key,
+            "/v1/chat/completions",
+            chat_body("mock-larger-c", &json!({}), false),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "insufficient_quota");
+    // The key's own limit bounds it the same way.
+    t.fund(1_000_000).await;
+    let (kid, key) = t.key(json!({"quota": 50})).await;
+    let r = t
+        .relay(
+            &key,
+            "/v1/chat/completions",
+            chat_body("mock-larger-c", &json!({}), true),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        asked_upstream(&t, "mock-larger-c"),
+        (Some(50 - ESTIMATED_PROMPT), None)
+    );
+    assert_eq!(
+        t.key_balance(kid),
+        (50 - REPORTED_PROMPT - 42, REPORTED_PROMPT + 42)
+    );
+    assert_eq!(t.get("/api/reconcile").await["clean"], true);
+}
+
+#[tokio::test]
+async fn completions_write_max_tokens_and_default_to_sixteen() {
+    let t = TestServer::start().await;
+    t.channel(
+        &["mock-larger-x", "mock-larger-y", "mock-larger-z"],
+        json!({}),
+    )
+    .await;
+    t.fund(1_000_000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    // "hello" is 1 word for the mock and estimated at 2.
+    for (model, limits, stream, expect) in [
+        (
+            "mock-larger-x",
+            json!({"max_tokens": 3, "max_completion_tokens": 900}),
+            false,
+            3,
+        ),
+        // The legacy API's documented default is 16: written, so no upstream goes past it.
+        ("mock-larger-y", json!({}), true, 16),
+        (
+            "mock-larger-z",
+            json!({"max_completion_tokens": 4}),
+            false,
+            4,
+        ),
+    ] {
+        let mut body = json!({"model": model, "prompt": "hello", "stream": stream});
+        for (k, v) in limits.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = t.relay(&key, "/v1/completions", body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(asked_upstream(&t, model), (Some(expect), None), "{model}");
+        assert_eq!(words(&r), expect, "{model}");
+        assert_eq!(consume_row(&t, &r.request_id()).0, 1 + expect, "{model}");
+    }
+}
+
+#[tokio::test]
+async fn reasoning_models_get_max_completion_tokens_and_never_both() {
+    let t = TestServer::start().await;
+    // Client names mapped to upstream names: the field follows the upstream model.
+    t.channel(
+        &["o3-mini", "gpt-4o-mini"],
+        json!({"model_mapping": {"o3-mini": "o3-mini-mock-strict-mock-larger",
+                                 "gpt-4o-mini": "gpt-4o-mini-mock-strict-mock-larger"}}),
+    )
+    .await;
+    t.fund(1_000_000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    // Both fields from the client: a strict upstream (like OpenAI) would refuse them.
+    let limits = json!({"max_tokens": 4096, "max_completion_tokens": 3});
+    let r = t
+        .relay(
+            &key,
+            "/v1/chat/completions",
+            chat_body("o3-mini", &limits, false),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        asked_upstream(&t, "o3-mini-mock-strict-mock-larger"),
+        (None, Some(3))
+    );
+    assert_eq!(words(&r), 3);
+    let r = t
+        .relay(
+            &key,
+            "/v1/chat/completions",
+            chat_body("gpt-4o-mini", &limits, true),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        asked_upstream(&t, "gpt-4o-mini-mock-strict-mock-larger"),
+        (Some(3), None)
+    );
+    assert_eq!(words(&r), 3);
+}
+
+#[tokio::test]
+async fn every_copy_the_upstream_may_generate_is_reserved() {
+    let t = TestServer::start().await;
+    t.channel(&["gpt-x", "text-x"], json!({})).await;
+    // 8 + 3 × 10 = 38 is reserved for n = 3; 37 is not enough.
+    t.fund(37).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    let r = t
+        .relay(
+            &key,
+            "/v1/chat/completions",
+            chat_body("gpt-x", &json!({"max_tokens": 10, "n": 3}), false),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    t.fund(38).await;
+    let r = t
+        .relay(
+            &key,
+            "/v1/chat/completions",
+            chat_body("gpt-x", &json!({"max_tokens": 10, "n": 3}), false),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Legacy completions generate best_of copies server-side and bill them all.
+    t.fund(2 + 4 * 10 - 1).await;
+    let body = json!({"model": "text-x", "prompt": "hello", "max_tokens": 10, "best_of": 4});
+    let r = t.relay(&key, "/v1/completions", body.clone()).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    t.fund(2 + 4 * 10).await;
+    assert_eq!(t.relay(&key, "/v1/completions", body).await.status, 200);
+    // Out-of-range limits and copies are the client's error, not a silent clamp.
+    for bad in [
+        json!({"n": 129}),
+        json!({"n": 0}),
+        json!({"n": "2"}),
+        json!({"max_tokens": -1}),
+        json!({"max_tokens": 1.5}),
+        json!({"max_completion_tokens": "many"}),
+    ] {
+        let r = t
+            .relay(
+                &key,
+                "/v1/chat/completions",
+                chat_body("gpt-x", &bad, false),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert_eq!(r.json()["error"]["code"], "invalid_request", "{bad}");
+    }
+    let r = t
+        .relay(
+            &key,
+            "/v1/completions",
+            json!({"model": "text-x", "prompt": "x", "best_of": 21}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// Sends `bodies` at once (behind a barrier); returns the responses in order.
+async fn race(t: &TestServer, key: &str, path: &str, bodies: Vec<Value>) -> Vec<Resp> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(bodies.len()));
+    let mut tasks = Vec::new();
+    for body in bodies {
+        let (url, auth, barrier) = (t.url(path), format!("Bearer {key}"), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            send(
+                "POST",
+                &url,
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                Some(Bytes::from(body.to_string())),
+            )
+            .await
+        }));
+    }
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+fn count(t: &TestServer, sql: &str) -> i64 {
+    t.db().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn sixty_racing_calls_that_ask_for_4096_while_reserving_one_pay_exactly() {
+    let t = TestServer::start().await;
+    t.channel(&["mock-larger"], json!({})).await;
+    t.fund(1_000_000).await;
+    // The key's limit binds: 8 calls reserve 9 each (8 prompt + 1 completion) and cost 8.
+    // A 9th would need 9 while at most 72 − 8 × 8 = 8 is ever free: exactly 8 pass,
+    // however the calls interleave.
+    let (kid, key) = t.key(json!({"quota": 72})).await;
+    let limits = json!({"max_completion_tokens": 1, "max_tokens": 4096});
+    let bodies = (0..60)
+        .map(|i| chat_body("mock-larger", &limits, i % 2 == 0))
+        .collect();
+    let answers = race(&t, &key, "/v1/chat/completions", bodies).await;
+    let ok: Vec<&Resp> = answers.iter().filter(|r| r.status == 200).collect();
+    let refused = answers.iter().filter(|r| r.status == 429).count();
+    assert_eq!((ok.len(), refused), (8, 52));
+    for r in &ok {
+        assert_eq!(words(r), 1, "the upstream generated what was reserved");
+        assert_eq!(consume_row(&t, &r.request_id()), (8, 1, None));
+    }
+    t.relays_idle().await;
+    assert_eq!(t.key_balance(kid), (72 - 64, 64));
+    assert_eq!(t.user_balance(1), (1_000_000 - 64, 64));
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM logs WHERE type = 2"), 8);
+    assert_eq!(count(&t, "SELECT SUM(quota) FROM logs WHERE type = 2"), 64);
+    let key_account = t.state.catalog.key_account(kid).unwrap();
+    assert_eq!(key_account.available(), 8, "memory and database agree");
+    assert_eq!(t.get("/api/reconcile").await["clean"], true);
+}
+
+#[tokio::test]
+async fn sixty_racing_calls_with_every_limit_shape_never_outrun_their_reservation() {
+    let t = TestServer::start().await;
+    // A model name per call, so each upstream request and log row is traceable to its call.
+    let models: Vec<String> = (0..60).map(|i| format!("mock-larger-r{i}")).collect();
+    let names: Vec<&str> = models.iter().map(String::as_str).collect();
+    t.channel(&names, json!({})).await;
+    t.fund(1_000_000).await;
+    let initial = 3_000;
+    let (kid, key) = t.key(json!({"quota": initial})).await;
+    let shapes = [
+        json!({"max_completion_tokens": 1, "max_tokens": 4096}),
+        json!({"max_tokens": 40}),
+        json!({"max_completion_tokens": 40}),
+        json!({}),
+    ];
+    let bodies = (0..60)
+        .map(|i| chat_body(&models[i], &shapes[i % 4], i % 3 == 0))
+        .collect();
+    let answers = race(&t, &key, "/v1/chat/completions", bodies).await;
+    t.relays_idle().await;
+    let mut ok = 0;
+    let mut charged = 0;
+    for (i, r) in answers.iter().enumerate() {
+        match r.status {
+            200 => {
+                ok += 1;
+                let (mt, mct) = asked_upstream(&t, &models[i]);
+                assert_eq!(mct, None, "call {i}: one field, max_tokens");
+                let limit = mt.unwrap();
+                match i % 4 {
+                    0 => assert_eq!(limit, 1),
+                    1 | 2 => assert_eq!(limit, 40),
+                    _ => assert!((1..=4096).contains(&limit), "{limit}"),
+                }
+                // The upstream generated all it was allowed; the row bills every word.
+                assert_eq!(words(r), limit, "call {i}");
+                let (quota, completion, content) = consume_row(&t, &r.request_id());
+                assert_eq!((quota, completion), (REPORTED_PROMPT + limit, limit));
+                assert!(quota <= ESTIMATED_PROMPT + limit, "charge ≤ reservation");
+                assert_eq!(content, None, "call {i}: paid in full, not capped");
+                charged += quota;
+            }
+            429 => assert_eq!(r.json()["error"]["code"], "insufficient_quota"),
+            s => panic!("call {i}: status {s}: {}", r.text()),
+        }
+    }
+    assert!(ok > 0);
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM logs WHERE type = 2"),
+        ok,
+        "one consume row per delivered answer"
+    );
+    // Ledger = logs, exactly: what the rows charged is what the key and the user lost.
+    assert_eq!(
+        count(&t, "SELECT SUM(quota) FROM logs WHERE type = 2"),
+        charged
+    );
+    assert_eq!(t.key_balance(kid), (initial - charged, charged));
+    assert_eq!(t.user_balance(1), (1_000_000 - charged, charged));
+    let key_account = t.state.catalog.key_account(kid).unwrap();
+    assert_eq!(key_account.available(), initial - charged);
+    assert_eq!(t.get("/api/reconcile").await["clean"], true);
+}
