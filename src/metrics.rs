@@ -110,6 +110,8 @@ pub struct Metrics {
     pub quota_charged: AtomicU64,
     /// /v1 calls refused by a key or user rate limit.
     pub rate_limited: AtomicU64,
+    /// /v1 calls refused because the key's or user's quota could not cover them.
+    pub quota_refused: AtomicU64,
     pub db_pings_ok: AtomicU64,
     pub db_pings_failed: AtomicU64,
     pub db_ping_last_micros: AtomicU64,
@@ -176,6 +178,7 @@ impl Metrics {
             "retries": self.retries.load(Relaxed),
             "quota_charged": self.quota_charged.load(Relaxed),
             "rate_limited": self.rate_limited.load(Relaxed),
+            "quota_refused": self.quota_refused.load(Relaxed),
             "db": {
                 "pings_ok": self.db_pings_ok.load(Relaxed),
                 "pings_failed": self.db_pings_failed.load(Relaxed),
@@ -238,7 +241,7 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
-        let counters: [(&str, &str, u64); 6] = [
+        let counters: [(&str, &str, u64); 7] = [
             (
                 "sluice_retries_total",
                 "Attempts moved to another channel.",
@@ -253,6 +256,11 @@ impl Metrics {
                 "sluice_rate_limited_total",
                 "Calls refused by a key or user rate limit.",
                 self.rate_limited.load(Relaxed),
+            ),
+            (
+                "sluice_quota_refused_total",
+                "Calls refused because the key's or user's quota could not cover them (429 insufficient_quota).",
+                self.quota_refused.load(Relaxed),
             ),
             (
                 "sluice_db_pings_ok_total",

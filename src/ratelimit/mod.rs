@@ -90,12 +90,15 @@ impl Limits {
     }
 }
 
-/// The two buckets of one subject (a key or a user), under one lock.
+/// The two buckets of one subject (a key or a user), under one lock, and when its refusals
+/// last got a log row: rate-limit refusals, and apart from them quota refusals (which the
+/// relay reports through [`Limiter::quota_refusal_row`]).
 #[derive(Debug, Default)]
 struct Counters {
     requests: Bucket,
     tokens: Bucket,
     refusals: RefusalLog,
+    quota_refusals: RefusalLog,
 }
 
 /// At most one refusal log row per subject per this long: a client hammering past its limit
@@ -350,6 +353,18 @@ impl Limiter {
             settled: AtomicBool::new(false),
             headers,
         })
+    }
+
+    /// Whether a call of this key or user refused for insufficient quota gets an error row:
+    /// `Some(n)` (with `n` refusals since the last row that had none) at most once per
+    /// subject per 10 s, as rate-limit refusals, on the same clock.
+    pub fn quota_refusal_row(&self, subject: Subject, id: i64) -> Option<u64> {
+        let cell = match subject {
+            Subject::Key => self.keys.cell(id),
+            Subject::User => self.users.cell(id),
+        };
+        let now = self.clock.now_ns();
+        cell.lock().quota_refusals.due(now)
     }
 
     /// Moves `delta` tokens (negative = refund) on the token buckets of a permit.

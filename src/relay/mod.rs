@@ -121,7 +121,7 @@ async fn relay(
     let rate_tokens = prepared.rate_tokens(&state.catalog.options().relay);
     call.permit = settle::admit(&call, rate_tokens).await?;
     let rate_headers = call.permit.headers;
-    let reservation = reserve::reserve(&call, &mut prepared)?;
+    let reservation = reserve::reserve(&call, &mut prepared).await?;
     // Detached, so a client disconnect cannot cancel the charge; the handler only waits for it.
     let rid = call.request_id.clone();
     let task =

@@ -395,6 +395,14 @@ async fn sixty_racing_calls_that_ask_for_4096_while_reserving_one_pay_exactly() 
     assert_eq!(t.user_balance(1), (1_000_000 - 64, 64));
     assert_eq!(count(&t, "SELECT COUNT(*) FROM logs WHERE type = 2"), 8);
     assert_eq!(count(&t, "SELECT SUM(quota) FROM logs WHERE type = 2"), 64);
+    // The 52 refusals make one error row (one per key per 10 s; the test clock stands still).
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM logs WHERE type = 5 AND status = 429"
+        ),
+        1
+    );
     let key_account = t.state.catalog.key_account(kid).unwrap();
     assert_eq!(key_account.available(), 8, "memory and database agree");
     assert_eq!(t.get("/api/reconcile").await["clean"], true);
@@ -453,6 +461,11 @@ async fn sixty_racing_calls_with_every_limit_shape_never_outrun_their_reservatio
         ok,
         "one consume row per delivered answer"
     );
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM logs WHERE type = 5"),
+        i64::from(ok < 60),
+        "the refusals make one error row"
+    );
     // Ledger = logs, exactly: what the rows charged is what the key and the user lost.
     assert_eq!(
         count(&t, "SELECT SUM(quota) FROM logs WHERE type = 2"),
@@ -463,4 +476,78 @@ async fn sixty_racing_calls_with_every_limit_shape_never_outrun_their_reservatio
     let key_account = t.state.catalog.key_account(kid).unwrap();
     assert_eq!(key_account.available(), initial - charged);
     assert_eq!(t.get("/api/reconcile").await["clean"], true);
+}
+
+#[tokio::test]
+async fn quota_refusals_write_one_error_row_per_subject_per_10_s() {
+    let t = TestServer::start().await;
+    t.channel(&["gpt-x"], json!({})).await;
+    t.fund(1_000).await;
+    let (kid, key) = t.key(json!({"quota": 20})).await;
+    let (_, rich_key) = t.key(json!({"unlimited": true})).await;
+    let asks = |n: u64| chat_body("gpt-x", &json!({"max_tokens": n}), false);
+    // The key cannot cover 8 + 100: five refusals, one row.
+    for _ in 0..5 {
+        let r = t.relay(&key, "/v1/chat/completions", asks(100)).await;
+        assert_eq!(r.status, 429, "{}", r.text());
+        assert_eq!(r.json()["error"]["type"], "insufficient_quota");
+    }
+    let rows = |t: &TestServer| -> Vec<(Option<i64>, Option<i64>, String)> {
+        let db = t.db();
+        let mut st = db
+            .prepare(
+                "SELECT key_id, channel_id, content FROM logs WHERE type = 5 AND status = 429 ORDER BY id",
+            )
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let found = rows(&t);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].0, found[0].1), (Some(kid), None));
+    assert!(
+        found[0]
+            .2
+            .contains("the API key's remaining quota is lower"),
+        "{}",
+        found[0].2
+    );
+    // The user is a subject of its own: its first refusal gets a row at once.
+    let r = t
+        .relay(&rich_key, "/v1/chat/completions", asks(5_000))
+        .await;
+    assert_eq!(r.status, 429);
+    assert_eq!(rows(&t).len(), 2);
+    assert!(rows(&t)[1].2.contains("your balance is lower"));
+    // Ten seconds on (the limiter's clock), the key's next refusal gets a row that counts
+    // the four folded into the first.
+    t.clock.advance(std::time::Duration::from_secs(10));
+    assert_eq!(
+        t.relay(&key, "/v1/chat/completions", asks(100))
+            .await
+            .status,
+        429
+    );
+    let found = rows(&t);
+    assert_eq!(found.len(), 3);
+    assert!(
+        found[2].2.ends_with("(4 more refusals since the last row)"),
+        "{}",
+        found[2].2
+    );
+    // Admins find them as the runbook says; every refusal is counted.
+    let listed = t.get("/api/log?type=error&status=429").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 3);
+    assert_eq!(t.get("/api/stats").await["quota_refused"], 7);
+    let metrics = t.api("GET", "/metrics", None).await;
+    assert!(
+        metrics.text().contains("\nsluice_quota_refused_total 7\n"),
+        "{}",
+        metrics.text()
+    );
+    // Nothing was charged, nothing reached upstream.
+    assert_eq!(t.mock.calls(), 0);
+    assert_eq!(t.user_balance(1), (1_000, 0));
 }
