@@ -71,6 +71,32 @@ pub struct ChannelMetrics {
     pub latency: Histogram,
     pub requests: AtomicU64,
     pub failures: AtomicU64,
+    /// Calls whose reported prompt tokens were below what the prompt's length allows.
+    pub prompt_undercounts: AtomicU64,
+    last_undercount: parking_lot::Mutex<Option<Undercount>>,
+}
+
+/// One call whose upstream reported fewer prompt tokens than any tokenizer could count.
+#[derive(Debug, Clone, Serialize)]
+pub struct Undercount {
+    pub at: i64,
+    pub model: String,
+    pub reported_prompt_tokens: u64,
+    /// The prompt's bytes / the longest token's (see `billing::tokens::MAX_TOKEN_BYTES`).
+    pub least_prompt_tokens: u64,
+    pub request_id: String,
+}
+
+impl ChannelMetrics {
+    /// Counts an undercount and keeps it as the channel's latest; returns the count.
+    pub fn record_undercount(&self, u: Undercount) -> u64 {
+        *self.last_undercount.lock() = Some(u);
+        self.prompt_undercounts.fetch_add(1, Relaxed) + 1
+    }
+
+    pub fn last_undercount(&self) -> Option<Undercount> {
+        self.last_undercount.lock().clone()
+    }
 }
 
 /// Which part of the surface a request hit, for the request counters.
@@ -137,6 +163,16 @@ impl Metrics {
         self.requests[class as usize][s].fetch_add(1, Relaxed);
     }
 
+    /// Channels with at least one prompt undercount: (id, count, the latest).
+    pub fn undercounts(&self) -> Vec<(i64, u64, Option<Undercount>)> {
+        self.channels
+            .read()
+            .iter()
+            .map(|(id, m)| (*id, m.prompt_undercounts.load(Relaxed), m.last_undercount()))
+            .filter(|(_, n, _)| *n > 0)
+            .collect()
+    }
+
     /// The channel's metrics, created on first use (a read lock on every later call).
     pub fn channel(&self, id: i64) -> Arc<ChannelMetrics> {
         if let Some(m) = self.channels.read().get(&id) {
@@ -164,6 +200,7 @@ impl Metrics {
                     serde_json::json!({
                         "requests": m.requests.load(Relaxed),
                         "failures": m.failures.load(Relaxed),
+                        "prompt_undercounts": m.prompt_undercounts.load(Relaxed),
                         "ttfb": m.ttfb.snapshot(),
                         "latency": m.latency.snapshot(),
                     }),
@@ -330,6 +367,17 @@ impl Metrics {
                 o,
                 "sluice_upstream_failures_total{{channel=\"{id}\"}} {}",
                 m.failures.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP sluice_upstream_prompt_undercounts_total Calls per channel whose upstream reported fewer prompt tokens than the prompt's length allows (see /api/anomalies).\n# TYPE sluice_upstream_prompt_undercounts_total counter"
+        );
+        for (id, m) in channels.iter() {
+            let _ = writeln!(
+                o,
+                "sluice_upstream_prompt_undercounts_total{{channel=\"{id}\"}} {}",
+                m.prompt_undercounts.load(Relaxed)
             );
         }
         let mut first = true;

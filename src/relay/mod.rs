@@ -259,6 +259,7 @@ async fn attempt_all(
             upstream_model,
             request: p.doc.clone(),
             price: p.price,
+            prompt_floor: p.prompt_floor,
             ttfb,
         };
         if p.stream {

@@ -29,6 +29,8 @@ pub struct Prepared {
     pub client_wants_usage: bool,
     /// Prompt tokens, estimated (never below tiktoken's count for ordinary text).
     pub prompt: u64,
+    /// Prompt tokens no tokenizer can count fewer of ([`tokens::chat_prompt_floor`]).
+    pub prompt_floor: u64,
     pub asked: Asked,
     /// The output limit written into the request; `None` for embeddings.
     pub limit: Option<u64>,
@@ -76,6 +78,11 @@ pub fn prepare(
         && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let asked = limit::asked(endpoint, &doc)?;
     let prompt = prompt_tokens(endpoint, &model, &doc, tokens::Mode::Estimate);
+    let prompt_floor = match endpoint {
+        Endpoint::Chat => tokens::chat_prompt_floor(&doc),
+        Endpoint::Completions => tokens::input_floor(doc.get("prompt")),
+        Endpoint::Embeddings => tokens::input_floor(doc.get("input")),
+    };
     let mut client_wants_usage = false;
     if stream {
         // Ask upstream for usage in the last chunk; hide that chunk from a client that did not ask.
@@ -104,6 +111,7 @@ pub fn prepare(
         stream,
         client_wants_usage,
         prompt,
+        prompt_floor,
         asked,
         limit: None,
         price,

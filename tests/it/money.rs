@@ -551,3 +551,66 @@ async fn quota_refusals_write_one_error_row_per_subject_per_10_s() {
     assert_eq!(t.mock.calls(), 0);
     assert_eq!(t.user_balance(1), (1_000, 0));
 }
+
+#[tokio::test]
+async fn an_upstream_billing_a_megabyte_prompt_as_7_tokens_is_an_anomaly_of_its_channel() {
+    let t = TestServer::start().await;
+    let liar = t.channel(&["mock-prompt-7"], json!({"name": "liar"})).await;
+    let honest = t.channel(&["gpt-x"], json!({"name": "honest"})).await;
+    t.fund(100_000_000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    // 1 MiB of prompt: at least 8192 tokens for any tokenizer whose longest token is 128
+    // bytes (tiktoken's longest are runs of 128 spaces).
+    let big = "word ".repeat(1024 * 1024 / 5);
+    let ask = |model: &str| {
+        json!({"model": model, "max_tokens": 2,
+               "messages": [{"role": "user", "content": big}]})
+    };
+    for _ in 0..2 {
+        let r = t
+            .relay(&key, "/v1/chat/completions", ask("mock-prompt-7"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["usage"]["prompt_tokens"], 7);
+    }
+    // The honest channel reports its (mock) count, far above the floor: no anomaly.
+    let r = t.relay(&key, "/v1/chat/completions", ask("gpt-x")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A small prompt reported as 7 is no anomaly either: "hello" could be 7 tokens.
+    let r = t
+        .relay(
+            &key,
+            "/v1/chat/completions",
+            chat_body("mock-prompt-7", &json!({}), false),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    t.relays_idle().await;
+
+    let report = t.get("/api/anomalies").await;
+    let found = report["prompt_undercounts"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{report}");
+    let a = &found[0];
+    assert_eq!(a["channel_id"], liar);
+    assert_eq!(a["calls"], 2);
+    assert_eq!(a["last"]["model"], "mock-prompt-7");
+    assert_eq!(a["last"]["reported_prompt_tokens"], 7);
+    assert_eq!(a["last"]["least_prompt_tokens"], 1024 * 1024 / 5 * 5 / 128);
+    assert!(a["last"]["request_id"].as_str().unwrap().len() == 26);
+    let stats = t.get("/api/stats").await;
+    assert_eq!(stats["channels"][liar.to_string()]["prompt_undercounts"], 2);
+    assert_eq!(
+        stats["channels"][honest.to_string()]["prompt_undercounts"],
+        0
+    );
+    let metrics = t.api("GET", "/metrics", None).await.text();
+    assert!(
+        metrics.contains(&format!(
+            "\nsluice_upstream_prompt_undercounts_total{{channel=\"{liar}\"}} 2\n"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "\nsluice_upstream_prompt_undercounts_total{{channel=\"{honest}\"}} 0\n"
+    )));
+}
