@@ -117,16 +117,21 @@ async fn relay(
         started,
         request_id: crate::logging::current_request_id(),
         permit: crate::ratelimit::Permit::unlimited(),
+        client_left: Default::default(),
     };
     let rate_tokens = prepared.rate_tokens(&state.catalog.options().relay);
     call.permit = settle::admit(&call, rate_tokens).await?;
     let rate_headers = call.permit.headers;
     let reservation = reserve::reserve(&call, &mut prepared).await?;
-    // Detached, so a client disconnect cannot cancel the charge; the handler only waits for it.
+    // Detached, so a client disconnect cannot cancel the charge; the handler only waits for
+    // it, and if the handler is dropped meanwhile the guard tells the task the client left.
     let rid = call.request_id.clone();
+    let leave = settle::LeaveGuard::new(&call.client_left);
     let task =
         tokio::spawn(REQUEST_ID.scope(rid, attempt_all(call, prepared, channels, reservation)));
-    match task.await {
+    let done = task.await;
+    leave.disarm();
+    match done {
         Ok(Ok(mut resp)) => {
             rate_headers.apply(resp.headers_mut());
             Ok(resp)
@@ -338,7 +343,11 @@ async fn whole(
         Some(u) => (u, settle::Source::Upstream),
         None => settle::count_locally(&call, &ctx, text, 1.0).await,
     };
-    if let Err(e) = settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, None).await {
+    let left = call
+        .client_left
+        .load(std::sync::atomic::Ordering::Acquire)
+        .then_some("client disconnected before the answer; billed to the end of upstream's answer");
+    if let Err(e) = settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, left).await {
         return web::error(&e);
     }
     let mut out = http::Response::new(web::full(body));

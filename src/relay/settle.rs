@@ -27,6 +27,31 @@ pub struct Call {
     pub request_id: String,
     /// The call's hold on the tokens-per-minute limits, corrected when it is charged.
     pub permit: crate::ratelimit::Permit,
+    /// Set when the client's request was dropped (it hung up) before the response was
+    /// handed over; the detached relay task reads it when it charges.
+    pub client_left: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Held by the request handler while it waits for the relay task: dropped with the handler
+/// (the client hung up) it marks the call's `client_left`; [`LeaveGuard::disarm`] once the
+/// response is handed over.
+pub struct LeaveGuard(Option<Arc<std::sync::atomic::AtomicBool>>);
+
+impl LeaveGuard {
+    pub fn new(flag: &Arc<std::sync::atomic::AtomicBool>) -> LeaveGuard {
+        LeaveGuard(Some(flag.clone()))
+    }
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for LeaveGuard {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0.take() {
+            flag.store(true, Ordering::Release);
+        }
+    }
 }
 
 /// The channel that answered, and what is needed to price its answer.

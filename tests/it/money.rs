@@ -614,3 +614,134 @@ async fn an_upstream_billing_a_megabyte_prompt_as_7_tokens_is_an_anomaly_of_its_
         "\nsluice_upstream_prompt_undercounts_total{{channel=\"{honest}\"}} 0\n"
     )));
 }
+
+/// Sends `body` to `path` on a raw connection, reads until `until` has arrived, then hangs up
+/// (nothing unread is left, so the close is a clean FIN). Returns the request id.
+async fn hang_up_after(t: &TestServer, key: &str, path: &str, body: &Value, until: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = t.base.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = body.to_string();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let deadline = std::time::Duration::from_secs(10);
+    while !String::from_utf8_lossy(&seen).contains(until) {
+        let n = tokio::time::timeout(deadline, s.read(&mut buf))
+            .await
+            .expect("the answer arrives")
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen).to_string();
+    drop(s);
+    text.lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .expect("a request id")
+        .trim()
+        .to_string()
+}
+
+/// The content of a request's log row, as the admin log API shows it.
+async fn row_content(t: &TestServer, rid: &str) -> String {
+    let v = t.get(&format!("/api/log?request_id={rid}")).await;
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["type"], 2, "a consume row: {v}");
+    items[0]["content"].as_str().unwrap_or("").to_string()
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_is_named_in_its_row() {
+    let t = TestServer::start().await;
+    t.channel(
+        &["mock-stall-end-400", "mock-stall-400", "mock-slow-300"],
+        json!({}),
+    )
+    .await;
+    t.fund(1_000_000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    // Gone after all the content, while upstream still owes the usage chunk and the end.
+    let body = chat_body("mock-stall-end-400", &json!({"max_tokens": 3}), true);
+    let late = hang_up_after(
+        &t,
+        &key,
+        "/v1/chat/completions",
+        &body,
+        "\"finish_reason\":\"stop\"",
+    )
+    .await;
+    // Gone mid-stream, during a pause after the first word.
+    let body = chat_body("mock-stall-400", &json!({"max_tokens": 5}), true);
+    let mid = hang_up_after(
+        &t,
+        &key,
+        "/v1/chat/completions",
+        &body,
+        "\"content\":\"hello\"",
+    )
+    .await;
+    t.relays_idle().await;
+    for (rid, completion) in [(&late, 3), (&mid, 5)] {
+        let content = row_content(&t, rid).await;
+        assert!(
+            content.contains("client disconnected before the end of the stream"),
+            "{rid}: {content:?}"
+        );
+        // Billed in full all the same, by upstream's usage.
+        let rows = t.log_rows(rid);
+        assert_eq!(rows[0].4, completion);
+        assert_eq!(rows[0].5.as_deref(), Some("upstream"));
+    }
+    // A non-stream client gone before the answer came.
+    let body = chat_body("mock-slow-300", &json!({"max_tokens": 4}), false);
+    let addr = t.base.trim_start_matches("http://").to_string();
+    let rid = {
+        use tokio::io::AsyncWriteExt;
+        let before = t.mock.calls();
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let body = body.to_string();
+        let req = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            t.mock.wait_for_calls(before + 1),
+        )
+        .await
+        .expect("the call reached the mock");
+        drop(s);
+        t.relays_idle().await;
+        let id: String = t
+            .db()
+            .query_row(
+                "SELECT request_id FROM logs WHERE type = 2 AND model = 'mock-slow-300'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        id
+    };
+    let content = row_content(&t, &rid).await;
+    assert!(
+        content.contains("client disconnected before the answer"),
+        "{content:?}"
+    );
+    // A client that stays gets no such note.
+    let r = t
+        .relay(
+            &key,
+            "/v1/chat/completions",
+            chat_body("mock-stall-end-400", &json!({"max_tokens": 2}), true),
+        )
+        .await;
+    assert!(r.text().ends_with("data: [DONE]\n\n"));
+    assert_eq!(row_content(&t, &r.request_id()).await, "");
+}
