@@ -7,6 +7,7 @@ mod backup;
 mod channel_health;
 mod common;
 mod display;
+mod failures;
 mod logfiles;
 mod logs;
 mod money;
