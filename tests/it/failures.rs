@@ -45,8 +45,11 @@ async fn ledger_equals_logs(t: &TestServer, initial: i64) {
     assert_eq!(t.get("/api/reconcile").await["clean"], true);
 }
 
-/// (type, quota, status, prompt, completion, usage_source, content) of a request's rows.
-fn rows(t: &TestServer, rid: &str) -> Vec<(i64, i64, i64, i64, i64, Option<String>, String)> {
+/// (type, quota, status, prompt, completion, usage_source, content) of a row.
+type Row = (i64, i64, i64, i64, i64, Option<String>, String);
+
+/// The rows of a request.
+fn rows(t: &TestServer, rid: &str) -> Vec<Row> {
     let db = t.db();
     let mut st = db
         .prepare(
