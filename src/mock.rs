@@ -93,6 +93,8 @@ pub struct RecordedRequest {
     pub authorization: Option<String>,
     /// The request body as JSON; `Null` if it was not JSON (or empty).
     pub body: serde_json::Value,
+    /// The body's bytes as they came (a key sent twice shows here, not in `body`).
+    pub raw: Bytes,
 }
 
 /// What the hot path stores: the raw body, parsed only when a test asks for it.
@@ -113,6 +115,7 @@ impl RawRequest {
                 .as_ref()
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
             body: serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null),
+            raw: self.body.clone(),
         }
     }
 }

@@ -20,8 +20,10 @@ pub struct Prepared {
     /// The request as sent upstream: the client's, with the output limit written (see
     /// [`Prepared::set_limit`]) and, for a stream, usage asked for.
     pub doc: Arc<Map<String, Value>>,
-    /// `doc` serialised, for a channel that maps no model name. Embeddings (no limit, never
-    /// a stream) keep the client's bytes.
+    /// `doc` serialised, for a channel that maps no model name. Never the client's own bytes:
+    /// a key sent twice (`"model"`, `"max_tokens"`) is its last value here but its first in
+    /// some upstream JSON parsers (cJSON), so a relayed body could ask for a model or an
+    /// output other than the one priced and reserved; the parsed document has one of each.
     pub body: Bytes,
     pub endpoint: Endpoint,
     pub model: String,
@@ -103,6 +105,11 @@ pub fn prepare(
             ));
         }
     }
+    // Chat and completions are serialised once their limit is written (set_limit).
+    let body = match endpoint {
+        Endpoint::Embeddings => serialise(&doc)?,
+        Endpoint::Chat | Endpoint::Completions => Bytes::new(),
+    };
     Ok(Prepared {
         doc: Arc::new(doc),
         body,

@@ -745,3 +745,64 @@ async fn a_client_that_leaves_is_named_in_its_row() {
     assert!(r.text().ends_with("data: [DONE]\n\n"));
     assert_eq!(row_content(&t, &r.request_id()).await, "");
 }
+
+#[tokio::test]
+async fn a_key_sent_twice_reaches_upstream_once_with_the_value_priced() {
+    let t = TestServer::start().await;
+    t.channel(&["gpt-x", "emb-cheap", "emb-dear"], json!({}))
+        .await;
+    t.fund(1_000_000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    let raw = |body: &'static str| {
+        let auth = format!("Bearer {key}");
+        let url = t.url(if body.contains("messages") {
+            "/v1/chat/completions"
+        } else {
+            "/v1/embeddings"
+        });
+        async move {
+            send(
+                "POST",
+                &url,
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                Some(Bytes::from_static(body.as_bytes())),
+            )
+            .await
+        }
+    };
+    let occurrences = |hay: &[u8], needle: &str| {
+        hay.windows(needle.len())
+            .filter(|w| *w == needle.as_bytes())
+            .count()
+    };
+    // sluice reads the last of two keys; a parser that takes the first (cJSON) would have
+    // generated 4096 on a reservation for 1, or embedded with the dearer model.
+    let r = raw(r#"{"model":"gpt-x","messages":[{"role":"user","content":"hello"}],"max_tokens":4096,"max_tokens":1}"#)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = t.mock.last_request().unwrap();
+    assert_eq!(
+        occurrences(&seen.raw, "\"max_tokens\""),
+        1,
+        "{:?}",
+        seen.raw
+    );
+    assert_eq!(seen.body["max_tokens"], 1);
+    let r = raw(r#"{"model":"emb-dear","input":"a b","model":"emb-cheap"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = t.mock.last_request().unwrap();
+    assert_eq!(occurrences(&seen.raw, "\"model\""), 1, "{:?}", seen.raw);
+    assert_eq!(seen.body["model"], "emb-cheap");
+    let model: String = t
+        .db()
+        .query_row(
+            "SELECT model FROM logs WHERE request_id = ?1",
+            [r.request_id()],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(model, "emb-cheap", "priced and sent the same");
+}
