@@ -73,64 +73,74 @@ fn rows(t: &TestServer, rid: &str) -> Vec<Row> {
     .unwrap()
 }
 
-#[tokio::test]
-async fn a_charge_that_cannot_commit_is_refunded_and_the_call_fails_closed() {
+/// Sets how long the writer waits for another connection's lock before giving up.
+async fn writer_busy_timeout(t: &TestServer, wait: Duration) {
+    t.state
+        .store
+        .writer
+        .exec(move |c| Ok(c.busy_timeout(wait)?))
+        .await
+        .unwrap();
+}
+
+/// One call whose charge cannot commit: someone holds the database's write lock (an
+/// operator's sqlite3 shell, a stuck tool) and the writer gives up after 300 ms (10 s in
+/// service). A server of its own per case: a failed commit makes the store unready for the
+/// calls after it until a ping passes.
+async fn charge_cannot_commit(stream: bool) {
     let t = TestServer::start().await;
     t.channel(&["gpt-x"], json!({})).await;
     let initial = 10_000;
     t.fund(initial).await;
     let (kid, key) = t.key(json!({"quota": 5_000})).await;
-    // Someone holds the database's write lock (an operator's sqlite3 shell, a stuck tool).
-    // The writer waits 300 ms for it here instead of 10 s, then gives up.
-    t.state
-        .store
-        .writer
-        .exec(|c| Ok(c.busy_timeout(Duration::from_millis(300))?))
-        .await
-        .unwrap();
+    writer_busy_timeout(&t, Duration::from_millis(300)).await;
     let lock = t.db();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let calls = t.mock.calls();
-    for stream in [false, true] {
-        let r = t
-            .relay(&key, "/v1/chat/completions", chat("gpt-x", 5, stream))
-            .await;
-        if stream {
-            // The content went out; the end did not: an error event instead of [DONE].
-            assert_eq!(r.status, 200);
-            assert_eq!(streamed_words(&r), 5);
-            let last: Value = serde_json::from_str(events(&r).last().unwrap()).unwrap();
-            assert_eq!(last["error"]["type"], "server_error", "{last}");
-            assert!(!r.text().contains("[DONE]"));
-        } else {
-            assert_eq!(r.status, 503, "{}", r.text());
-            assert_eq!(r.json()["error"]["code"], "database_unavailable");
-            assert!(!r.text().contains("hello"), "no answer without its charge");
-        }
-        // The charge was given back in memory at once: nothing is held or taken.
-        assert_eq!(
-            t.state.catalog.user_account(1).unwrap().available(),
-            initial
-        );
-        assert_eq!(t.state.catalog.key_account(kid).unwrap().available(), 5_000);
+    let r = t
+        .relay(&key, "/v1/chat/completions", chat("gpt-x", 5, stream))
+        .await;
+    assert_eq!(t.mock.calls(), 1, "the call reached upstream");
+    if stream {
+        // The content went out; the end did not: an error event instead of [DONE].
+        assert_eq!(r.status, 200);
+        assert_eq!(streamed_words(&r), 5);
+        let last: Value = serde_json::from_str(events(&r).last().unwrap()).unwrap();
+        assert_eq!(last["error"]["type"], "server_error", "{last}");
+        assert!(!r.text().contains("[DONE]"));
+    } else {
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "database_unavailable");
+        assert!(!r.text().contains("hello"), "no answer without its charge");
     }
-    assert_eq!(t.mock.calls(), calls + 2, "both calls reached upstream");
+    // The charge was given back in memory at once: nothing is held or taken.
+    assert_eq!(
+        t.state.catalog.user_account(1).unwrap().available(),
+        initial
+    );
+    assert_eq!(t.state.catalog.key_account(kid).unwrap().available(), 5_000);
     lock.execute_batch("COMMIT").unwrap();
     drop(lock);
-    // Nothing was written for them; the next call is charged as usual.
+    // Nothing was written for it; once the store answers a ping again, the next call is
+    // charged as usual.
     assert_eq!(t.charged(1), 0);
     assert_eq!(t.key_balance(kid), (5_000, 0));
-    t.state
-        .store
-        .writer
-        .exec(|c| Ok(c.busy_timeout(Duration::from_secs(10))?))
-        .await
-        .unwrap();
-    let r = t.chat(&key, "gpt-x", 5, false).await;
+    writer_busy_timeout(&t, Duration::from_secs(10)).await;
+    assert!(sluice::health::check(&t.state).await);
+    let r = t.chat(&key, "gpt-x", 5, stream).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(rows(&t, &r.request_id())[0].1, 12);
     assert_eq!(t.key_balance(kid), (5_000 - 12, 12));
     ledger_equals_logs(&t, initial).await;
+}
+
+#[tokio::test]
+async fn a_charge_that_cannot_commit_is_refunded_and_the_call_fails_closed() {
+    charge_cannot_commit(false).await;
+}
+
+#[tokio::test]
+async fn a_stream_charge_that_cannot_commit_is_refunded_and_ends_without_done() {
+    charge_cannot_commit(true).await;
 }
 
 #[tokio::test]
