@@ -26,6 +26,10 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
 }
 
+/// The file in the data directory that holds a generated root password until root changes it
+/// (the password change deletes it; while it exists, `GET /api/me` says `must_change_password`).
+pub const INITIAL_ROOT_PASSWORD_FILE: &str = "initial-root-password";
+
 /// Creates the root account when the database has no users. The password is the configured
 /// one, or a generated one that is printed once (only to a terminal) and written to `<data>/initial-root-password`
 /// (mode 0600). Never logged. Blocking: call it outside the async runtime.
@@ -55,14 +59,14 @@ pub fn ensure_root(store: &Store, config: &Config) -> anyhow::Result<()> {
         )
     })?;
     if generated {
-        let file = config.data_dir.join("initial-root-password");
+        let file = config.data_dir.join(INITIAL_ROOT_PASSWORD_FILE);
         write_private(&file, &format!("{password}\n"))
             .with_context(|| format!("cannot write {}", file.display()))?;
         // On a terminal the operator sees the password once. Otherwise stdout is a journal or a
         // log file, where a password must never land: only the file's path is logged.
         if std::io::stdout().is_terminal() {
             println!(
-                "Created the root account. Sign in as 'root' with password: {password}\n(also written to {}; delete it once you have changed the password)",
+                "Created the root account. Sign in as 'root' with password: {password}\n(also written to {}, which is deleted when you change the password)",
                 file.display()
             );
         }

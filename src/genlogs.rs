@@ -119,6 +119,7 @@ pub fn generate(
                         created_at: start,
                         rpm_limit: None,
                         tpm_limit: None,
+                        admin_locked: &Default::default(),
                     },
                 )?;
                 if limited {

@@ -5,7 +5,8 @@
 //! - [`logging`]: fern dispatch; every line carries the request id of the task that wrote it.
 //! - [`store`]: SQLite. One writer thread with group commit, a read pool, migrations from `schema/`.
 //! - [`catalog`]: in-memory copies of keys, users, channels and prices, so the request path never
-//!   waits on a SQLite read; reloaded after every admin change.
+//!   waits on a SQLite read; after an admin change, the key, user, channels or options it
+//!   touched are re-read (everything only after a cascading delete).
 //! - [`ledger`]: in-memory balances and reservations; the one place money moves.
 //! - [`billing`]: pure pricing: ratios, estimates, settle amounts; token counting.
 //! - [`notify`]: quota warnings to each user's email, webhook, Bark or Gotify; the SSRF guard;
@@ -14,7 +15,8 @@
 //! - [`channel_health`]: channel tests (on demand and scheduled), an in-memory error window per
 //!   channel fed by the relay, automatic disable and re-enable, manage rows and root's notice.
 //! - [`relay`]: route a `/v1` call to a channel, forward it, read usage, settle.
-//! - [`server`]: hyper accept loop, the route table, authentication, admin API, embedded UI.
+//! - [`server`]: hyper accept loop, the route table, authentication, admin API, embedded UI,
+//!   CORS for the relay routes.
 //! - [`backup`]: scheduled backups, hot copies, `sluice backup` and `sluice restore`.
 //! - [`lock`]: the data directory lock that keeps a second server or a restore off a live database.
 //! - [`systemd`]: `Type=notify` readiness, status lines and the watchdog (no-ops outside systemd).

@@ -4,7 +4,7 @@
 //! - [`check`]: one test request to a channel (no billing).
 //! - [`scheduler`]: tests every channel every `channel.test_interval_minutes`.
 //! - this file: applying a change — the status and a manage log row in one transaction, the
-//!   catalog reload that makes routing see it, and a notification to root.
+//!   reload of the catalog's channels that makes routing see it, and a notification to root.
 //!
 //! The relay calls [`report`] for every upstream attempt: the decision is made in memory, and a
 //! disable is written by a spawned task, so the request path never waits on SQLite. The admin's
@@ -215,8 +215,8 @@ async fn apply(
         })
         .await?;
     let h = &state.channel_health;
-    if changed && let Err(e) = state.catalog.reload().await {
-        log::error!("reloading the catalog after a channel status change failed: {e}");
+    if changed && let Err(e) = state.catalog.reload_channels().await {
+        log::error!("reloading the channels after a channel status change failed: {e}");
     }
     if change.is_some() {
         // A fresh window either way: a disable was handled (or found the channel already off),

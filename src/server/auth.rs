@@ -135,11 +135,16 @@ pub struct Principal {
     pub user: UserRow,
     /// Present when the caller used a session cookie (state changes then need the CSRF token).
     pub csrf_token: Option<String>,
+    /// The digest of that session cookie: the session a password change keeps.
+    pub session: Option<[u8; 32]>,
 }
 
 impl Principal {
     pub fn is_admin(&self) -> bool {
         self.user.role >= Role::Admin
+    }
+    pub fn is_root(&self) -> bool {
+        self.user.role == Role::Root
     }
 }
 
@@ -159,6 +164,7 @@ pub async fn authenticate_user(
         return active(Principal {
             user,
             csrf_token: None,
+            session: None,
         });
     }
     if let Some(sid) = cookie(headers, SESSION_COOKIE) {
@@ -171,6 +177,7 @@ pub async fn authenticate_user(
             return active(Principal {
                 user,
                 csrf_token: Some(csrf),
+                session: Some(digest),
             });
         }
         return Err(ApiError::Unauthenticated(

@@ -5,9 +5,11 @@
 //! - [`api`]: the admin and self-service JSON API under `/api`.
 //! - [`ui`]: the embedded web UI.
 //! - [`http`]: body and response helpers; [`download`]: files streamed as attachments.
+//! - [`cors`]: CORS for the relay routes (browser front-ends), never for `/api`.
 
 pub mod api;
 pub mod auth;
+pub mod cors;
 pub mod download;
 pub mod http;
 pub mod router;
@@ -147,6 +149,13 @@ async fn dispatch(
     let matched = match router.route(req.method(), &path) {
         RouteResult::Found(m) => m,
         RouteResult::MethodNotAllowed(allow) => {
+            if req.method() == Method::OPTIONS
+                && router.is_relay(&path)
+                && let Some(r) =
+                    cors::preflight(&state.catalog.options().cors, req.headers(), &allow)
+            {
+                return r;
+            }
             return http::error(&ApiError::MethodNotAllowed {
                 method: req.method().to_string(),
                 allow,
@@ -169,6 +178,9 @@ async fn dispatch(
     };
     let handler = matched.handler;
     let id = matched.id.map(str::to_string);
+    let cors_origin = (matched.access == Access::ApiKey)
+        .then(|| req.headers().get(::http::header::ORIGIN).cloned())
+        .flatten();
     let result = match matched.access {
         Access::Public => api::public(state, handler, req, ip).await,
         Access::ApiKey => crate::relay::handle(state, handler, req).await,
@@ -187,24 +199,41 @@ async fn dispatch(
                 }
             }
         }
-        Access::User | Access::Admin => match auth::authenticate_user(state, req.headers()).await {
+        Access::User | Access::Admin | Access::Root => match auth::authenticate_user(
+            state,
+            req.headers(),
+        )
+        .await
+        {
             Err(e) => Err(e),
             Ok(p) if matched.access == Access::Admin && !p.is_admin() => {
                 Err(ApiError::Forbidden("this needs an admin account".into()))
             }
+            Ok(p) if matched.access == Access::Root && !p.is_root() => Err(ApiError::Forbidden(
+                "this needs the root account: a database copy holds every secret the server keeps"
+                    .into(),
+            )),
             Ok(p) => match auth::check_csrf(&p, req.method(), req.headers()) {
                 Err(e) => Err(e),
-                Ok(()) => api::signed_in(state, handler, req, p, id.as_deref()).await,
+                Ok(()) => api::signed_in(state, handler, req, p, id.as_deref(), ip).await,
             },
         },
     };
-    match result {
+    let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
             log::log!(e.log_level(), "{} {path}: {e}", handler_name(handler));
             http::error(&e)
         }
+    };
+    if cors_origin.is_some() {
+        cors::decorate(
+            &state.catalog.options().cors,
+            cors_origin.as_ref(),
+            &mut resp,
+        );
     }
+    resp
 }
 
 fn handler_name(h: Handler) -> String {

@@ -13,6 +13,8 @@ pub enum Access {
     User,
     /// A signed-in admin or root.
     Admin,
+    /// Root only: what hands out every secret the server keeps (database downloads).
+    Root,
     /// Prometheus scrapes: an admin token, or loopback when the `metrics_from_loopback` option allows.
     Metrics,
 }
@@ -38,6 +40,7 @@ pub enum Handler {
     Logout,
     Me,
     AccessToken,
+    MePassword,
     UsersList,
     UsersCreate,
     UserGet,
@@ -97,13 +100,14 @@ pub const ROUTES: &[(Method, &str, Handler, Access)] = &[
     (Method::PUT, "/api/logging", LoggingPut, Admin),
     (Method::GET, "/api/backups", BackupsList, Admin),
     (Method::POST, "/api/backups", BackupsCreate, Admin),
-    (Method::GET, "/api/backups/{id}", BackupGet, Admin),
-    (Method::GET, "/api/backup/hot-copy", BackupHotCopy, Admin),
+    (Method::GET, "/api/backups/{id}", BackupGet, Root),
+    (Method::GET, "/api/backup/hot-copy", BackupHotCopy, Root),
     (Method::GET, "/api/openapi.json", OpenApi, Public),
     (Method::POST, "/api/auth/login", Login, Public),
     (Method::POST, "/api/auth/logout", Logout, User),
     (Method::GET, "/api/me", Me, User),
     (Method::POST, "/api/me/access-token", AccessToken, User),
+    (Method::POST, "/api/me/password", MePassword, User),
     (Method::GET, "/api/users", UsersList, Admin),
     (Method::POST, "/api/users", UsersCreate, Admin),
     (Method::GET, "/api/users/{id}", UserGet, Admin),
@@ -215,6 +219,14 @@ impl Router {
             }
         }
         Router { inner }
+    }
+
+    /// True when `path` is a relay route (API-key access), whatever the method: only those
+    /// answer CORS preflights.
+    pub fn is_relay(&self, path: &str) -> bool {
+        self.inner
+            .at(path)
+            .is_ok_and(|m| m.value.iter().any(|(_, _, a)| *a == Access::ApiKey))
     }
 
     pub fn route<'a>(&'a self, method: &Method, path: &'a str) -> RouteResult<'a> {

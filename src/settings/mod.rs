@@ -7,9 +7,11 @@
 //!
 //! The start-up config file holds only what is needed before the database opens (listen
 //! address, data and log directories, the first root password); everything else is here and
-//! applies live: an admin change commits, the catalog reloads, the next request sees it.
+//! applies live: an admin change commits, the catalog re-reads the options, the next request
+//! sees it.
 
 pub mod channel;
+pub mod cors;
 pub mod modules;
 pub mod notify;
 pub mod ratelimit;
@@ -245,6 +247,18 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "channel.auto_enable",
         "Turn an automatically disabled channel back on after a passing test.",
+    ),
+    (
+        "keys.max_per_user",
+        "Most API keys one account may have (0 = no limit).",
+    ),
+    (
+        "cors.allowed_origins",
+        "Web pages (origins such as https://chat.example.com) that may call /v1 from a browser; [\"*\"] = any page; [] = none.",
+    ),
+    (
+        "cors.max_age_secs",
+        "How long a browser may cache a CORS preflight answer (s).",
     ),
 ];
 

@@ -23,6 +23,8 @@ pub struct Options {
     pub smtp: SmtpOptions,
     pub ratelimit: super::ratelimit::RateLimitOptions,
     pub channel: super::channel::ChannelOptions,
+    pub keys: KeyOptions,
+    pub cors: super::cors::CorsOptions,
 }
 
 impl Options {
@@ -37,7 +39,9 @@ impl Options {
         super::notify::validate(&self.notify)?;
         self.smtp.validate()?;
         self.ratelimit.validate()?;
-        self.channel.validate()
+        self.channel.validate()?;
+        self.keys.validate()?;
+        self.cors.validate()
     }
 }
 
@@ -443,5 +447,25 @@ impl DisplayOptions {
             return Err("display.symbol must be 1 to 8 characters".into());
         }
         Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyOptions {
+    /// Most API keys one account may have (0 = no limit): every key lives in memory and in
+    /// each catalog snapshot, so one account must not be able to make them without end.
+    pub max_per_user: u32,
+}
+
+impl Default for KeyOptions {
+    fn default() -> Self {
+        KeyOptions { max_per_user: 100 }
+    }
+}
+
+impl KeyOptions {
+    fn validate(&self) -> Result<(), String> {
+        range("keys.max_per_user", self.max_per_user, 0, 1_000_000, "100")
     }
 }

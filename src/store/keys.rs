@@ -3,6 +3,40 @@
 use super::StoreError;
 use rusqlite::{Connection, Row, params};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// A setting of a key that an admin can lock against its owner (see `admin_locked`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyField {
+    Enabled,
+    /// The remaining quota and the `unlimited` switch.
+    Quota,
+    Models,
+    ExpiresAt,
+    RpmLimit,
+    TpmLimit,
+}
+
+impl KeyField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyField::Enabled => "enabled",
+            KeyField::Quota => "quota",
+            KeyField::Models => "models",
+            KeyField::ExpiresAt => "expires_at",
+            KeyField::RpmLimit => "rpm_limit",
+            KeyField::TpmLimit => "tpm_limit",
+        }
+    }
+}
+
+/// Fields an admin set on another account's key.
+pub type Locks = BTreeSet<KeyField>;
+
+fn locks_json(l: &Locks) -> String {
+    serde_json::to_string(l).unwrap_or_else(|_| "[]".into())
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyRow {
@@ -23,15 +57,20 @@ pub struct KeyRow {
     pub rpm_limit: Option<i64>,
     /// Tokens per minute; `None` = the `ratelimit.key_tpm` default, 0 = unlimited.
     pub tpm_limit: Option<i64>,
+    /// Settings an admin set on this key when it belonged to someone else; its owner cannot
+    /// change them (only make the key stricter by disabling it, or delete it).
+    pub admin_locked: Locks,
     #[serde(skip)]
     pub digest: [u8; 32],
 }
 
 const COLUMNS: &str = "id, user_id, name, prefix, unlimited, remain_quota, used_quota, expires_at, \
-                       models, enabled, created_at, last_used_at, digest, rpm_limit, tpm_limit";
+                       models, enabled, created_at, last_used_at, digest, rpm_limit, tpm_limit, \
+                       admin_locked";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
     let models: Option<String> = r.get(8)?;
+    let locked: String = r.get(15)?;
     let digest: Vec<u8> = r.get(12)?;
     let mut d = [0u8; 32];
     if digest.len() == 32 {
@@ -52,6 +91,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
         last_used_at: r.get(11)?,
         rpm_limit: r.get(13)?,
         tpm_limit: r.get(14)?,
+        // Unknown names (a newer version's) are dropped rather than failing the read.
+        admin_locked: serde_json::from_str::<Vec<serde_json::Value>>(&locked)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect(),
         digest: d,
     })
 }
@@ -68,6 +113,7 @@ pub struct NewKey<'a> {
     pub created_at: i64,
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
+    pub admin_locked: &'a Locks,
 }
 
 fn models_json(m: Option<&[String]>) -> Option<String> {
@@ -76,8 +122,8 @@ fn models_json(m: Option<&[String]>) -> Option<String> {
 
 pub fn insert(conn: &Connection, k: &NewKey<'_>) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO api_keys (user_id, name, digest, prefix, unlimited, remain_quota, expires_at, models, created_at, rpm_limit, tpm_limit)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO api_keys (user_id, name, digest, prefix, unlimited, remain_quota, expires_at, models, created_at, rpm_limit, tpm_limit, admin_locked)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             k.user_id,
             k.name,
@@ -89,7 +135,8 @@ pub fn insert(conn: &Connection, k: &NewKey<'_>) -> Result<i64, StoreError> {
             models_json(k.models),
             k.created_at,
             k.rpm_limit,
-            k.tpm_limit
+            k.tpm_limit,
+            locks_json(k.admin_locked)
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -100,6 +147,15 @@ pub fn get(conn: &Connection, id: i64) -> Result<KeyRow, StoreError> {
         &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
         [id],
         from_row,
+    )?)
+}
+
+/// How many keys a user has (for the per-account cap).
+pub fn count_of_user(conn: &Connection, user_id: i64) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM api_keys WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
     )?)
 }
 
@@ -129,6 +185,35 @@ pub struct KeyPatch {
     pub rpm_limit: Option<Option<i64>>,
     #[serde(default, with = "double_option")]
     pub tpm_limit: Option<Option<i64>>,
+    /// The new set of admin locks, when it changes (decided by the API, never read from a body).
+    #[serde(skip)]
+    pub admin_locked: Option<Locks>,
+}
+
+impl KeyPatch {
+    /// The lockable settings this patch changes (`quota` is a separate field of the body).
+    pub fn touched(&self) -> Locks {
+        let mut t = Locks::new();
+        if self.enabled.is_some() {
+            t.insert(KeyField::Enabled);
+        }
+        if self.unlimited.is_some() {
+            t.insert(KeyField::Quota);
+        }
+        if self.models.is_some() {
+            t.insert(KeyField::Models);
+        }
+        if self.expires_at.is_some() {
+            t.insert(KeyField::ExpiresAt);
+        }
+        if self.rpm_limit.is_some() {
+            t.insert(KeyField::RpmLimit);
+        }
+        if self.tpm_limit.is_some() {
+            t.insert(KeyField::TpmLimit);
+        }
+        t
+    }
 }
 
 /// Tells "field absent" (leave it) from "field null" (clear it).
@@ -152,7 +237,8 @@ pub fn update(conn: &Connection, id: i64, p: &KeyPatch) -> Result<(), StoreError
             expires_at = CASE WHEN ?5 THEN ?6 ELSE expires_at END,
             models = CASE WHEN ?7 THEN ?8 ELSE models END,
             rpm_limit = CASE WHEN ?9 THEN ?10 ELSE rpm_limit END,
-            tpm_limit = CASE WHEN ?11 THEN ?12 ELSE tpm_limit END
+            tpm_limit = CASE WHEN ?11 THEN ?12 ELSE tpm_limit END,
+            admin_locked = COALESCE(?13, admin_locked)
          WHERE id = ?1",
         params![
             id,
@@ -167,6 +253,7 @@ pub fn update(conn: &Connection, id: i64, p: &KeyPatch) -> Result<(), StoreError
             p.rpm_limit.flatten(),
             p.tpm_limit.is_some(),
             p.tpm_limit.flatten(),
+            p.admin_locked.as_ref().map(locks_json),
         ],
     )?;
     if n == 0 {

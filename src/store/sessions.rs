@@ -45,3 +45,52 @@ pub fn delete(conn: &Connection, digest: &[u8; 32]) -> Result<(), StoreError> {
 pub fn purge_expired(conn: &Connection, now: i64) -> Result<usize, StoreError> {
     Ok(conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?)
 }
+
+/// Ends every session of a user but `keep` (the caller's own, on a change of their own password);
+/// returns how many ended.
+pub fn delete_for_user(
+    conn: &Connection,
+    user_id: i64,
+    keep: Option<&[u8; 32]>,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR digest != ?2)",
+        params![user_id, keep.map(|d| &d[..])],
+    )?)
+}
+
+/// What [`end_sign_ins`] ended.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ended {
+    pub sessions: usize,
+    pub access_token: bool,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ended {} session(s){}",
+            self.sessions,
+            if self.access_token {
+                " and the access token"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// Ends a user's sign-ins after a password change or a disable: every session but `keep`, and
+/// the personal access token. Call it in the transaction that made the change, so no request
+/// after the commit is let in by the old credentials.
+pub fn end_sign_ins(
+    conn: &Connection,
+    user_id: i64,
+    keep: Option<&[u8; 32]>,
+) -> Result<Ended, StoreError> {
+    Ok(Ended {
+        sessions: delete_for_user(conn, user_id, keep)?,
+        access_token: users::clear_access_token(conn, user_id)?,
+    })
+}

@@ -104,6 +104,23 @@ pub fn list(conn: &Connection) -> Result<Vec<UserRow>, StoreError> {
     Ok(rows)
 }
 
+/// Another account whose name equals `name` but for ASCII letter case ("Root" beside "root"),
+/// which a new name or a rename must not imitate.
+pub fn name_taken_ignoring_case(
+    conn: &Connection,
+    name: &str,
+    except: Option<i64>,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT username FROM users WHERE username = ?1 COLLATE NOCASE
+               AND (?2 IS NULL OR id != ?2) LIMIT 1",
+            params![name, except],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// The user and their password hash, for login.
 pub fn credentials(
     conn: &Connection,
@@ -140,6 +157,38 @@ pub fn set_access_token(conn: &Connection, id: i64, digest: &[u8; 32]) -> Result
         return Err(rusqlite::Error::QueryReturnedNoRows.into());
     }
     Ok(())
+}
+
+/// Revokes the personal access token (a password change or a disable ends it); true when
+/// there was one.
+pub fn clear_access_token(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE users SET access_token_digest = NULL WHERE id = ?1 AND access_token_digest IS NOT NULL",
+        [id],
+    )? > 0)
+}
+
+/// The stored password hash, to check a user's current password.
+pub fn password_hash(conn: &Connection, id: i64) -> Result<String, StoreError> {
+    Ok(
+        conn.query_row("SELECT password_hash FROM users WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// Replaces the password hash only if it is still `expected`, so a change checked against one
+/// password cannot overwrite a change made meanwhile; false when it was not.
+pub fn replace_password_hash(
+    conn: &Connection,
+    id: i64,
+    expected: &str,
+    new: &str,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE users SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2",
+        params![id, expected, new],
+    )? > 0)
 }
 
 /// Fields an admin may change; `None` leaves a field as it is.

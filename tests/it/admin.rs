@@ -746,10 +746,11 @@ async fn disabled_accounts_are_locked_out_until_enabled_again() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["enabled"], false);
     assert_error(&login(&t, "bob", PASSWORD).await, 403, "forbidden");
+    // The disable revoked the token (see account.rs).
     assert_error(
         &with_token(&t, &bob_token, "GET", "/api/me", None).await,
-        403,
-        "forbidden",
+        401,
+        "unauthenticated",
     );
     assert_error(&models(&t, &bob_key).await, 403, "forbidden");
     // Nobody disables themselves.
@@ -763,11 +764,11 @@ async fn disabled_accounts_are_locked_out_until_enabled_again() {
 
     t.patch(&path, json!({"enabled": true})).await;
     assert_eq!(login(&t, "bob", PASSWORD).await.status, 200);
-    assert_eq!(
-        with_token(&t, &bob_token, "GET", "/api/me", None)
-            .await
-            .status,
-        200
+    // … for good: enabled again, bob makes a new one.
+    assert_error(
+        &with_token(&t, &bob_token, "GET", "/api/me", None).await,
+        401,
+        "unauthenticated",
     );
     assert_eq!(models(&t, &bob_key).await.status, 200);
     // Renaming onto a taken name is a conflict; a free one works and signs in.

@@ -166,6 +166,15 @@ impl TestServer {
         })
         .await
         .unwrap();
+        // An empty configured password makes sluice generate one (the first-run case).
+        let root_password = if config.root_password.is_empty() {
+            let file = config
+                .data_dir
+                .join(sluice::app::INITIAL_ROOT_PASSWORD_FILE);
+            std::fs::read_to_string(file).unwrap().trim().to_string()
+        } else {
+            config.root_password.expose().to_string()
+        };
         let clock = sluice::ratelimit::ManualClock::default();
         let limiter = sluice::ratelimit::Limiter::with_clock(Box::new(clock.clone()));
         let state = sluice::app::build_state_with(config, store, limiter)
@@ -192,7 +201,7 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
         };
-        t.admin = t.login_token("root", ROOT_PASSWORD).await;
+        t.admin = t.login_token("root", &root_password).await;
         t
     }
 

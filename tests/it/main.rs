@@ -2,12 +2,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod account;
 mod admin;
 mod backup;
 mod channel_health;
 mod common;
+mod cors;
 mod display;
 mod failures;
+mod key_cap;
+mod key_locks;
 mod logfiles;
 mod logs;
 mod money;
@@ -19,6 +23,8 @@ mod process;
 mod ratelimit;
 mod receivers;
 mod relay;
+mod secrets_guard;
 mod service;
 mod store;
+mod usernames;
 mod warnings;

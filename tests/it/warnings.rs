@@ -61,10 +61,10 @@ async fn a_relayed_charge_below_the_threshold_warns_once_per_crossing_across_a_r
     // The de-duplication state is in the database: a restart does not warn again.
     let dir = t.stop().await;
     let t = TestServer::start_in(dir, |_| {}).await;
-    // The restarted harness has a new mock upstream.
+    // The restarted harness has a new mock upstream (another port: the secret goes along).
     t.patch(
         &format!("/api/channels/{channel}"),
-        json!({"base_url": t.mock.base_url()}),
+        json!({"base_url": t.mock.base_url(), "api_key": "sk-upstream-secret-canary"}),
     )
     .await;
     call(&t, &key).await; // 750

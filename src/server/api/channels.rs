@@ -4,7 +4,7 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
-use super::{admin_change, manage_entry};
+use super::{Refresh, commit_change, manage_entry, refresh};
 use crate::error::ApiError;
 use crate::relay::providers;
 use crate::secret::Secret;
@@ -140,6 +140,19 @@ pub fn validate(c: &ChannelFields) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Where a base URL sends requests: scheme, host and port (the default one when none is given),
+/// compared case-insensitively. `None` when it is not a URL.
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let port = uri.port_u16().or(match scheme.as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    })?;
+    Some((scheme, uri.host()?.to_ascii_lowercase(), port))
+}
+
 fn defaults() -> ChannelFields {
     ChannelFields {
         kind: "openai".into(),
@@ -166,11 +179,12 @@ pub async fn create(
     let fields = b.merge_onto(defaults());
     validate(&fields)?;
     let log = manage_entry(&p.user, format!("created channel {:?}", fields.name));
-    let row = admin_change(state, log, move |c| {
+    let row = commit_change(state, log, move |c| {
         let id = channels::insert(c, &fields, util::now_secs())?;
         channels::get(c, id)
     })
     .await?;
+    refresh(state, Refresh::Channels).await;
     Ok(json(StatusCode::CREATED, &row.view()))
 }
 
@@ -185,14 +199,23 @@ pub async fn patch(
     // Sending `enabled: true` is the admin's word that the channel should take requests,
     // which overrides an automatic disable.
     let switch_on = b.enabled == Some(true);
+    let (new_secret, new_url) = (b.api_key.is_some(), b.base_url.is_some());
     let current = state.store.read(move |c| channels::get(c, id)).await?;
+    let old_origin = origin(&current.fields.base_url);
     let fields = b.merge_onto(current.fields);
     validate(&fields)?;
+    // The stored secret was given for one server: moving the channel to another would send it
+    // there on the next call or test. Whoever moves it must know the secret (or give a new one).
+    if new_url && !new_secret && old_origin.is_none_or(|o| Some(o) != origin(&fields.base_url)) {
+        return Err(ApiError::BadRequest(
+            "base_url now names another server (scheme, host or port): send api_key with it, so the stored secret is never sent to a server it was not given for".into(),
+        ));
+    }
     let log = manage_entry(
         &p.user,
         format!("updated channel {:?} (id {id})", fields.name),
     );
-    let row = admin_change(state, log, move |c| {
+    let row = commit_change(state, log, move |c| {
         channels::replace(c, id, &fields)?;
         if switch_on {
             channels::clear_auto_disabled(c, id)?;
@@ -200,6 +223,7 @@ pub async fn patch(
         channels::get(c, id)
     })
     .await?;
+    refresh(state, Refresh::Channels).await;
     if switch_on {
         state.channel_health.tracker.reset(id);
     }
@@ -208,11 +232,12 @@ pub async fn patch(
 
 pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
     let log = manage_entry(&p.user, format!("deleted channel {id}"));
-    admin_change(state, log, move |c| {
+    commit_change(state, log, move |c| {
         channels::delete(c, id)?;
         Ok(())
     })
     .await?;
+    refresh(state, Refresh::Channels).await;
     state.channel_health.tracker.reset(id);
     Ok(no_content())
 }

@@ -4,9 +4,9 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
-use super::{admin_change, manage_entry};
+use super::{Refresh, commit_change, commit_change_checked, key_locks, manage_entry, refresh};
 use crate::error::ApiError;
-use crate::store::keys::{self, KeyPatch, KeyRow, NewKey};
+use crate::store::keys::{self, KeyPatch, KeyRow, Locks, NewKey};
 use crate::store::logs;
 use crate::util;
 use http::StatusCode;
@@ -174,15 +174,37 @@ pub async fn create(
         }
         _ => p.user.id,
     };
+    // What an admin sets on someone else's key, its owner cannot undo.
+    let locks = if owner == p.user.id {
+        Locks::new()
+    } else {
+        key_locks::on_create(
+            b.models.is_some(),
+            b.expires_at.is_some(),
+            b.rpm_limit.is_some(),
+            b.tpm_limit.is_some(),
+        )
+    };
     let secret = format!("sk-{}", util::random_token(KEY_CHARS));
     let digest = util::digest(&secret);
     let prefix: String = secret.chars().take(8).collect();
-    let log = manage_entry(
-        &p.user,
-        format!("created key {:?} for user {owner}", b.name),
-    );
+    let mut what = format!("created key {:?} for user {owner}", b.name);
+    if !locks.is_empty() {
+        what.push_str(&format!(
+            "; locked for the owner: {}",
+            key_locks::describe(&locks)
+        ));
+    }
+    let log = manage_entry(&p.user, what);
     let by = log.clone();
-    let row = admin_change(state, log, move |c| {
+    let cap = state.catalog.options().keys.max_per_user;
+    let row = commit_change_checked(state, log, move |c, _| {
+        // Counted in the transaction that inserts, so concurrent creates stop exactly at it.
+        if cap > 0 && keys::count_of_user(c, owner)? >= i64::from(cap) {
+            return Ok(Err(ApiError::Forbidden(format!(
+                "user {owner} already has {cap} API keys, the most one account may have (option keys.max_per_user): delete one first"
+            ))));
+        }
         let id = keys::insert(
             c,
             &NewKey {
@@ -197,14 +219,16 @@ pub async fn create(
                 created_at: now,
                 rpm_limit: b.rpm_limit,
                 tpm_limit: b.tpm_limit,
+                admin_locked: &locks,
             },
         )?;
         if !b.unlimited {
             logs::record_topup(c, &by, owner, Some(id), quota)?;
         }
-        keys::get(c, id)
+        keys::get(c, id).map(Ok)
     })
     .await?;
+    refresh(state, Refresh::Key(row.id)).await;
     let mut v = money(state, &row);
     if let Some(o) = v.as_object_mut() {
         o.insert("key".into(), json!(secret));
@@ -218,6 +242,10 @@ struct PatchBody {
     fields: KeyPatch,
     #[serde(default)]
     quota: Option<i64>,
+    /// Admins only, on another account's key: the settings locked against the owner, replacing
+    /// the set (`[]` hands them all back).
+    #[serde(default)]
+    admin_locked: Option<Locks>,
 }
 
 pub async fn patch(
@@ -249,12 +277,35 @@ pub async fn patch(
             "expires_at must be in the future (Unix seconds), or null for no expiry".into(),
         ));
     }
+    // `owned` let a caller who is not the owner through only as an admin over the owner.
+    let as_admin = current.user_id != p.user.id;
+    if !as_admin && b.admin_locked.is_some() {
+        return Err(ApiError::Forbidden(
+            "admin_locked is set by an admin, on another account's key".into(),
+        ));
+    }
     let quota = b.quota;
-    let fields = b.fields;
+    let explicit_locks = b.admin_locked;
+    let mut fields = b.fields;
     let log = manage_entry(&p.user, format!("updated key {:?} (id {id})", current.name));
     let by = log.clone();
     let owner = current.user_id;
-    let (row, old) = admin_change(state, log, move |c| {
+    let (row, old) = commit_change_checked(state, log, move |c, log| {
+        // The locks as committed now, so an owner's change cannot slip past one an admin set
+        // after this request read the key.
+        let locked = keys::get(c, id)?.admin_locked;
+        if as_admin {
+            let locks = key_locks::after_admin_change(&locked, &fields, quota, explicit_locks);
+            if locks != locked {
+                log.content = log
+                    .content
+                    .take()
+                    .map(|t| format!("{t}; locked for the owner: {}", key_locks::describe(&locks)));
+                fields.admin_locked = Some(locks);
+            }
+        } else if let Err(e) = key_locks::check_owner_change(&locked, &fields, quota) {
+            return Ok(Err(e));
+        }
         keys::update(c, id, &fields)?;
         let old = match quota {
             Some(q) => {
@@ -264,9 +315,10 @@ pub async fn patch(
             }
             None => None,
         };
-        Ok((keys::get(c, id)?, old))
+        Ok(Ok((keys::get(c, id)?, old)))
     })
     .await?;
+    refresh(state, Refresh::Key(id)).await;
     // The difference, read in the transaction that set the new balance (see the ledger).
     if let (Some(old), Some(new), Some(acct)) = (old, quota, state.catalog.key_account(id)) {
         acct.adjust(new - old);
@@ -280,11 +332,8 @@ pub async fn patch(
 pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Resp, ApiError> {
     let current = owned(state, p, id).await?;
     let log = manage_entry(&p.user, format!("deleted key {:?} (id {id})", current.name));
-    admin_change(state, log, move |c| {
-        keys::delete(c, id)?;
-        Ok(())
-    })
-    .await?;
+    commit_change(state, log, move |c| keys::delete(c, id)).await?;
+    refresh(state, Refresh::Key(id)).await;
     Ok(no_content())
 }
 

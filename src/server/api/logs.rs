@@ -4,7 +4,7 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json};
 use super::super::state::AppState;
-use super::{admin_change, manage_entry};
+use super::{commit_change, manage_entry};
 use crate::billing::display;
 use crate::error::ApiError;
 use crate::store::log_query::{self, Bucket, Cursor, LogFilter, PageRequest, SortKey, SplitBy};
@@ -366,6 +366,6 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, query: &str) -> Result
         &p.user,
         format!("deleted {deleted} log rows created before {}", q.before),
     );
-    admin_change(state, log, |_| Ok(())).await?;
+    commit_change(state, log, |_| Ok(())).await?;
     Ok(json(StatusCode::OK, &json!({ "deleted": deleted })))
 }

@@ -4,11 +4,13 @@
 mod audit;
 mod backup;
 mod channels;
+mod key_locks;
 mod keys;
 mod logs;
 mod notify;
 pub mod ops;
 mod options;
+mod password;
 mod session;
 mod users;
 
@@ -50,6 +52,7 @@ pub async fn signed_in(
     req: http::Request<Incoming>,
     p: Principal,
     id: Option<&str>,
+    ip: IpAddr,
 ) -> Result<Resp, ApiError> {
     use Handler::*;
     let query = req.uri().query().unwrap_or("").to_string();
@@ -58,8 +61,9 @@ pub async fn signed_in(
     let id = || parse_id(raw_id);
     match handler {
         Logout => session::logout(state, &parts, &p).await,
-        Me => Ok(session::me(state, &p)),
+        Me => Ok(session::me(state, &p).await),
         AccessToken => session::access_token(state, &p).await,
+        MePassword => password::change_own(state, &p, &parts, &body, ip).await,
         UsersList => users::list(state).await,
         UsersCreate => users::create(state, &p, &parts, &body).await,
         UserGet => users::get(state, id()?).await,
@@ -131,8 +135,9 @@ fn manage_entry(actor: &UserRow, content: String) -> LogEntry {
     }
 }
 
-/// Commits an admin change and its manage row in one transaction, then refreshes the catalog.
-async fn admin_change<T, F>(state: &AppState, log: LogEntry, f: F) -> Result<T, ApiError>
+/// Commits an admin change and its manage row in one transaction. The caller then refreshes
+/// what it changed in the catalog ([`refresh`]).
+async fn commit_change<T, F>(state: &AppState, log: LogEntry, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&rusqlite::Connection) -> Result<T, crate::store::StoreError> + Send + 'static,
@@ -146,14 +151,75 @@ where
             Ok(out)
         })
         .await?;
-    reload(state).await;
     Ok(out)
+}
+
+/// [`commit_change`] and a reload of the whole catalog: for a change that cascades.
+async fn admin_change<T, F>(state: &AppState, log: LogEntry, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> Result<T, crate::store::StoreError> + Send + 'static,
+{
+    let out = commit_change(state, log, f).await?;
+    refresh(state, Refresh::Everything).await;
+    Ok(out)
+}
+
+/// [`commit_change`] for a change that the transaction itself may refuse, from what it reads
+/// there (a lock, a name taken meanwhile): `f` returns `Ok(Err(refusal))` *before* it writes
+/// anything, and then no manage row is written either. `f` may add to the row's text.
+async fn commit_change_checked<T, F>(
+    state: &AppState,
+    mut log: LogEntry,
+    f: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(
+            &rusqlite::Connection,
+            &mut LogEntry,
+        ) -> Result<Result<T, ApiError>, crate::store::StoreError>
+        + Send
+        + 'static,
+{
+    let out = state
+        .store
+        .writer
+        .exec(move |c| {
+            let out = f(c, &mut log)?;
+            if out.is_ok() {
+                crate::store::logs::insert(c, &log)?;
+            }
+            Ok(out)
+        })
+        .await??;
+    Ok(out)
+}
+
+/// What a committed change makes the catalog re-read: only what it touched, so a key create
+/// at 9,000 keys does not re-read them all.
+#[derive(Debug, Clone, Copy)]
+enum Refresh {
+    Key(i64),
+    User(i64),
+    Channels,
+    Options,
+    /// A change that cascades (a user deleted with their keys and sessions).
+    Everything,
 }
 
 /// Refreshes the in-memory catalog after a committed change. A failure leaves the old snapshot
 /// in place (logged); the change itself is already durable.
-async fn reload(state: &AppState) {
-    if let Err(e) = state.catalog.reload().await {
-        log::error!("reloading the catalog after an admin change failed: {e}");
+async fn refresh(state: &AppState, what: Refresh) {
+    let c = &state.catalog;
+    let done = match what {
+        Refresh::Key(id) => c.refresh_key(id).await,
+        Refresh::User(id) => c.refresh_user(id).await,
+        Refresh::Channels => c.reload_channels().await,
+        Refresh::Options => c.reload_options().await,
+        Refresh::Everything => c.reload().await,
+    };
+    if let Err(e) = done {
+        log::error!("refreshing the catalog ({what:?}) after an admin change failed: {e}");
     }
 }

@@ -3,7 +3,7 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, full, json, parse_json, with_type};
 use super::super::state::AppState;
-use super::{admin_change, manage_entry};
+use super::{commit_change, manage_entry};
 use crate::error::ApiError;
 use crate::profiler::{FileKind, ProfileError};
 use http::StatusCode;
@@ -158,7 +158,7 @@ pub async fn set_logging(
         &p.user,
         format!("set DEBUG logging {}", if b.debug { "on" } else { "off" }),
     );
-    admin_change(state, log, |_| Ok(())).await?;
+    commit_change(state, log, |_| Ok(())).await?;
     crate::logging::set_debug(b.debug);
     log::info!(
         "DEBUG logging turned {} by {}",

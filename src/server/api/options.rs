@@ -3,7 +3,7 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json, parse_json};
 use super::super::state::AppState;
-use super::{admin_change, manage_entry};
+use super::{Refresh, commit_change, manage_entry, refresh};
 use crate::error::ApiError;
 use crate::settings;
 use crate::store::options;
@@ -56,7 +56,7 @@ pub async fn put(
     if !names.is_empty() {
         let log = manage_entry(&p.user, format!("changed options: {}", names.join(", ")));
         let rows = merged.rows;
-        admin_change(state, log, move |c| {
+        commit_change(state, log, move |c| {
             let now = util::now_secs();
             for (k, v) in &rows {
                 options::set(c, k, v, now)?;
@@ -64,6 +64,7 @@ pub async fn put(
             Ok(())
         })
         .await?;
+        refresh(state, Refresh::Options).await;
         state.apply_options();
     }
     Ok(json(

@@ -77,11 +77,16 @@ pub async fn login(
     let user = match (user, ok) {
         (Some(u), true) if u.enabled => u,
         (Some(_), true) => return Err(ApiError::Forbidden("this account is disabled".into())),
-        _ => {
+        (found, _) => {
             state
                 .throttle
                 .record_failure(&b.username, ip, Instant::now());
-            log::warn!("failed sign-in for {:?} from {ip}", b.username);
+            // A name that is no account is often a password typed into the wrong field: it is
+            // not written down.
+            match found {
+                Some(u) => log::warn!("failed sign-in for {:?} from {ip}", u.username),
+                None => log::warn!("failed sign-in for an unknown username from {ip}"),
+            }
             return Err(ApiError::Unauthenticated(
                 "wrong username or password".into(),
             ));
@@ -138,14 +143,20 @@ pub async fn logout(
     Ok(resp)
 }
 
-pub fn me(state: &AppState, p: &Principal) -> Resp {
+/// The caller's account, the session's CSRF token, and `must_change_password` (root still has
+/// the generated first password).
+pub async fn me(state: &AppState, p: &Principal) -> Resp {
+    let must_change = super::password::must_change(state, p).await;
     let mut v = crate::billing::display::with_display(
         &p.user,
         crate::billing::display::USER_FIELDS,
         &state.catalog.options().display,
     );
-    if let (Some(obj), Some(csrf)) = (v.as_object_mut(), &p.csrf_token) {
-        obj.insert("csrf_token".into(), json!(csrf));
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(csrf) = &p.csrf_token {
+            obj.insert("csrf_token".into(), json!(csrf));
+        }
+        obj.insert("must_change_password".into(), json!(must_change));
     }
     json(StatusCode::OK, &v)
 }

@@ -3,10 +3,10 @@
 use super::super::auth::{self, Principal};
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
-use super::{admin_change, manage_entry, reload};
+use super::{Refresh, admin_change, commit_change_checked, manage_entry, refresh};
 use crate::error::ApiError;
-use crate::store::logs;
 use crate::store::users::{self, NewUser, Role, UserPatch};
+use crate::store::{logs, sessions};
 use crate::util;
 use http::StatusCode;
 use serde::Deserialize;
@@ -35,17 +35,35 @@ struct CreateBody {
     quota: Option<i64>,
 }
 
+/// New names and renames: ASCII letters and digits and `._-@` only, so no name can pass for
+/// another with look-alike letters (Cyrillic "о" in "rооt"). Existing names are not checked
+/// again: they still sign in.
 fn check_username(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&name.chars().count())
+    let ok = (1..=64).contains(&name.len())
         && name
             .chars()
-            .all(|c| c.is_alphanumeric() || "._-@".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if !ok {
         return Err(ApiError::BadRequest(
-            "username must be 1–64 characters: letters, digits, '.', '_', '-' or '@'".into(),
+            "username must be 1–64 characters: ASCII letters (a–z, A–Z), digits, '.', '_', '-' or '@'".into(),
         ));
     }
     Ok(())
+}
+
+/// Refuses a name that differs from another account's only in letter case.
+fn check_unlike_others(
+    c: &rusqlite::Connection,
+    name: &str,
+    except: Option<i64>,
+) -> Result<Result<(), ApiError>, crate::store::StoreError> {
+    Ok(match users::name_taken_ignoring_case(c, name, except)? {
+        Some(other) if other != name => Err(ApiError::Conflict(format!(
+            "username {name:?} differs from the existing {other:?} only in letter case; choose another"
+        ))),
+        // The same name exactly: the UNIQUE constraint answers 409.
+        _ => Ok(()),
+    })
 }
 
 fn check_group(g: &str) -> Result<(), ApiError> {
@@ -111,7 +129,10 @@ pub async fn create(
     );
     let username = b.username;
     let by = log.clone();
-    let row = admin_change(state, log, move |c| {
+    let row = commit_change_checked(state, log, move |c, _| {
+        if let Err(e) = check_unlike_others(c, &username, None)? {
+            return Ok(Err(e));
+        }
         let id = users::insert(
             c,
             &NewUser {
@@ -124,9 +145,10 @@ pub async fn create(
             },
         )?;
         logs::record_topup(c, &by, id, None, quota)?;
-        users::get(c, id)
+        users::get(c, id).map(Ok)
     })
     .await?;
+    refresh(state, Refresh::User(row.id)).await;
     Ok(json(StatusCode::CREATED, &money(state, &row)))
 }
 
@@ -190,6 +212,7 @@ pub async fn patch(
         }
         None => None,
     };
+    let password_changed = password_hash.is_some();
     let patch = UserPatch {
         username: b.username,
         password_hash,
@@ -198,6 +221,10 @@ pub async fn patch(
         enabled: b.enabled,
     };
     let quota = b.quota;
+    // A new password or a disable ends the account's sign-ins in the same transaction; an
+    // admin changing their own password keeps the session they did it from.
+    let end_sign_ins = patch.password_hash.is_some() || patch.enabled == Some(false);
+    let keep = if id == p.user.id { p.session } else { None };
     // Built here, on the request's task, so the row carries its request id.
     let mut entry = manage_entry(&p.user, String::new());
     let target_name = target.username.clone();
@@ -205,7 +232,17 @@ pub async fn patch(
         .store
         .writer
         .exec(move |c| {
+            if let Some(n) = &patch.username
+                && let Err(e) = check_unlike_others(c, n, Some(id))?
+            {
+                return Ok(Err(e));
+            }
             users::update(c, id, &patch)?;
+            let ended = if end_sign_ins {
+                Some(sessions::end_sign_ins(c, id, keep.as_ref())?)
+            } else {
+                None
+            };
             let mut changes: Vec<String> = Vec::new();
             if patch.username.is_some() {
                 changes.push("username".into());
@@ -231,6 +268,9 @@ pub async fn patch(
                 }
                 None => None,
             };
+            if let Some(e) = ended {
+                changes.push(e.to_string());
+            }
             if !changes.is_empty() {
                 entry.content = Some(format!(
                     "updated user {target_name:?}: {}",
@@ -238,9 +278,9 @@ pub async fn patch(
                 ));
                 logs::insert(c, &entry)?;
             }
-            Ok((users::get(c, id)?, old_quota))
+            Ok(Ok((users::get(c, id)?, old_quota)))
         })
-        .await?;
+        .await??;
     // The difference, read in the transaction that set the new balance (see the ledger).
     if let (Some(old), Some(new), Some(acct)) = (old_quota, quota, state.catalog.user_account(id)) {
         acct.adjust(new - old);
@@ -248,7 +288,10 @@ pub async fn patch(
             .notifier
             .balance_set(crate::notify::Subject::User(id), id, acct.balance());
     }
-    reload(state).await;
+    refresh(state, Refresh::User(id)).await;
+    if password_changed && target.role == Role::Root {
+        super::password::forget_initial_root_password(state).await;
+    }
     Ok(json(StatusCode::OK, &money(state, &row)))
 }
 
