@@ -6,7 +6,7 @@ NPM ?= npm
 # Where cargo puts binaries (honours CARGO_TARGET_DIR, as cargo does).
 TARGET := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: all frontend build release run test test-rust test-ui bench bench-logs deb test-deb test-systemd clean
+.PHONY: all frontend build release run test test-rust test-ui test-schema bench bench-logs deb test-deb test-systemd clean
 
 all: build
 
@@ -30,13 +30,18 @@ run: release
 
 test: frontend
 	$(CARGO) build --bins
-	$(MAKE) test-rust test-ui
+	$(MAKE) test-rust test-ui test-schema
 
 test-rust:
 	$(CARGO) test --all-targets
 
 test-ui:
 	cd frontend && SLUICE_BIN=$(TARGET)/debug/sluice node --test e2e/
+
+# schemathesis (pinned, in target/schemathesis-venv) against the OpenAPI document the debug
+# binary serves, isolated in a network namespace; a few minutes (tests/schemathesis/run.sh).
+test-schema:
+	SLUICE_BIN=$(TARGET)/debug/sluice tests/schemathesis/run.sh
 
 # Load test: sluice pinned to CPU 0, the mock upstream and the load generator on CPU 1.
 bench: release

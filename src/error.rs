@@ -11,6 +11,12 @@ use serde_json::json;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A form's values refused: the message, and why each field at fault was refused.
+    #[error("{message}")]
+    InvalidFields {
+        message: String,
+        fields: std::collections::BTreeMap<String, String>,
+    },
     #[error("{0}")]
     InvalidApiKey(String),
     #[error("{0}")]
@@ -57,7 +63,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidFields { .. } => StatusCode::BAD_REQUEST,
             ApiError::InvalidApiKey(_) | ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
@@ -82,7 +88,9 @@ impl ApiError {
     /// OpenAI's `type` and `code` for the body.
     fn kind(&self) -> (&'static str, &'static str) {
         match self {
-            ApiError::BadRequest(_) => ("invalid_request_error", "invalid_request"),
+            ApiError::BadRequest(_) | ApiError::InvalidFields { .. } => {
+                ("invalid_request_error", "invalid_request")
+            }
             ApiError::InvalidApiKey(_) => ("invalid_request_error", "invalid_api_key"),
             ApiError::Unauthenticated(_) => ("authentication_error", "unauthenticated"),
             ApiError::Forbidden(_) => ("permission_error", "forbidden"),
@@ -114,6 +122,7 @@ impl ApiError {
     pub fn log_level(&self) -> log::Level {
         match self {
             ApiError::BadRequest(_)
+            | ApiError::InvalidFields { .. }
             | ApiError::InvalidApiKey(_)
             | ApiError::Unauthenticated(_)
             | ApiError::Forbidden(_)
@@ -154,7 +163,10 @@ impl ApiError {
 
     pub fn body(&self) -> Bytes {
         let (kind, code) = self.kind();
-        let v = json!({"error": {"message": self.client_message(), "type": kind, "param": null, "code": code}});
+        let mut v = json!({"error": {"message": self.client_message(), "type": kind, "param": null, "code": code}});
+        if let ApiError::InvalidFields { fields, .. } = self {
+            v["error"]["fields"] = json!(fields);
+        }
         Bytes::from(v.to_string())
     }
 

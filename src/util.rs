@@ -24,3 +24,14 @@ pub fn digest(secret: &str) -> [u8; 32] {
     d.copy_from_slice(&out);
     d
 }
+
+/// For `#[serde(default, deserialize_with = "crate::util::not_null")]` on an `Option` field:
+/// absent is `None`, a value is `Some`, and `null` is refused (the API's schema has no null
+/// there: leave the field out instead).
+pub fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}

@@ -97,6 +97,7 @@ fn main() -> anyhow::Result<()> {
     ];
     let cpu = procs::have_taskset().then_some(0);
     let mut p = Proc::spawn("sluice", &sluice, &serve, cpu, &env)?;
+    let pid = p.pid();
     let addr = p.wait_for_addr(Duration::from_secs(30))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -202,6 +203,32 @@ fn main() -> anyhow::Result<()> {
                 "usage, by day and model",
                 format!("/api/usage?bucket=day&by=model&start={}", now - 30 * 86_400),
             ),
+            (
+                "usage, by day and model, tz Asia/Shanghai",
+                format!(
+                    "/api/usage?bucket=day&by=model&start={}&tz=Asia/Shanghai",
+                    now - 30 * 86_400 - 1234
+                ),
+            ),
+            (
+                "usage, by hour and user, last 24 h",
+                format!("/api/usage?bucket=hour&by=user&start={day}"),
+            ),
+            ("dashboard, 24 h", "/api/dashboard".into()),
+            (
+                "dashboard, 30 d, tz Europe/Berlin",
+                "/api/dashboard?range=30d&tz=Europe/Berlin".into(),
+            ),
+            (
+                "users, search and page",
+                "/api/users?q=user&sort=used_quota".into(),
+            ),
+            (
+                "keys, sorted page",
+                "/api/keys?sort=used_quota&page_size=50".into(),
+            ),
+            ("models and prices", "/api/models".into()),
+            ("channel stats, 24 h", "/api/channels/stats".into()),
         ];
         let mut out = Vec::new();
         for (name, path) in queries {
@@ -241,8 +268,19 @@ fn main() -> anyhow::Result<()> {
                     bail!("{path}: {} {}", r.status, String::from_utf8_lossy(&r.body));
                 }
                 let v = r.json();
-                answer = if let Some(items) = v["items"].as_array() {
+                answer = if let Some(total) = v["total"].as_i64() {
+                    format!(
+                        "{} of {total} rows",
+                        v["items"].as_array().map_or(0, Vec::len)
+                    )
+                } else if let Some(items) = v["items"].as_array() {
                     format!("{} rows", items.len())
+                } else if let Some(series) = v["series"].as_array() {
+                    format!(
+                        "{} points, {} requests",
+                        series.len(),
+                        v["totals"]["requests"]
+                    )
                 } else if let Some(points) = v["points"].as_array() {
                     format!("{} points", points.len())
                 } else {
@@ -253,6 +291,52 @@ fn main() -> anyhow::Result<()> {
             let pick = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
             out.push((name, answer, pick(0.5), pick(0.95), times[times.len() - 1]));
         }
+        // The CSV export of every row: streamed, so the server's peak memory should barely move.
+        let hwm = || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmHWM:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                })
+                .unwrap_or(0)
+        };
+        let before = hwm();
+        let mut times = Vec::new();
+        let mut answer = String::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let r = client::call(
+                addr,
+                Method::GET,
+                "/api/log/export",
+                &[("authorization", &auth)],
+                None,
+                Duration::from_secs(600),
+            )
+            .await?;
+            times.push(t.elapsed());
+            if !r.status.is_success() {
+                bail!("export: {}", r.status);
+            }
+            let lines = r.body.iter().filter(|b| **b == b'\n').count();
+            answer = format!(
+                "{} rows, {:.0} MiB; peak RSS {} → {} MiB",
+                lines.saturating_sub(1),
+                r.body.len() as f64 / 1048576.0,
+                before / 1024,
+                hwm() / 1024
+            );
+        }
+        times.sort();
+        out.push((
+            "CSV export, every row",
+            answer,
+            times[1],
+            times[2],
+            times[2],
+        ));
         anyhow::Ok(out)
     })?;
     drop(p);

@@ -361,12 +361,9 @@ impl Notifier {
         user_id: i64,
         username: &str,
         request_id: Option<String>,
-    ) -> Result<TestReport, String> {
-        let settings = load_settings(&self.inner.store, user_id)
-            .map_err(|e| format!("cannot read the notification settings: {e}"))?;
-        let target = settings.target().ok_or_else(|| {
-            "no notification kind is set: choose one with PUT /api/me/notify first".to_string()
-        })?;
+    ) -> Result<TestReport, TestError> {
+        let settings = load_settings(&self.inner.store, user_id).map_err(TestError::Store)?;
+        let target = settings.target().ok_or(TestError::NoKind)?;
         let config = self.config();
         let message = Message::test(username, crate::util::now_secs());
         let meta = delivery::Meta {
@@ -488,6 +485,15 @@ fn state_writer(inner: &Inner, rx: &Receiver<WarningRow>) {
         }
         inner.pending.done();
     }
+}
+
+/// Why a test notification could not be sent at all.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error("no notification kind is set: choose one with PUT /api/me/notify first")]
+    NoKind,
+    #[error("cannot read the notification settings: {0}")]
+    Store(crate::store::StoreError),
 }
 
 #[cfg(test)]

@@ -73,13 +73,47 @@ pub async fn handle(
         Handler::Models => Ok(dashboard::models(state, &caller)),
         Handler::BillingSubscription => dashboard::subscription(state, &caller).await,
         Handler::BillingUsage => dashboard::usage(state, &caller).await,
-        Handler::ChatCompletions => relay(state, caller, Endpoint::Chat, req).await,
-        Handler::Completions => relay(state, caller, Endpoint::Completions, req).await,
-        Handler::Embeddings => relay(state, caller, Endpoint::Embeddings, req).await,
+        Handler::ChatCompletions => relay(state, caller, Endpoint::Chat, req, false).await,
+        Handler::Completions => relay(state, caller, Endpoint::Completions, req, false).await,
+        Handler::Embeddings => relay(state, caller, Endpoint::Embeddings, req, false).await,
         other => Err(ApiError::Internal(format!(
             "{other:?} is not a relay route"
         ))),
     }
+}
+
+/// The name the playground's calls carry in the logs (they have no key id; usage split by key
+/// shows them as key 0).
+pub const PLAYGROUND_KEY_NAME: &str = "playground";
+
+/// `POST /api/playground/chat/completions`: a chat call from the console on the signed-in
+/// session, relayed and charged like a call through a key of the user's with no limits of its
+/// own: the user's balance, group price and rate limits apply.
+pub async fn playground(
+    state: &Arc<AppState>,
+    user_id: i64,
+    req: http::Request<Incoming>,
+) -> Result<Resp, ApiError> {
+    let user = state
+        .catalog
+        .user(user_id)
+        .ok_or_else(|| ApiError::Unauthenticated("the account no longer exists".into()))?;
+    if !user.enabled {
+        return Err(ApiError::Forbidden("the account is disabled".into()));
+    }
+    let key = Arc::new(crate::catalog::KeyEntry {
+        id: 0,
+        user_id,
+        name: PLAYGROUND_KEY_NAME.into(),
+        enabled: true,
+        expires_at: None,
+        models: None,
+        account: None,
+        // 0 = unlimited: the playground has no key limits, only the user's.
+        rpm_limit: Some(0),
+        tpm_limit: Some(0),
+    });
+    relay(state, KeyCaller { key, user }, Endpoint::Chat, req, true).await
 }
 
 async fn relay(
@@ -87,6 +121,7 @@ async fn relay(
     caller: KeyCaller,
     endpoint: Endpoint,
     req: http::Request<Incoming>,
+    playground: bool,
 ) -> Result<Resp, ApiError> {
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(ApiError::ShuttingDown);
@@ -118,6 +153,7 @@ async fn relay(
         request_id: crate::logging::current_request_id(),
         permit: crate::ratelimit::Permit::unlimited(),
         client_left: Default::default(),
+        playground,
     };
     let rate_tokens = prepared.rate_tokens(&state.catalog.options().relay);
     call.permit = settle::admit(&call, rate_tokens).await?;
@@ -347,14 +383,29 @@ async fn whole(
         .client_left
         .load(std::sync::atomic::Ordering::Acquire)
         .then_some("client disconnected before the answer; billed to the end of upstream's answer");
-    if let Err(e) = settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, left).await {
-        return web::error(&e);
-    }
+    let charge = match settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, left).await {
+        Ok(c) => c,
+        Err(e) => return web::error(&e),
+    };
     let mut out = http::Response::new(web::full(body));
     *out.status_mut() = parts.status;
     if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
         out.headers_mut()
             .insert(http::header::CONTENT_TYPE, ct.clone());
+    }
+    if call.playground {
+        let shown =
+            crate::billing::display::show(charge.quota, &call.state.catalog.options().display);
+        let h = out.headers_mut();
+        for (name, v) in [
+            ("x-sluice-quota", charge.quota.to_string()),
+            ("x-sluice-cost", shown.text),
+            ("x-sluice-ttfb-ms", ctx.ttfb.as_millis().to_string()),
+        ] {
+            if let Ok(v) = http::HeaderValue::from_str(&v) {
+                h.insert(name, v);
+            }
+        }
     }
     out
 }

@@ -30,6 +30,9 @@ pub struct Call {
     /// Set when the client's request was dropped (it hung up) before the response was
     /// handed over; the detached relay task reads it when it charges.
     pub client_left: Arc<std::sync::atomic::AtomicBool>,
+    /// From the console's playground: no key of the user's (the log row has no key id), and
+    /// the cost is told to the client (headers, or a last `sluice.cost` event).
+    pub playground: bool,
 }
 
 /// Held by the request handler while it waits for the relay task: dropped with the handler
@@ -124,7 +127,7 @@ fn base_entry(
         request_id: call.request_id.clone(),
         user_id: Some(call.user.id),
         username: Some(call.user.username.clone()),
-        key_id: Some(call.key.id),
+        key_id: (!call.playground).then_some(call.key.id),
         key_name: Some(call.key.name.clone()),
         channel_id,
         group: Some(call.user.group.clone()),

@@ -42,6 +42,10 @@ pub fn start(
 ) -> Resp {
     let (tx, rx) = tokio::sync::mpsc::channel(CLIENT_QUEUE);
     let rid = call.request_id.clone();
+    let ttfb_header = call
+        .playground
+        .then(|| HeaderValue::from_str(&answer.ttfb.as_millis().to_string()).ok())
+        .flatten();
     tokio::spawn(REQUEST_ID.scope(
         rid,
         pump(
@@ -63,6 +67,9 @@ pub fn start(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Some(v) = ttfb_header {
+        h.insert("x-sluice-ttfb-ms", v);
+    }
     out
 }
 
@@ -262,11 +269,16 @@ async fn pump(
     } else {
         StatusCode::BAD_GATEWAY
     };
+    let counted = usage.0;
     let charged = settle::charge(&call, &answer, reservation, usage, status, note.as_deref()).await;
     if client_gone {
         return;
     }
     let tail = match (&charged, end.message()) {
+        (Ok(c), None) if call.playground => {
+            let cost = cost_event(&call, &answer, c.quota, counted);
+            Bytes::from(format!("{cost}data: [DONE]\n\n"))
+        }
         (Ok(_), None) => Bytes::from_static(b"data: [DONE]\n\n"),
         (Ok(_), Some(why)) => error_event(why, "upstream_error"),
         (Err(e), _) => error_event(&e.client_message(), "server_error"),
@@ -280,6 +292,19 @@ fn ready_frame(body: &mut Incoming) -> Poll<Option<Result<http_body::Frame<Bytes
     use http_body::Body as _;
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     std::pin::Pin::new(body).poll_frame(&mut cx)
+}
+
+/// The playground's last event: what the call cost and how long it took.
+fn cost_event(call: &Call, answer: &Answer, quota: i64, usage: Usage) -> String {
+    let v = json!({
+        "quota": quota,
+        "cost": crate::billing::display::show(quota, &call.state.catalog.options().display),
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "ttfb_ms": answer.ttfb.as_millis() as u64,
+        "latency_ms": call.started.elapsed().as_millis() as u64,
+    });
+    format!("event: sluice.cost\ndata: {v}\n\n")
 }
 
 fn error_event(message: &str, kind: &str) -> Bytes {

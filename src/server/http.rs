@@ -106,8 +106,44 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
             )));
         }
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    // Every body this API takes is an object (serde would also read a struct from an array).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
+    }
+    let bad = |e: serde_json::Error| ApiError::BadRequest(format!("invalid JSON body: {e}"));
+    let first = match serde_json::from_slice::<T>(body) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    // Only a body that failed is looked at again (the relay's bodies never pay for this).
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Err(bad(first));
+    };
+    if !whole_numbers(&mut v) {
+        return Err(bad(first));
+    }
+    serde_json::from_value(v).map_err(bad)
+}
+
+/// JSON has one number type: `5.0` is the integer 5 (as JSON Schema says), so a number with
+/// no fraction that fits an i64 is read as an integer; fields typed as floats still take it.
+/// True when something changed.
+pub fn whole_numbers(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
+                *v = Value::from(f as i64);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(a) => a.iter_mut().fold(false, |c, x| whole_numbers(x) | c),
+        Value::Object(m) => m.values_mut().fold(false, |c, x| whole_numbers(x) | c),
+        _ => false,
+    }
 }
 
 /// Most bytes joined from queued messages into one frame.
@@ -151,3 +187,5 @@ impl http_body::Body for ChannelBody {
         Poll::Ready(Some(Ok(http_body::Frame::data(data))))
     }
 }
+
+pub use crate::util::not_null;

@@ -36,6 +36,9 @@ pub struct AppState {
     pub limiter: Arc<crate::ratelimit::Limiter>,
     /// Set when shutdown begins: new relays are refused with 503 while in-flight ones finish.
     pub draining: AtomicBool,
+    /// The dashboard's anomaly count and when it was counted: the report reads a week of
+    /// rollups, and its figures move by the hour, so the dashboard reuses it for a minute.
+    pub anomaly_count: parking_lot::Mutex<Option<(Instant, usize)>>,
 }
 
 /// Counts relay tasks, which may outlive their connection (a disconnected client's stream is
@@ -157,6 +160,7 @@ impl AppState {
             db_healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
             limiter: Arc::new(limiter),
+            anomaly_count: parking_lot::Mutex::new(None),
         }))
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod channel;
 pub mod cors;
+pub mod meta;
 pub mod modules;
 pub mod notify;
 pub mod ratelimit;
@@ -22,6 +23,7 @@ use crate::store::{StoreError, options};
 use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// One line per option: what it does. A test keeps this list and [`Options`] in step.
 pub const DESCRIPTIONS: &[(&str, &str)] = &[
@@ -336,60 +338,118 @@ pub struct Merged {
     pub rows: Vec<(String, String)>,
 }
 
-/// Applies `changes` (`module.field` → value) to `current`. Unknown names, wrong types and
-/// values out of range are refused with a message naming the option; a masked secret sent
-/// back unchanged is left as it was.
-pub fn merge(current: &Options, changes: &Map<String, Value>) -> Result<Merged, String> {
-    let mut doc = serde_json::to_value(current).map_err(|e| e.to_string())?;
+/// Why a change was refused: option name → reason for each option at fault, or only a
+/// message when the fault lies between options rather than in one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub message: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Refused {
+    fn whole(message: String) -> Refused {
+        Refused {
+            message,
+            fields: BTreeMap::new(),
+        }
+    }
+}
+
+/// Applies `changes` (`module.field` → value) to `current`. Every unknown name, wrong type and
+/// value out of range is reported at its option (all of them, not just the first); a masked
+/// secret sent back unchanged is left as it was. Nothing is applied unless all pass.
+pub fn merge(current: &Options, changes: &Map<String, Value>) -> Result<Merged, Refused> {
+    let mut doc = serde_json::to_value(current).map_err(|e| Refused::whole(e.to_string()))?;
     let before = flatten(current);
     let mut rows = Vec::new();
+    let mut fields = BTreeMap::new();
+    let mut applied: Vec<&String> = Vec::new();
     for (name, v) in changes {
         if SECRETS.contains(&name.as_str()) && v.as_str() == Some(MASK) {
             continue;
         }
         if !set_in(&mut doc, name, v.clone()) {
-            return Err(format!(
-                "unknown option {name:?}; GET /api/option lists every option"
-            ));
+            fields.insert(
+                name.clone(),
+                format!("unknown option {name:?}; GET /api/option lists every option"),
+            );
+            continue;
         }
-        if before.get(name) != Some(v) {
-            rows.push((name.clone(), v.to_string()));
-        }
+        applied.push(name);
     }
-    let options = match parse(doc) {
-        Ok(o) => o,
-        Err(e) => return Err(blame(current, changes, e)),
-    };
-    Ok(Merged { options, rows })
-}
-
-/// Names the option a failed merge tripped on: serde's message says what was wrong but not
-/// where, so each change is tried alone.
-fn blame(current: &Options, changes: &Map<String, Value>, whole: String) -> String {
-    for (name, v) in changes {
-        let Ok(mut doc) = serde_json::to_value(current) else {
-            break;
+    // Find the options at fault one by one: the one the error names, else one that fails on
+    // its own; take it back out and try again. At most one round per change.
+    for _ in 0..=applied.len() {
+        let e = match parse(doc.clone()) {
+            Ok(options) if fields.is_empty() => {
+                // Compared as the typed options read them back: `1` and `1.0` for a ratio
+                // are the same value, not a change.
+                let after = flatten(&options);
+                for name in &applied {
+                    if let Some(v) = after.get(*name)
+                        && before.get(*name) != Some(v)
+                    {
+                        rows.push(((*name).clone(), v.to_string()));
+                    }
+                }
+                return Ok(Merged { options, rows });
+            }
+            Ok(_) => break,
+            Err(e) => e,
         };
-        set_in(&mut doc, name, v.clone());
-        if let Err(e) = parse(doc) {
-            return if e.contains(name.as_str()) {
-                format!("invalid option value: {e}")
-            } else {
-                format!("invalid option value for {name}: {e}")
-            };
-        }
+        let named = applied.iter().position(|n| e.contains(n.as_str()));
+        let culprit = named.map(|i| (i, e.clone())).or_else(|| {
+            applied.iter().enumerate().find_map(|(i, n)| {
+                let mut alone = serde_json::to_value(current).ok()?;
+                set_in(&mut alone, n, changes.get(*n)?.clone());
+                parse(alone).err().map(|e| (i, e))
+            })
+        });
+        let Some((i, why)) = culprit else {
+            // No single option is at fault: the combination is (e.g. smtp.host without smtp.from).
+            return Err(Refused {
+                message: format!("invalid option values: {e}"),
+                fields,
+            });
+        };
+        let name = applied.remove(i);
+        let why = if why.contains(name.as_str()) {
+            why
+        } else {
+            format!("{name}: {why}")
+        };
+        fields.insert(name.clone(), why);
+        set_in(
+            &mut doc,
+            name,
+            before.get(name).cloned().unwrap_or(Value::Null),
+        );
     }
-    format!("invalid option value: {whole}")
+    let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    let message = match fields.values().next() {
+        Some(only) if fields.len() == 1 => format!("invalid option value: {only}"),
+        _ => format!(
+            "{} options are not valid: {}",
+            fields.len(),
+            names.join(", ")
+        ),
+    };
+    Err(Refused { message, fields })
 }
 
-/// One option as `GET /api/option` shows it.
+/// One option as `GET /api/option` shows it: value, default and description, plus the form
+/// metadata of [`meta`].
 #[derive(Debug, Serialize)]
 pub struct Described {
     pub name: &'static str,
+    /// The part of the name before the dot.
+    pub module: &'static str,
     pub value: Value,
     pub default: Value,
     pub description: &'static str,
     pub secret: bool,
+    #[serde(flatten)]
+    pub meta: meta::Meta,
 }
 
 /// Every option with its value (secrets masked), default and description.
@@ -401,10 +461,13 @@ pub fn describe(o: &Options) -> Vec<Described> {
         .map(|(name, description)| {
             let secret = SECRETS.contains(name);
             let value = values.get(*name).cloned().unwrap_or(Value::Null);
+            let default = defaults.get(*name).cloned().unwrap_or(Value::Null);
             Described {
                 name,
+                module: name.split_once('.').map_or(*name, |(m, _)| m),
                 value: if secret { mask(&value) } else { value },
-                default: defaults.get(*name).cloned().unwrap_or(Value::Null),
+                meta: meta::of(name, &default),
+                default,
                 description,
                 secret,
             }
@@ -463,19 +526,52 @@ mod tests {
         let e = merge(&o, json!({"log.retention_days": -1}).as_object().unwrap())
             .err()
             .unwrap();
-        assert!(e.contains("retention_days"), "{e}");
+        assert!(e.message.contains("retention_days"), "{e:?}");
         let e = merge(&o, json!({"relay.retries": 99}).as_object().unwrap())
             .err()
             .unwrap();
-        assert!(e.contains("relay.retries"), "{e}");
+        assert!(e.fields["relay.retries"].contains("0 to 10"), "{e:?}");
         let e = merge(&o, json!({"nope.x": 1}).as_object().unwrap())
             .err()
             .unwrap();
-        assert!(e.contains("unknown option"), "{e}");
+        assert!(e.fields["nope.x"].contains("unknown option"), "{e:?}");
         let e = merge(&o, json!({"display.currency": "EUR"}).as_object().unwrap())
             .err()
             .unwrap();
-        assert!(e.contains("invalid option value"), "{e}");
+        assert!(e.message.contains("invalid option value"), "{e:?}");
+        assert!(e.fields.contains_key("display.currency"), "{e:?}");
+    }
+
+    #[test]
+    fn every_bad_option_is_named_and_good_ones_beside_them_are_not() {
+        let o = Options::default();
+        let changes = json!({
+            "relay.retries": 99,
+            "log.retention_days": "forever",
+            "backup.keep": 3,
+            "nope.x": 1,
+            // Valid only together: neither may be blamed.
+            "smtp.host": "smtp.example.com",
+            "smtp.from": "sluice <noreply@example.com>",
+        });
+        let e = merge(&o, changes.as_object().unwrap()).err().unwrap();
+        let names: Vec<&str> = e.fields.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            ["log.retention_days", "nope.x", "relay.retries"],
+            "{e:?}"
+        );
+        assert!(e.message.starts_with("3 options are not valid"), "{e:?}");
+        // A fault between options, with no single one to blame, is a message only.
+        let e = merge(
+            &o,
+            json!({"smtp.host": "smtp.example.com"})
+                .as_object()
+                .unwrap(),
+        )
+        .err()
+        .unwrap();
+        assert!(e.message.contains("smtp.from"), "{e:?}");
     }
 
     #[test]

@@ -102,7 +102,7 @@ const MODEL_OUTPUT_LIMITS: &[(&str, u64)] = &[
 ];
 
 /// Largest output limit an option may set (tokens).
-const MAX_OUTPUT_LIMIT: u64 = 10_000_000;
+pub const MAX_OUTPUT_LIMIT: u64 = 10_000_000;
 
 impl Default for RelayOptions {
     fn default() -> Self {

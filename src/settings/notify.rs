@@ -70,6 +70,12 @@ impl Default for SmtpOptions {
 
 impl SmtpOptions {
     pub(super) fn validate(&self) -> Result<(), String> {
+        // Checked even while mail is off, so a port that could never work is not stored.
+        if self.port == 0 {
+            return Err(
+                "smtp.port must be 1 to 65535 (587 for STARTTLS, 465 for implicit TLS)".into(),
+            );
+        }
         let host = self.host.trim();
         if host.is_empty() {
             return Ok(());
@@ -78,11 +84,6 @@ impl SmtpOptions {
             return Err(format!(
                 "smtp.host {host:?} must be a host name or address, e.g. smtp.example.com"
             ));
-        }
-        if self.port == 0 {
-            return Err(
-                "smtp.port must be 1 to 65535 (587 for STARTTLS, 465 for implicit TLS)".into(),
-            );
         }
         if self.from.trim().is_empty() {
             return Err("smtp.from is required when smtp.host is set, e.g. \"sluice <noreply@example.com>\"".into());

@@ -325,6 +325,39 @@ pub fn record_test(conn: &Connection, id: i64, t: &TestRecord) -> Result<(), Sto
     Ok(())
 }
 
+/// How `GET /api/channels` searches and sorts.
+pub const LISTING: super::listing::Table = super::listing::Table {
+    name: "channels",
+    columns: COLUMNS,
+    searched: &["name", "base_url"],
+    sorts: &[
+        ("id", "id"),
+        ("name", "name COLLATE NOCASE"),
+        ("priority", "priority"),
+        ("weight", "weight"),
+        ("created_at", "created_at"),
+        ("tested_at", "COALESCE(tested_at, 0)"),
+    ],
+};
+
+/// One page of channels matching the search, optionally only those in one state.
+pub fn search(
+    conn: &Connection,
+    q: &super::listing::ListQuery,
+    status: Option<ChannelStatus>,
+) -> Result<super::listing::Page<ChannelRow>, StoreError> {
+    // The same rule as `ChannelRow::status`.
+    let cond = match status {
+        None => None,
+        Some(ChannelStatus::Enabled) => Some("enabled = 1 AND auto_disabled_at IS NULL"),
+        Some(ChannelStatus::Disabled) => Some("enabled = 0"),
+        Some(ChannelStatus::AutoDisabled) => Some("enabled = 1 AND auto_disabled_at IS NOT NULL"),
+    };
+    let extra: Vec<(&str, Option<rusqlite::types::Value>)> =
+        cond.map(|c| (c, None)).into_iter().collect();
+    super::listing::page(conn, &LISTING, q, &extra, from_row)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -1,7 +1,7 @@
 //! The `api_keys` table. Keys are stored as SHA-256 digests; the secret itself is never kept.
 
 use super::StoreError;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -173,8 +173,11 @@ pub fn list(conn: &Connection, user_id: Option<i64>) -> Result<Vec<KeyRow>, Stor
 /// Fields a key's owner or an admin may change. `expires_at: Some(None)` clears the expiry.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct KeyPatch {
+    #[serde(default, deserialize_with = "crate::util::not_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::util::not_null")]
     pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "crate::util::not_null")]
     pub unlimited: Option<bool>,
     #[serde(default, with = "double_option")]
     pub expires_at: Option<Option<i64>>,
@@ -282,4 +285,48 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
         return Err(rusqlite::Error::QueryReturnedNoRows.into());
     }
     Ok(())
+}
+
+/// How `GET /api/keys` searches and sorts.
+pub const LISTING: super::listing::Table = super::listing::Table {
+    name: "api_keys",
+    columns: COLUMNS,
+    searched: &["name", "prefix"],
+    sorts: &[
+        ("id", "id"),
+        ("name", "name COLLATE NOCASE"),
+        ("remain_quota", "remain_quota"),
+        ("used_quota", "used_quota"),
+        ("created_at", "created_at"),
+        ("last_used_at", "COALESCE(last_used_at, 0)"),
+        ("expires_at", "COALESCE(expires_at, 9223372036854775807)"),
+    ],
+};
+
+/// One page of keys matching the search, optionally only one user's.
+pub fn search(
+    conn: &Connection,
+    q: &super::listing::ListQuery,
+    user_id: Option<i64>,
+) -> Result<super::listing::Page<KeyRow>, StoreError> {
+    let extra: Vec<(&str, Option<rusqlite::types::Value>)> = user_id
+        .map(|id| ("user_id = ?", Some(id.into())))
+        .into_iter()
+        .collect();
+    super::listing::page(conn, &LISTING, q, &extra, from_row)
+}
+
+/// Names of the given keys (absent ids were deleted).
+pub fn names(
+    conn: &Connection,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached("SELECT name FROM api_keys WHERE id = ?1")?;
+    for id in ids {
+        if let Some(n) = stmt.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+            out.insert(*id, n);
+        }
+    }
+    Ok(out)
 }

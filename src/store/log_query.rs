@@ -14,8 +14,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, Row};
 use serde::Serialize;
 
-const HOUR: i64 = 3600;
-const DAY: i64 = 86_400;
+pub(super) const HOUR: i64 = 3600;
+pub(super) const DAY: i64 = 86_400;
 
 /// Row filters shared by search and totals. `None` = not filtered.
 #[derive(Debug, Clone, Default)]
@@ -95,8 +95,13 @@ impl Cursor {
         format!("{}.{}", self.value, self.id)
     }
 
+    /// `<value>.<id>`, each 1–18 digits (the value may be negative), as `encode` writes them.
     pub fn decode(s: &str) -> Option<Cursor> {
         let (v, id) = s.split_once('.')?;
+        let digits = |d: &str| (1..=18).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
+        if !digits(v.strip_prefix('-').unwrap_or(v)) || !digits(id) {
+            return None;
+        }
         Some(Cursor {
             value: v.parse().ok()?,
             id: id.parse().ok()?,
@@ -174,25 +179,25 @@ fn log_row(r: &Row) -> rusqlite::Result<LogRow> {
 
 /// A WHERE clause under construction: SQL fragments and their bound values.
 #[derive(Default)]
-struct Where {
-    parts: Vec<String>,
-    values: Vec<Value>,
+pub(super) struct Where {
+    pub(super) parts: Vec<String>,
+    pub(super) values: Vec<Value>,
 }
 
 impl Where {
-    fn eq(&mut self, column: &str, v: impl Into<Value>) {
+    pub(super) fn eq(&mut self, column: &str, v: impl Into<Value>) {
         self.values.push(v.into());
         self.parts
             .push(format!("{column} = ?{}", self.values.len()));
     }
 
-    fn cmp(&mut self, column: &str, op: &str, v: impl Into<Value>) {
+    pub(super) fn cmp(&mut self, column: &str, op: &str, v: impl Into<Value>) {
         self.values.push(v.into());
         self.parts
             .push(format!("{column} {op} ?{}", self.values.len()));
     }
 
-    fn any_of(&mut self, column: &str, vs: &[i64]) {
+    pub(super) fn any_of(&mut self, column: &str, vs: &[i64]) {
         if vs.is_empty() {
             // Filtered to nothing (e.g. a user name that matches no user).
             self.parts.push("0".into());
@@ -207,11 +212,11 @@ impl Where {
             .push(format!("{column} IN ({})", marks.join(", ")));
     }
 
-    fn raw(&mut self, sql: String) {
+    pub(super) fn raw(&mut self, sql: String) {
         self.parts.push(sql);
     }
 
-    fn sql(&self) -> String {
+    pub(super) fn sql(&self) -> String {
         if self.parts.is_empty() {
             String::new()
         } else {
@@ -221,7 +226,7 @@ impl Where {
 }
 
 /// The filters that apply to the `logs` table, time range included.
-fn logs_where(f: &LogFilter, start: Option<i64>, end: Option<i64>) -> Where {
+pub(super) fn logs_where(f: &LogFilter, start: Option<i64>, end: Option<i64>) -> Where {
     let mut w = Where::default();
     match f.types.as_slice() {
         [] => {}
@@ -340,7 +345,7 @@ impl Totals {
     }
 }
 
-const ROLLED_UP: [i64; 2] = [
+pub(super) const ROLLED_UP: [i64; 2] = [
     super::logs::LogType::Consume as i64,
     super::logs::LogType::Error as i64,
 ];
@@ -374,19 +379,19 @@ pub fn totals_from_rows(
 
 /// The two rollup tables: the same sums per hour and per UTC day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rollup {
+pub(super) enum Rollup {
     Hourly,
     Daily,
 }
 
 impl Rollup {
-    fn table(self) -> &'static str {
+    pub(super) fn table(self) -> &'static str {
         match self {
             Rollup::Hourly => "usage_hourly",
             Rollup::Daily => "usage_daily",
         }
     }
-    fn period(self) -> &'static str {
+    pub(super) fn period(self) -> &'static str {
         match self {
             Rollup::Hourly => "hour",
             Rollup::Daily => "day",
@@ -395,7 +400,7 @@ impl Rollup {
 }
 
 /// The filters as they apply to a rollup table, periods starting in [from, to).
-fn rollup_where(
+pub(super) fn rollup_where(
     f: &LogFilter,
     r: Rollup,
     types: &[i64],
@@ -459,12 +464,12 @@ fn totals_from_rollups(
     Ok(t)
 }
 
-fn ceil_to(t: i64, period: i64) -> i64 {
+pub(super) fn ceil_to(t: i64, period: i64) -> i64 {
     let floor = t - t.rem_euclid(period);
     if floor == t { t } else { floor + period }
 }
 
-fn floor_to(t: i64, period: i64) -> i64 {
+pub(super) fn floor_to(t: i64, period: i64) -> i64 {
     t - t.rem_euclid(period)
 }
 
@@ -598,7 +603,7 @@ impl SplitBy {
         })
     }
 
-    fn column(self) -> &'static str {
+    pub(super) fn column(self) -> &'static str {
         match self {
             SplitBy::Nothing => "''",
             SplitBy::Model => "model",
@@ -621,58 +626,6 @@ pub struct UsagePoint {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub quota: i64,
-}
-
-/// A usage series from the rollups: whole hours (or UTC days) from the one holding `start`
-/// up to the one holding `end`.
-pub fn usage(
-    conn: &Connection,
-    f: &LogFilter,
-    bucket: Bucket,
-    split: SplitBy,
-) -> Result<Vec<UsagePoint>, StoreError> {
-    let (r, period) = match bucket {
-        Bucket::Hour => (Rollup::Hourly, HOUR),
-        Bucket::Day => (Rollup::Daily, DAY),
-    };
-    let w = rollup_where(
-        f,
-        r,
-        &ROLLED_UP,
-        f.start.map(|s| floor_to(s, period)),
-        f.end.map(|e| ceil_to(e, period)),
-    );
-    let of = split.column();
-    let sql = format!(
-        "SELECT {t} AS t, {of} AS o,
-                SUM(requests),
-                SUM(CASE WHEN type = {err} THEN requests ELSE 0 END),
-                SUM(prompt_tokens), SUM(completion_tokens), SUM(quota)
-           FROM {table} {}
-          GROUP BY t, o ORDER BY t, o",
-        w.sql(),
-        t = r.period(),
-        table = r.table(),
-        err = super::logs::LogType::Error as i64,
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let points = stmt
-        .query_map(rusqlite::params_from_iter(w.values.iter()), |r| {
-            Ok(UsagePoint {
-                time: r.get(0)?,
-                of: match split {
-                    SplitBy::Nothing => None,
-                    _ => Some(r.get(1)?),
-                },
-                requests: r.get(2)?,
-                errors: r.get(3)?,
-                prompt_tokens: r.get(4)?,
-                completion_tokens: r.get(5)?,
-                quota: r.get(6)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(points)
 }
 
 /// User ids with this exact name (one at most while the user exists).

@@ -11,10 +11,12 @@
 //! The store knows nothing of HTTP; ids, timestamps and amounts come in from the domain code.
 
 pub mod backup;
+pub mod channel_stats;
 pub mod channels;
 pub mod checkpoint;
 pub mod deliveries;
 pub mod keys;
+pub mod listing;
 pub mod log_query;
 pub mod logs;
 pub mod migrate;
@@ -24,6 +26,7 @@ pub mod pragmas;
 pub mod reconcile;
 pub mod retention;
 pub mod sessions;
+pub mod usage;
 pub mod users;
 pub mod writer;
 

@@ -243,3 +243,26 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// How `GET /api/users` searches and sorts.
+pub const LISTING: super::listing::Table = super::listing::Table {
+    name: "users",
+    columns: COLUMNS,
+    searched: &["username"],
+    sorts: &[
+        ("id", "id"),
+        ("username", "username COLLATE NOCASE"),
+        ("quota", "quota"),
+        ("used_quota", "used_quota"),
+        ("request_count", "request_count"),
+        ("created_at", "created_at"),
+    ],
+};
+
+/// One page of users matching the search.
+pub fn search(
+    conn: &Connection,
+    q: &super::listing::ListQuery,
+) -> Result<super::listing::Page<UserRow>, StoreError> {
+    super::listing::page(conn, &LISTING, q, &[], from_row)
+}

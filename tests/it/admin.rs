@@ -757,8 +757,8 @@ async fn disabled_accounts_are_locked_out_until_enabled_again() {
     assert_error(
         &t.api("PATCH", "/api/users/1", Some(json!({"enabled": false})))
             .await,
-        400,
-        "invalid_request",
+        403,
+        "forbidden",
     );
     assert_eq!(t.get("/api/users/1").await["enabled"], true);
 
@@ -902,6 +902,17 @@ async fn key_create_validation() {
             "POST",
             "/api/keys",
             Some(json!({"name": "k", "quota": 5, "expires_at": 1_000_000})),
+        )
+        .await;
+    // A time already past is a key created expired.
+    assert_eq!(r.status, 201, "{}", r.text());
+    let expired = r.json()["id"].as_i64().unwrap();
+    t.api("DELETE", &format!("/api/keys/{expired}"), None).await;
+    let r = t
+        .api(
+            "POST",
+            "/api/keys",
+            Some(json!({"name": "k", "quota": 5, "expires_at": i64::MAX})),
         )
         .await;
     assert_error(&r, 400, "invalid_request");

@@ -124,6 +124,8 @@ async fn search_filters_and_hides_channels_from_users() {
         2
     );
 
+    // An inverted range is empty, not an error.
+    assert!(by("start_timestamp=10&end_timestamp=5").await.is_empty());
     // Bad parameters: a JSON error naming the problem, never a 500.
     for (q, want) in [
         ("sort=created_at;DROP%20TABLE%20logs", "sort must be one of"),
@@ -132,7 +134,6 @@ async fn search_filters_and_hides_channels_from_users() {
         ("type=bogus", "unknown log type"),
         ("cursor=abc", "cursor"),
         ("nonsense=1", "bad query parameter"),
-        ("start_timestamp=10&end_timestamp=5", "before"),
     ] {
         let r = t.api("GET", &format!("/api/log?{q}"), None).await;
         assert_eq!(r.status, 400, "{q}: {}", r.text());

@@ -651,6 +651,6 @@ async fn the_delivery_log_is_admin_only_paged_and_filtered() {
         Some(Bytes::new()),
     )
     .await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 409, "a state to change first, not a bad request");
     assert!(r.text().contains("no notification kind"));
 }

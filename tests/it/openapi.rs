@@ -146,3 +146,33 @@ async fn every_ref_resolves() {
     walk(&doc, &doc, &mut bad);
     assert!(bad.is_empty(), "dangling $refs: {bad:?}");
 }
+
+/// The parts filled in when served: the zones `tz` accepts and each option's value schema.
+#[tokio::test]
+async fn served_document_lists_zones_and_option_schemas() {
+    let t = TestServer::start().await;
+    let doc = served_doc(&t).await;
+    let tz = &doc["components"]["parameters"]["TimeZone"]["schema"]["anyOf"];
+    let names = tz[0]["enum"].as_array().unwrap();
+    for z in ["UTC", "Asia/Shanghai", "America/New_York", "Asia/Kolkata"] {
+        assert!(names.iter().any(|n| n == z), "{z} missing");
+    }
+    assert_eq!(
+        (tz[1]["minimum"].as_i64(), tz[1]["maximum"].as_i64()),
+        (Some(-720), Some(840))
+    );
+    let put =
+        &doc["paths"]["/api/option"]["put"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(put["additionalProperties"], false);
+    let r = &put["properties"]["relay.retries"];
+    assert_eq!(
+        (r["type"].as_str(), r["maximum"].as_f64()),
+        (Some("integer"), Some(10.0))
+    );
+    let listed = t.get("/api/option").await;
+    assert_eq!(
+        put["properties"].as_object().unwrap().len(),
+        listed.as_array().unwrap().len(),
+        "every option has a value schema"
+    );
+}

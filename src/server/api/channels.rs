@@ -4,21 +4,65 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json, no_content, parse_json};
 use super::super::state::AppState;
+use super::listing::{ListParams, page_json};
 use super::{Refresh, commit_change, manage_entry, refresh};
 use crate::error::ApiError;
 use crate::relay::providers;
 use crate::secret::Secret;
-use crate::store::channels::{self, ChannelFields, ChannelRow};
+use crate::store::channels::{self, ChannelFields, ChannelRow, ChannelStatus};
 use crate::util;
 use http::StatusCode;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
-    let rows = state.store.read(channels::list).await?;
-    let views: Vec<_> = rows.iter().map(ChannelRow::view).collect();
-    Ok(json(StatusCode::OK, &views))
+/// Every channel (no parameters), or one page of a search (see [`super::listing`]).
+pub async fn list(state: &AppState, query: &str) -> Result<Resp, ApiError> {
+    let lp = ListParams::parse(query)?;
+    if lp.user_id.is_some() {
+        return Err(ApiError::BadRequest(
+            "channels take status, q, p, page_size, sort and order".into(),
+        ));
+    }
+    let status = match lp.status.as_deref() {
+        None => None,
+        Some("enabled") => Some(ChannelStatus::Enabled),
+        Some("disabled") => Some(ChannelStatus::Disabled),
+        Some("auto_disabled") => Some(ChannelStatus::AutoDisabled),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "status must be enabled, disabled or auto_disabled".into(),
+            ));
+        }
+    };
+    let query = match (lp.query(&channels::LISTING)?, status) {
+        (Some(q), _) => Some(q),
+        // A state filter alone pages too (it is new: no caller expects an array from it).
+        (None, Some(_)) => ListParams {
+            p: Some(1),
+            ..Default::default()
+        }
+        .query(&channels::LISTING)?,
+        (None, None) => None,
+    };
+    let Some(q) = query else {
+        let rows = state.store.read(channels::list).await?;
+        let views: Vec<_> = rows.iter().map(ChannelRow::view).collect();
+        return Ok(json(StatusCode::OK, &views));
+    };
+    let page = {
+        let q = q.clone();
+        state
+            .store
+            .read(move |c| channels::search(c, &q, status))
+            .await?
+    };
+    Ok(json(
+        StatusCode::OK,
+        &page_json(&page, &q, |c| {
+            serde_json::to_value(c.view()).unwrap_or(serde_json::Value::Null)
+        }),
+    ))
 }
 
 pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
@@ -30,15 +74,26 @@ pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Body {
+    // `null` is refused (as the schema says): leave a field out to keep it.
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     kind: Option<String>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     base_url: Option<String>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     api_key: Option<Secret>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     models: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     model_mapping: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     groups: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     priority: Option<i64>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     weight: Option<i64>,
+    #[serde(default, deserialize_with = "crate::server::http::not_null")]
     enabled: Option<bool>,
     /// `null` clears it (tests then use the first model).
     #[serde(default, deserialize_with = "present")]

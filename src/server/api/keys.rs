@@ -2,8 +2,9 @@
 //! The full key is returned once, at creation; only its digest is stored.
 
 use super::super::auth::Principal;
-use super::super::http::{Resp, json, no_content, parse_json};
+use super::super::http::{Resp, json, no_content, not_null, parse_json};
 use super::super::state::AppState;
+use super::listing::{ListParams, page_json};
 use super::{Refresh, commit_change, commit_change_checked, key_locks, manage_entry, refresh};
 use crate::error::ApiError;
 use crate::store::keys::{self, KeyPatch, KeyRow, Locks, NewKey};
@@ -17,25 +18,39 @@ use std::sync::Arc;
 /// Random characters after `sk-`.
 const KEY_CHARS: usize = 48;
 
+/// The caller's keys (every key for an admin, or one user's with `user_id`), whole or one page
+/// of a search (see [`super::listing`]).
 pub async fn list(state: &AppState, p: &Principal, query: &str) -> Result<Resp, ApiError> {
-    let filter = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("user_id="))
-        .map(|v| {
-            v.parse::<i64>()
-                .map_err(|_| ApiError::BadRequest("user_id must be a number".into()))
-        })
-        .transpose()?;
+    let lp = ListParams::parse(query)?;
+    if lp.status.is_some() {
+        return Err(ApiError::BadRequest(
+            "keys take user_id, q, p, page_size, sort and order".into(),
+        ));
+    }
+    let filter = super::params::id("user_id", lp.user_id)?;
     let user_filter = if p.is_admin() {
         filter
     } else {
         Some(p.user.id)
     };
-    let rows = state
-        .store
-        .read(move |c| keys::list(c, user_filter))
-        .await?;
-    Ok(json(StatusCode::OK, &money(state, &rows)))
+    let Some(q) = lp.query(&keys::LISTING)? else {
+        let rows = state
+            .store
+            .read(move |c| keys::list(c, user_filter))
+            .await?;
+        return Ok(json(StatusCode::OK, &money(state, &rows)));
+    };
+    let page = {
+        let q = q.clone();
+        state
+            .store
+            .read(move |c| keys::search(c, &q, user_filter))
+            .await?
+    };
+    Ok(json(
+        StatusCode::OK,
+        &page_json(&page, &q, |k| money(state, k)),
+    ))
 }
 
 /// The key, if the caller may see and change it; 404 otherwise, so ids of others' keys leak nothing.
@@ -56,7 +71,7 @@ async fn may_manage_keys_of(state: &AppState, p: &Principal, owner: i64) -> Resu
         .store
         .read(move |c| crate::store::users::get(c, owner))
         .await
-        .map_err(|_| ApiError::BadRequest(format!("user {owner} does not exist")))?;
+        .map_err(|_| ApiError::NotFound(format!("user {owner} does not exist")))?;
     if p.user.role == crate::store::users::Role::Root || owner_row.role < p.user.role {
         Ok(())
     } else {
@@ -77,16 +92,18 @@ pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<Resp, ApiEr
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     quota: Option<i64>,
     #[serde(default)]
     unlimited: bool,
+    /// null = no expiry, as when left out.
     #[serde(default)]
     expires_at: Option<i64>,
+    /// null = every model, as when left out.
     #[serde(default)]
     models: Option<Vec<String>>,
     /// Admins may create a key for another user.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     user_id: Option<i64>,
     /// Requests per minute (0 = unlimited); absent or null = the `ratelimit.key_rpm` option.
     #[serde(default)]
@@ -156,12 +173,11 @@ pub async fn create(
     if quota < 0 {
         return Err(ApiError::BadRequest("quota cannot be negative".into()));
     }
-    let now = util::now_secs();
-    if b.expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::BadRequest(
-            "expires_at must be in the future (Unix seconds)".into(),
-        ));
+    // A time already past is allowed: the key is created expired (as PATCH expires one now).
+    if let Some(t) = b.expires_at {
+        super::params::in_range("expires_at", t, 0, super::params::MAX_TIME)?;
     }
+    let now = util::now_secs();
     let owner = match b.user_id {
         Some(uid) if uid != p.user.id => {
             if !p.is_admin() {
@@ -240,11 +256,11 @@ pub async fn create(
 struct PatchBody {
     #[serde(flatten)]
     fields: KeyPatch,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     quota: Option<i64>,
     /// Admins only, on another account's key: the settings locked against the owner, replacing
     /// the set (`[]` hands them all back).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     admin_locked: Option<Locks>,
 }
 
@@ -268,14 +284,9 @@ pub async fn patch(
     if b.quota.is_some_and(|q| q < 0) {
         return Err(ApiError::BadRequest("quota cannot be negative".into()));
     }
-    if b.fields
-        .expires_at
-        .flatten()
-        .is_some_and(|t| t <= util::now_secs())
-    {
-        return Err(ApiError::BadRequest(
-            "expires_at must be in the future (Unix seconds), or null for no expiry".into(),
-        ));
+    // A time already past expires the key now.
+    if let Some(t) = b.fields.expires_at.flatten() {
+        super::params::in_range("expires_at", t, 0, super::params::MAX_TIME)?;
     }
     // `owned` let a caller who is not the owner through only as an admin over the owner.
     let as_admin = current.user_id != p.user.id;

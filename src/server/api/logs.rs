@@ -4,64 +4,86 @@
 use super::super::auth::Principal;
 use super::super::http::{Resp, json};
 use super::super::state::AppState;
-use super::{commit_change, manage_entry};
+use super::{commit_change, manage_entry, params};
 use crate::billing::display;
 use crate::error::ApiError;
 use crate::store::log_query::{self, Bucket, Cursor, LogFilter, PageRequest, SortKey, SplitBy};
 use crate::store::logs::LogType;
+use crate::store::usage::{self, Zone};
 use crate::util;
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 const DEFAULT_PAGE: usize = 20;
-const MAX_PAGE: usize = 100;
+const MAX_PAGE: usize = params::MAX_PAGE_SIZE;
 
 /// Query parameters of the log routes. Names follow the reference API where it has one
 /// (`token_name`, `model_name`, `start_timestamp`…); unknown names are refused, so a typo is
 /// not silently ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     #[serde(rename = "type")]
-    log_type: Option<String>,
+    pub(super) log_type: Option<String>,
     #[serde(alias = "start")]
-    start_timestamp: Option<i64>,
+    pub(super) start_timestamp: Option<i64>,
     #[serde(alias = "end")]
-    end_timestamp: Option<i64>,
-    user_id: Option<i64>,
-    username: Option<String>,
-    key_id: Option<i64>,
+    pub(super) end_timestamp: Option<i64>,
+    pub(super) user_id: Option<i64>,
+    pub(super) username: Option<String>,
+    pub(super) key_id: Option<i64>,
     #[serde(alias = "key_name")]
-    token_name: Option<String>,
+    pub(super) token_name: Option<String>,
     #[serde(alias = "model")]
-    model_name: Option<String>,
+    pub(super) model_name: Option<String>,
     #[serde(alias = "channel_id")]
-    channel: Option<i64>,
-    group: Option<String>,
-    request_id: Option<String>,
-    status: Option<i64>,
-    sort: Option<String>,
-    order: Option<String>,
-    cursor: Option<String>,
-    page_size: Option<usize>,
-    p: Option<usize>,
+    pub(super) channel: Option<i64>,
+    pub(super) group: Option<String>,
+    pub(super) request_id: Option<String>,
+    pub(super) status: Option<i64>,
+    pub(super) sort: Option<String>,
+    pub(super) order: Option<String>,
+    pub(super) cursor: Option<String>,
+    pub(super) page_size: Option<usize>,
+    pub(super) p: Option<usize>,
     /// Usage series only: `hour` or `day`.
-    bucket: Option<String>,
+    pub(super) bucket: Option<String>,
     /// Usage series only: split by `model`, `user`, `key` or `channel`.
-    by: Option<String>,
+    pub(super) by: Option<String>,
+    /// Usage series only: the zone of day buckets (IANA name or offset minutes).
+    pub(super) tz: Option<String>,
 }
 
-fn parse_params(query: &str) -> Result<Params, ApiError> {
-    serde_urlencoded::from_str(query)
-        .map_err(|e| ApiError::BadRequest(format!("bad query parameter: {e}")))
+/// Parses and range-checks the parameters (every number against the bounds the OpenAPI
+/// document states).
+pub(super) fn parse_params(query: &str) -> Result<Params, ApiError> {
+    let q: Params = serde_urlencoded::from_str(query)
+        .map_err(|e| ApiError::BadRequest(format!("bad query parameter: {e}")))?;
+    params::time("start_timestamp", q.start_timestamp)?;
+    params::time("end_timestamp", q.end_timestamp)?;
+    params::id("user_id", q.user_id)?;
+    params::id("key_id", q.key_id)?;
+    params::id("channel", q.channel)?;
+    if let Some(s) = q.status {
+        params::in_range("status", s, 0, 999)?;
+    }
+    if let Some(n) = q.page_size {
+        params::in_range("page_size", n, 1, MAX_PAGE)?;
+    }
+    if let Some(n) = q.p {
+        params::in_range("p", n, 1, params::MAX_PAGE_NUMBER)?;
+    }
+    Ok(q)
 }
 
+/// `consume,error` (names or 1–6, comma-separated, no spaces); empty = every type.
 fn parse_types(s: &str) -> Result<Vec<i64>, ApiError> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
     s.split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
         .map(|t| {
             Ok(match t {
                 "topup" | "1" => LogType::Topup,
@@ -82,14 +104,18 @@ fn parse_types(s: &str) -> Result<Vec<i64>, ApiError> {
 
 /// Whose rows a request may see.
 #[derive(Clone, Copy)]
-enum Scope {
+pub(super) enum Scope {
     All,
     Own(i64),
 }
 
 /// Builds the row filter, resolving user and key names to ids (falling back to the name
 /// recorded in the rows, for accounts since deleted).
-async fn filter(state: &AppState, q: &Params, scope: Scope) -> Result<LogFilter, ApiError> {
+pub(super) async fn filter(
+    state: &AppState,
+    q: &Params,
+    scope: Scope,
+) -> Result<LogFilter, ApiError> {
     let mut f = LogFilter {
         types: match &q.log_type {
             Some(t) => parse_types(t)?,
@@ -103,13 +129,7 @@ async fn filter(state: &AppState, q: &Params, scope: Scope) -> Result<LogFilter,
         status: q.status,
         ..Default::default()
     };
-    if let (Some(s), Some(e)) = (f.start, f.end)
-        && s >= e
-    {
-        return Err(ApiError::BadRequest(
-            "start_timestamp must be before end_timestamp".into(),
-        ));
-    }
+    // [start, end) with start ≥ end is a valid, empty range: it reads no rows.
     match scope {
         Scope::Own(uid) => {
             if q.user_id.is_some() || q.username.is_some() || q.channel.is_some() {
@@ -182,23 +202,14 @@ pub async fn search(
     own: bool,
 ) -> Result<Resp, ApiError> {
     let q = parse_params(query)?;
+    no_usage_params(&q)?;
     let scope = if own {
         Scope::Own(p.user.id)
     } else {
         Scope::All
     };
     let f = filter(state, &q, scope).await?;
-    let sort = match q.sort.as_deref() {
-        None => SortKey::CreatedAt,
-        Some(s) => SortKey::parse(s).ok_or_else(|| {
-            ApiError::BadRequest(format!("sort must be one of {}", SortKey::NAMES.join(", ")))
-        })?,
-    };
-    let descending = match q.order.as_deref() {
-        None | Some("desc") => true,
-        Some("asc") => false,
-        Some(_) => return Err(ApiError::BadRequest("order must be asc or desc".into())),
-    };
+    let (sort, descending) = sort_order(&q)?;
     let limit = q.page_size.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::BadRequest(format!(
@@ -212,11 +223,7 @@ pub async fn search(
                 ApiError::BadRequest("cursor is not one this API gave out".into())
             })?),
         };
-    if after.is_some() && q.p.is_some() {
-        return Err(ApiError::BadRequest(
-            "use either cursor or p, not both".into(),
-        ));
-    }
+    // With a cursor, `p` counts pages after it (offset paging from the cursor's row).
     let offset = q.p.unwrap_or(1).saturating_sub(1).saturating_mul(limit);
     let page = PageRequest {
         sort,
@@ -245,6 +252,32 @@ pub async fn search(
     ))
 }
 
+/// Refuses the usage-only parameters on a search, total or export.
+pub(super) fn no_usage_params(q: &Params) -> Result<(), ApiError> {
+    if q.bucket.is_some() || q.by.is_some() || q.tz.is_some() {
+        return Err(ApiError::BadRequest(
+            "bucket, by and tz belong to /api/usage".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The sort column and direction of a log search (newest first by default).
+pub(super) fn sort_order(q: &Params) -> Result<(SortKey, bool), ApiError> {
+    let sort = match q.sort.as_deref() {
+        None => SortKey::CreatedAt,
+        Some(s) => SortKey::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!("sort must be one of {}", SortKey::NAMES.join(", ")))
+        })?,
+    };
+    let descending = match q.order.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(ApiError::BadRequest("order must be asc or desc".into())),
+    };
+    Ok((sort, descending))
+}
+
 /// `GET /api/log/stat`, `GET /api/log/self/stat`: totals over the filters and time range
 /// (consume rows unless `type` says otherwise), plus requests and tokens in the last 60 s of
 /// the range (RPM, TPM).
@@ -255,6 +288,17 @@ pub async fn stat(
     own: bool,
 ) -> Result<Resp, ApiError> {
     let q = parse_params(query)?;
+    no_usage_params(&q)?;
+    if q.sort.is_some()
+        || q.order.is_some()
+        || q.cursor.is_some()
+        || q.p.is_some()
+        || q.page_size.is_some()
+    {
+        return Err(ApiError::BadRequest(
+            "totals take the filters of /api/log, not sort, order, cursor, p or page_size".into(),
+        ));
+    }
     let scope = if own {
         Scope::Own(p.user.id)
     } else {
@@ -299,7 +343,14 @@ pub async fn usage(
     own: bool,
 ) -> Result<Resp, ApiError> {
     let q = parse_params(query)?;
-    if q.log_type.is_some() || q.request_id.is_some() || q.sort.is_some() || q.cursor.is_some() {
+    if q.log_type.is_some()
+        || q.request_id.is_some()
+        || q.sort.is_some()
+        || q.order.is_some()
+        || q.cursor.is_some()
+        || q.p.is_some()
+        || q.page_size.is_some()
+    {
         return Err(ApiError::BadRequest(
             "usage takes start, end, bucket, by and the user, key, model, channel, group and status filters".into(),
         ));
@@ -325,23 +376,40 @@ pub async fn usage(
     } else {
         Scope::All
     };
-    let mut f = filter(state, &q, scope).await?;
-    if f.username.is_some() || f.key_name.is_some() {
-        // Names of deleted accounts are not in the rollups: nothing to show.
-        return Ok(json(StatusCode::OK, &json!({"points": []})));
-    }
+    let zone = match q.tz.as_deref() {
+        None => Zone::Utc,
+        Some(z) => Zone::parse(z).map_err(ApiError::BadRequest)?,
+    };
+    let f = filter(state, &q, scope).await?;
     let now = util::now_secs();
     let span = match bucket {
         Bucket::Hour => 24 * 3600,
         Bucket::Day => 30 * 86_400,
     };
-    f.start = Some(f.start.unwrap_or(now - span));
+    let start = f.start.unwrap_or(now - span);
+    let end = f.end;
+    let exact = zone.exact_over(start, end.unwrap_or(now).max(start));
+    let answer = |points: Value| {
+        json!({
+            "points": points,
+            "tz": zone.label(),
+            "tz_exact": exact,
+            "bucket": match bucket { Bucket::Hour => "hour", Bucket::Day => "day" },
+            "start": start,
+            "end": end,
+        })
+    };
+    if f.username.is_some() || f.key_name.is_some() {
+        // Names of deleted accounts are not in the rollups: nothing to show.
+        return Ok(json(StatusCode::OK, &answer(json!([]))));
+    }
+    let z = zone.clone();
     let points = state
         .store
-        .read(move |c| log_query::usage(c, &f, bucket, split))
+        .read(move |c| usage::series(c, &f, start, end, bucket, split, &z))
         .await?;
     let points = display::with_display(&points, &["quota"], &state.catalog.options().display);
-    Ok(json(StatusCode::OK, &json!({ "points": points })))
+    Ok(json(StatusCode::OK, &answer(points)))
 }
 
 /// `DELETE /api/log?before=<unix>`: deletes consume, error and system rows created before
@@ -356,11 +424,7 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, query: &str) -> Result
     }
     let q: Q = serde_urlencoded::from_str(query)
         .map_err(|_| ApiError::BadRequest("give the cut-off as ?before=<unix seconds>".into()))?;
-    if q.before <= 0 {
-        return Err(ApiError::BadRequest(
-            "before must be a positive Unix time".into(),
-        ));
-    }
+    params::in_range("before", q.before, 1, params::MAX_TIME)?;
     let deleted = crate::retention::purge(&state.store, q.before).await?;
     let log = manage_entry(
         &p.user,

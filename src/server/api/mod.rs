@@ -4,12 +4,17 @@
 mod audit;
 mod backup;
 mod channels;
+mod dashboard;
+mod export;
 mod key_locks;
 mod keys;
+mod listing;
 mod logs;
+mod models;
 mod notify;
 pub mod ops;
 mod options;
+mod params;
 mod password;
 mod session;
 mod users;
@@ -55,6 +60,10 @@ pub async fn signed_in(
     ip: IpAddr,
 ) -> Result<Resp, ApiError> {
     use Handler::*;
+    if handler == Playground {
+        // The relay reads the body itself, under the relay's size limit.
+        return crate::relay::playground(state, p.user.id, req).await;
+    }
     let query = req.uri().query().unwrap_or("").to_string();
     let (parts, body) = read_body(req, MAX_API_BODY).await?;
     let raw_id = id;
@@ -64,7 +73,7 @@ pub async fn signed_in(
         Me => Ok(session::me(state, &p).await),
         AccessToken => session::access_token(state, &p).await,
         MePassword => password::change_own(state, &p, &parts, &body, ip).await,
-        UsersList => users::list(state).await,
+        UsersList => users::list(state, &query).await,
         UsersCreate => users::create(state, &p, &parts, &body).await,
         UserGet => users::get(state, id()?).await,
         UserPatch => users::patch(state, &p, id()?, &parts, &body).await,
@@ -74,7 +83,7 @@ pub async fn signed_in(
         KeyGet => keys::get(state, &p, id()?).await,
         KeyPatch => keys::patch(state, &p, id()?, &parts, &body).await,
         KeyDelete => keys::delete(state, &p, id()?).await,
-        ChannelsList => channels::list(state).await,
+        ChannelsList => channels::list(state, &query).await,
         ChannelsCreate => channels::create(state, &p, &parts, &body).await,
         ChannelGet => channels::get(state, id()?).await,
         ChannelPatch => channels::patch(state, &p, id()?, &parts, &body).await,
@@ -95,6 +104,8 @@ pub async fn signed_in(
         LogsStat => logs::stat(state, &p, &query, false).await,
         LogsSelfStat => logs::stat(state, &p, &query, true).await,
         LogsDelete => logs::delete(state, &p, &query).await,
+        LogsExport => export::csv(state, &p, &query, false).await,
+        LogsSelfExport => export::csv(state, &p, &query, true).await,
         UsageAll => logs::usage(state, &p, &query, false).await,
         UsageSelf => logs::usage(state, &p, &query, true).await,
         Reconcile => audit::reconcile(state).await,
@@ -106,11 +117,15 @@ pub async fn signed_in(
         NotifyGet => notify::get(state, &p).await,
         NotifyPut => notify::put(state, &p, &parts, &body).await,
         NotifyTest => notify::test(state, &p).await,
-        NotifyDeliveries => notify::deliveries(state, &query).await,
-        Status | Healthz | Readyz | Metrics | OpenApi | Login | ChatCompletions | Completions
-        | Embeddings | Models | BillingSubscription | BillingUsage => Err(ApiError::Internal(
-            format!("{handler:?} is not a signed-in route"),
-        )),
+        NotifyDeliveries => notify::deliveries(state, &query, None).await,
+        OwnDeliveries => notify::deliveries(state, &query, Some(p.user.id)).await,
+        ModelPrices => Ok(models::list(state, &p)),
+        Dashboard => dashboard::dashboard(state, &p, &query).await,
+        ChannelStats => dashboard::channel_stats(state, &query).await,
+        Status | Healthz | Readyz | Metrics | OpenApi | Login | Playground | ChatCompletions
+        | Completions | Embeddings | Models | BillingSubscription | BillingUsage => Err(
+            ApiError::Internal(format!("{handler:?} is not a signed-in route")),
+        ),
     }
 }
 

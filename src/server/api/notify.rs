@@ -5,6 +5,7 @@ use super::super::auth::Principal;
 use super::super::http::{Resp, json, parse_json};
 use super::super::state::AppState;
 use crate::error::ApiError;
+use crate::notify::TestError;
 use crate::notify::settings::Patch;
 use crate::notify::ssrf::AllowList;
 use crate::notify::{Kind, Settings};
@@ -17,6 +18,8 @@ use std::sync::Arc;
 /// Most delivery rows per page.
 const MAX_LIMIT: i64 = 500;
 const DEFAULT_LIMIT: i64 = 50;
+/// Largest warning threshold typed in money (the OpenAPI document states it).
+const MAX_AMOUNT: f64 = 1e12;
 
 pub async fn get(state: &AppState, p: &Principal) -> Result<Resp, ApiError> {
     let uid = p.user.id;
@@ -47,6 +50,11 @@ fn threshold_in_units(state: &AppState, patch: &mut Patch) -> Result<(), ApiErro
              (display currency), not both"
                 .into(),
         ));
+    }
+    if amount > MAX_AMOUNT {
+        return Err(ApiError::BadRequest(format!(
+            "quota_warning_threshold_amount is {amount}; use 0 to {MAX_AMOUNT}"
+        )));
     }
     let display = &state.catalog.options().display;
     let units = crate::billing::display::to_quota(amount, display).ok_or_else(|| {
@@ -113,11 +121,17 @@ pub async fn test(state: &Arc<AppState>, p: &Principal) -> Result<Resp, ApiError
     let report = tokio::task::spawn_blocking(move || notifier.send_test(uid, &name, request_id))
         .await
         .map_err(|e| ApiError::Internal(format!("the test send failed: {e}")))?
-        .map_err(ApiError::BadRequest)?;
+        .map_err(|e| match e {
+            // A state of the account, not a bad request: nothing to send to yet.
+            TestError::NoKind => ApiError::Conflict(e.to_string()),
+            TestError::Store(e) => ApiError::Store(e),
+        })?;
     Ok(json(StatusCode::OK, &report))
 }
 
-pub async fn deliveries(state: &AppState, query: &str) -> Result<Resp, ApiError> {
+/// `GET /api/notify/deliveries` (admins, anyone's) and `GET /api/me/notify/deliveries`
+/// (`own`: the caller's only; no `user_id` filter).
+pub async fn deliveries(state: &AppState, query: &str, own: Option<i64>) -> Result<Resp, ApiError> {
     let mut f = deliveries::Filter {
         limit: DEFAULT_LIMIT,
         ..Default::default()
@@ -130,9 +144,11 @@ pub async fn deliveries(state: &AppState, query: &str) -> Result<Resp, ApiError>
     };
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
-            "limit" => f.limit = number("limit", &v)?.min(MAX_LIMIT),
+            "limit" => {
+                f.limit = super::params::in_range("limit", number("limit", &v)?, 1, MAX_LIMIT)?
+            }
             "cursor" => f.before = Some(number("cursor", &v)?),
-            "user_id" => f.user_id = Some(number("user_id", &v)?),
+            "user_id" if own.is_none() => f.user_id = Some(number("user_id", &v)?),
             "kind" => {
                 let kind = Kind::parse(&v).ok_or_else(|| {
                     ApiError::BadRequest("kind must be email, webhook, bark or gotify".into())
@@ -145,6 +161,9 @@ pub async fn deliveries(state: &AppState, query: &str) -> Result<Resp, ApiError>
                 )));
             }
         }
+    }
+    if own.is_some() {
+        f.user_id = own;
     }
     let limit = f.limit;
     let items = state.store.read(move |c| deliveries::list(c, &f)).await?;

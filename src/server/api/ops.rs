@@ -108,11 +108,13 @@ pub async fn profile_now(
 
 /// Downloads `cpu-….pb` or `cpu-….svg`.
 pub async fn profile_file(state: &AppState, file: &str) -> Result<Resp, ApiError> {
-    let (name, kind) = FileKind::split_file_name(file).map_err(profile_error)?;
-    let path = state
-        .profiler
-        .file_path(name, kind)
-        .map_err(profile_error)?;
+    // A name that is not a profile's (wrong shape, or no real date) names no profile: 404.
+    let not_found = |e: ProfileError| match e {
+        ProfileError::Invalid(_) => ApiError::NotFound("no such profile".into()),
+        other => profile_error(other),
+    };
+    let (name, kind) = FileKind::split_file_name(file).map_err(not_found)?;
+    let path = state.profiler.file_path(name, kind).map_err(not_found)?;
     let data = tokio::fs::read(&path)
         .await
         .map_err(|e| ApiError::Internal(format!("reading {}: {e}", path.display())))?;

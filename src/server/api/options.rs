@@ -24,7 +24,22 @@ pub fn get(state: &AppState) -> Resp {
 /// The flat `module.field → value` document. Secrets are masked unless root asks for them
 /// with `?secrets=include`.
 pub fn export(state: &AppState, p: &Principal, query: &str) -> Result<Resp, ApiError> {
-    let with_secrets = query.split('&').any(|kv| kv == "secrets=include");
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Q {
+        secrets: Option<String>,
+    }
+    let q: Q = serde_urlencoded::from_str(query)
+        .map_err(|e| ApiError::BadRequest(format!("bad query parameter: {e}")))?;
+    let with_secrets = match q.secrets.as_deref() {
+        None => false,
+        Some("include") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "secrets must be include (or left out)".into(),
+            ));
+        }
+    };
     if with_secrets && p.user.role != Role::Root {
         return Err(ApiError::Forbidden("only root may export secrets".into()));
     }
@@ -43,15 +58,23 @@ pub async fn put(
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let changes: Map<String, Value> = parse_json(parts, body)?;
+    let mut changes: Map<String, Value> = parse_json(parts, body)?;
+    // `4.0` is the integer 4 in JSON: integer options take it.
+    changes.values_mut().for_each(|v| {
+        crate::server::http::whole_numbers(v);
+    });
     if changes.is_empty() {
         return Err(ApiError::BadRequest(
             "no options given: send {\"module.field\": value, …}; GET /api/option lists them"
                 .into(),
         ));
     }
-    let merged =
-        settings::merge(&state.catalog.options(), &changes).map_err(ApiError::BadRequest)?;
+    let merged = settings::merge(&state.catalog.options(), &changes).map_err(|r| {
+        ApiError::InvalidFields {
+            message: r.message,
+            fields: r.fields,
+        }
+    })?;
     let names: Vec<String> = merged.rows.iter().map(|(k, _)| k.clone()).collect();
     if !names.is_empty() {
         let log = manage_entry(&p.user, format!("changed options: {}", names.join(", ")));

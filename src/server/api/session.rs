@@ -28,10 +28,30 @@ pub fn status(state: &AppState) -> Resp {
 }
 
 pub fn openapi() -> Resp {
-    with_type(StatusCode::OK, "application/json", full(OPENAPI))
+    with_type(StatusCode::OK, "application/json", full(DOCUMENT.clone()))
 }
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// The served document: the file, with the time-zone parameter's allowed names filled in from
+/// the zone database compiled into this binary (so the document and `tz` parsing agree).
+static DOCUMENT: std::sync::LazyLock<bytes::Bytes> = std::sync::LazyLock::new(|| {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(OPENAPI) else {
+        return bytes::Bytes::from_static(OPENAPI.as_bytes());
+    };
+    if let Some(schema) = doc.pointer_mut("/components/parameters/TimeZone/schema") {
+        *schema = crate::store::usage::Zone::schema();
+    }
+    for path in ["~1api~1option/put", "~1api~1option~1import/put"] {
+        let at = format!("/paths/{path}/requestBody/content/application~1json/schema");
+        if let Some(schema) = doc.pointer_mut(&at) {
+            *schema = crate::settings::meta::document_schema();
+        }
+    }
+    serde_json::to_vec(&doc)
+        .map(bytes::Bytes::from)
+        .unwrap_or_else(|_| bytes::Bytes::from_static(OPENAPI.as_bytes()))
+});
 
 #[derive(Deserialize)]
 struct LoginBody {

@@ -1,8 +1,9 @@
 //! `/api/users`: accounts, roles and balances (admins only).
 
 use super::super::auth::{self, Principal};
-use super::super::http::{Resp, json, no_content, parse_json};
+use super::super::http::{Resp, json, no_content, not_null, parse_json};
 use super::super::state::AppState;
+use super::listing::{ListParams, page_json};
 use super::{Refresh, admin_change, commit_change_checked, manage_entry, refresh};
 use crate::error::ApiError;
 use crate::store::users::{self, NewUser, Role, UserPatch};
@@ -12,9 +13,26 @@ use http::StatusCode;
 use serde::Deserialize;
 use std::sync::Arc;
 
-pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
-    let rows = state.store.read(users::list).await?;
-    Ok(json(StatusCode::OK, &money(state, &rows)))
+/// Every account (no parameters), or one page of a search (see [`super::listing`]).
+pub async fn list(state: &AppState, query: &str) -> Result<Resp, ApiError> {
+    let lp = ListParams::parse(query)?;
+    if lp.user_id.is_some() || lp.status.is_some() {
+        return Err(ApiError::BadRequest(
+            "users take q, p, page_size, sort and order".into(),
+        ));
+    }
+    let Some(q) = lp.query(&users::LISTING)? else {
+        let rows = state.store.read(users::list).await?;
+        return Ok(json(StatusCode::OK, &money(state, &rows)));
+    };
+    let page = {
+        let q = q.clone();
+        state.store.read(move |c| users::search(c, &q)).await?
+    };
+    Ok(json(
+        StatusCode::OK,
+        &page_json(&page, &q, |u| money(state, u)),
+    ))
 }
 
 pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
@@ -27,11 +45,11 @@ pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
 struct CreateBody {
     username: String,
     password: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     role: Option<Role>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     group: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     quota: Option<i64>,
 }
 
@@ -155,17 +173,17 @@ pub async fn create(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     username: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     password: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     role: Option<Role>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     group: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     enabled: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     quota: Option<i64>,
 }
 
@@ -197,7 +215,7 @@ pub async fn patch(
         }
     }
     if b.enabled == Some(false) && target.id == p.user.id {
-        return Err(ApiError::BadRequest(
+        return Err(ApiError::Forbidden(
             "you cannot disable your own account".into(),
         ));
     }
@@ -303,7 +321,7 @@ pub async fn delete(state: &Arc<AppState>, p: &Principal, id: i64) -> Result<Res
         ));
     }
     if target.id == p.user.id {
-        return Err(ApiError::BadRequest(
+        return Err(ApiError::Forbidden(
             "you cannot delete your own account".into(),
         ));
     }

@@ -1,0 +1,80 @@
+//! `GET /api/models`: the models the caller's group can call, priced in the display currency.
+
+use super::super::auth::Principal;
+use super::super::http::{Resp, json};
+use super::super::state::AppState;
+use crate::billing::{Price, Usage, display};
+use http::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+const MILLION: u64 = 1_000_000;
+
+pub fn list(state: &AppState, p: &Principal) -> Resp {
+    let group = p.user.group.clone();
+    let opts = state.catalog.options();
+    let money = &opts.display;
+    // Channels an admin turned off do not count; auto-disabled ones do (they come back).
+    let names: BTreeSet<String> = state
+        .catalog
+        .channels()
+        .iter()
+        .filter(|c| c.enabled && c.groups.contains(&group))
+        .flat_map(|c| c.models.iter().cloned())
+        .collect();
+    let items: Vec<Value> = names
+        .iter()
+        .filter_map(|m| {
+            let price = opts.pricing.price(m, &group).ok()?;
+            let mut item = match price {
+                Price::PerCall { .. } => json!({
+                    "model": m,
+                    "billing": "per_call",
+                    "input_per_1m": null,
+                    "output_per_1m": null,
+                    "per_call": display::show(price.quota(Usage::default()), money),
+                }),
+                Price::Ratio { .. } => {
+                    let of = |prompt, completion| {
+                        display::show(
+                            price.quota(Usage {
+                                prompt_tokens: prompt,
+                                completion_tokens: completion,
+                            }),
+                            money,
+                        )
+                    };
+                    json!({
+                        "model": m,
+                        "billing": "tokens",
+                        "input_per_1m": of(MILLION, 0),
+                        "output_per_1m": of(0, MILLION),
+                        "per_call": null,
+                    })
+                }
+            };
+            if p.is_admin() {
+                let pr = &opts.pricing;
+                item["model_ratio"] = json!(match price {
+                    Price::Ratio { model_ratio, .. } => model_ratio,
+                    Price::PerCall { .. } => 0.0,
+                });
+                item["completion_ratio"] =
+                    json!(pr.completion_ratio.get(m).copied().unwrap_or(1.0));
+                item["group_ratio"] = json!(pr.group_ratio.get(&group).copied().unwrap_or(1.0));
+                item["model_price_usd"] = json!(pr.model_price.get(m));
+                item["unpriced"] =
+                    json!(!pr.model_ratio.contains_key(m) && !pr.model_price.contains_key(m));
+            }
+            Some(item)
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        &json!({
+            "group": group,
+            "currency": display::show(0, money).currency,
+            "items": items,
+        }),
+    )
+}

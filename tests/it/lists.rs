@@ -1,0 +1,162 @@
+//! Search, sort and paging on `GET /api/users`, `/api/keys` and `/api/channels`, with the bare
+//! array kept for callers that send no parameters.
+
+use crate::common::{TestServer, send};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn names(v: &Value, field: &str) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn users_search_sort_and_page_with_a_total() {
+    let t = TestServer::start().await;
+    for (name, quota) in [
+        ("alice", 10),
+        ("bob", 30),
+        ("alicia", 20),
+        ("carol", 40),
+        ("mal_ice", 5),
+    ] {
+        t.post(
+            "/api/users",
+            json!({"username": name, "password": PASSWORD, "quota": quota}),
+        )
+        .await;
+    }
+    // No parameters: every account as a bare array, as before.
+    let all = t.get("/api/users").await;
+    assert_eq!(all.as_array().unwrap().len(), 6);
+
+    let v = t.get("/api/users?q=ALI&sort=username").await;
+    assert_eq!(v["total"], 2);
+    assert_eq!(names(&v, "username"), ["alice", "alicia"]);
+    assert_eq!(v["p"], 1);
+    assert_eq!(v["page_size"], 20);
+    assert!(v["items"][0]["quota_display"].is_object());
+
+    // `_` is literal: only mal_ice, not every name with one character between l and i.
+    let v = t.get("/api/users?q=l_i").await;
+    assert_eq!(names(&v, "username"), ["mal_ice"]);
+
+    // An id matches exactly.
+    let v = t.get("/api/users?q=1").await;
+    assert_eq!(names(&v, "username"), ["root"]);
+
+    // Amounts sort largest first by default; pages split the same order.
+    let p1 = t.get("/api/users?sort=quota&page_size=2").await;
+    let p2 = t.get("/api/users?sort=quota&page_size=2&p=2").await;
+    assert_eq!(p1["total"], 6);
+    assert_eq!(names(&p1, "username"), ["carol", "bob"]);
+    assert_eq!(names(&p2, "username"), ["alicia", "alice"]);
+    assert_eq!(p2["p"], 2);
+    let asc = t.get("/api/users?sort=quota&order=asc&page_size=1").await;
+    assert_eq!(names(&asc, "username"), ["root"]);
+
+    for bad in [
+        "/api/users?sort=password_hash",
+        "/api/users?order=sideways",
+        "/api/users?q=",
+        "/api/users?page_size=101",
+        "/api/users?p=0",
+        "/api/users?status=enabled",
+        "/api/users?nope=1",
+    ] {
+        let r = t.api("GET", bad, None).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn keys_page_within_the_callers_own_keys() {
+    let t = TestServer::start().await;
+    for n in ["prod-a", "prod-b", "test-c"] {
+        t.key(json!({"name": n, "unlimited": true})).await;
+    }
+    let u = t
+        .post(
+            "/api/users",
+            json!({"username": "dave", "password": PASSWORD}),
+        )
+        .await;
+    let tok = t.login_token("dave", PASSWORD).await;
+    let auth = format!("Bearer {tok}");
+    let r = send(
+        "POST",
+        &t.url("/api/keys"),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(
+            json!({"name": "prod-dave", "unlimited": true})
+                .to_string()
+                .into(),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // An admin searches everyone's keys, or one user's.
+    let v = t.get("/api/keys?q=prod&sort=name").await;
+    assert_eq!(names(&v, "name"), ["prod-a", "prod-b", "prod-dave"]);
+    assert_eq!(v["total"], 3);
+    let uid = u["id"].as_i64().unwrap();
+    let v = t.get(&format!("/api/keys?q=prod&user_id={uid}")).await;
+    assert_eq!(names(&v, "name"), ["prod-dave"]);
+
+    // A plain user sees only their own, whatever they search for.
+    let r = send(
+        "GET",
+        &t.url("/api/keys?q=prod"),
+        &[("authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(names(&v, "name"), ["prod-dave"]);
+    assert_eq!(v["total"], 1);
+    // …and the bare array without parameters.
+    let r = send(
+        "GET",
+        &t.url("/api/keys"),
+        &[("authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn channels_filter_by_state_and_search_names() {
+    let t = TestServer::start().await;
+    let a = t.channel(&["m"], json!({"name": "east-1"})).await;
+    let b = t
+        .channel(&["m"], json!({"name": "west-1", "priority": 5}))
+        .await;
+    t.channel(&["m"], json!({"name": "east-2", "enabled": false}))
+        .await;
+    assert_eq!(t.get("/api/channels").await.as_array().unwrap().len(), 3);
+
+    let v = t.get("/api/channels?q=east&sort=name").await;
+    assert_eq!(names(&v, "name"), ["east-1", "east-2"]);
+    assert!(
+        v["items"][0]["api_key"].as_str().unwrap().ends_with('…'),
+        "secret masked in pages too"
+    );
+    let v = t.get("/api/channels?status=disabled").await;
+    assert_eq!(names(&v, "name"), ["east-2"]);
+    let v = t.get("/api/channels?status=enabled&sort=priority").await;
+    assert_eq!(v["items"][0]["id"], b);
+    assert_eq!(v["items"][1]["id"], a);
+    let r = t.api("GET", "/api/channels?status=broken", None).await;
+    assert_eq!(r.status, 400);
+}
