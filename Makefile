@@ -6,7 +6,7 @@ NPM ?= npm
 # Where cargo puts binaries (honours CARGO_TARGET_DIR, as cargo does).
 TARGET := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: all frontend build release run test test-rust test-ui test-schema bench bench-logs deb test-deb test-systemd clean
+.PHONY: all frontend build release run test test-rust test-ui test-schema bench bench-logs deb cargo-deb test-deb test-systemd image test-image clean
 
 all: build
 
@@ -54,8 +54,18 @@ bench-logs: release
 # The Debian package: target/debian/sluice_<version>_<arch>.deb (packaging/README.md).
 # --no-strip: the release profile already strips debug info and keeps the symbol table the
 # built-in profiler names flamegraph frames from. DEB_VERSION=x.y.z overrides the version.
-deb: release target/man/sluice.1.gz target/man/changelog.gz
+deb: cargo-deb release target/man/sluice.1.gz target/man/changelog.gz
 	$(CARGO) deb --no-build --no-strip $(if $(DEB_VERSION),--deb-version $(DEB_VERSION))
+
+# cargo-deb, installed on first use as `make test` installs the UI's npm packages (cargo finds
+# subcommands in ~/.cargo/bin as well as on PATH). About a minute on 2 cores; needs the crate
+# registry once.
+cargo-deb:
+	@$(CARGO) deb --version >/dev/null 2>&1 || { \
+	  echo "cargo-deb is missing: installing it with 'cargo install cargo-deb --locked'"; \
+	  $(CARGO) install cargo-deb --locked || { \
+	    echo "could not install cargo-deb; run 'cargo install cargo-deb --locked' where the crate registry is reachable, then make deb again" >&2; \
+	    exit 1; }; }
 
 # -n: no name or timestamp in the gzip header, so the package builds reproducibly.
 target/man/sluice.1.gz: packaging/sluice.1
@@ -76,6 +86,17 @@ test-deb: deb
 # packaging/test-systemd.sh; CI runs the script directly after test-deb).
 test-systemd: deb
 	packaging/test-systemd.sh
+
+# The container image localhost/sluice:<version> (Containerfile, packaging/image.sh): the
+# release binary on a Debian 12 base, as user sluice, data in a volume. Without BASE the base is
+# imported from a debootstrapped root (no registry needed; as root); BASE=<image> uses another.
+image: release
+	$(if $(BASE),BASE=$(BASE) )packaging/image.sh
+
+# Builds the image, then runs it: a relayed call, a restart, the row still in the volume
+# (as root; see packaging/test-image.sh).
+test-image: image release
+	packaging/test-image.sh
 
 clean:
 	$(CARGO) clean

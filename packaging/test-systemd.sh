@@ -14,7 +14,9 @@
 #                                        ~45 s the first time), boots it with
 #                                        `systemd-nspawn --boot --private-network` and runs the
 #                                        checks below inside it, then powers it off.
-#                                        Needs: debootstrap, systemd-container (installed with
+#                                        The root is made by packaging/debian-root.sh (shared
+#                                        with the container image's base). Needs:
+#                                        debootstrap, systemd-container (installed with
 #                                        apt-get when missing), a reachable Debian mirror the
 #                                        first time ($MIRROR, default the one in apt's
 #                                        sources), and `make deb` having run.
@@ -25,8 +27,9 @@
 #                                        and sluice-mock. Installs, upgrades and purges sluice.
 #
 # The container has its own network namespace (only loopback), so port 3000 and the mock's port
-# never collide with anything on the host. Takes about 1m30s once the root exists (2m10s from
-# scratch on 2 cores); most of it is the watchdog check (WatchdogSec=30s).
+# never collide with anything on the host. Takes about 2 minutes once the root exists (2m40s from
+# scratch on 2 cores); most of it is the watchdog check (WatchdogSec=30s) and the stop with a
+# stream running past the 30 s grace.
 set -euo pipefail
 
 name=test-systemd
@@ -106,6 +109,12 @@ inside() {
     check "WatchdogUSec $(prop WatchdogUSec)" test "$(prop WatchdogUSec)" = 30s
     check "core files allowed: $(grep 'core file' "/proc/$(prop MainPID)/limits")" \
         grep -Eq 'Max core file size +0 +0 ' "/proc/$(prop MainPID)/limits"
+    # LimitNOFILE=65536, or as much of it as this (container's) manager may give.
+    local nofile
+    nofile=$(awk '/^Max open files/ { print ($5 < 65536 ? $5 : 65536) }' /proc/1/limits)
+    check "LimitNOFILE $(prop LimitNOFILE)" test "$(prop LimitNOFILE)" = 65536
+    check "open files not limited to $nofile: $(grep 'open files' "/proc/$(prop MainPID)/limits")" \
+        grep -Eq "Max open files +$nofile +$nofile " "/proc/$(prop MainPID)/limits"
     check "SubState $(prop SubState)" test "$(prop SubState)" = running
     local pid1
     pid1=$(prop MainPID)
@@ -131,6 +140,8 @@ inside() {
     # This start only (a reused root keeps the journal of earlier runs).
     journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID="$(prop InvocationID)" >"$work/journal1"
     grep -E 'starting|listening on|password|profiler' "$work/journal1"
+    # The connection cap (max_connections 4096) fits the open-file limit: not lowered.
+    refute "the connection cap was lowered" grep -q 'max_connections .* lowered' "$work/journal1"
     check "the journal does not name the password file" \
         grep -q "created the root account; its password is in $pwfile" "$work/journal1"
     check "$pwfile is not 0600 sluice" test "$(stat -c '%a %U' "$pwfile")" = "600 sluice"
@@ -151,7 +162,7 @@ inside() {
     mock_url=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$work/mock.log" | head -n1)
     # By name, not address: the upstream's name is resolved (getaddrinfo) inside the sandbox.
     mock_url=${mock_url/127.0.0.1/localhost}
-    set_up_relay test-systemd '["gpt-x", "mock-slow-3000"]'
+    set_up_relay test-systemd '["gpt-x", "mock-slow-3000", "mock-drip-500"]'
     status=$(chat)
     check "relayed chat answered $status: $(cat "$work/chat.json")" test "$status" = 200
     check "not a chat completion: $(cat "$work/chat.json")" \
@@ -170,19 +181,19 @@ inside() {
         done) &
         loaders+=($!)
     done
-    local profile name samples
+    local profile pname samples
     profile=$(api POST /api/profiles '{"seconds": 2}') || fail "POST /api/profiles failed"
     wait "${loaders[@]}"
     echo "$profile"
-    name=$(jq -r '.name // empty' <<<"$profile")
-    check "no profile name in the answer" test -n "$name"
-    check "the profile's .pb is empty" test -s "/var/lib/sluice/pprof/$name.pb"
-    check "the profile's .svg is missing" test -s "/var/lib/sluice/pprof/$name.svg"
-    jq -c . "/var/lib/sluice/pprof/$name.json"
-    samples=$(jq -r .samples "/var/lib/sluice/pprof/$name.json")
+    pname=$(jq -r '.name // empty' <<<"$profile")
+    check "no profile name in the answer" test -n "$pname"
+    check "the profile's .pb is empty" test -s "/var/lib/sluice/pprof/$pname.pb"
+    check "the profile's .svg is missing" test -s "/var/lib/sluice/pprof/$pname.svg"
+    jq -c . "/var/lib/sluice/pprof/$pname.json"
+    samples=$(jq -r .samples "/var/lib/sluice/pprof/$pname.json")
     check "the profile has no samples (SIGPROF never fired?)" test "$samples" -gt 0
     curl -fsS --max-time 10 -H "authorization: Bearer $token" -o "$work/cpu.svg" \
-        "$base/api/profiles/$name.svg" || fail "GET the profile's svg failed"
+        "$base/api/profiles/$pname.svg" || fail "GET the profile's svg failed"
     # Frames have names: the package keeps the symbol table (--no-strip).
     check "the flame graph names no argon2 frame" grep -q argon2 "$work/cpu.svg"
     # The automatic monitor (CPU time from /proc/<pid>/stat, under ProcSubset=pid) takes its
@@ -238,32 +249,53 @@ inside() {
     check "the profiler reports an error" \
         test "$(api GET /api/profiles | jq -r .status.last_error)" = null
 
-    step "systemctl stop: drain, checkpoint; the copied database has the charges"
-    # A request in flight (the mock answers after 3 s) when the stop begins is answered.
-    local slow_pid stop_secs
+    step "systemctl stop: drain, cut, checkpoint; the copied database has the charges"
+    # A request in flight (the mock answers after 3 s) when the stop begins is answered; a
+    # stream far longer than the grace (200 words, one every 0.5 s) is cut when the grace
+    # (shutdown_grace_secs, 30 s) ends, charged for what it sent, and the stop still ends well
+    # inside TimeoutStopSec.
+    local slow_pid stream_pid stop_secs grace timeout_stop
+    grace=$(sed -n 's/^shutdown_grace_secs = \([0-9]*\)/\1/p' /etc/sluice/sluice.toml)
+    timeout_stop=$(systemctl show -P TimeoutStopUSec sluice)
     chat mock-slow-3000 "$work/slow.json" >"$work/slow.status" &
     slow_pid=$!
-    sleep 1
+    curl -sS -N --max-time 120 -o "$work/stream.txt" -D "$work/stream.headers" \
+        -H "authorization: Bearer $key" -H 'content-type: application/json' \
+        --data '{"model":"mock-drip-500","stream":true,"max_tokens":200,"messages":[{"role":"user","content":"hello"}]}' \
+        "$base/v1/chat/completions" &
+    stream_pid=$!
+    wait_until 10 "the stream did not start" grep -qs "data: " "$work/stream.txt"
     t0=$(date +%s)
     systemctl stop sluice
     stop_secs=$(($(date +%s) - t0))
     wait "$slow_pid" || true
-    echo "stop took ${stop_secs}s; the request in flight got $(cat "$work/slow.status")"
+    wait "$stream_pid" || true
+    echo "stop took ${stop_secs}s (grace ${grace}s, TimeoutStopSec ${timeout_stop}); the request in flight got $(cat "$work/slow.status")"
     check "the request in flight was not answered: $(cat "$work/slow.status") $(cat "$work/slow.json")" \
         test "$(cat "$work/slow.status")" = 200
     check "not inactive after stop: $(systemctl is-active sluice)" \
         test "$(systemctl is-active sluice)" = inactive
     check "the stop was not clean: Result=$(prop Result)" test "$(prop Result)" = success
-    journal_since "$t0" | tail -n 4
+    check "the stop took ${stop_secs}s: not one grace (${grace}s) and a little" \
+        test "$stop_secs" -ge "$grace" -a "$stop_secs" -le $((grace + 14))
+    tail -n 2 "$work/stream.txt"
+    check "the cut stream did not end with the shutdown's error event" \
+        grep -q '"code":"shutting_down"' <(tail -n 2 "$work/stream.txt")
+    journal_since "$t0" | tail -n 6
+    check "no cut in the journal" grep -q 'shutdown grace of .* is over: cutting 1 relays' <(journal_since "$t0")
     check "no checkpoint at stop" grep -q 'stopped; the database is checkpointed' <(journal_since "$t0")
     if [[ -e /var/lib/sluice/sluice.db-wal ]]; then
         check "the WAL is not empty after stop" test ! -s /var/lib/sluice/sluice.db-wal
     fi
     cp /var/lib/sluice/sluice.db "$work/copy.db"
-    local rows
-    sqlite3 "$work/copy.db" "SELECT model, prompt_tokens, completion_tokens, quota FROM logs WHERE key_name = 'test-systemd'"
+    local rows words cut
+    sqlite3 "$work/copy.db" "SELECT model, status, prompt_tokens, completion_tokens, quota, content FROM logs WHERE key_name = 'test-systemd'"
     rows=$(sqlite3 "$work/copy.db" "SELECT count(DISTINCT model) FROM logs WHERE key_name = 'test-systemd' AND model IN ('gpt-x', 'mock-slow-3000') AND prompt_tokens + completion_tokens > 0")
     check "the copied database lacks a charge row (both models: $rows)" test "$rows" = 2
+    # The cut stream: one row, status 503, 'cut by shutdown', charged for the words it sent.
+    words=$(grep -o hello "$work/stream.txt" | wc -l)
+    cut=$(sqlite3 "$work/copy.db" "SELECT count(*) FROM logs WHERE key_name = 'test-systemd' AND model = 'mock-drip-500' AND type = 2 AND status = 503 AND content LIKE 'cut by shutdown%' AND completion_tokens = $words AND quota = prompt_tokens + completion_tokens")
+    check "no row for the cut stream charged for its $words words" test "$cut" = 1
 
     step "upgrade to $(basename "$deb2") (postinst restarts the service on the new binary)"
     systemctl start sluice
@@ -296,7 +328,8 @@ inside() {
 
     step "nothing in the journal about the sandbox getting in the way"
     journalctl -u sluice --no-pager -o cat --since "@$run_start" >"$work/journal-all"
-    if grep -E '^\[(WARN|ERR)' "$work/journal-all" | grep -v 'SIGKILL\|SIGSTOP'; then
+    # Expected: the kills above, and the stop that cut the long stream.
+    if grep -E '^\[(WARN|ERR)' "$work/journal-all" | grep -v 'SIGKILL\|SIGSTOP\|shutdown grace of [0-9]* s is over'; then
         fail "the service logged warnings or errors (above)"
     fi
     grep -iE 'operation not permitted|permission denied|EPERM|EACCES|seccomp' "$work/journal-all" &&
@@ -332,32 +365,14 @@ deb=target/debian/sluice_${version}_${arch}.deb
 [[ -f $deb ]] || fail "$deb is missing: run make deb"
 [[ -x target/release/sluice-mock ]] || fail "target/release/sluice-mock is missing: run make release"
 
-missing=()
-command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-if ((${#missing[@]})); then
-    step "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
+if ! command -v systemd-nspawn >/dev/null; then
+    step "installing systemd-container"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container >/dev/null ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container >/dev/null; }
 fi
 
-if [[ ! -x $SDROOT/usr/lib/systemd/systemd ]]; then
-    mirror=${MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*debian\)\/\?$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)}
-    mirror=${mirror:-$(sed -n 's/^deb \[*[^]]*\]* *\(http[^ ]*\) bookworm .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -n1)}
-    mirror=${mirror:-http://deb.debian.org/debian}
-    step "debootstrap bookworm into $SDROOT from $mirror"
-    rm -rf "$SDROOT"
-    debootstrap --variant=minbase \
-        --include=systemd,systemd-sysv,dbus,curl,jq,adduser,sqlite3,procps,ca-certificates \
-        bookworm "$SDROOT" "$mirror" >"${SDROOT%/}.debootstrap.log" 2>&1 ||
-        { tail -n 20 "${SDROOT%/}.debootstrap.log"; fail "debootstrap failed"; }
-    echo sluice-sdtest >"$SDROOT/etc/hostname"
-    # Nothing in the container needs a console login.
-    ln -sf /dev/null "$SDROOT/etc/systemd/system/console-getty.service"
-fi
-
-# A minbase root has no /etc/hosts; every server does (the channel names the mock "localhost").
-[[ -s $SDROOT/etc/hosts ]] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$SDROOT/etc/hosts"
+# The root is shared with the container image's base (packaging/image.sh): made once, kept.
+packaging/debian-root.sh "$SDROOT"
 
 step "copying the packages, sluice-mock and this script into $SDROOT/root/sdtest"
 rm -rf "$SDROOT/root/sdtest"
@@ -400,7 +415,13 @@ for ((i = 0; i < 100; i++)); do
 done
 [[ -n $leader ]] || { cat "$nspawn_log"; fail "no systemd in the container"; }
 in_container() { nsenter -t "$leader" -a "$@"; }
-state=$(in_container timeout 60 systemctl is-system-running --wait 2>&1 || true)
+# systemctl cannot wait for a manager whose bus socket is not there yet (a busy host boots the
+# container slowly): until it is, it fails at once with "Failed to connect to bus".
+for ((i = 0; i < 120; i++)); do
+    state=$(in_container timeout 60 systemctl is-system-running --wait 2>&1 || true)
+    [[ $state == *"Failed to connect to bus"* ]] || break
+    sleep 0.5
+done
 echo "container (PID 1 = host pid $leader): $state"
 [[ $state == running || $state == degraded ]] || fail "the container did not boot: $state"
 [[ $state == degraded ]] && in_container systemctl --failed --no-pager

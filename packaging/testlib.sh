@@ -1,4 +1,5 @@
-# Helpers shared by packaging/test-deb.sh and packaging/test-systemd.sh (sourced, not run).
+# Helpers shared by the packaging scripts (test-deb.sh, test-systemd.sh, test-image.sh, image.sh,
+# debian-root.sh; sourced, not run).
 # The sourcing script sets $name (its name in messages) before sourcing this file.
 
 started=$SECONDS
@@ -44,4 +45,22 @@ set_up_relay() { # set_up_relay NAME MODELS_JSON: as root (password $password), 
     api PATCH /api/users/1 '{"quota": 1000}' >/dev/null
     key=$(api POST /api/keys "$(jq -n --arg n "$name" '{name: $n, unlimited: true}')" | jq -r .key)
     check "no API key" test -n "$key" -a "$key" != null
+}
+
+# podman on a host without systemd as PID 1 (CI containers, this kind of machine): no systemd
+# cgroup manager, no crun, journald absent, and a hard open-file limit below the container
+# ulimits podman sets by default. A containers.conf saying so, unless the caller brought one.
+podman_env() {
+    [[ -n ${CONTAINERS_CONF:-} || $(readlink /proc/1/exe) == */systemd ]] && return 0
+    CONTAINERS_CONF=/var/tmp/sluice-containers.conf
+    cat >"$CONTAINERS_CONF" <<'CONF'
+# Written by packaging/testlib.sh (podman_env) for a host without systemd as PID 1.
+[containers]
+default_ulimits = []
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+    export CONTAINERS_CONF
 }

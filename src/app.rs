@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Opens (creating) the data directory and the database, running migrations.
@@ -23,7 +24,32 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
         )
     })?;
     let path = config.database_path();
+    tighten_database_modes(&path);
     Store::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+/// A database readable by others (made by an older release or copied in under a permissive
+/// umask) is made 0600 with its WAL and shared-memory files before it is opened: it holds the
+/// channel secrets. Failing to is logged, not fatal (the file may belong to another user who
+/// runs sluice read-only, e.g. `sluice reconcile` by an operator).
+fn tighten_database_modes(db: &Path) {
+    let side = |suffix: &str| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        std::path::PathBuf::from(p)
+    };
+    let (wal, shm) = (side("-wal"), side("-shm"));
+    match crate::os::make_private(&[db, &wal, &shm]) {
+        Ok(changed) => {
+            for (p, mode) in changed {
+                log::warn!(
+                    "{} was readable by others (mode {mode:o}); made it 0600",
+                    p.display()
+                );
+            }
+        }
+        Err(e) => log::warn!("cannot make {} private: {e}", db.display()),
+    }
 }
 
 /// The file in the data directory that holds a generated root password until root changes it
@@ -129,8 +155,23 @@ pub async fn build_state_with(
     Ok(state)
 }
 
-/// How long shutdown waits for queued notifications.
-const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long, once requests are done, the background jobs get together: queued notifications
+/// (their warning-state writes go through the writer), a scheduled backup in progress (it holds
+/// a read transaction the final checkpoint needs gone), the channel test schedule. All three
+/// were told to stop when the drain began.
+const AFTER_BUDGET: Duration = Duration::from_secs(5);
+/// How long the writer gets to commit what is queued and checkpoint the WAL. Past it the
+/// process exits anyway: every commit is already durable, and the WAL is replayed at the
+/// next start.
+const FLUSH_BUDGET: Duration = Duration::from_secs(5);
+
+/// The longest a stop can take with `grace` (`shutdown_grace_secs`): every phase is bounded.
+/// It must fit the unit's `TimeoutStopSec=` (a test checks that it does for the default) or
+/// systemd kills the process mid-flush; sluice also tells systemd this figure when it starts
+/// to stop (`EXTEND_TIMEOUT_USEC=`), so a longer configured grace is waited for.
+pub fn stop_budget(grace: Duration) -> Duration {
+    grace + server::CUT_BUDGET + server::KILL_BUDGET + AFTER_BUDGET + FLUSH_BUDGET
+}
 
 /// Serves `state` on `listener` until `shutdown`, then stops the store cleanly. `systemd`
 /// tells systemd when the server is ready, feeds its watchdog and says when it stops.
@@ -143,7 +184,7 @@ pub async fn run(
     let addr = listener.local_addr()?;
     // A first ping before the first request, so /readyz tells the truth from the start.
     crate::health::check(&state).await;
-    let interval = std::time::Duration::from_secs(state.config.db_ping_interval_secs);
+    let interval = Duration::from_secs(state.config.db_ping_interval_secs);
     crate::health::spawn_pinger(state.clone(), interval);
     state.profiler.start_monitor(state.shutdown.subscribe());
     crate::retention::spawn(state.clone());
@@ -156,30 +197,68 @@ pub async fn run(
     // first database ping is in; connections made from here on wait in the accept backlog.
     systemd.ready(&format!("serving on http://{addr}"));
     let store = state.store.clone();
-    let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
+    let budget = stop_budget(Duration::from_secs(state.config.shutdown_grace_secs));
     let notifier = state.notifier.clone();
     let shutdown = async move {
         shutdown.await;
-        systemd.stopping();
+        systemd.stopping(budget);
     };
     server::run(listener, state, shutdown).await;
-    // Queued warning-state writes (and deliveries, briefly) go through the writer: before it stops.
-    let _ = tokio::task::spawn_blocking(move || notifier.shutdown(NOTIFY_GRACE)).await;
-    // A scheduled backup in progress holds a read transaction: let it finish before the
-    // final checkpoint, within the grace period.
-    if tokio::time::timeout(grace, scheduler).await.is_err() {
+    let notified = tokio::task::spawn_blocking(move || notifier.shutdown(AFTER_BUDGET));
+    let (_, backup, tests) = tokio::join!(
+        notified,
+        tokio::time::timeout(AFTER_BUDGET, scheduler),
+        tokio::time::timeout(AFTER_BUDGET, channel_tests),
+    );
+    if backup.is_err() {
         log::warn!("a scheduled backup was still running at shutdown");
     }
-    // It stops at the shutdown signal (a run in progress is cancelled); its last writes are
-    // queued before the writer flushes.
-    if tokio::time::timeout(grace, channel_tests).await.is_err() {
+    if tests.is_err() {
         log::warn!("the channel test schedule did not stop in time");
     }
-    store
-        .writer
-        .shutdown()
-        .await
-        .context("flushing the database at shutdown")?;
+    match tokio::time::timeout(FLUSH_BUDGET, store.writer.shutdown()).await {
+        Ok(r) => r.context("flushing the database at shutdown")?,
+        Err(_) => {
+            log::error!(
+                "the final commit and checkpoint did not finish within {} s; stopping anyway (the WAL is replayed at the next start)",
+                FLUSH_BUDGET.as_secs()
+            );
+            return Ok(());
+        }
+    }
     log::info!("stopped; the database is checkpointed");
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The stop with the shipped configuration fits the shipped unit's `TimeoutStopSec=` with
+    /// room to spare, so systemd never kills sluice mid-flush (it did: 30 s waited twice, past
+    /// 45). Driven by the files themselves, so changing either without the other fails here.
+    #[test]
+    fn the_packaged_stop_fits_the_units_stop_timeout() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = crate::config::Config::load(
+            Some(&root.join("packaging/sluice.toml")),
+            Vec::new(),
+            &crate::config::Overrides::default(),
+        )
+        .unwrap();
+        let unit = std::fs::read_to_string(root.join("systemd/sluice.service")).unwrap();
+        let timeout: u64 = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let budget = stop_budget(Duration::from_secs(config.shutdown_grace_secs));
+        assert_eq!(budget, Duration::from_secs(44));
+        assert!(
+            budget + Duration::from_secs(10) <= Duration::from_secs(timeout),
+            "a stop may take {budget:?}; TimeoutStopSec={timeout}"
+        );
+    }
 }

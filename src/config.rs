@@ -32,6 +32,14 @@ pub struct Config {
     pub metrics_from_loopback: bool,
     /// Seconds between database health pings.
     pub db_ping_interval_secs: u64,
+    /// A new connection must send a whole request head within this many seconds.
+    pub header_read_timeout_secs: u64,
+    /// A keep-alive connection with no request in progress is closed after this many seconds.
+    pub keep_alive_timeout_secs: u64,
+    /// Client connections open at once (lowered at start to what the open-file limit allows).
+    pub max_connections: usize,
+    /// Client connections from one address (trusted proxies exempt).
+    pub max_connections_per_address: usize,
     pub log: LogConfig,
 }
 
@@ -76,6 +84,10 @@ impl Default for Config {
             secure_cookies: false,
             metrics_from_loopback: false,
             db_ping_interval_secs: 10,
+            header_read_timeout_secs: 10,
+            keep_alive_timeout_secs: 75,
+            max_connections: 4096,
+            max_connections_per_address: 256,
             log: LogConfig::default(),
         }
     }
@@ -185,6 +197,16 @@ impl Config {
             "SLUICE_DB_PING_INTERVAL_SECS" => {
                 self.db_ping_interval_secs = parse(name, value, num_hint)?
             }
+            "SLUICE_HEADER_READ_TIMEOUT_SECS" => {
+                self.header_read_timeout_secs = parse(name, value, num_hint)?
+            }
+            "SLUICE_KEEP_ALIVE_TIMEOUT_SECS" => {
+                self.keep_alive_timeout_secs = parse(name, value, num_hint)?
+            }
+            "SLUICE_MAX_CONNECTIONS" => self.max_connections = parse(name, value, num_hint)?,
+            "SLUICE_MAX_CONNECTIONS_PER_ADDRESS" => {
+                self.max_connections_per_address = parse(name, value, num_hint)?
+            }
             "SLUICE_ROOT_PASSWORD" => self.root_password = Secret::new(value),
             "SLUICE_SHUTDOWN_GRACE_SECS" => {
                 self.shutdown_grace_secs = parse(name, value, num_hint)?
@@ -216,6 +238,31 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "db_ping_interval_secs must be 1 to 3600 (default 10)".into(),
             ));
+        }
+        for (key, v, default) in [
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs,
+                10,
+            ),
+            ("keep_alive_timeout_secs", self.keep_alive_timeout_secs, 75),
+        ] {
+            if !(1..=3600).contains(&v) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be 1 to 3600 (default {default})"
+                )));
+            }
+        }
+        if self.max_connections < 1 || self.max_connections_per_address < 1 {
+            return Err(ConfigError::Invalid(
+                "max_connections and max_connections_per_address must be at least 1 (defaults 4096 and 256)".into(),
+            ));
+        }
+        if self.max_connections_per_address > self.max_connections {
+            return Err(ConfigError::Invalid(format!(
+                "max_connections_per_address = {} is above max_connections = {}: lower it or raise max_connections",
+                self.max_connections_per_address, self.max_connections
+            )));
         }
         let l = &self.log;
         if l.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
@@ -288,7 +335,7 @@ impl Config {
             None => "log_files=off".to_string(),
         };
         format!(
-            "listen={} data_dir={:?} database={:?} debug={} trusted_proxies=[{}] root_password={} shutdown_grace_secs={} secure_cookies={} metrics_from_loopback={} db_ping_interval_secs={} {log}",
+            "listen={} data_dir={:?} database={:?} debug={} trusted_proxies=[{}] root_password={} shutdown_grace_secs={} secure_cookies={} metrics_from_loopback={} db_ping_interval_secs={} header_read_timeout_secs={} keep_alive_timeout_secs={} max_connections={} max_connections_per_address={} {log}",
             self.listen,
             self.data_dir.display().to_string(),
             self.database_path().display().to_string(),
@@ -303,6 +350,10 @@ impl Config {
             self.secure_cookies,
             self.metrics_from_loopback,
             self.db_ping_interval_secs,
+            self.header_read_timeout_secs,
+            self.keep_alive_timeout_secs,
+            self.max_connections,
+            self.max_connections_per_address,
         )
     }
 }
@@ -440,6 +491,20 @@ mod example_tests {
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.data_dir, Path::new("/var/lib/sluice"));
         assert_eq!(c.shutdown_grace_secs, d.shutdown_grace_secs);
+        assert_eq!(
+            (
+                c.header_read_timeout_secs,
+                c.keep_alive_timeout_secs,
+                c.max_connections,
+                c.max_connections_per_address
+            ),
+            (
+                d.header_read_timeout_secs,
+                d.keep_alive_timeout_secs,
+                d.max_connections,
+                d.max_connections_per_address
+            )
+        );
         let (a, b) = (&c.log, &d.log);
         assert_eq!(a.dir.as_deref(), Some(Path::new("/var/log/sluice")));
         assert_eq!(

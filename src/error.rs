@@ -54,6 +54,12 @@ pub enum ApiError {
     UpstreamRateLimited(String),
     #[error("the service is shutting down")]
     ShuttingDown,
+    /// The store cannot commit (a full disk, an I/O error): a relay call would not be billed,
+    /// so it is refused before anything goes upstream.
+    #[error(
+        "the gateway cannot record usage right now (its database cannot write); try again shortly"
+    )]
+    StoreUnready,
     #[error("internal error: {0}")]
     Internal(String),
     #[error("database error: {0}")]
@@ -77,7 +83,7 @@ impl ApiError {
             | ApiError::UpstreamRateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ShuttingDown | ApiError::StoreUnready => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Store(e) if e.is_not_found() => StatusCode::NOT_FOUND,
             ApiError::Store(e) if e.is_conflict() => StatusCode::CONFLICT,
@@ -111,6 +117,7 @@ impl ApiError {
             ApiError::UpstreamFailed(_) => ("upstream_error", "bad_gateway"),
             ApiError::UpstreamTimeout(_) => ("upstream_error", "gateway_timeout"),
             ApiError::ShuttingDown => ("server_error", "shutting_down"),
+            ApiError::StoreUnready => ("server_error", "database_unavailable"),
             ApiError::Internal(_) => ("server_error", "internal_error"),
             ApiError::Store(e) if e.is_not_found() => ("invalid_request_error", "not_found"),
             ApiError::Store(e) if e.is_conflict() => ("invalid_request_error", "conflict"),
@@ -139,7 +146,8 @@ impl ApiError {
             ApiError::UpstreamFailed(_)
             | ApiError::UpstreamTimeout(_)
             | ApiError::UpstreamRateLimited(_)
-            | ApiError::ShuttingDown => log::Level::Warn,
+            | ApiError::ShuttingDown
+            | ApiError::StoreUnready => log::Level::Warn,
             ApiError::Internal(_) => log::Level::Error,
             ApiError::Store(e) if e.is_not_found() || e.is_conflict() => log::Level::Debug,
             ApiError::Store(_) => log::Level::Error,
@@ -173,6 +181,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Throttled { retry_after } => Some(*retry_after),
+            ApiError::StoreUnready => Some(5),
             ApiError::RateLimited(r) => Some(r.retry_after_secs()),
             _ => None,
         }

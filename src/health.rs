@@ -1,5 +1,6 @@
-//! Database health: a background pinger checks that a pooled read and the writer both answer,
-//! and keeps the verdict that `/readyz`, `/api/status` and the metrics report.
+//! Database health: a background pinger checks that a pooled read answers and that the writer
+//! can commit a write, and keeps the verdict that `/readyz`, `/api/status`, the metrics, the
+//! systemd watchdog and the relay's admission go by.
 
 use crate::server::state::AppState;
 use std::sync::Arc;
@@ -9,8 +10,21 @@ use std::time::{Duration, Instant};
 /// Longest a ping may take before it counts as failed.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One ping: `SELECT 1` on a pooled reader, then an empty job through the writer (proving the
-/// writer thread is alive and not wedged). Returns how long both took.
+/// Less free space than this on the database's file system counts as full. A commit may
+/// still succeed there by reusing the WAL's own space, so a lone heartbeat can pass on a full
+/// disk while a charge (new pages) fails; going by the free space as well keeps the verdict
+/// from flapping back to ready between failed calls. A group commit of a few hundred charges
+/// writes about a megabyte of WAL.
+const MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+/// Soonest a failed commit makes the pinger check again after its last ping.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// One ping: `SELECT 1` on a pooled reader, then a heartbeat row rewritten through the writer
+/// and the free space of the database's file system. The write proves more than a live writer
+/// thread: its commit appends to the WAL like a charge's, so a read-only file or a full disk
+/// fails it (an empty job commits nothing and passes); under [`MIN_FREE_BYTES`] free counts as
+/// full too. Returns how long it all took.
 pub async fn ping(state: &AppState) -> Result<Duration, String> {
     let started = Instant::now();
     let read = state
@@ -21,15 +35,31 @@ pub async fn ping(state: &AppState) -> Result<Duration, String> {
         Ok(Err(e)) => return Err(format!("a read failed: {e}")),
         Ok(Ok(_)) => {}
     }
-    let write = state.store.writer.exec(|_| Ok(()));
+    let now = crate::util::now_secs();
+    let path = state.store.path.clone();
+    // statvfs in the writer's thread too: it is I/O, and never on an async worker.
+    let write = state.store.writer.exec(move |c| {
+        crate::store::heartbeat::beat(c, now)?;
+        Ok(crate::store::heartbeat::free_bytes(&path))
+    });
     match tokio::time::timeout(PING_TIMEOUT, write).await {
         Err(_) => Err(format!(
             "the writer did not answer within 5 s ({} writes queued)",
             state.store.writer.queue_depth()
         )),
         Ok(Err(e)) => Err(format!("the writer failed: {e}")),
-        Ok(Ok(())) => Ok(started.elapsed()),
+        Ok(Ok(Some(free))) if free < MIN_FREE_BYTES => Err(format!(
+            "the disk holding the database is full ({free} bytes free)"
+        )),
+        Ok(Ok(_)) => Ok(started.elapsed()),
     }
+}
+
+/// The store can record charges: the last ping passed and no commit has failed since. A failed
+/// commit counts at once (the pinger then confirms or clears it within [`RECHECK_AFTER`]).
+pub fn store_ready(state: &AppState) -> bool {
+    state.db_healthy.load(Ordering::Relaxed)
+        && !state.store.writer.stats.failing.load(Ordering::Relaxed)
 }
 
 /// Records one ping's outcome; failures are logged as ERR, a recovery as INFO.
@@ -54,17 +84,30 @@ pub async fn check(state: &AppState) -> bool {
     }
 }
 
-/// Pings every `interval` until the state starts draining.
+/// Pings every `interval`, and soon after any failed commit, until the state starts draining.
 pub fn spawn_pinger(state: Arc<AppState>, interval: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = Instant::now();
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = state.store.writer.stats.failed.notified() => {
+                    // A commit failed: find out now whether the store can write (a one-off
+                    // failure clears at once, a full disk turns /readyz to 503), but ping at
+                    // most once per RECHECK_AFTER while every commit keeps failing.
+                    let wait = RECHECK_AFTER.saturating_sub(last.elapsed());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
             if state.draining.load(Ordering::Relaxed) {
                 return;
             }
             check(&state).await;
+            last = Instant::now();
         }
     });
 }

@@ -19,6 +19,7 @@
 //!   CORS for the relay routes.
 //! - [`backup`]: scheduled backups, hot copies, `sluice backup` and `sluice restore`.
 //! - [`lock`]: the data directory lock that keeps a second server or a restore off a live database.
+//! - [`os`]: the process's umask (077) and open-file limit, set at start however sluice is run.
 //! - [`systemd`]: `Type=notify` readiness, status lines and the watchdog (no-ops outside systemd).
 //! - [`app`]: start-up: open the store, bootstrap root, serve, shut down cleanly.
 //! - [`mock`]: an OpenAI-compatible mock upstream for tests and the benchmark.
@@ -47,6 +48,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mock;
 pub mod notify;
+pub mod os;
 pub mod probe;
 pub mod profiler;
 pub mod ratelimit;

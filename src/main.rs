@@ -80,6 +80,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything creates a file: the database, logs, backups and profiles are private.
+    sluice::os::restrict_file_modes();
     let cli = Cli::parse();
     // The probe is a client: it needs no configuration, logging or database.
     if let Some(Command::Probe(args)) = &cli.command {
@@ -180,6 +182,8 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
+    // Connections are capped below the open-file limit (see server::conn): make it the hard one.
+    sluice::os::raise_open_file_limit();
     // Held until the process exits: no second server, and no restore, on this data directory.
     let _lock = sluice::lock::DataLock::acquire(&config.data_dir)?;
     // Under systemd (Type=notify) the start job waits for READY=1; the status lines say why.
@@ -192,7 +196,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         // SIGHUP (logrotate): start a new log file. Registered before listening, so a HUP never
         // meets the default action (terminate).
         use tokio::signal::unix::{SignalKind, signal};
@@ -207,6 +211,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
             }
             Err(e) => log::warn!("cannot watch SIGHUP ({e}); log files are not reopened on SIGHUP"),
         }
+        let stop = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| {
@@ -215,8 +220,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
                     config.listen
                 )
             })?;
-        sluice::app::serve(config, store, listener, shutdown_signal(), systemd).await
-    })
+        sluice::app::serve(config, store, listener, stop, systemd).await
+    });
+    // The stop is bounded (app::stop_budget); a blocking task still running (a download being
+    // copied) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 /// `sluice probe`: exit 0 when every request succeeded, 1 when any failed, 2 on bad arguments.
@@ -246,19 +255,25 @@ fn healthcheck(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed here, before the listener is
+/// bound and readiness is announced: a SIGTERM that came between "listening" and the first
+/// poll of a lazily made handler met the default action and killed the process undrained.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            log::error!("cannot watch SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => log::info!("SIGTERM received"),
+                    _ = int.recv() => log::info!("SIGINT received"),
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                log::error!("cannot watch SIGTERM/SIGINT: {e}; stop sluice with SIGKILL");
+                std::future::pending::<()>().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => log::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => log::info!("SIGINT received"),
     }
 }

@@ -232,6 +232,7 @@ impl Metrics {
             },
             "channels": channels,
             "channel_health": &extra.channel_health,
+            "log_file": crate::logging::FILE_STATS.snapshot(),
             "uptime_secs": extra.uptime_secs,
         })
     }
@@ -320,7 +321,7 @@ impl Metrics {
         }
         let _ = writeln!(
             o,
-            "# HELP sluice_db_healthy 1 when the last database ping succeeded.\n# TYPE sluice_db_healthy gauge\nsluice_db_healthy {}",
+            "# HELP sluice_db_healthy 1 when the last database ping (a read and a committed write) succeeded and no commit failed since.\n# TYPE sluice_db_healthy gauge\nsluice_db_healthy {}",
             u8::from(extra.db_healthy)
         );
         let _ = writeln!(
@@ -339,6 +340,7 @@ impl Metrics {
             extra.uptime_secs
         );
         extra.channel_health.write_prometheus(&mut o);
+        crate::logging::FILE_STATS.write_prometheus(&mut o);
         write_histogram(
             &mut o,
             "sluice_db_commit_seconds",

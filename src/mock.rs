@@ -35,6 +35,8 @@
 //! - `mock-stall-<ms>`: stream: first chunk, then a stall of that long, then the rest;
 //! - `mock-stall-end-<ms>`: stream: all the content, then a stall of that long, then the usage
 //!   chunk and `[DONE]`;
+//! - `mock-drip-<ms>`: stream: a pause of that long before every chunk after the first (with
+//!   `max_tokens` N, a stream of about N × ms);
 //! - `mock-500`, `mock-429` (with `retry-after: 1`), `mock-401`: that status with an OpenAI error body;
 //! - `mock-close`: stream: half the chunks, then the connection is cut (no `[DONE]`, no usage);
 //!   non-stream: the connection is closed without a response;

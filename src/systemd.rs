@@ -9,6 +9,9 @@ use sd_notify::NotifyState;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Added to the stop budget in `EXTEND_TIMEOUT_USEC=`: process exit and scheduling slack.
+const STOP_MARGIN: Duration = Duration::from_secs(5);
+
 /// What systemd asked for at start-up: whether to notify at all, and the watchdog period.
 #[derive(Clone, Debug, Default)]
 pub struct Notifier {
@@ -53,11 +56,15 @@ impl Notifier {
         self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
     }
 
-    /// `STOPPING=1`: the drain has begun (systemd shows "deactivating" instead of a failure).
-    pub fn stopping(&self) {
+    /// `STOPPING=1`: the drain has begun (systemd shows "deactivating" instead of a failure),
+    /// with `EXTEND_TIMEOUT_USEC=` the longest the stop can take plus a margin: systemd then
+    /// waits that long even when `TimeoutStopSec=` is shorter (it never shortens it).
+    pub fn stopping(&self, within: Duration) {
+        let usec = (within + STOP_MARGIN).as_micros();
         self.send(&[
             NotifyState::Stopping,
             NotifyState::Status("draining requests"),
+            NotifyState::ExtendTimeoutUsec(u32::try_from(usec).unwrap_or(u32::MAX)),
         ]);
     }
 

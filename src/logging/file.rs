@@ -38,13 +38,25 @@ pub struct FileSink {
     current: Option<Current>,
     /// The name stamp (`YYYYMMDD-HHMMSS`); the local clock except in tests.
     clock: Box<dyn FnMut() -> String + Send>,
-    /// Lines not written since the last failure, and why.
+    /// Lines lost since the file was last written (see [`FileSink::take_dropped`]), and in all.
     dropped: u64,
+    dropped_total: u64,
     last_error: Option<String>,
     retry_at: Option<Instant>,
     /// The stamp and suffix of the last file opened: a later file in the same second takes a
     /// higher suffix even when pruning freed a lower one, so names sort in opening order.
     last: Option<(String, u32)>,
+    /// The file given up after a failed write. The next attempt appends to it again: on a full
+    /// disk, opening succeeds and writing fails, so starting a new file each time would leave
+    /// an empty file per attempt and prune real ones away.
+    broken: Option<Broken>,
+    /// The last flush reached the file.
+    healthy: bool,
+}
+
+struct Broken {
+    path: PathBuf,
+    lines: u64,
 }
 
 fn local_stamp() -> String {
@@ -74,9 +86,12 @@ impl FileSink {
             current: None,
             clock,
             dropped: 0,
+            dropped_total: 0,
             last_error: None,
             retry_at: None,
             last: None,
+            broken: None,
+            healthy: true,
         };
         sink.start_file()?;
         Ok(sink)
@@ -106,16 +121,16 @@ impl FileSink {
         }
         if self.current.is_none() {
             if self.retry_at.is_some_and(|t| Instant::now() < t) {
-                self.dropped += 1;
+                self.drop_lines(1);
                 return Err(io::Error::other("the log file is not open"));
             }
-            if let Err(e) = self.start_file() {
-                self.dropped += 1;
+            if let Err(e) = self.resume() {
+                self.drop_lines(1);
                 return Err(e);
             }
         }
         let Some(cur) = self.current.as_mut() else {
-            self.dropped += 1;
+            self.drop_lines(1);
             return Err(io::Error::other("the log file is not open"));
         };
         // One writer and a BufWriter: the two writes cannot interleave with anything.
@@ -130,23 +145,55 @@ impl FileSink {
                 Ok(())
             }
             Err(e) => {
-                self.dropped += 1;
+                self.drop_lines(1);
                 self.fail(&e);
                 Err(e)
             }
         }
     }
 
-    /// Pushes buffered lines to the file.
+    /// Pushes buffered lines to the file. An error when they did not get there, including when
+    /// no file is open (lines are being dropped): `Ok` always means the file is being written.
     pub fn flush(&mut self) -> io::Result<()> {
         let Some(cur) = self.current.as_mut() else {
-            return Ok(());
+            return Err(io::Error::other(
+                self.last_error
+                    .clone()
+                    .unwrap_or_else(|| "the log file is not open".into()),
+            ));
         };
         if let Err(e) = cur.w.flush() {
             self.fail(&e);
             return Err(e);
         }
+        self.healthy = true;
         Ok(())
+    }
+
+    /// False from a failed write until a flush reaches the file again.
+    pub fn healthy(&self) -> bool {
+        self.healthy && self.current.is_some()
+    }
+
+    /// Lines lost since the last call, and the error that lost them (for the line that says
+    /// the file is written again).
+    pub fn take_dropped(&mut self) -> (u64, Option<String>) {
+        (std::mem::take(&mut self.dropped), self.last_error.take())
+    }
+
+    /// Why the last write or open failed.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// Lines lost since the sink was opened.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total
+    }
+
+    fn drop_lines(&mut self, n: u64) {
+        self.dropped += n;
+        self.dropped_total += n;
     }
 
     /// Closes the current file and starts a new one (SIGHUP, logrotate): whatever happened to the
@@ -154,6 +201,7 @@ impl FileSink {
     pub fn reopen(&mut self) -> io::Result<()> {
         let closed = self.close_current();
         self.retry_at = None;
+        self.broken = None;
         self.start_file()?;
         closed
     }
@@ -171,15 +219,77 @@ impl FileSink {
         r
     }
 
-    /// Notes a failure: the handle is given up and the next open waits a little.
+    /// Notes a failure: the handle is given up (its unwritten lines counted as lost, not
+    /// flushed again on drop), and the next attempt, a little later, appends to the same file.
     fn fail(&mut self, e: &io::Error) {
-        self.current = None;
+        if let Some(cur) = self.current.take() {
+            let (_file, unwritten) = cur.w.into_parts();
+            let lost = unwritten.map_or(0, |b| b.iter().filter(|c| **c == b'\n').count() as u64);
+            self.drop_lines(lost);
+            self.broken = Some(Broken {
+                path: cur.path,
+                lines: cur.lines.saturating_sub(lost),
+            });
+        }
+        self.healthy = false;
         self.last_error = Some(e.to_string());
         self.retry_at = Some(Instant::now() + RETRY_AFTER);
     }
 
+    /// After a failure: appends to the file given up, while it exists and has room, else
+    /// starts a new one.
+    fn resume(&mut self) -> io::Result<()> {
+        let Some(b) = self.broken.take() else {
+            return self.start_file();
+        };
+        match self.reopen_broken(&b) {
+            Ok(Some(cur)) => {
+                self.current = Some(cur);
+                self.retry_at = None;
+                Ok(())
+            }
+            // Gone (deleted to make room, rotated away) or full: a new file.
+            Ok(None) => self.start_file(),
+            Err(e) => {
+                self.broken = Some(b);
+                self.fail(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn reopen_broken(&self, b: &Broken) -> io::Result<Option<Current>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = match OpenOptions::new().read(true).append(true).open(&b.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = f.metadata()?.len();
+        if b.lines >= self.limits.max_lines || bytes >= self.limits.max_bytes {
+            return Ok(None);
+        }
+        // A write cut short by the full disk may have left half a line: end it, so the lines
+        // after it start on their own.
+        if bytes > 0 {
+            let mut last = [0u8; 1];
+            f.seek(SeekFrom::End(-1))?;
+            f.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                f.write_all(b"\n")?;
+                bytes += 1;
+            }
+        }
+        Ok(Some(Current {
+            path: b.path.clone(),
+            w: BufWriter::with_capacity(64 * 1024, f),
+            lines: b.lines,
+            bytes,
+        }))
+    }
+
     /// Opens a new file under a name no file has (a `-N` suffix when the second is taken), then
-    /// prunes. After a failure, the new file starts with a line saying how many lines were lost.
+    /// prunes.
     fn start_file(&mut self) -> io::Result<()> {
         let r = self.try_start_file();
         if let Err(e) = &r {
@@ -187,21 +297,7 @@ impl FileSink {
             return r;
         }
         self.retry_at = None;
-        if self.dropped > 0 || self.last_error.is_some() {
-            let note = format!(
-                "[WARN] {} | SYSTEM | log file: {} lines could not be written ({})",
-                chrono::Local::now().format("%Y/%m/%d - %H:%M:%S"),
-                self.dropped,
-                self.last_error.take().unwrap_or_default()
-            );
-            self.dropped = 0;
-            if let Some(cur) = self.current.as_mut()
-                && cur.w.write_all(format!("{note}\n").as_bytes()).is_ok()
-            {
-                cur.lines += 1;
-                cur.bytes += note.len() as u64 + 1;
-            }
-        }
+        self.broken = None;
         self.prune();
         Ok(())
     }

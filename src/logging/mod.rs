@@ -18,8 +18,11 @@
 //! built at DEBUG and gated by `log::set_max_level`.
 
 pub mod file;
+mod file_out;
 
 pub use file::{FileSink, Limits};
+use file_out::FileOut;
+pub use file_out::{FILE_STATS, FileStats};
 
 use std::any::Any;
 use std::io::Write;
@@ -67,7 +70,7 @@ fn level_name(l: log::Level) -> &'static str {
     }
 }
 
-fn now_stamp() -> impl std::fmt::Display {
+pub(crate) fn now_stamp() -> impl std::fmt::Display {
     chrono::Local::now().format("%Y/%m/%d - %H:%M:%S")
 }
 
@@ -364,7 +367,7 @@ pub(crate) fn panic_message(
 }
 
 /// A destination a writer thread owns.
-trait Sink: Send + 'static {
+pub(crate) trait Sink: Send + 'static {
     fn line(&mut self, line: &str);
     fn flush(&mut self);
     fn reopen(&mut self) {}
@@ -385,45 +388,6 @@ impl<W: Write + Send + 'static> Sink for Stdio<W> {
     }
     fn flush(&mut self) {
         let _ = self.0.flush();
-    }
-}
-
-/// The file sink plus error reporting: the first failure after a success is said once on stderr.
-struct FileOut {
-    sink: FileSink,
-    failing: bool,
-    report: mpsc::Sender<Msg>,
-}
-
-impl FileOut {
-    fn outcome(&mut self, r: std::io::Result<()>) {
-        match r {
-            Ok(()) => self.failing = false,
-            Err(e) if !self.failing => {
-                self.failing = true;
-                let _ = self.report.send(Msg::Line(format!(
-                    "[ERR] {} | SYSTEM | log file in {}: {e}; log lines are dropped until it can be written again",
-                    now_stamp(),
-                    self.sink.dir().display()
-                )));
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-impl Sink for FileOut {
-    fn line(&mut self, line: &str) {
-        let r = self.sink.write_line(line);
-        self.outcome(r);
-    }
-    fn flush(&mut self) {
-        let r = self.sink.flush();
-        self.outcome(r);
-    }
-    fn reopen(&mut self) {
-        let r = self.sink.reopen();
-        self.outcome(r);
     }
 }
 

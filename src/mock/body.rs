@@ -27,6 +27,8 @@ pub(crate) struct MockBody {
     /// Set for streams: counts the stream as completed when its last chunk is yielded.
     on_complete: Option<Arc<State>>,
     exact_len: Option<u64>,
+    /// Pause this long before every chunk after the first (a slow, steady stream).
+    drip: Option<(Duration, Option<Pin<Box<Sleep>>>)>,
 }
 
 struct Pause {
@@ -46,6 +48,7 @@ impl MockBody {
             cut_at: None,
             on_complete: None,
             exact_len: Some(len),
+            drip: None,
         }
     }
 
@@ -58,7 +61,14 @@ impl MockBody {
             cut_at: None,
             on_complete: Some(state),
             exact_len: None,
+            drip: None,
         }
+    }
+
+    /// Pause for `every` before each chunk after the first.
+    pub(crate) fn drip(mut self, every: Duration) -> MockBody {
+        self.drip = Some((every, None));
+        self
     }
 
     /// Pause for `duration` before the chunk at `index`.
@@ -105,6 +115,17 @@ impl Body for MockBody {
                 return Poll::Pending;
             }
             this.pause = None;
+        }
+        if let Some((every, sleep)) = this.drip.as_mut()
+            && this.next > 0
+            && this.next < this.chunks.len()
+        {
+            let every = *every;
+            let s = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+            if s.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *sleep = None;
         }
         if this.cut_at == Some(this.next) {
             this.cut_at = None;

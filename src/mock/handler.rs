@@ -22,6 +22,7 @@ use super::{RawRequest, State};
 pub(crate) struct Behaviour {
     delay: Option<Duration>,
     stall: Option<Duration>,
+    drip: Option<Duration>,
     fail: Option<StatusCode>,
     close: bool,
     no_usage: bool,
@@ -57,6 +58,7 @@ impl Behaviour {
         Behaviour {
             delay: millis_after(model, "mock-slow-"),
             stall: millis_after(model, "mock-stall-"),
+            drip: millis_after(model, "mock-drip-"),
             fail,
             close: model.contains("mock-close"),
             no_usage: model.contains("mock-nousage"),
@@ -393,6 +395,9 @@ async fn respond(
         body = body.stall_before(1, stall);
     } else if let Some(stall) = how.stall_end {
         body = body.stall_before(pieces, stall);
+    }
+    if let Some(every) = how.drip {
+        body = body.drip(every);
     }
     let mut res = Response::new(body);
     let headers = res.headers_mut();

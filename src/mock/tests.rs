@@ -238,6 +238,18 @@ async fn slow_and_stall_wait() {
     .await;
     assert!(started.elapsed() >= Duration::from_millis(120));
     assert_eq!(sse_events(&body.unwrap()).len(), 17);
+
+    // 4 words, then [DONE]: the 4 events after the first wait 40 ms each.
+    let started = Instant::now();
+    let (_, _, body) = call(
+        &mock,
+        "POST",
+        "/v1/chat/completions",
+        Some(json!({"model": "mock-drip-40", "stream": true, "max_tokens": 4, "messages": []})),
+    )
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(160));
+    assert_eq!(sse_events(&body.unwrap()).len(), 5);
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ use crate::logging::REQUEST_ID;
 use crate::server::auth::{self, KeyCaller};
 use crate::server::http::{self as web, Resp};
 use crate::server::router::Handler;
-use crate::server::state::AppState;
+use crate::server::state::{AppState, until_cut};
 use crate::store::channels::ChannelRow;
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -126,6 +126,11 @@ async fn relay(
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(ApiError::ShuttingDown);
     }
+    // A call the store cannot bill is not made: nothing goes upstream (and no answer goes out
+    // free) while commits fail; the client is told to retry.
+    if !crate::health::store_ready(state) {
+        return Err(ApiError::StoreUnready);
+    }
     let started = Instant::now();
     let (parts, body) = web::read_body(req, state.catalog.options().relay.max_body_bytes).await?;
     let mut prepared = prepare::prepare(state, &caller, endpoint, &parts, body)?;
@@ -193,6 +198,7 @@ async fn attempt_all(
 ) -> Result<Resp, ApiError> {
     let state = call.state.clone();
     let _in_flight = state.relays.enter();
+    let mut cut = state.cut.subscribe();
     let mut failures: Vec<Failure> = Vec::new();
     for channel in &channels {
         let Some(provider) = providers::get(&channel.kind) else {
@@ -235,12 +241,17 @@ async fn attempt_all(
         cm.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let sent = Instant::now();
-        let resp = match call
-            .state
-            .upstream
-            .send(req, &call.state.catalog.options().relay)
-            .await
-        {
+        let opts = call.state.catalog.options();
+        let resp = tokio::select! {
+            biased;
+            // Nothing reached the client: not charged, told to retry.
+            () = until_cut(&mut cut) => {
+                let e = ApiError::ShuttingDown;
+                return Err(settle::fail(&call, reservation, Some(channel.id), e, stream::CUT_MESSAGE).await);
+            }
+            r = call.state.upstream.send(req, &opts.relay) => r,
+        };
+        let resp = match resp {
             Ok(r) => r,
             Err(e) => {
                 cm.failures
@@ -313,7 +324,7 @@ async fn attempt_all(
                 provider,
             ));
         }
-        return Ok(whole(call, ctx, resp, reservation, provider).await);
+        return Ok(whole(call, ctx, resp, reservation, provider, cut).await);
     }
     let err = final_error(&failures);
     let detail: Vec<String> = failures
@@ -348,28 +359,36 @@ async fn whole(
     resp: http::Response<Incoming>,
     reservation: Reservation,
     provider: &'static dyn providers::Provider,
+    mut cut: tokio::sync::watch::Receiver<bool>,
 ) -> Resp {
     let (parts, mut body) = resp.into_parts();
     let idle = call.state.catalog.options().relay.idle_timeout();
     let mut buf = bytes::BytesMut::new();
     let failure = loop {
-        match tokio::time::timeout(idle, body.frame()).await {
-            Err(_) => break Some("upstream went silent mid-answer (idle timeout)"),
+        let next = tokio::select! {
+            biased;
+            () = until_cut(&mut cut) => break Some((ApiError::ShuttingDown, stream::CUT_MESSAGE)),
+            next = tokio::time::timeout(idle, body.frame()) => next,
+        };
+        let why = match next {
+            Err(_) => "upstream went silent mid-answer (idle timeout)",
             Ok(None) => break None,
-            Ok(Some(Err(_))) => break Some("upstream closed the connection mid-answer"),
+            Ok(Some(Err(_))) => "upstream closed the connection mid-answer",
             Ok(Some(Ok(frame))) => {
                 if let Some(d) = frame.data_ref() {
                     if buf.len() + d.len() > MAX_ANSWER_BYTES {
-                        break Some("upstream answer is larger than the 64 MiB limit");
+                        let why = "upstream answer is larger than the 64 MiB limit";
+                        break Some((ApiError::UpstreamFailed(format!("{why}; try again")), why));
                     }
                     buf.extend_from_slice(d);
                 }
+                continue;
             }
-        }
+        };
+        break Some((ApiError::UpstreamFailed(format!("{why}; try again")), why));
     };
-    if let Some(why) = failure {
+    if let Some((e, why)) = failure {
         // Nothing usable reached the client: no charge (upstream's partial answer is lost).
-        let e = ApiError::UpstreamFailed(format!("{why}; try again"));
         return web::error(&settle::fail(&call, reservation, Some(ctx.channel_id), e, why).await);
     }
     let body = buf.freeze();

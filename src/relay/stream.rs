@@ -7,7 +7,9 @@
 //!   its usage event, then charge; without one, charge the tokens counted locally;
 //! - upstream closes or goes silent mid-stream: charge what was generated (counted locally
 //!   unless upstream reported usage), then send the client an error event and end;
-//! - a line over the limit: the same, with the error saying so.
+//! - a line over the limit: the same, with the error saying so;
+//! - the server stops and the grace period ends first: the same (charge what was generated and
+//!   sent on), the row noting the cut, the client an error event; upstream is not read further.
 
 use super::providers::Provider;
 use super::settle::{self, Answer, Call};
@@ -16,6 +18,7 @@ use crate::billing::Usage;
 use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
 use crate::server::http::{ChannelBody, Resp};
+use crate::server::state::until_cut;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
@@ -122,6 +125,8 @@ enum End {
     UpstreamClosed,
     Idle,
     LineTooLong,
+    /// The server's shutdown grace period ran out.
+    Cut,
 }
 
 impl End {
@@ -133,9 +138,28 @@ impl End {
             End::LineTooLong => {
                 Some("the upstream sent an event larger than the relay's line limit")
             }
+            End::Cut => Some(CUT_MESSAGE),
+        }
+    }
+
+    /// The row's status and the error event's type and code.
+    fn failure(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            End::Cut => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "shutting_down",
+            ),
+            End::Clean | End::UpstreamClosed | End::Idle | End::LineTooLong => {
+                (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_error")
+            }
         }
     }
 }
+
+/// What a stream cut by the shutdown tells the client, and its row says.
+pub(super) const CUT_MESSAGE: &str =
+    "cut by shutdown: the gateway stopped before the stream finished; billed for what was sent";
 
 async fn pump(
     call: Call,
@@ -161,6 +185,7 @@ async fn pump(
         skip_blank: false,
     };
     let mut client_gone = false;
+    let mut cut = call.state.cut.subscribe();
     // An end or error found while gathering ready frames, handled at the top of the next turn.
     let mut ended: Option<Option<hyper::Error>> = None;
     let end = loop {
@@ -168,26 +193,25 @@ async fn pump(
             Some(None) => None,
             Some(Some(e)) => Some(Err(e)),
             None => {
-                // While upstream is silent, notice a client that leaves: otherwise a client
-                // gone after the last content event would never fail a send.
+                // While upstream is silent, watch for the shutdown's cut and for a client that
+                // leaves (a client gone after the last content event would never fail a send).
                 let wait = tokio::time::timeout(idle, body.frame());
                 tokio::pin!(wait);
-                let got = if client_gone {
-                    wait.await
-                } else {
+                let got = loop {
                     tokio::select! {
                         biased;
-                        got = &mut wait => got,
-                        () = tx.closed() => {
+                        () = until_cut(&mut cut) => break None,
+                        got = &mut wait => break Some(got),
+                        () = tx.closed(), if !client_gone => {
                             client_gone = true;
                             log::info!("client disconnected mid-stream; reading upstream to the end to bill it");
-                            wait.await
                         }
                     }
                 };
                 match got {
-                    Err(_) => break End::Idle,
-                    Ok(f) => f,
+                    None => break End::Cut,
+                    Some(Err(_)) => break End::Idle,
+                    Some(Ok(f)) => f,
                 }
             }
         };
@@ -264,10 +288,11 @@ async fn pump(
             }
         )),
     };
+    let (failed_status, kind, code) = end.failure();
     let status = if matches!(end, End::Clean) {
         StatusCode::OK
     } else {
-        StatusCode::BAD_GATEWAY
+        failed_status
     };
     let counted = usage.0;
     let charged = settle::charge(&call, &answer, reservation, usage, status, note.as_deref()).await;
@@ -280,8 +305,8 @@ async fn pump(
             Bytes::from(format!("{cost}data: [DONE]\n\n"))
         }
         (Ok(_), None) => Bytes::from_static(b"data: [DONE]\n\n"),
-        (Ok(_), Some(why)) => error_event(why, "upstream_error"),
-        (Err(e), _) => error_event(&e.client_message(), "server_error"),
+        (Ok(_), Some(why)) => error_event(why, kind, code),
+        (Err(e), _) => error_event(&e.client_message(), "server_error", "server_error"),
     };
     let _ = tx.send(tail).await;
 }
@@ -307,8 +332,8 @@ fn cost_event(call: &Call, answer: &Answer, quota: i64, usage: Usage) -> String 
     format!("event: sluice.cost\ndata: {v}\n\n")
 }
 
-fn error_event(message: &str, kind: &str) -> Bytes {
-    let v = json!({"error": {"message": message, "type": kind, "code": kind}});
+fn error_event(message: &str, kind: &str, code: &str) -> Bytes {
+    let v = json!({"error": {"message": message, "type": kind, "code": code}});
     Bytes::from(format!("data: {v}\n\n"))
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP server: accept loop, request ids, dispatch through the route table, access log.
 //!
+//! - [`conn`]: connection caps, header-read and keep-alive timeouts, the drain at shutdown.
 //! - [`router`]: the route table (method, path, handler, who may call it).
 //! - [`auth`]: keys, sessions, access tokens, passwords, login throttling, CSRF.
 //! - [`api`]: the admin and self-service JSON API under `/api`.
@@ -9,6 +10,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod conn;
 pub mod cors;
 pub mod download;
 pub mod http;
@@ -19,9 +21,9 @@ pub mod ui;
 use crate::error::ApiError;
 use crate::logging::REQUEST_ID;
 use ::http::{HeaderValue, Method, Request};
+use conn::{Admission, Phase};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use router::{Access, Handler, RouteResult, Router};
 use state::AppState;
@@ -34,77 +36,151 @@ use tokio::net::TcpListener;
 
 pub use http::{Body, Resp};
 
-/// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-/// (bounded by the configured grace period) and returns. The caller then stops the store.
+/// How long relays cut at the end of the grace period get to settle and send their error
+/// events, and the connections to write those last bytes.
+pub const CUT_BUDGET: Duration = Duration::from_secs(3);
+/// After everything left is dropped, how long the relays it unblocked get to settle.
+pub const KILL_BUDGET: Duration = Duration::from_secs(1);
+
+/// Serves until `shutdown` resolves, then drains within one grace period
+/// (`shutdown_grace_secs`) and returns within `grace + CUT_BUDGET + KILL_BUDGET`:
+///
+/// 1. Draining: idle connections close at once, busy ones after their response; new
+///    connections are still accepted and served once, so `/readyz` answers 503 and new relay
+///    calls get 503 while in-flight ones finish. Returns as soon as nothing is in flight.
+/// 2. At the deadline the listener closes and every relay still running is cut: a stream ends
+///    with an error event and is charged for what it delivered (its log row says it was cut by
+///    the shutdown), a call still waiting for upstream is answered 503 and not charged.
+/// 3. What is left is dropped.
+///
+/// The caller then stops the store, which commits every charge queued here.
 pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
     let router = Arc::new(Router::new());
+    let conns = state.connections.clone();
     let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
+    accept_until(&listener, &state, &router, &builder, shutdown).await;
+
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    let deadline = tokio::time::Instant::now() + grace;
+    state.draining.store(true, Ordering::SeqCst);
+    state.shutdown.send_replace(true);
+    conns.set_phase(Phase::Drain);
+    log::info!(
+        "shutting down: {} requests and {} relays in flight, waiting up to {} s",
+        conns.busy(),
+        state.relays.get(),
+        grace.as_secs()
+    );
+    // Served once each (no keep-alive), so a load balancer hears /readyz say 503.
+    let mut once = auto::Builder::new(TokioExecutor::new());
+    once.http1().keep_alive(false);
+    let finished = async {
+        loop {
+            conns.wait_quiet().await;
+            state.relays.wait_idle().await;
+            if conns.busy() == 0 && state.relays.get() == 0 {
+                break;
+            }
+        }
+    };
+    let drained = accept_until(
+        &listener,
+        &state,
+        &router,
+        &once,
+        tokio::time::timeout_at(deadline, finished),
+    )
+    .await
+    .is_ok();
+    drop(listener);
+    if !drained {
+        log::warn!(
+            "shutdown grace of {} s is over: cutting {} relays ({} requests in progress)",
+            grace.as_secs(),
+            state.relays.get(),
+            conns.busy()
+        );
+        state.cut.send_replace(true);
+        let settled = async {
+            state.relays.wait_idle().await;
+            conns.wait_quiet().await;
+        };
+        if tokio::time::timeout(CUT_BUDGET, settled).await.is_err() {
+            log::warn!(
+                "{} relays and {} requests still running {} s after the cut; dropping their connections",
+                state.relays.get(),
+                conns.busy(),
+                CUT_BUDGET.as_secs()
+            );
+        }
+    }
+    conns.set_phase(Phase::Kill);
+    // A stream stuck writing to a client that stopped reading is freed by the drop above and
+    // queues its charge now, before the caller stops the writer.
+    let _ = tokio::time::timeout(KILL_BUDGET, async {
+        conns.wait_closed().await;
+        state.relays.wait_idle().await;
+    })
+    .await;
+}
+
+/// Accepts and serves connections until `stop` resolves; returns its output.
+async fn accept_until<T>(
+    listener: &TcpListener,
+    state: &Arc<AppState>,
+    router: &Arc<Router>,
+    builder: &auto::Builder<TokioExecutor>,
+    stop: impl Future<Output = T>,
+) -> T {
+    let conns = &state.connections;
+    tokio::pin!(stop);
+    // Set while accept fails for want of descriptors: said once, not once per attempt.
+    let mut starved = false;
     loop {
         tokio::select! {
+            out = &mut stop => return out,
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
-                        // EMFILE and friends: back off briefly instead of spinning.
-                        log::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        conns.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                        if !starved {
+                            starved = true;
+                            log::warn!(
+                                "cannot accept connections: {e} ({} open); retrying as connections close. Raise the open-file limit or lower max_connections",
+                                conns.open()
+                            );
+                        }
+                        // Until a connection closes (or briefly, if the descriptors went
+                        // elsewhere), instead of spinning on the same error.
+                        let _ = tokio::time::timeout(Duration::from_millis(100), conns.wait_closed_one()).await;
                         continue;
                     }
                 };
-                // A ~40 ms Nagle/delayed-ACK stall on small writes is the classic gateway trap.
-                let _ = stream.set_nodelay(true);
-                let state = state.clone();
-                let router = router.clone();
-                let svc = service_fn(move |req| {
-                    let state = state.clone();
-                    let router = router.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(state, router, req, peer).await) }
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                let watched = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = watched.await {
-                        log::debug!("connection from {peer} ended with an error: {e}");
+                if std::mem::take(&mut starved) {
+                    log::info!("accepting connections again");
+                }
+                match conns.admit(peer.ip()) {
+                    Admission::Admitted(track) => conn::spawn(
+                        stream,
+                        peer,
+                        track,
+                        conns.clone(),
+                        state.clone(),
+                        router.clone(),
+                        builder,
+                    ),
+                    Admission::RefusedAddress => {
+                        conn::refuse(stream, "too many connections from your address")
                     }
-                });
+                    Admission::RefusedFull => conn::refuse(stream, "the server is at its connection limit"),
+                }
             }
-            () = &mut shutdown => break,
         }
-    }
-    drop(listener);
-    state.draining.store(true, Ordering::SeqCst);
-    state.shutdown.send_replace(true);
-    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
-    log::info!(
-        "shutting down: waiting up to {} s for in-flight requests",
-        grace.as_secs()
-    );
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        log::warn!(
-            "in-flight requests did not finish within {} s; closing them",
-            grace.as_secs()
-        );
-    }
-    // Relay tasks that outlive their connection (a disconnected client's stream being drained
-    // for its usage) still hold charges to commit: wait for them too, within the same bound.
-    if tokio::time::timeout(grace, state.relays.wait_idle())
-        .await
-        .is_err()
-    {
-        log::warn!(
-            "{} relays still running after {} s",
-            state.relays.get(),
-            grace.as_secs()
-        );
     }
 }
 
-async fn handle(
+pub(crate) async fn handle(
     state: Arc<AppState>,
     router: Arc<Router>,
     req: Request<Incoming>,

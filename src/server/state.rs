@@ -30,7 +30,8 @@ pub struct AppState {
     pub channel_health: crate::channel_health::ChannelHealth,
     /// Flipped at shutdown; background monitors watch it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
-    /// The database answered its last health ping (see `health`).
+    /// The database answered its last health ping (see `health`; readiness is
+    /// [`crate::health::store_ready`], which also counts failed commits since).
     pub db_healthy: AtomicBool,
     /// Per-minute request and token counts (memory only; reset at restart).
     pub limiter: Arc<crate::ratelimit::Limiter>,
@@ -39,6 +40,19 @@ pub struct AppState {
     /// The dashboard's anomaly count and when it was counted: the report reads a week of
     /// rollups, and its figures move by the hour, so the dashboard reuses it for a minute.
     pub anomaly_count: parking_lot::Mutex<Option<(Instant, usize)>>,
+    /// Set when the shutdown grace period is over: relays still running end now (a stream
+    /// with an error event), settled for what they delivered (see [`until_cut`]).
+    pub cut: tokio::sync::watch::Sender<bool>,
+    /// Client connections: caps, idle timeouts, the drain.
+    pub connections: Arc<crate::server::conn::Connections>,
+}
+
+/// Resolves when shutdown cuts the relays still running at the end of the grace period.
+pub async fn until_cut(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    if rx.wait_for(|cut| *cut).await.is_err() {
+        // The state (which owns the sender) is gone: nothing will cut.
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Counts relay tasks, which may outlive their connection (a disconnected client's stream is
@@ -142,7 +156,18 @@ impl AppState {
             crate::settings::notify::to_config(&options.notify, &options.smtp),
         )
         .map_err(|e| format!("cannot start the notifier: {e}"))?;
+        let (limits, lowered) =
+            crate::server::conn::ConnLimits::new(&config, crate::os::open_file_limit());
+        if let Some(configured) = lowered {
+            log::warn!(
+                "max_connections {configured} lowered to {}: the open-file limit is {} and every connection may need a second descriptor upstream; raise the limit (LimitNOFILE=, ulimit -n) to allow more",
+                limits.max,
+                crate::os::open_file_limit()
+            );
+        }
         Ok(Arc::new(AppState {
+            cut: tokio::sync::watch::Sender::new(false),
+            connections: Arc::new(crate::server::conn::Connections::new(limits)),
             backups,
             config,
             store,
@@ -187,7 +212,7 @@ impl AppState {
             writer_queue: self.store.writer.queue_depth(),
             commits: self.store.writer.stats.commits.load(Ordering::Relaxed),
             commit_latency: self.store.writer.stats.commit_latency.snapshot(),
-            db_healthy: self.db_healthy.load(Ordering::Relaxed),
+            db_healthy: crate::health::store_ready(self),
             backups_ok: self.backups.stats.ok.load(Ordering::Relaxed),
             backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),
             last_backup_at: self.backups.stats.last_ok_at.load(Ordering::Relaxed),

@@ -5,7 +5,7 @@
 //! - [`migrate`]: migrations embedded from `schema/`.
 //! - [`backup`]: online copies through SQLite's backup API, checked and fsynced.
 //! - one file per table group ([`users`], [`keys`], [`channels`], [`logs`], [`options`], [`sessions`],
-//!   [`notify`], [`deliveries`]):
+//!   [`notify`], [`deliveries`], [`heartbeat`]):
 //!   plain functions over a `&Connection`, called inside writer jobs or on pooled readers.
 //!
 //! The store knows nothing of HTTP; ids, timestamps and amounts come in from the domain code.
@@ -15,6 +15,7 @@ pub mod channel_stats;
 pub mod channels;
 pub mod checkpoint;
 pub mod deliveries;
+pub mod heartbeat;
 pub mod keys;
 pub mod listing;
 pub mod log_query;
@@ -74,6 +75,14 @@ impl StoreError {
             self,
             StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows)
         )
+    }
+    /// True when SQLite could not write the file itself: the disk (or the file system's
+    /// quota) is full, an I/O error, a read-only file. Such a failure says the store cannot
+    /// commit at all, not that one write was wrong.
+    pub fn is_storage_failure(&self) -> bool {
+        use rusqlite::ffi::ErrorCode;
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, ErrorCode::DiskFull | ErrorCode::SystemIoFailure | ErrorCode::ReadOnly | ErrorCode::CannotOpen))
     }
     /// True when a UNIQUE constraint refused the write (mapped to 409).
     pub fn is_conflict(&self) -> bool {

@@ -11,7 +11,7 @@ use super::checkpoint::Checkpointer;
 use super::{StoreError, pragmas};
 use rusqlite::Connection;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,10 +20,19 @@ const MAX_BATCH: usize = 512;
 /// Jobs queued before senders wait (back-pressure instead of unbounded memory).
 const QUEUE: usize = 16_384;
 
+/// How a job's own statements went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Ok,
+    /// The job's error: its savepoint is rolled back, the rest of the batch commits.
+    Failed,
+    /// SQLite could not write the file (disk full, I/O error): as good as a failed commit.
+    StorageFailed,
+}
+
 /// A unit of work: `run` inside the transaction, then `finish` with the commit's outcome.
 trait WriteJob: Send {
-    /// Returns false when the job failed and its savepoint must be rolled back.
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &Connection) -> Ran;
     fn finish(self: Box<Self>, commit: Result<(), String>);
 }
 
@@ -40,12 +49,18 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
-        let Some(f) = self.f.take() else { return false };
+    fn run(&mut self, conn: &Connection) -> Ran {
+        let Some(f) = self.f.take() else {
+            return Ran::Failed;
+        };
         let r = f(conn);
-        let ok = r.is_ok();
+        let ran = match &r {
+            Ok(_) => Ran::Ok,
+            Err(e) if e.is_storage_failure() => Ran::StorageFailed,
+            Err(_) => Ran::Failed,
+        };
         self.result = Some(r);
-        ok
+        ran
     }
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
@@ -88,6 +103,20 @@ pub struct WriterStats {
     pub failed_commits: AtomicU64,
     pub last_commit_micros: AtomicU64,
     pub commit_latency: crate::metrics::Histogram,
+    /// The last transaction could not be written (a failed BEGIN or COMMIT, or a job that
+    /// failed to write the file); cleared by the next commit that succeeds. While it is set
+    /// the store cannot be trusted to record a charge, so relay calls are refused up front.
+    pub failing: AtomicBool,
+    /// Woken when a transaction fails to write, so the health pinger checks at once.
+    pub failed: tokio::sync::Notify,
+}
+
+impl WriterStats {
+    fn commit_failed(&self) {
+        self.failed_commits.fetch_add(1, Ordering::Relaxed);
+        self.failing.store(true, Ordering::Relaxed);
+        self.failed.notify_one();
+    }
 }
 
 #[derive(Clone)]
@@ -218,29 +247,39 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
     let n = batch.len();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         log::error!("cannot begin a write transaction: {e}");
-        stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+        stats.commit_failed();
         for job in batch.drain(..) {
             job.finish(Err(format!("cannot begin a write transaction: {e}")));
         }
         return;
     }
+    let mut storage_failed = false;
     for job in batch.iter_mut() {
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
             log::error!("cannot open a savepoint: {e}");
             continue;
         }
-        if !job.run(conn) {
+        let ran = job.run(conn);
+        if ran != Ran::Ok {
             // Undo only this job's writes; the rest of the batch commits.
             let _ = conn.execute_batch("ROLLBACK TO job");
         }
+        storage_failed |= ran == Ran::StorageFailed;
         let _ = conn.execute_batch("RELEASE job");
     }
     let result = match conn.execute_batch("COMMIT") {
-        Ok(()) => Ok(()),
+        Ok(()) if storage_failed => {
+            stats.commit_failed();
+            Ok(())
+        }
+        Ok(()) => {
+            stats.failing.store(false, Ordering::Relaxed);
+            Ok(())
+        }
         Err(e) => {
             log::error!("commit of {n} writes failed: {e}");
             let _ = conn.execute_batch("ROLLBACK");
-            stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+            stats.commit_failed();
             Err(e.to_string())
         }
     };

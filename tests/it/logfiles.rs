@@ -119,7 +119,7 @@ async fn the_log_file_gets_request_ids_sys_lines_and_follows_sighup_and_sigterm(
 
     // SIGTERM: a clean exit, and the newest file ends with the shutdown SYS line.
     kill("-TERM", pid);
-    let status = child.wait().unwrap();
+    let status = crate::child::wait_or_fail(&mut child, crate::child::EXIT_WITHIN, "sluice");
     assert_eq!(status.code(), Some(0));
     let files = log_files(&logs);
     assert_eq!(files.len(), 2, "{files:?}");

@@ -537,13 +537,15 @@ fn gen_logs_and_reconcile_from_the_command_line() {
     let bin = env!("CARGO_BIN_EXE_sluice");
     let data = dir.path().to_str().unwrap();
     let run = |args: &[&str]| {
-        std::process::Command::new(bin)
-            .args(args)
-            .args(["--data-dir", data])
-            .env("SLUICE_ROOT_PASSWORD", "a-root-password-for-tests")
-            .env("SLUICE_LOG_FILES", "false")
-            .output()
-            .unwrap()
+        crate::child::output_within(
+            std::process::Command::new(bin)
+                .args(args)
+                .args(["--data-dir", data])
+                .env("SLUICE_ROOT_PASSWORD", "a-root-password-for-tests")
+                .env("SLUICE_LOG_FILES", "false"),
+            None,
+            crate::child::EXIT_WITHIN,
+        )
     };
     let out = run(&["gen-logs", "3000", "--days", "2", "--users", "3"]);
     assert!(

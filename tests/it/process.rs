@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sluice::mock::MockUpstream;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 pub(crate) const PASSWORD: &str = "process-test-root-pw";
@@ -15,7 +15,7 @@ pub(crate) const PASSWORD: &str = "process-test-root-pw";
 pub(crate) struct Proc {
     pub(crate) child: Child,
     pub(crate) base: String,
-    output: Arc<Mutex<String>>,
+    output: Arc<(Mutex<String>, Condvar)>,
 }
 
 pub(crate) fn spawn(dir: &std::path::Path) -> Proc {
@@ -24,7 +24,23 @@ pub(crate) fn spawn(dir: &std::path::Path) -> Proc {
 
 /// [`spawn`] with extra environment variables (applied last, so they can override).
 pub(crate) fn spawn_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    spawn_via(dir, env, &[])
+}
+
+/// `sluice serve --listen 127.0.0.1:0 --data-dir DIR`, started through `wrapper` when one is
+/// given (a program and its arguments that end by exec-ing the rest of the command line, e.g.
+/// `sh -c 'umask 000; exec "$0" "$@"'`), with its output captured; returns once it listens.
+pub(crate) fn spawn_via(dir: &std::path::Path, env: &[(&str, &str)], wrapper: &[&str]) -> Proc {
+    let bin = env!("CARGO_BIN_EXE_sluice");
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("SLUICE_ROOT_PASSWORD", PASSWORD)
@@ -34,7 +50,7 @@ pub(crate) fn spawn_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> Pro
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let output = Arc::new(Mutex::new(String::new()));
+    let output = Arc::new((Mutex::new(String::new()), Condvar::new()));
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     for pipe in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
@@ -46,19 +62,35 @@ pub(crate) fn spawn_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> Pro
                 if let Some(i) = line.find("listening on http://") {
                     let _ = tx.send(line[i + "listening on ".len()..].trim().to_string());
                 }
-                let mut o = out.lock().unwrap();
+                let mut o = out.0.lock().unwrap();
                 o.push_str(&line);
                 o.push('\n');
+                out.1.notify_all();
             }
         });
     }
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("sluice did not start");
+    let base = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(b) => b,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = crate::child::wait_within(&mut child, crate::child::EXIT_WITHIN);
+            panic!("sluice did not start:\n{}", output.0.lock().unwrap());
+        }
+    };
     Proc {
         child,
         base,
         output,
+    }
+}
+
+/// A test that fails half-way must not leave its server running.
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = crate::child::wait_within(&mut self.child, crate::child::EXIT_WITHIN);
+        }
     }
 }
 
@@ -70,11 +102,37 @@ impl Proc {
             .unwrap();
         assert!(ok.success());
     }
+    /// Waits (bounded by [`crate::child::EXIT_WITHIN`]) for the process to exit; a stop that
+    /// hangs fails the test with the process's output instead of hanging CI.
     pub(crate) fn wait(&mut self) -> i32 {
-        self.child.wait().unwrap().code().unwrap_or(-1)
+        self.wait_within(crate::child::EXIT_WITHIN)
+    }
+    pub(crate) fn wait_within(&mut self, within: Duration) -> i32 {
+        match crate::child::wait_within(&mut self.child, within) {
+            Ok(s) => s.code().unwrap_or(-1),
+            Err(e) => panic!(
+                "sluice did not exit within {:?}; killed. Output:\n{}",
+                e.0,
+                self.output()
+            ),
+        }
     }
     pub(crate) fn output(&self) -> String {
-        self.output.lock().unwrap().clone()
+        self.output.0.lock().unwrap().clone()
+    }
+    /// Waits until the output contains `needle` (woken by each new line); fails the test
+    /// after `within`. Blocking: call it from a multi-threaded runtime or a blocking task.
+    pub(crate) fn wait_output(&self, needle: &str, within: Duration) {
+        let (lock, cv) = &*self.output;
+        let guard = lock.lock().unwrap();
+        let (guard, t) = cv
+            .wait_timeout_while(guard, within, |o| !o.contains(needle))
+            .unwrap();
+        assert!(
+            !t.timed_out(),
+            "no {needle:?} in the output within {within:?}:\n{}",
+            *guard
+        );
     }
 }
 
@@ -247,10 +305,11 @@ async fn healthcheck_command_reports_readiness() {
     let mut p = spawn(dir.path());
     let addr = p.base.trim_start_matches("http://").to_string();
     let check = |addr: &str| {
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["healthcheck", "--listen", addr])
-            .output()
-            .unwrap()
+        crate::child::output_within(
+            Command::new(env!("CARGO_BIN_EXE_sluice")).args(["healthcheck", "--listen", addr]),
+            None,
+            crate::child::EXIT_WITHIN,
+        )
     };
     let out = check(&addr);
     assert!(

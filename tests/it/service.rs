@@ -10,13 +10,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The datagram socket systemd would listen on, read with a deadline (never a sleep).
-struct NotifySocket {
+pub(crate) struct NotifySocket {
     sock: UnixDatagram,
-    path: std::path::PathBuf,
+    pub(crate) path: std::path::PathBuf,
 }
 
 impl NotifySocket {
-    fn bind(dir: &std::path::Path) -> NotifySocket {
+    pub(crate) fn bind(dir: &std::path::Path) -> NotifySocket {
         let path = dir.join("notify.sock");
         let sock = UnixDatagram::bind(&path).unwrap();
         NotifySocket { sock, path }
@@ -24,7 +24,7 @@ impl NotifySocket {
 
     /// Reads messages until one has a line starting with `want`; returns every message read,
     /// in order.
-    fn wait_for(&self, want: &str, within: Duration) -> Vec<String> {
+    pub(crate) fn wait_for(&self, want: &str, within: Duration) -> Vec<String> {
         let deadline = Instant::now() + within;
         let mut seen = Vec::new();
         let mut buf = [0u8; 4096];
@@ -79,7 +79,14 @@ async fn systemd_hears_ready_after_the_listener_is_up_then_the_watchdog_then_sto
     notify.wait_for("WATCHDOG=1", Duration::from_secs(10));
 
     p.signal("-TERM");
-    notify.wait_for("STOPPING=1", Duration::from_secs(10));
+    let stopping = notify.wait_for("STOPPING=1", Duration::from_secs(10));
+    // With it, how long the stop may take (app::stop_budget: 44 s at the default 30 s grace,
+    // plus 5 s), so systemd waits for a longer configured grace instead of killing the flush.
+    let stop = stopping.last().unwrap();
+    assert!(
+        stop.lines().any(|l| l == "EXTEND_TIMEOUT_USEC=49000000"),
+        "{stop}"
+    );
     assert_eq!(p.wait(), 0, "{}", p.output());
 }
 
@@ -196,11 +203,13 @@ fn a_failed_migration_names_itself_and_leaves_the_database_untouched() {
     let before = snapshot(&db);
 
     for command in ["migrate", "serve"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
+        let out = crate::child::output_within(
+            Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir.path()),
+            None,
+            crate::child::EXIT_WITHIN,
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{command} must fail: {stderr}");
         assert!(

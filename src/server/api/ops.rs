@@ -16,10 +16,10 @@ pub fn healthz() -> Resp {
     json(StatusCode::OK, &json!({"status": "ok"}))
 }
 
-/// Readiness: migrations ran (they do before the listener opens), the database answers, and
-/// the server is not draining. Load balancers and `sluice healthcheck` use it.
+/// Readiness: migrations ran (they do before the listener opens), the database answers and can
+/// commit, and the server is not draining. Load balancers and `sluice healthcheck` use it.
 pub fn readyz(state: &AppState) -> Resp {
-    let db = state.db_healthy.load(Ordering::Relaxed);
+    let db = crate::health::store_ready(state);
     let draining = state.draining.load(Ordering::Relaxed);
     let ready = db && !draining;
     let status = if ready {
@@ -35,15 +35,19 @@ pub fn readyz(state: &AppState) -> Resp {
 
 /// The full stats for admins, as JSON.
 pub fn stats(state: &AppState) -> Resp {
-    json(StatusCode::OK, &state.metrics.snapshot(&state.gauges()))
+    let mut v = state.metrics.snapshot(&state.gauges());
+    v["connections"] = state.connections.snapshot();
+    json(StatusCode::OK, &v)
 }
 
 /// Prometheus text format.
 pub fn metrics(state: &AppState) -> Resp {
+    let mut text = state.metrics.prometheus(&state.gauges());
+    state.connections.write_prometheus(&mut text);
     with_type(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
-        full(state.metrics.prometheus(&state.gauges())),
+        full(text),
     )
 }
 

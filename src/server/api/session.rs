@@ -21,7 +21,7 @@ pub fn status(state: &AppState) -> Resp {
         &json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": state.started.elapsed().as_secs(),
-            "healthy": state.db_healthy.load(std::sync::atomic::Ordering::Relaxed)
+            "healthy": crate::health::store_ready(state)
                 && !state.draining.load(std::sync::atomic::Ordering::Relaxed),
         }),
     )

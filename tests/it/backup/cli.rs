@@ -4,27 +4,17 @@ use super::{Before, Load, check_copy, filler_sql};
 use crate::process::{admin_token, api, set_up, spawn};
 use serde_json::Value;
 use sluice::mock::MockUpstream;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Instant;
 
 /// Runs the real binary with `args` against `data`, feeding `stdin`, off the async threads.
 async fn sluice(data: &Path, args: &[&str], stdin: &str) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args).arg("--data-dir").arg(data);
     let input = stdin.to_string();
     tokio::task::spawn_blocking(move || {
-        let mut child = cmd.spawn().unwrap();
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(input.as_bytes()).unwrap();
-        drop(pipe);
-        child.wait_with_output().unwrap()
+        crate::child::output_within(&mut cmd, Some(input.as_bytes()), crate::child::EXIT_WITHIN)
     })
     .await
     .unwrap()

@@ -1,0 +1,85 @@
+//! What sluice sets on its own process at start, however it was started (systemd, a shell, a
+//! container): the file-creation mask and the open-file limit.
+
+use std::path::Path;
+
+/// Files sluice creates are its user's alone: the database holds the channel secrets and the
+/// SMTP password, the logs name users and models, backups and profiles copy both. With 077 new
+/// files are 0600 and new directories 0700, whatever umask the shell or supervisor passed on
+/// (the systemd unit sets the same with `UMask=`; this covers every other way of starting).
+pub const UMASK: u32 = 0o077;
+
+/// Sets the process umask to [`UMASK`]; returns the one it replaces.
+pub fn restrict_file_modes() -> u32 {
+    use rustix::fs::Mode;
+    rustix::process::umask(Mode::from_raw_mode(UMASK)).as_raw_mode()
+}
+
+/// The soft limit on open files (`RLIMIT_NOFILE`); `u64::MAX` when unlimited.
+pub fn open_file_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+/// Raises the soft open-file limit to the hard one (the soft default, often 1024, is a relic of
+/// `select()`; sluice uses epoll). Under systemd `LimitNOFILE=` sets both and the system-call
+/// filter refuses the change, which is then not needed. Returns the soft limit in force.
+pub fn raise_open_file_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    if now.current != now.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: now.maximum,
+                maximum: now.maximum,
+            },
+        );
+    }
+    open_file_limit()
+}
+
+/// Makes existing files among `paths` 0600 when group or others could read or write them (a
+/// database made by an older release, or copied in with a permissive umask; SQLite gives the
+/// WAL and shared-memory files the database's own mode). Returns the files changed, with their
+/// old modes, for a log line; missing files are skipped.
+pub fn make_private(paths: &[&Path]) -> std::io::Result<Vec<(std::path::PathBuf, u32)>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut changed = Vec::new();
+    for path in paths {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_file() && mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+            changed.push((path.to_path_buf(), mode));
+        }
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn group_and_world_bits_are_removed_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let (open, private) = (dir.path().join("a.db"), dir.path().join("b.db"));
+        for (p, mode) in [(&open, 0o644), (&private, 0o600)] {
+            std::fs::write(p, b"x").unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let missing = dir.path().join("missing-wal");
+        let changed = make_private(&[&open, &private, &missing]).unwrap();
+        assert_eq!(changed, vec![(open.clone(), 0o644)]);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&open), mode(&private)), (0o600, 0o600));
+    }
+}
