@@ -1,6 +1,11 @@
 //! The anomaly report: spenders far above their usual rate, models whose upstream token counts
-//! disagree with ours, channels whose errors or latency stand out. Thresholds are the
-//! `anomaly.*` options.
+//! disagree with ours, channels that reported fewer prompt tokens than a prompt's length
+//! allows, channels whose errors or latency stand out. Thresholds are the `anomaly.*` options.
+//!
+//! Prompt undercounts are checked on every call at no cost: a prompt of N bytes is at least
+//! N / 128 tokens for any tokenizer (`billing::tokens::MAX_TOKEN_BYTES`), a figure made of
+//! string lengths alone. Each channel's count since start and its latest case live in the
+//! metrics; they need no threshold, since no honest count falls below the floor.
 //!
 //! Spend and channel figures come from SQLite (the last hour's rows, the baseline from the
 //! hourly rollups). Token divergence comes from [`TokenAudit`]: at most one call per model and
@@ -123,6 +128,15 @@ pub struct TokenDivergence {
     pub divergence: f64,
 }
 
+/// A channel whose upstream reported fewer prompt tokens than the prompt's length allows.
+#[derive(Debug, Serialize)]
+pub struct PromptUndercount {
+    pub channel_id: i64,
+    /// Such calls since the server started.
+    pub calls: u64,
+    pub last: Option<crate::metrics::Undercount>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct ChannelOutlier {
     pub channel_id: i64,
@@ -141,6 +155,7 @@ pub struct Report {
     pub thresholds: AnomalyOptions,
     pub spenders: Vec<Spender>,
     pub token_divergence: Vec<TokenDivergence>,
+    pub prompt_undercounts: Vec<PromptUndercount>,
     pub channels: Vec<ChannelOutlier>,
 }
 
@@ -178,13 +193,24 @@ fn spend(
     Ok(rows)
 }
 
-/// Builds the report from the database and the token audit.
+/// Builds the report from the database, the token audit and the channels' prompt
+/// undercounts (channel id, calls, the latest).
 pub fn report(
     conn: &Connection,
     audit: &TokenAudit,
+    undercounts: Vec<(i64, u64, Option<crate::metrics::Undercount>)>,
     o: &AnomalyOptions,
     now: i64,
 ) -> Result<Report, StoreError> {
+    let mut prompt_undercounts: Vec<PromptUndercount> = undercounts
+        .into_iter()
+        .map(|(channel_id, calls, last)| PromptUndercount {
+            channel_id,
+            calls,
+            last,
+        })
+        .collect();
+    prompt_undercounts.sort_by_key(|u| std::cmp::Reverse(u.calls));
     let baseline_hours = f64::from(o.baseline_days) * 24.0;
     let baseline_from = now - HOUR - i64::from(o.baseline_days) * 86_400;
     let mut spenders = Vec::new();
@@ -287,6 +313,7 @@ pub fn report(
         thresholds: o.clone(),
         spenders,
         token_divergence,
+        prompt_undercounts,
         channels,
     })
 }

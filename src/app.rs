@@ -140,7 +140,16 @@ pub async fn serve(
 /// Loads the in-memory catalog (off the async threads) and starts loading the tokenizers in
 /// the background: they take a few hundred milliseconds, and only relay calls wait for them.
 pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<AppState>> {
-    let state = tokio::task::spawn_blocking(move || AppState::new(config, store))
+    build_state_with(config, store, crate::ratelimit::Limiter::default()).await
+}
+
+/// As [`build_state`], with the rate limiter given (tests give one on a hand-moved clock).
+pub async fn build_state_with(
+    config: Config,
+    store: Store,
+    limiter: crate::ratelimit::Limiter,
+) -> anyhow::Result<Arc<AppState>> {
+    let state = tokio::task::spawn_blocking(move || AppState::with_limiter(config, store, limiter))
         .await?
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok(state)

@@ -71,6 +71,32 @@ pub struct ChannelMetrics {
     pub latency: Histogram,
     pub requests: AtomicU64,
     pub failures: AtomicU64,
+    /// Calls whose reported prompt tokens were below what the prompt's length allows.
+    pub prompt_undercounts: AtomicU64,
+    last_undercount: parking_lot::Mutex<Option<Undercount>>,
+}
+
+/// One call whose upstream reported fewer prompt tokens than any tokenizer could count.
+#[derive(Debug, Clone, Serialize)]
+pub struct Undercount {
+    pub at: i64,
+    pub model: String,
+    pub reported_prompt_tokens: u64,
+    /// The prompt's bytes / the longest token's (see `billing::tokens::MAX_TOKEN_BYTES`).
+    pub least_prompt_tokens: u64,
+    pub request_id: String,
+}
+
+impl ChannelMetrics {
+    /// Counts an undercount and keeps it as the channel's latest; returns the count.
+    pub fn record_undercount(&self, u: Undercount) -> u64 {
+        *self.last_undercount.lock() = Some(u);
+        self.prompt_undercounts.fetch_add(1, Relaxed) + 1
+    }
+
+    pub fn last_undercount(&self) -> Option<Undercount> {
+        self.last_undercount.lock().clone()
+    }
 }
 
 /// Which part of the surface a request hit, for the request counters.
@@ -110,6 +136,8 @@ pub struct Metrics {
     pub quota_charged: AtomicU64,
     /// /v1 calls refused by a key or user rate limit.
     pub rate_limited: AtomicU64,
+    /// /v1 calls refused because the key's or user's quota could not cover them.
+    pub quota_refused: AtomicU64,
     pub db_pings_ok: AtomicU64,
     pub db_pings_failed: AtomicU64,
     pub db_ping_last_micros: AtomicU64,
@@ -133,6 +161,16 @@ impl Metrics {
     pub fn count_request(&self, class: RouteClass, status: u16) {
         let s = usize::from(status / 100).clamp(1, 5) - 1;
         self.requests[class as usize][s].fetch_add(1, Relaxed);
+    }
+
+    /// Channels with at least one prompt undercount: (id, count, the latest).
+    pub fn undercounts(&self) -> Vec<(i64, u64, Option<Undercount>)> {
+        self.channels
+            .read()
+            .iter()
+            .map(|(id, m)| (*id, m.prompt_undercounts.load(Relaxed), m.last_undercount()))
+            .filter(|(_, n, _)| *n > 0)
+            .collect()
     }
 
     /// The channel's metrics, created on first use (a read lock on every later call).
@@ -162,6 +200,7 @@ impl Metrics {
                     serde_json::json!({
                         "requests": m.requests.load(Relaxed),
                         "failures": m.failures.load(Relaxed),
+                        "prompt_undercounts": m.prompt_undercounts.load(Relaxed),
                         "ttfb": m.ttfb.snapshot(),
                         "latency": m.latency.snapshot(),
                     }),
@@ -176,6 +215,7 @@ impl Metrics {
             "retries": self.retries.load(Relaxed),
             "quota_charged": self.quota_charged.load(Relaxed),
             "rate_limited": self.rate_limited.load(Relaxed),
+            "quota_refused": self.quota_refused.load(Relaxed),
             "db": {
                 "pings_ok": self.db_pings_ok.load(Relaxed),
                 "pings_failed": self.db_pings_failed.load(Relaxed),
@@ -239,7 +279,7 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
-        let counters: [(&str, &str, u64); 6] = [
+        let counters: [(&str, &str, u64); 7] = [
             (
                 "sluice_retries_total",
                 "Attempts moved to another channel.",
@@ -254,6 +294,11 @@ impl Metrics {
                 "sluice_rate_limited_total",
                 "Calls refused by a key or user rate limit.",
                 self.rate_limited.load(Relaxed),
+            ),
+            (
+                "sluice_quota_refused_total",
+                "Calls refused because the key's or user's quota could not cover them (429 insufficient_quota).",
+                self.quota_refused.load(Relaxed),
             ),
             (
                 "sluice_db_pings_ok_total",
@@ -324,6 +369,17 @@ impl Metrics {
                 o,
                 "sluice_upstream_failures_total{{channel=\"{id}\"}} {}",
                 m.failures.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP sluice_upstream_prompt_undercounts_total Calls per channel whose upstream reported fewer prompt tokens than the prompt's length allows (see /api/anomalies).\n# TYPE sluice_upstream_prompt_undercounts_total counter"
+        );
+        for (id, m) in channels.iter() {
+            let _ = writeln!(
+                o,
+                "sluice_upstream_prompt_undercounts_total{{channel=\"{id}\"}} {}",
+                m.prompt_undercounts.load(Relaxed)
             );
         }
         let mut first = true;

@@ -15,9 +15,10 @@
 //!
 //! # Deterministic content and usage
 //! The completion is N words: `"hello"` then `" hello"` repeated, so `"hello hello hello"`. Each
-//! word is exactly one token in tiktoken's cl100k and o200k. N = `max_tokens` (or
-//! `max_completion_tokens`) clamped to 1..=4096, else 16. A stream sends one chunk per word, the
-//! first with `"role":"assistant"`, the last with `"finish_reason":"stop"`.
+//! word is exactly one token in tiktoken's cl100k and o200k. N = `max_tokens` (or, when that is
+//! not set, `max_completion_tokens`) clamped to 1..=4096, else 16: like many OpenAI-compatible
+//! servers it honours `max_tokens` over `max_completion_tokens`. A stream sends one chunk per
+//! word, the first with `"role":"assistant"`, the last with `"finish_reason":"stop"`.
 //!
 //! `prompt_tokens` is not a tokenizer count, it is a rule a test can compute by hand:
 //! - chat: the sum over messages of the whitespace-separated words of `content` (a string, or the
@@ -32,14 +33,23 @@
 //! (`mock-slow-50-mock-nousage` is slow and reports no usage):
 //! - `mock-slow-<ms>`: wait that long before the response headers;
 //! - `mock-stall-<ms>`: stream: first chunk, then a stall of that long, then the rest;
+//! - `mock-stall-end-<ms>`: stream: all the content, then a stall of that long, then the usage
+//!   chunk and `[DONE]`;
 //! - `mock-drip-<ms>`: stream: a pause of that long before every chunk after the first (with
 //!   `max_tokens` N, a stream of about N × ms);
 //! - `mock-500`, `mock-429` (with `retry-after: 1`), `mock-401`: that status with an OpenAI error body;
 //! - `mock-close`: stream: half the chunks, then the connection is cut (no `[DONE]`, no usage);
 //!   non-stream: the connection is closed without a response;
 //! - `mock-nousage`: never a `usage` (not in the body, no usage chunk even when asked);
-//! - `mock-huge`: one 8 MiB content (a stream: one `data:` line of ~8 MiB);
+//! - `mock-huge`: N − 1 words, then 8 MiB of `a` (a stream: N − 1 word events, then one
+//!   `data:` line of ~8 MiB);
 //! - `mock-inflate-<k>`: reports k times the real prompt tokens (an upstream that over-counts);
+//! - `mock-prompt-<n>`: reports exactly n prompt tokens, whatever was sent (an upstream that
+//!   under-counts);
+//! - `mock-larger`: N = the larger of `max_tokens` and `max_completion_tokens`, and 4096 when
+//!   neither is set (an upstream that generates all it may: the one a gateway must bound);
+//! - `mock-strict`: 400 `invalid_parameter_combination` when both `max_tokens` and
+//!   `max_completion_tokens` are set, as OpenAI answers;
 //! - anything else: the normal answer; the response's `model` echoes the requested one.
 //!
 //! # Behaviour by key
@@ -85,6 +95,8 @@ pub struct RecordedRequest {
     pub authorization: Option<String>,
     /// The request body as JSON; `Null` if it was not JSON (or empty).
     pub body: serde_json::Value,
+    /// The body's bytes as they came (a key sent twice shows here, not in `body`).
+    pub raw: Bytes,
 }
 
 /// What the hot path stores: the raw body, parsed only when a test asks for it.
@@ -105,6 +117,7 @@ impl RawRequest {
                 .as_ref()
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
             body: serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null),
+            raw: self.body.clone(),
         }
     }
 }

@@ -16,14 +16,23 @@ const EVERY: Duration = Duration::from_secs(600);
 
 /// Deletes purgeable rows created before `before`, batch by batch; returns how many went.
 pub async fn purge(store: &Store, before: i64) -> Result<usize, StoreError> {
+    purge_in_batches(store, before, BATCH).await
+}
+
+/// [`purge`] with `batch` rows per writer transaction (tests use small ones to run many).
+pub async fn purge_in_batches(
+    store: &Store,
+    before: i64,
+    batch: usize,
+) -> Result<usize, StoreError> {
     let mut total = 0;
     loop {
         let n = store
             .writer
-            .exec(move |c| retention::purge_batch(c, before, BATCH))
+            .exec(move |c| retention::purge_batch(c, before, batch))
             .await?;
         total += n;
-        if n < BATCH {
+        if n < batch {
             return Ok(total);
         }
         // Let request writes in between batches.

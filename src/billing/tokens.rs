@@ -117,6 +117,58 @@ pub fn chat_prompt_tokens(model: &str, body: &serde_json::Map<String, Value>, mo
     total
 }
 
+/// Bytes in the longest token of any tokenizer sluice expects upstream: cl100k's and o200k's
+/// longest are runs of 128 spaces (see the tests), and other BPE vocabularies (Llama 3,
+/// Qwen, Mistral's Tekken) are built the same way. Text of N bytes is therefore at least
+/// N / 128 tokens.
+pub const MAX_TOKEN_BYTES: u64 = 128;
+
+/// Prompt tokens no tokenizer can count fewer of: the text's bytes / [`MAX_TOKEN_BYTES`].
+/// Only lengths are read (no character is scanned), so it costs nothing on the request path;
+/// an upstream reporting fewer is wrong about the prompt (the anomaly report shows it).
+/// Message overhead, images and tools are left out: a floor, not an estimate.
+pub fn chat_prompt_floor(body: &serde_json::Map<String, Value>) -> u64 {
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return 0;
+    };
+    let mut bytes = 0u64;
+    for m in messages {
+        match m.get("content") {
+            Some(Value::String(s)) => bytes += s.len() as u64,
+            Some(Value::Array(parts)) => {
+                for p in parts {
+                    if let Some(text) = p.get("text").and_then(Value::as_str) {
+                        bytes += text.len() as u64;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    bytes / MAX_TOKEN_BYTES
+}
+
+/// The same floor for a `prompt` or `input`: text bytes / [`MAX_TOKEN_BYTES`], plus token ids
+/// (each exactly one token).
+pub fn input_floor(v: Option<&Value>) -> u64 {
+    let (mut bytes, mut ids) = (0u64, 0u64);
+    match v {
+        Some(Value::String(s)) => bytes = s.len() as u64,
+        Some(Value::Array(items)) => {
+            for i in items {
+                match i {
+                    Value::String(s) => bytes += s.len() as u64,
+                    Value::Number(_) => ids += 1,
+                    Value::Array(a) => ids += a.len() as u64,
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    bytes / MAX_TOKEN_BYTES + ids
+}
+
 /// Tokens of a `prompt` (completions) or `input` (embeddings): a string, a list of strings, or
 /// already-tokenised arrays.
 pub fn input_tokens(model: &str, v: Option<&Value>, mode: Mode) -> u64 {
@@ -171,6 +223,54 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn no_text_has_fewer_tokens_than_the_floor() {
+        // The densest texts for BPE: long runs of one character (spaces merge furthest, to
+        // 128-byte tokens), symbols, letters, digits, CJK, emoji, code.
+        let n = 64 * 1024;
+        let texts = [
+            " ".repeat(n),
+            "\n".repeat(n),
+            "\t".repeat(n),
+            "=".repeat(n),
+            "-".repeat(n),
+            "a".repeat(n),
+            "0".repeat(n),
+            "abcdefghijklmnopqrstuvwxyz".repeat(n / 26),
+            "你好世界".repeat(n / 12),
+            "😀".repeat(n / 4),
+            "fn main() { println!(\"{}\", 42); }\n".repeat(n / 36),
+        ];
+        let mut densest = 0.0f64;
+        for model in ["gpt-4o", "gpt-3.5-turbo"] {
+            for t in &texts {
+                let tokens = count_text(model, t);
+                let floor = t.len() as u64 / MAX_TOKEN_BYTES;
+                assert!(
+                    tokens >= floor,
+                    "{model}: {tokens} < {floor} for {:?}…",
+                    &t[..8]
+                );
+                densest = densest.max(t.len() as f64 / tokens as f64);
+            }
+        }
+        assert_eq!(
+            densest, MAX_TOKEN_BYTES as f64,
+            "runs of spaces are the densest"
+        );
+        let body = json!({"messages": [{"role": "user", "content": "x".repeat(1000)},
+            {"role": "user", "content": [{"type": "text", "text": "y".repeat(300)},
+                                         {"type": "image_url", "image_url": {"url": "z".repeat(9000)}}]}]});
+        let Value::Object(body) = body else {
+            unreachable!()
+        };
+        assert_eq!(chat_prompt_floor(&body), 1300 / 128);
+        assert_eq!(
+            input_floor(Some(&json!(["a".repeat(256), [1, 2, 3], 7]))),
+            2 + 3 + 1
+        );
     }
 
     #[test]

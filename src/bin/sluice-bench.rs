@@ -6,6 +6,8 @@
 //! and streamed, at 1, 32 and 128 connections. The difference between the two is what the gateway
 //! adds. See docs/performance.md for the method and the targets.
 
+#[path = "sluice-bench/accounting.rs"]
+mod accounting;
 #[path = "sluice-bench/client.rs"]
 mod client;
 #[path = "sluice-bench/load.rs"]
@@ -132,6 +134,12 @@ fn bench(args: Args) -> anyhow::Result<()> {
         report::write_block(&args.doc, &report.markdown())?;
         eprintln!("wrote the results into {}", args.doc.display());
     }
+    // A missed target fails the run (and `make bench`), after the figures are out.
+    let missed = report.missed();
+    if !missed.is_empty() {
+        let names: Vec<&str> = missed.iter().map(|c| c.target.as_str()).collect();
+        bail!("{} target(s) missed: {}", missed.len(), names.join("; "));
+    }
     Ok(())
 }
 
@@ -188,6 +196,8 @@ struct Servers {
 struct SluiceInfo {
     addr: SocketAddr,
     key: String,
+    /// Root's token, when the gateway was started (and set up) here.
+    admin: Option<String>,
     pid: Option<u32>,
     startup_ms: Option<f64>,
     proc: Option<Proc>,
@@ -235,6 +245,7 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
         let sluice = SluiceInfo {
             addr: url_addr(url)?,
             key,
+            admin: None,
             pid: args.sluice_pid,
             startup_ms: None,
             proc: None,
@@ -268,7 +279,7 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
     let mut p = Proc::spawn("sluice", &bin, &serve_args, cpu(SLUICE_CPU), &env)?;
     let addr = p.wait_for_addr(Duration::from_secs(10))?;
     let startup_ms = wait_for_status(&mut p, addr).await?;
-    let key = client::set_up_gateway(addr, mock).await.map_err(|err| {
+    let gateway = client::set_up_gateway(addr, mock).await.map_err(|err| {
         anyhow!(
             "setting up sluice through its admin API failed: {err:#}{}",
             p.tail_text()
@@ -276,7 +287,8 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
     })?;
     let sluice = SluiceInfo {
         addr,
-        key,
+        key: gateway.key,
+        admin: Some(gateway.admin),
         pid: Some(p.pid()),
         startup_ms: Some(startup_ms),
         proc: Some(p),
@@ -351,6 +363,8 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
     let load_side = watch.len();
     watch.extend(pid);
     let mut scenarios = Vec::new();
+    // Calls answered through sluice: the one of wait_until_relaying, then the load's.
+    let (mut answered, mut failed) = (u64::from(through.is_some()), 0);
     for stream in [false, true] {
         let body = Bytes::from(request_body(stream).to_string());
         for &connections in &args.connections {
@@ -376,6 +390,10 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
                 }
                 None => (None, Vec::new()),
             };
+            if let Some(s) = &sluice_stats {
+                answered += s.answered;
+                failed += s.failed;
+            }
             let added =
                 |f: fn(&load::Stats) -> f64| Some(f(sluice_stats.as_ref()?) - f(&direct_stats));
             scenarios.push(Scenario {
@@ -399,6 +417,17 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
             });
         }
     }
+    let accounting = match servers
+        .sluice
+        .as_ref()
+        .and_then(|s| Some((s.addr, s.admin.as_deref()?)))
+    {
+        Some((addr, admin)) => {
+            eprintln!("checking that every answered call was charged and logged…");
+            Some(accounting::check(addr, admin, answered, failed).await?)
+        }
+        None => None,
+    };
     let mut report = Report {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         commit: git_commit(),
@@ -410,6 +439,7 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
         startup_ms: servers.sluice.as_ref().and_then(|s| s.startup_ms),
         peak_rss_mib: pid.and_then(procs::peak_rss_kib).map(|k| k as f64 / 1024.0),
         scenarios,
+        accounting,
         targets: Vec::new(),
     };
     report.check_targets();

@@ -45,13 +45,17 @@ impl Account {
         self.committed.load(Ordering::Acquire)
     }
 
-    /// Takes `amount` if that much is available; never takes part of it.
-    fn try_take(&self, amount: i64) -> bool {
+    /// Takes as much of `max` as is available, and at least `min`; returns what was taken, or
+    /// `None` (taking nothing) when not even `min` is available.
+    fn try_take_up_to(&self, min: i64, max: i64) -> Option<i64> {
+        let mut taken = 0;
         self.available
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                (cur >= amount).then_some(cur - amount)
+                taken = max.min(cur);
+                (taken >= min).then_some(cur - taken)
             })
-            .is_ok()
+            .ok()
+            .map(|_| taken)
     }
 
     /// Gives `held` back and takes up to `want` in one step; returns what was taken. It takes
@@ -104,17 +108,33 @@ pub fn reserve(
     user: &Arc<Account>,
     amount: i64,
 ) -> Result<Reservation, ReserveError> {
-    let amount = amount.max(0);
-    if let Some(k) = key
-        && !k.try_take(amount)
-    {
-        return Err(ReserveError::KeyShort);
-    }
-    if !user.try_take(amount) {
+    reserve_up_to(key, user, amount, amount)
+}
+
+/// Reserves as much of `max` as both the key (if limited) and the user have, and at least
+/// `min`; the same amount from both, or nothing. Each account is taken from in one atomic
+/// step, so concurrent calls can never reserve more than is there between them.
+pub fn reserve_up_to(
+    key: Option<&Arc<Account>>,
+    user: &Arc<Account>,
+    min: i64,
+    max: i64,
+) -> Result<Reservation, ReserveError> {
+    let min = min.max(0);
+    let max = max.max(min);
+    let from_key = match key {
+        Some(k) => k.try_take_up_to(min, max).ok_or(ReserveError::KeyShort)?,
+        None => max,
+    };
+    let Some(amount) = user.try_take_up_to(min, from_key) else {
         if let Some(k) = key {
-            k.unhold(amount);
+            k.unhold(from_key);
         }
         return Err(ReserveError::UserShort);
+    };
+    if let Some(k) = key {
+        // The user had less than the key: the key holds only what the user does.
+        k.unhold(from_key - amount);
     }
     Ok(Reservation {
         key: key.cloned(),
@@ -134,6 +154,18 @@ pub struct Charge {
 impl Reservation {
     pub fn amount(&self) -> i64 {
         self.amount
+    }
+
+    /// Gives back all but `amount` (no-op when it holds no more than that).
+    pub fn shrink_to(&mut self, amount: i64) {
+        let back = self.amount - amount.max(0);
+        if back > 0 {
+            if let Some(k) = &self.key {
+                k.unhold(back);
+            }
+            self.user.unhold(back);
+            self.amount -= back;
+        }
     }
 
     /// Releases the reservation and charges `cost` (capped at what the key and user can pay).
@@ -295,6 +327,50 @@ mod tests {
         });
         assert_eq!(admitted.load(Ordering::SeqCst), 10);
         assert_eq!(user.available(), 0);
+    }
+
+    #[test]
+    fn reserve_up_to_takes_what_both_have_and_shrinks() {
+        let key = Account::new(100);
+        let user = Account::new(60);
+        let mut r = reserve_up_to(Some(&key), &user, 10, 1_000).unwrap();
+        assert_eq!(r.amount(), 60, "the user's balance bounds it");
+        assert_eq!((key.available(), user.available()), (40, 0));
+        r.shrink_to(25);
+        assert_eq!((key.available(), user.available()), (75, 35));
+        r.shrink_to(30);
+        assert_eq!(r.amount(), 25, "shrinking never grows it");
+        assert_eq!(
+            reserve_up_to(Some(&key), &user, 36, 50).unwrap_err(),
+            ReserveError::UserShort
+        );
+        assert_eq!(key.available(), 75, "nothing taken on a refusal");
+        assert_eq!(
+            reserve_up_to(Some(&key), &user, 76, 80).unwrap_err(),
+            ReserveError::KeyShort
+        );
+        let s = r.settle(20);
+        assert_eq!(s.charge.quota, 20);
+        assert_eq!((key.available(), user.available()), (80, 40));
+    }
+
+    #[test]
+    fn concurrent_reserve_up_to_never_overdraws() {
+        let user = Account::new(1000);
+        let taken = std::sync::atomic::AtomicI64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..50 {
+                s.spawn(|| {
+                    if let Ok(r) = reserve_up_to(None, &user, 7, 150) {
+                        let amount = r.amount();
+                        taken.fetch_add(amount, Ordering::SeqCst);
+                        std::mem::forget(r.settle(amount));
+                    }
+                });
+            }
+        });
+        assert_eq!(taken.load(Ordering::SeqCst) + user.available(), 1000);
+        assert!(user.available() < 7, "the balance was used up");
     }
 
     #[test]

@@ -29,6 +29,16 @@ pub(crate) struct Behaviour {
     huge: bool,
     /// Reports this many times the real prompt tokens (an upstream that over-counts).
     inflate: Option<u64>,
+    /// Reports exactly this many prompt tokens, whatever the prompt (an upstream that
+    /// under-counts: a megabyte billed as 7 tokens).
+    prompt: Option<u64>,
+    /// Honours the larger of `max_tokens` and `max_completion_tokens`, and generates its
+    /// most (`MAX_WORDS`) when neither is set: the upstream a gateway must bound.
+    larger: bool,
+    /// Refuses `max_tokens` and `max_completion_tokens` set together, as OpenAI does (400).
+    strict: bool,
+    /// Stream: pause this long after the content, before the usage chunk and `[DONE]`.
+    stall_end: Option<Duration>,
 }
 
 impl Behaviour {
@@ -54,6 +64,10 @@ impl Behaviour {
             no_usage: model.contains("mock-nousage"),
             huge: model.contains("mock-huge"),
             inflate: number_after(model, "mock-inflate-"),
+            prompt: number_after(model, "mock-prompt-"),
+            larger: model.contains("mock-larger"),
+            strict: model.contains("mock-strict"),
+            stall_end: millis_after(model, "mock-stall-end-"),
         }
     }
 }
@@ -323,11 +337,18 @@ async fn respond(
             render::embeddings(&req.model, req.input.count, usage),
         ));
     };
-    let n = req
-        .max_tokens
-        .or(req.max_completion_tokens)
-        .unwrap_or(16)
-        .clamp(1, render::MAX_WORDS);
+    if how.strict && req.max_tokens.is_some() && req.max_completion_tokens.is_some() {
+        return Ok(error(StatusCode::BAD_REQUEST, render::ERROR_BOTH_LIMITS));
+    }
+    let asked = if how.larger {
+        match (req.max_tokens, req.max_completion_tokens) {
+            (None, None) => Some(render::MAX_WORDS),
+            (a, b) => a.max(b),
+        }
+    } else {
+        req.max_tokens.or(req.max_completion_tokens)
+    };
+    let n = asked.unwrap_or(16).clamp(1, render::MAX_WORDS);
     let prompt = match kind {
         Kind::Chat => {
             let words: u64 = req.messages.iter().map(|m| m.content.0).sum();
@@ -336,11 +357,11 @@ async fn respond(
         Kind::Text => req.prompt.0,
     };
     let usage = Usage {
-        prompt: prompt * how.inflate.unwrap_or(1),
+        prompt: how.prompt.unwrap_or(prompt * how.inflate.unwrap_or(1)),
         completion: n,
     };
     let content = if how.huge {
-        Content::Huge
+        Content::Huge(n - 1)
     } else {
         Content::Words(n)
     };
@@ -366,11 +387,14 @@ async fn respond(
     let send_usage = include_usage && !how.no_usage && !how.close;
     let events = render::stream(&head, content, send_usage.then_some(usage), include_usage);
     let half = events.len().saturating_sub(1).max(1) / 2;
+    let pieces = content.piece_count();
     let mut body = MockBody::stream(events, state.clone());
     if how.close {
         body = body.cut_before(half.max(1));
     } else if let Some(stall) = how.stall {
         body = body.stall_before(1, stall);
+    } else if let Some(stall) = how.stall_end {
+        body = body.stall_before(pieces, stall);
     }
     if let Some(every) = how.drip {
         body = body.drip(every);

@@ -30,6 +30,7 @@ pub(crate) const ERROR_429: &str = r#"{"error":{"message":"Rate limit reached fo
 pub(crate) const ERROR_401: &str = r#"{"error":{"message":"Incorrect API key provided (mock-401). You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
 pub(crate) const ERROR_404: &str = r#"{"error":{"message":"Unknown request URL. The mock serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models.","type":"invalid_request_error","param":null,"code":"unknown_url"}}"#;
 pub(crate) const ERROR_405: &str = r#"{"error":{"message":"Method not allowed on this URL.","type":"invalid_request_error","param":null,"code":"method_not_allowed"}}"#;
+pub(crate) const ERROR_BOTH_LIMITS: &str = r#"{"error":{"message":"Setting 'max_tokens' and 'max_completion_tokens' at the same time is not supported. (mock-strict)","type":"invalid_request_error","param":"max_tokens","code":"invalid_parameter_combination"}}"#;
 pub(crate) const ERROR_BAD_JSON: &str = r#"{"error":{"message":"The request body is not valid JSON for this endpoint.","type":"invalid_request_error","param":null,"code":"invalid_json"}}"#;
 
 const EMBEDDING: &str = "[0.125,-0.25,0.375,-0.5,0.625,-0.75,0.875,-1.0]";
@@ -46,24 +47,34 @@ pub(crate) struct Usage {
 pub(crate) enum Content {
     /// `n` words of "hello".
     Words(u64),
-    /// `HUGE_LEN` bytes of 'a', in one piece.
-    Huge,
+    /// `n` words of "hello", then `HUGE_LEN` bytes of 'a' in one piece.
+    Huge(u64),
 }
 
 impl Content {
-    fn full(self) -> &'static str {
+    fn full(self) -> std::borrow::Cow<'static, str> {
         match self {
-            Content::Words(n) => words(0, n),
-            Content::Huge => &HUGE,
+            Content::Words(n) => words(0, n).into(),
+            Content::Huge(0) => HUGE.as_str().into(),
+            Content::Huge(n) => format!("{}{}", words(0, n), &*HUGE).into(),
         }
     }
-    /// The streamed pieces: one per word, or the whole huge content.
+    /// How many streamed pieces (content events) there are.
+    pub(crate) fn piece_count(self) -> usize {
+        match self {
+            Content::Words(n) => n as usize,
+            Content::Huge(n) => n as usize + 1,
+        }
+    }
+    /// The streamed pieces: one per word, then (for `Huge`) the whole huge content.
     fn pieces(self) -> impl Iterator<Item = &'static str> {
-        let (count, huge) = match self {
+        let (words_n, huge) = match self {
             Content::Words(n) => (n, false),
-            Content::Huge => (1, true),
+            Content::Huge(n) => (n, true),
         };
-        (0..count).map(move |i| if huge { &HUGE[..] } else { words(i, 1) })
+        (0..words_n)
+            .map(|i| words(i, 1))
+            .chain(huge.then_some(&HUGE[..]))
     }
 }
 
@@ -159,7 +170,8 @@ impl Out {
 
 /// A non-stream completion.
 pub(crate) fn completion(head: &Head<'_>, content: Content, usage: Option<Usage>) -> Bytes {
-    let text = content.full();
+    let full = content.full();
+    let text: &str = &full;
     let mut out = Out::with_capacity(text.len() + 320 + head.model.len());
     match head.kind {
         Kind::Chat => out
@@ -189,9 +201,10 @@ pub(crate) fn stream(
     usage: Option<Usage>,
     usage_null: bool,
 ) -> Vec<Bytes> {
-    let (count, content_len) = match content {
-        Content::Words(n) => (n as usize, 6 * n as usize),
-        Content::Huge => (1, HUGE_LEN),
+    let count = content.piece_count();
+    let content_len = match content {
+        Content::Words(n) => 6 * n as usize,
+        Content::Huge(n) => 6 * n as usize + HUGE_LEN,
     };
     let per_event = 200 + head.model.len();
     let mut out = Out::with_capacity(content_len + per_event * (count + 2));

@@ -255,7 +255,7 @@ async fn slow_and_stall_wait() {
 #[tokio::test]
 async fn huge_stream_is_one_big_line() {
     let mock = mock().await;
-    let req = json!({"model": "mock-huge", "stream": true, "messages": [],
+    let req = json!({"model": "mock-huge", "stream": true, "messages": [], "max_tokens": 1,
         "stream_options": {"include_usage": true}});
     let (_, _, body) = call(&mock, "POST", "/v1/chat/completions", Some(req)).await;
     let events = sse_events(&body.unwrap());
@@ -264,6 +264,143 @@ async fn huge_stream_is_one_big_line() {
     let content = chunk["choices"][0]["delta"]["content"].as_str().unwrap();
     assert_eq!(content.len(), 8 * 1024 * 1024);
     assert_eq!(chunk["choices"][0]["finish_reason"], "stop");
+    // N − 1 words come first, then the huge line.
+    let req = json!({"model": "mock-huge", "stream": true, "messages": [], "max_tokens": 4});
+    let (_, _, body) = call(&mock, "POST", "/v1/chat/completions", Some(req)).await;
+    let events = sse_events(&body.unwrap());
+    assert_eq!(events.len(), 5);
+    let content = |e: &str| {
+        let v: Value = serde_json::from_str(e).unwrap();
+        v["choices"][0]["delta"]["content"].as_str().unwrap().len()
+    };
+    assert_eq!(content(&events[0]), "hello".len());
+    assert_eq!(content(&events[2]), " hello".len());
+    assert_eq!(content(&events[3]), 8 * 1024 * 1024);
+}
+
+/// The completion's word count of a non-stream chat answer.
+fn words_of(v: &Value) -> usize {
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .count()
+}
+
+#[tokio::test]
+async fn output_limits_by_marker() {
+    let mock = mock().await;
+    let chat = |model: &str, extra: Value| {
+        let mut req = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        req
+    };
+    let both = json!({"max_tokens": 40, "max_completion_tokens": 3});
+    // By default max_tokens wins over max_completion_tokens.
+    let (_, _, body) = call(
+        &mock,
+        "POST",
+        "/v1/chat/completions",
+        Some(chat("m", both.clone())),
+    )
+    .await;
+    assert_eq!(
+        words_of(&serde_json::from_slice(&body.unwrap()).unwrap()),
+        40
+    );
+    // mock-larger: the larger of the two, whichever field holds it; 4096 when none is set.
+    let flipped = json!({"max_tokens": 3, "max_completion_tokens": 40});
+    for extra in [both.clone(), flipped] {
+        let (_, _, body) = call(
+            &mock,
+            "POST",
+            "/v1/chat/completions",
+            Some(chat("mock-larger", extra)),
+        )
+        .await;
+        assert_eq!(
+            words_of(&serde_json::from_slice(&body.unwrap()).unwrap()),
+            40
+        );
+    }
+    let (_, _, body) = call(
+        &mock,
+        "POST",
+        "/v1/chat/completions",
+        Some(chat("mock-larger", json!({}))),
+    )
+    .await;
+    assert_eq!(
+        words_of(&serde_json::from_slice(&body.unwrap()).unwrap()),
+        4096
+    );
+    // mock-strict refuses both at once, as OpenAI does, and takes either alone.
+    let (status, _, body) = call(
+        &mock,
+        "POST",
+        "/v1/chat/completions",
+        Some(chat("mock-strict", both)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let v: Value = serde_json::from_slice(&body.unwrap()).unwrap();
+    assert_eq!(v["error"]["code"], "invalid_parameter_combination");
+    let (status, _, _) = call(
+        &mock,
+        "POST",
+        "/v1/chat/completions",
+        Some(chat("mock-strict", json!({"max_completion_tokens": 2}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn prompt_marker_reports_a_fixed_prompt_count() {
+    let mock = mock().await;
+    let big = "word ".repeat(10_000);
+    let req = json!({"model": "mock-prompt-7", "max_tokens": 2,
+        "messages": [{"role": "user", "content": big}]});
+    let (_, _, body) = call(&mock, "POST", "/v1/chat/completions", Some(req)).await;
+    let v: Value = serde_json::from_slice(&body.unwrap()).unwrap();
+    assert_eq!(v["usage"]["prompt_tokens"], 7);
+    assert_eq!(v["usage"]["completion_tokens"], 2);
+}
+
+#[tokio::test]
+async fn stall_end_pauses_after_the_content() {
+    let mock = mock().await;
+    let req = json!({"model": "mock-stall-end-150", "stream": true, "max_tokens": 3,
+        "stream_options": {"include_usage": true}, "messages": []});
+    let stream = TcpStream::connect(mock.addr()).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::post("/v1/chat/completions")
+        .header("host", "mock")
+        .body(Full::new(Bytes::from(req.to_string())))
+        .unwrap();
+    let mut body = send.send_request(req).await.unwrap().into_body();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("\"finish_reason\":\"stop\"") {
+        let frame = body.frame().await.unwrap().unwrap();
+        seen.extend_from_slice(frame.data_ref().unwrap());
+    }
+    // All the content is here; the usage chunk and [DONE] come after the stall.
+    let started = Instant::now();
+    assert!(!String::from_utf8_lossy(&seen).contains("[DONE]"));
+    while let Some(frame) = body.frame().await {
+        seen.extend_from_slice(frame.unwrap().data_ref().unwrap());
+    }
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.contains("\"usage\":{") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

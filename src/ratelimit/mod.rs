@@ -40,6 +40,31 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that moves only when told (tests): a limit's refill and the 10 s between refusal
+/// rows then depend on what the test does, never on how fast the machine runs it.
+#[derive(Clone)]
+pub struct ManualClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl Default for ManualClock {
+    /// Starts at 1 µs (a bucket's first refill is at a time after 0).
+    fn default() -> Self {
+        ManualClock(Arc::new(std::sync::atomic::AtomicU64::new(1_000)))
+    }
+}
+
+impl ManualClock {
+    pub fn advance(&self, by: std::time::Duration) {
+        let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(ns, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ns(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// The limits that apply to one call, resolved from the key, the user's group and the
 /// options. 0 = unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,12 +90,15 @@ impl Limits {
     }
 }
 
-/// The two buckets of one subject (a key or a user), under one lock.
+/// The two buckets of one subject (a key or a user), under one lock, and when its refusals
+/// last got a log row: rate-limit refusals, and apart from them quota refusals (which the
+/// relay reports through [`Limiter::quota_refusal_row`]).
 #[derive(Debug, Default)]
 struct Counters {
     requests: Bucket,
     tokens: Bucket,
     refusals: RefusalLog,
+    quota_refusals: RefusalLog,
 }
 
 /// At most one refusal log row per subject per this long: a client hammering past its limit
@@ -325,6 +353,18 @@ impl Limiter {
             settled: AtomicBool::new(false),
             headers,
         })
+    }
+
+    /// Whether a call of this key or user refused for insufficient quota gets an error row:
+    /// `Some(n)` (with `n` refusals since the last row that had none) at most once per
+    /// subject per 10 s, as rate-limit refusals, on the same clock.
+    pub fn quota_refusal_row(&self, subject: Subject, id: i64) -> Option<u64> {
+        let cell = match subject {
+            Subject::Key => self.keys.cell(id),
+            Subject::User => self.users.cell(id),
+        };
+        let now = self.clock.now_ns();
+        cell.lock().quota_refusals.due(now)
     }
 
     /// Moves `delta` tokens (negative = refund) on the token buckets of a permit.

@@ -11,28 +11,31 @@
 //! nothing: upstream is still read to the end and the call is charged and logged.
 
 mod dashboard;
+pub mod limit;
+mod prepare;
 pub mod providers;
+mod reserve;
 pub mod route;
 mod settle;
 pub mod sse;
 mod stream;
 pub mod upstream;
 
-use crate::billing::{Price, PricingError, Usage, tokens};
+pub use prepare::prompt_tokens;
+
 use crate::channel_health as health;
 use crate::error::ApiError;
-use crate::ledger::{self, Reservation, ReserveError};
+use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
 use crate::server::auth::{self, KeyCaller};
 use crate::server::http::{self as web, Resp};
 use crate::server::router::Handler;
 use crate::server::state::{AppState, until_cut};
 use crate::store::channels::ChannelRow;
-use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use serde_json::Value;
+use prepare::Prepared;
 use settle::Call;
 use std::sync::Arc;
 use std::time::Instant;
@@ -113,21 +116,6 @@ pub async fn playground(
     relay(state, KeyCaller { key, user }, Endpoint::Chat, req, true).await
 }
 
-/// What the client asked for, after parsing and checks.
-struct Prepared {
-    doc: Arc<serde_json::Map<String, Value>>,
-    /// What goes upstream when the channel maps no model name: the client's bytes, or the
-    /// body re-serialised once when sluice changed it (stream_options).
-    body: Bytes,
-    model: String,
-    stream: bool,
-    client_wants_usage: bool,
-    estimate: i64,
-    /// Prompt + most completion tokens, taken from the tokens-per-minute limits.
-    tokens: u64,
-    price: Price,
-}
-
 async fn relay(
     state: &Arc<AppState>,
     caller: KeyCaller,
@@ -145,7 +133,7 @@ async fn relay(
     }
     let started = Instant::now();
     let (parts, body) = web::read_body(req, state.catalog.options().relay.max_body_bytes).await?;
-    let prepared = prepare(state, &caller, endpoint, &parts, body)?;
+    let mut prepared = prepare::prepare(state, &caller, endpoint, &parts, body)?;
     let retries = state.catalog.options().relay.retries as usize;
     let channels = route::candidates(
         &state.catalog.channels(),
@@ -169,28 +157,22 @@ async fn relay(
         started,
         request_id: crate::logging::current_request_id(),
         permit: crate::ratelimit::Permit::unlimited(),
+        client_left: Default::default(),
         playground,
     };
-    call.permit = settle::admit(&call, prepared.tokens).await?;
+    let rate_tokens = prepared.rate_tokens(&state.catalog.options().relay);
+    call.permit = settle::admit(&call, rate_tokens).await?;
     let rate_headers = call.permit.headers;
-    let reservation = ledger::reserve(call.key.account.as_ref(), &call.user.account, prepared.estimate)
-        .map_err(|e| {
-            ApiError::InsufficientQuota(match e {
-                ReserveError::KeyShort => format!(
-                    "this request may cost up to {} quota units and the API key's remaining quota is lower; raise the key's quota or lower max_tokens",
-                    prepared.estimate
-                ),
-                ReserveError::UserShort => format!(
-                    "this request may cost up to {} quota units and your balance is lower; top up or lower max_tokens",
-                    prepared.estimate
-                ),
-            })
-        })?;
-    // Detached, so a client disconnect cannot cancel the charge; the handler only waits for it.
+    let reservation = reserve::reserve(&call, &mut prepared).await?;
+    // Detached, so a client disconnect cannot cancel the charge; the handler only waits for
+    // it, and if the handler is dropped meanwhile the guard tells the task the client left.
     let rid = call.request_id.clone();
+    let leave = settle::LeaveGuard::new(&call.client_left);
     let task =
         tokio::spawn(REQUEST_ID.scope(rid, attempt_all(call, prepared, channels, reservation)));
-    match task.await {
+    let done = task.await;
+    leave.disarm();
+    match done {
         Ok(Ok(mut resp)) => {
             rate_headers.apply(resp.headers_mut());
             Ok(resp)
@@ -198,133 +180,6 @@ async fn relay(
         Ok(r) => r,
         Err(e) => Err(ApiError::Internal(format!("the relay task failed: {e}"))),
     }
-}
-
-fn prepare(
-    state: &AppState,
-    caller: &KeyCaller,
-    endpoint: Endpoint,
-    parts: &http::request::Parts,
-    body: Bytes,
-) -> Result<Prepared, ApiError> {
-    let value: Value = web::parse_json(parts, &body)?;
-    let Value::Object(mut doc) = value else {
-        return Err(ApiError::BadRequest(
-            "the request body must be a JSON object".into(),
-        ));
-    };
-    let model = match doc.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => {
-            return Err(ApiError::BadRequest(
-                "'model' is required and must be a string".into(),
-            ));
-        }
-    };
-    if let Some(allowed) = &caller.key.models
-        && !allowed.contains(&model)
-    {
-        return Err(ApiError::ModelNotAllowed(format!(
-            "this API key may not use model {model:?}"
-        )));
-    }
-    let price = state
-        .catalog
-        .options()
-        .pricing
-        .price(&model, &caller.user.group)
-        .map_err(|e| match e {
-            PricingError::Unpriced(_) => ApiError::Forbidden(e.to_string()),
-            PricingError::Invalid(m) => ApiError::Internal(m),
-        })?;
-    let stream = endpoint != Endpoint::Embeddings
-        && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let prompt_tokens = prompt_tokens(endpoint, &model, &doc, tokens::Mode::Estimate);
-    let max_tokens = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|k| doc.get(*k).and_then(Value::as_u64));
-    let completion_estimate = match endpoint {
-        Endpoint::Embeddings => 0,
-        _ => max_tokens.unwrap_or(state.catalog.options().relay.default_completion_estimate),
-    };
-    let n = doc
-        .get("n")
-        .and_then(Value::as_u64)
-        .unwrap_or(1)
-        .clamp(1, 128);
-    let usage_estimate = Usage {
-        prompt_tokens,
-        completion_tokens: completion_estimate.saturating_mul(n),
-    };
-    let estimate = price.quota(usage_estimate);
-    let mut client_wants_usage = false;
-    let mut modified = false;
-    if stream {
-        // Ask upstream for usage in the last chunk; hide that chunk from a client that did not ask.
-        let opts = doc
-            .entry("stream_options")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Value::Object(o) = opts {
-            client_wants_usage = o
-                .get("include_usage")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            if !client_wants_usage {
-                o.insert("include_usage".into(), Value::Bool(true));
-                modified = true;
-            }
-        } else {
-            return Err(ApiError::BadRequest(
-                "'stream_options' must be an object".into(),
-            ));
-        }
-    }
-    let body = if modified {
-        serde_json::to_vec(&doc)
-            .map(Bytes::from)
-            .map_err(|e| ApiError::Internal(format!("cannot serialise the request: {e}")))?
-    } else {
-        body
-    };
-    Ok(Prepared {
-        doc: Arc::new(doc),
-        body,
-        model,
-        stream,
-        client_wants_usage,
-        estimate,
-        tokens: usage_estimate
-            .prompt_tokens
-            .saturating_add(usage_estimate.completion_tokens),
-        price,
-    })
-}
-
-/// Prompt tokens of a request body: estimated for the reservation, exact when billing a call
-/// whose upstream reported no usage.
-pub fn prompt_tokens(
-    endpoint: Endpoint,
-    model: &str,
-    doc: &serde_json::Map<String, Value>,
-    mode: tokens::Mode,
-) -> u64 {
-    match endpoint {
-        Endpoint::Chat => tokens::chat_prompt_tokens(model, doc, mode),
-        Endpoint::Completions => tokens::input_tokens(model, doc.get("prompt"), mode),
-        Endpoint::Embeddings => tokens::input_tokens(model, doc.get("input"), mode),
-    }
-}
-
-/// The body for one channel: the prepared bytes, or re-serialised with the channel's model name.
-fn body_for(p: &Prepared, channel: &ChannelRow) -> Result<Bytes, ApiError> {
-    let Some(mapped) = channel.model_mapping.get(&p.model) else {
-        return Ok(p.body.clone());
-    };
-    let mut doc = (*p.doc).clone();
-    doc.insert("model".into(), Value::String(mapped.clone()));
-    serde_json::to_vec(&doc)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::Internal(format!("cannot serialise the request: {e}")))
 }
 
 /// One failed attempt, for the error log row.
@@ -355,7 +210,7 @@ async fn attempt_all(
             });
             continue;
         };
-        let body = match body_for(&p, channel) {
+        let body = match p.body_for(channel, &state.catalog.options().relay) {
             Ok(b) => b,
             Err(e) => return Err(settle::fail(&call, reservation, Some(channel.id), e, "").await),
         };
@@ -456,6 +311,7 @@ async fn attempt_all(
             upstream_model,
             request: p.doc.clone(),
             price: p.price,
+            prompt_floor: p.prompt_floor,
             ttfb,
         };
         if p.stream {
@@ -542,7 +398,11 @@ async fn whole(
         Some(u) => (u, settle::Source::Upstream),
         None => settle::count_locally(&call, &ctx, text, 1.0).await,
     };
-    let charge = match settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, None).await {
+    let left = call
+        .client_left
+        .load(std::sync::atomic::Ordering::Acquire)
+        .then_some("client disconnected before the answer; billed to the end of upstream's answer");
+    let charge = match settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, left).await {
         Ok(c) => c,
         Err(e) => return web::error(&e),
     };

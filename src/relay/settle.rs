@@ -27,9 +27,34 @@ pub struct Call {
     pub request_id: String,
     /// The call's hold on the tokens-per-minute limits, corrected when it is charged.
     pub permit: crate::ratelimit::Permit,
+    /// Set when the client's request was dropped (it hung up) before the response was
+    /// handed over; the detached relay task reads it when it charges.
+    pub client_left: Arc<std::sync::atomic::AtomicBool>,
     /// From the console's playground: no key of the user's (the log row has no key id), and
     /// the cost is told to the client (headers, or a last `sluice.cost` event).
     pub playground: bool,
+}
+
+/// Held by the request handler while it waits for the relay task: dropped with the handler
+/// (the client hung up) it marks the call's `client_left`; [`LeaveGuard::disarm`] once the
+/// response is handed over.
+pub struct LeaveGuard(Option<Arc<std::sync::atomic::AtomicBool>>);
+
+impl LeaveGuard {
+    pub fn new(flag: &Arc<std::sync::atomic::AtomicBool>) -> LeaveGuard {
+        LeaveGuard(Some(flag.clone()))
+    }
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for LeaveGuard {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0.take() {
+            flag.store(true, Ordering::Release);
+        }
+    }
 }
 
 /// The channel that answered, and what is needed to price its answer.
@@ -39,6 +64,8 @@ pub struct Answer {
     /// The client's request, for an exact prompt count when upstream reports no usage.
     pub request: Arc<serde_json::Map<String, serde_json::Value>>,
     pub price: Price,
+    /// Prompt tokens no tokenizer can count fewer of: an upstream reporting fewer is wrong.
+    pub prompt_floor: u64,
     pub ttfb: Duration,
 }
 
@@ -165,6 +192,9 @@ pub async fn charge(
     match result {
         Ok(_) => {
             warn_low_balance(call);
+            if source == Source::Upstream && usage.prompt_tokens < answer.prompt_floor {
+                undercount(call, answer, usage.prompt_tokens);
+            }
             if source == Source::Upstream
                 && call
                     .state
@@ -221,6 +251,38 @@ fn warn_low_balance(call: &Call) {
             request_id: Some(call.request_id.clone()),
         });
     }
+}
+
+/// Upstream reported fewer prompt tokens than the prompt's length allows (a megabyte billed
+/// as 7 tokens): a misconfigured or dishonest upstream. Recorded against the channel for the
+/// anomaly report and the metrics; the charge stays what upstream reported.
+fn undercount(call: &Call, answer: &Answer, reported: u64) {
+    let n = call
+        .state
+        .metrics
+        .channel(answer.channel_id)
+        .record_undercount(crate::metrics::Undercount {
+            at: crate::util::now_secs(),
+            model: call.model.clone(),
+            reported_prompt_tokens: reported,
+            least_prompt_tokens: answer.prompt_floor,
+            request_id: call.request_id.clone(),
+        });
+    // The first, then the 10th, 100th…: visible in the log without one line per call.
+    if power_of_ten(n) {
+        log::warn!(
+            "channel {} reported {reported} prompt tokens for a prompt of at least {} ({n} such calls since start; see /api/anomalies)",
+            answer.channel_id,
+            answer.prompt_floor
+        );
+    }
+}
+
+fn power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n.is_multiple_of(10) {
+        n /= 10;
+    }
+    n == 1
 }
 
 /// Counts the prompt here too, off the request path, and records it against upstream's

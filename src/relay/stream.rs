@@ -26,6 +26,8 @@ use hyper::body::Incoming;
 use serde_json::json;
 use std::task::Poll;
 
+/// The row's note for a client that hung up before `data: [DONE]` (see docs/api.md).
+const LEFT: &str = "client disconnected before the end of the stream";
 /// Text kept for local counting; beyond it the count is extrapolated by bytes.
 const MAX_KEPT_TEXT: usize = 1024 * 1024;
 /// Most bytes gathered from ready frames into one write to the client.
@@ -190,14 +192,28 @@ async fn pump(
         let next = match ended.take() {
             Some(None) => None,
             Some(Some(e)) => Some(Err(e)),
-            None => tokio::select! {
-                biased;
-                () = until_cut(&mut cut) => break End::Cut,
-                f = tokio::time::timeout(idle, body.frame()) => match f {
-                    Err(_) => break End::Idle,
-                    Ok(f) => f,
-                },
-            },
+            None => {
+                // While upstream is silent, watch for the shutdown's cut and for a client that
+                // leaves (a client gone after the last content event would never fail a send).
+                let wait = tokio::time::timeout(idle, body.frame());
+                tokio::pin!(wait);
+                let got = loop {
+                    tokio::select! {
+                        biased;
+                        () = until_cut(&mut cut) => break None,
+                        got = &mut wait => break Some(got),
+                        () = tx.closed(), if !client_gone => {
+                            client_gone = true;
+                            log::info!("client disconnected mid-stream; reading upstream to the end to bill it");
+                        }
+                    }
+                };
+                match got {
+                    None => break End::Cut,
+                    Some(Err(_)) => break End::Idle,
+                    Some(Ok(f)) => f,
+                }
+            }
         };
         let frame = match next {
             None => {
@@ -250,6 +266,8 @@ async fn pump(
             break End::LineTooLong;
         }
     };
+    // Gone while the last events were on their way (no send failed yet).
+    client_gone |= tx.is_closed();
     let usage = match seen.usage {
         Some(u) => (u, settle::Source::Upstream),
         None => {
@@ -259,16 +277,14 @@ async fn pump(
     };
     let note = match (&end, client_gone) {
         (End::Clean, false) => None,
-        (End::Clean, true) => {
-            Some("client disconnected; billed to the end of the stream".to_string())
-        }
+        (End::Clean, true) => Some(format!("{LEFT}; billed to the end of upstream's answer")),
         (e, gone) => Some(format!(
             "{}{}",
             e.message().unwrap_or(""),
             if gone {
-                "; client had disconnected"
+                format!("; {LEFT}")
             } else {
-                ""
+                String::new()
             }
         )),
     };

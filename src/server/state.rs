@@ -120,6 +120,15 @@ impl Drop for TaskGuard {
 
 impl AppState {
     pub fn new(config: Config, store: Store) -> Result<Arc<AppState>, String> {
+        Self::with_limiter(config, store, crate::ratelimit::Limiter::default())
+    }
+
+    /// As [`AppState::new`], with the rate limiter given (tests give one on a hand-moved clock).
+    pub fn with_limiter(
+        config: Config,
+        store: Store,
+        limiter: crate::ratelimit::Limiter,
+    ) -> Result<Arc<AppState>, String> {
         let catalog =
             Catalog::load(store.clone()).map_err(|e| format!("cannot load the catalog: {e}"))?;
         let options = catalog.options();
@@ -175,7 +184,7 @@ impl AppState {
             shutdown: tokio::sync::watch::Sender::new(false),
             db_healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),
-            limiter: Arc::new(crate::ratelimit::Limiter::default()),
+            limiter: Arc::new(limiter),
             anomaly_count: parking_lot::Mutex::new(None),
         }))
     }

@@ -105,6 +105,7 @@ const RATE_MAX: f64 = super::ratelimit::MAX_LIMIT as f64;
 const MS: Option<&str> = Some("ms");
 const SECS: Option<&str> = Some("s");
 const RATIO: Option<&str> = Some("ratio");
+const OUTPUT_MAX: f64 = super::modules::MAX_OUTPUT_LIMIT as f64;
 
 /// Every option that is not a switch, free text or a secret has a row (a test checks it, and
 /// that an unstated bound is not enforced either).
@@ -135,6 +136,20 @@ const TABLE: &[Row] = &[
         1.0,
         Some(1_000_000.0),
     ),
+    num(
+        "relay.max_output_tokens",
+        Some("tokens"),
+        1.0,
+        Some(OUTPUT_MAX),
+    ),
+    num(
+        "relay.default_max_output_tokens",
+        Some("tokens"),
+        1.0,
+        Some(OUTPUT_MAX),
+    ),
+    // Model-name prefixes (not empty: checked when sent); any number of them.
+    strings("relay.max_completion_tokens_models"),
     num("profiler.interval_secs", SECS, 1.0, Some(86_400.0)),
     num(
         "profiler.threshold_percent",
@@ -285,7 +300,7 @@ fn list_item(name: &str, items: &[Value], number: impl Fn(&Value) -> ItemType) -
 }
 
 fn map_value(name: &str) -> ItemType {
-    if name.starts_with("ratelimit.") {
+    if name.starts_with("ratelimit.") || name == "relay.max_output_tokens" {
         ItemType::Int
     } else {
         ItemType::Float
@@ -460,6 +475,7 @@ mod tests {
         match (name, m.item_type) {
             ("notify.ssrf_allow_hosts", _) => json!("10.0.0.0/8"),
             ("cors.allowed_origins", _) => json!("https://chat.example.com"),
+            ("relay.max_completion_tokens_models", _) => json!("o1"),
             (_, Some(ItemType::Int | ItemType::Float)) => json!(m.min.unwrap_or(0.0) as i64),
             (other, _) => panic!("{other}: add a valid item here to test the list's length"),
         }
@@ -535,6 +551,16 @@ mod tests {
         assert_eq!(
             (s.kind, s.item_type),
             (OptionType::Map, Some(ItemType::Int))
+        );
+        let s = t("relay.max_output_tokens");
+        assert_eq!(
+            (s.kind, s.item_type),
+            (OptionType::Map, Some(ItemType::Int))
+        );
+        let s = t("relay.max_completion_tokens_models");
+        assert_eq!(
+            (s.kind, s.item_type),
+            (OptionType::List, Some(ItemType::String))
         );
         let s = t("pricing.model_ratio");
         assert_eq!(

@@ -73,7 +73,19 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
     ),
     (
         "relay.default_completion_estimate",
-        "Completion tokens reserved when a request sets no max_tokens.",
+        "Completion tokens counted against TPM limits at admission when a request sets no max_tokens (corrected at settle).",
+    ),
+    (
+        "relay.max_output_tokens",
+        "Output limit per model, written into a request that sets none unless the balance covers less (model → tokens).",
+    ),
+    (
+        "relay.default_max_output_tokens",
+        "Output limit of a model not in relay.max_output_tokens.",
+    ),
+    (
+        "relay.max_completion_tokens_models",
+        "Model-name prefixes whose output limit is sent as max_completion_tokens (they refuse max_tokens); others get max_tokens.",
     ),
     (
         "profiler.enabled",

@@ -4,6 +4,7 @@
 use super::notify::{NotifyOptions, SmtpOptions};
 use crate::billing::Pricing;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Every run-time setting. Stored in the `options` table, one row per `<module>.<field>`
@@ -68,8 +69,40 @@ pub struct RelayOptions {
     pub retries: u32,
     pub max_body_bytes: usize,
     pub max_sse_line_bytes: usize,
+    /// Completion tokens counted against tokens-per-minute limits at admission when a request
+    /// sets no output limit (corrected to the real count when it settles).
     pub default_completion_estimate: u64,
+    /// The output limit of each model (model → tokens): written into a request that sets
+    /// none, unless the balance covers less.
+    pub max_output_tokens: BTreeMap<String, u64>,
+    /// The output limit of a model not in `max_output_tokens`.
+    pub default_max_output_tokens: u64,
+    /// Model-name prefixes whose output limit goes in `max_completion_tokens` (they refuse
+    /// `max_tokens`); every other chat model gets `max_tokens`.
+    pub max_completion_tokens_models: Vec<String>,
 }
+
+/// Published output limits (max completion tokens) of OpenAI's models. gpt-4's is 8192, but
+/// prompt + limit must fit its 8192-token context, so half is written for it.
+const MODEL_OUTPUT_LIMITS: &[(&str, u64)] = &[
+    ("gpt-3.5-turbo", 4_096),
+    ("gpt-3.5-turbo-instruct", 4_096),
+    ("gpt-4", 4_096),
+    ("gpt-4-turbo", 4_096),
+    ("gpt-4o", 16_384),
+    ("gpt-4o-mini", 16_384),
+    ("gpt-4.1", 32_768),
+    ("gpt-4.1-mini", 32_768),
+    ("gpt-4.1-nano", 32_768),
+    ("o1", 100_000),
+    ("o1-mini", 65_536),
+    ("o3", 100_000),
+    ("o3-mini", 100_000),
+    ("o4-mini", 100_000),
+];
+
+/// Largest output limit an option may set (tokens).
+pub const MAX_OUTPUT_LIMIT: u64 = 10_000_000;
 
 impl Default for RelayOptions {
     fn default() -> Self {
@@ -81,6 +114,15 @@ impl Default for RelayOptions {
             max_body_bytes: 32 * 1024 * 1024,
             max_sse_line_bytes: 16 * 1024 * 1024,
             default_completion_estimate: 1_024,
+            max_output_tokens: MODEL_OUTPUT_LIMITS
+                .iter()
+                .map(|(m, n)| ((*m).to_string(), *n))
+                .collect(),
+            default_max_output_tokens: 4_096,
+            max_completion_tokens_models: ["o1", "o3", "o4", "gpt-5"]
+                .iter()
+                .map(|m| (*m).to_string())
+                .collect(),
         }
     }
 }
@@ -139,7 +181,37 @@ impl RelayOptions {
             1,
             1_000_000,
             "1024",
-        )
+        )?;
+        range(
+            "relay.default_max_output_tokens",
+            self.default_max_output_tokens,
+            1,
+            MAX_OUTPUT_LIMIT,
+            "4096",
+        )?;
+        for (model, n) in &self.max_output_tokens {
+            if model.is_empty() {
+                return Err("relay.max_output_tokens has an empty model name".into());
+            }
+            range(
+                &format!("relay.max_output_tokens[{model:?}]"),
+                *n,
+                1,
+                MAX_OUTPUT_LIMIT,
+                "the model's published limit",
+            )?;
+        }
+        if self
+            .max_completion_tokens_models
+            .iter()
+            .any(String::is_empty)
+        {
+            return Err(
+                "relay.max_completion_tokens_models has an empty prefix (it would match every model)"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 

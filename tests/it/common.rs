@@ -98,6 +98,9 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// Root's personal access token.
     pub admin: String,
+    /// The rate limiter's clock: it stands still unless a test moves it, so no limit refills
+    /// and no refusal-row window passes on wall time.
+    pub clock: sluice::ratelimit::ManualClock,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -172,7 +175,11 @@ impl TestServer {
         } else {
             config.root_password.expose().to_string()
         };
-        let state = sluice::app::build_state(config, store).await.unwrap();
+        let clock = sluice::ratelimit::ManualClock::default();
+        let limiter = sluice::ratelimit::Limiter::with_clock(Box::new(clock.clone()));
+        let state = sluice::app::build_state_with(config, store, limiter)
+            .await
+            .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -190,6 +197,7 @@ impl TestServer {
             state,
             dir,
             admin: String::new(),
+            clock,
             shutdown: Some(tx),
             task: Some(task),
         };

@@ -343,16 +343,52 @@ async fn usage_series_sum_to_the_totals_and_survive_retention() {
     assert!(hours["points"][0]["of"].is_string());
 
     // Retention at 2 days: old rows go, in batches, their charges kept in the purged totals.
-    t.put("/api/option", json!({"log.retention_days": 2})).await;
-    let deleted = sluice::retention::run_once(&t.state).await.unwrap();
-    assert!(deleted > 0);
-    let oldest: i64 = t
-        .db()
-        .query_row("SELECT MIN(created_at) FROM logs WHERE type = 2", [], |r| {
-            r.get(0)
-        })
+    // Exactly the consume, system and error rows before the cutoff go, in several batches,
+    // and nothing else: not a row newer, not a top-up or manage row.
+    let count = |sql: &str| -> i64 { t.db().query_row(sql, [], |r| r.get(0)).unwrap() };
+    let cutoff = now - 2 * 86_400;
+    let purgeable = format!("type IN (2, 4, 5) AND created_at < {cutoff}");
+    let old = count(&format!("SELECT COUNT(*) FROM logs WHERE {purgeable}"));
+    let newer = count(&format!(
+        "SELECT COUNT(*) FROM logs WHERE created_at >= {cutoff}"
+    ));
+    let kept_kinds = count("SELECT COUNT(*) FROM logs WHERE type IN (1, 3)");
+    let total = count("SELECT COUNT(*) FROM logs");
+    assert!(old > 4 * 500 && newer > 0, "{old} old, {newer} newer");
+    let deleted = sluice::retention::purge_in_batches(&t.state.store, cutoff, 500)
+        .await
         .unwrap();
-    assert!(oldest >= now - 2 * 86_400 - 5, "{oldest}");
+    assert_eq!(deleted as i64, old);
+    assert_eq!(count("SELECT COUNT(*) FROM logs"), total - old);
+    assert_eq!(
+        count(&format!("SELECT COUNT(*) FROM logs WHERE {purgeable}")),
+        0
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM logs WHERE created_at >= {cutoff}"
+        )),
+        newer
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM logs WHERE type IN (1, 3)"),
+        kept_kinds
+    );
+    // A second pass over the same cutoff finds nothing.
+    let again = sluice::retention::purge_in_batches(&t.state.store, cutoff, 500)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    // The scheduled pass, from the option: its cutoff is a moment later, so only rows within
+    // that moment of ours may go; none a minute newer.
+    let minute_newer = format!("type IN (2, 4, 5) AND created_at >= {}", cutoff + 60);
+    let young = count(&format!("SELECT COUNT(*) FROM logs WHERE {minute_newer}"));
+    t.put("/api/option", json!({"log.retention_days": 2})).await;
+    sluice::retention::run_once(&t.state).await.unwrap();
+    assert_eq!(
+        count(&format!("SELECT COUNT(*) FROM logs WHERE {minute_newer}")),
+        young
+    );
     // Charts keep the history, the ledger still reconciles.
     let after = t.get(&format!("/api/usage?bucket=day&start={start}")).await;
     assert_eq!(after, days);

@@ -1,6 +1,7 @@
 //! Rate limits over real HTTP: per-key and per-user requests and tokens per minute, the 429's
 //! body and headers, settle corrections, and options and key limits applied live.
-//! Every limit here refills at most a few units per second, far slower than the tests run.
+//! The limiter runs on the test server's hand-moved clock (`TestServer::clock`): nothing
+//! refills unless a test moves it, so every figure below is exact however slow the machine.
 
 use crate::common::{Resp, TestServer, send};
 use bytes::Bytes;
@@ -97,8 +98,10 @@ async fn key_rpm_admits_exactly_the_limit_under_concurrency() {
     assert_eq!(header(r, "x-ratelimit-limit-requests"), "5");
     assert_eq!(header(r, "x-ratelimit-remaining-requests"), "0");
     assert!(header(r, "x-ratelimit-reset-requests").ends_with('s'));
-    // One request comes back every 12 s at 5 per minute.
-    assert!((1..=12).contains(&header_u64(r, "retry-after")));
+    // One request comes back every 12 s at 5 per minute, and the clock has not moved.
+    assert_eq!(header_u64(r, "retry-after"), 12);
+    // …and the bucket is full again a whole minute on.
+    assert_eq!(header(r, "x-ratelimit-reset-requests"), "1m0s");
     // Successful answers carry the headers too; no tokens limit applies, so no tokens trio.
     assert!(
         ok.iter()
@@ -132,6 +135,51 @@ async fn key_rpm_admits_exactly_the_limit_under_concurrency() {
 }
 
 #[tokio::test]
+async fn refills_and_refusal_rows_follow_the_limiters_clock() {
+    let t = setup(json!({})).await;
+    let (_, key) = t.key(json!({"unlimited": true, "rpm_limit": 3})).await;
+    for _ in 0..3 {
+        assert_eq!(t.chat(&key, "gpt-4o-mini", 1, false).await.status, 200);
+    }
+    let errors = |t: &TestServer| {
+        count(
+            t,
+            "SELECT COUNT(*) FROM logs WHERE type = 5 AND status = 429",
+        )
+    };
+    // Refused until the clock moves, however long the test takes: one row for the burst.
+    for _ in 0..4 {
+        assert_limited(&t.chat(&key, "gpt-4o-mini", 1, false).await, "requests");
+    }
+    assert_eq!(errors(&t), 1);
+    // At 3 per minute one request comes back every 20 s: 19.999 s is not enough.
+    t.clock.advance(std::time::Duration::from_millis(19_999));
+    let r = t.chat(&key, "gpt-4o-mini", 1, false).await;
+    assert_eq!(header_u64(&r, "retry-after"), 1);
+    assert_eq!(
+        errors(&t),
+        2,
+        "10 s after the first row, a refusal gets a row again"
+    );
+    let folded: String = t
+        .db()
+        .query_row(
+            "SELECT content FROM logs WHERE type = 5 AND status = 429 ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        folded.ends_with("(3 more refusals since the last row)"),
+        "{folded}"
+    );
+    t.clock.advance(std::time::Duration::from_millis(1));
+    assert_eq!(t.chat(&key, "gpt-4o-mini", 1, false).await.status, 200);
+    assert_limited(&t.chat(&key, "gpt-4o-mini", 1, false).await, "requests");
+    assert_eq!(errors(&t), 2, "less than 10 s since the last row");
+}
+
+#[tokio::test]
 async fn the_group_default_limits_the_user_across_keys() {
     let t =
         setup(json!({"ratelimit.group_rpm": {"default": 3, "vip": 100}, "ratelimit.user_rpm": 1}))
@@ -162,24 +210,30 @@ async fn tpm_reserves_the_estimate_and_settles_to_the_real_count() {
     let r = chat_n(&t, &key, "gpt-4o-mini", 300, 2).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(header(&r, "x-ratelimit-limit-tokens"), "1000");
-    let after_reserve = header_u64(&r, "x-ratelimit-remaining-tokens");
-    assert!((390..=395).contains(&after_reserve), "{after_reserve}");
+    // 1000 − (8 + 2 × 300): the estimate counts "hello" as 2 tokens (+ 6 of overhead).
+    assert_eq!(
+        header_u64(&r, "x-ratelimit-remaining-tokens"),
+        1000 - 8 - 600
+    );
     // 607 more fit only because the 300 over-reserved came back at settle.
     let r = t.chat(&key, "gpt-4o-mini", 600, false).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let left = header_u64(&r, "x-ratelimit-remaining-tokens");
-    assert!((80..=100).contains(&left), "{left}");
+    // The first call settled at 307 used; this one holds its estimate of 608.
+    assert_eq!(
+        header_u64(&r, "x-ratelimit-remaining-tokens"),
+        1000 - 307 - 608
+    );
     // 107 do not fit in what is left.
     let r = t.chat(&key, "gpt-4o-mini", 100, false).await;
     let msg = assert_limited(&r, "tokens");
     assert!(
         msg.starts_with(
-            "Rate limit reached for tokens per min (TPM) on this API key: Limit 1000, Used 9"
+            "Rate limit reached for tokens per min (TPM) on this API key: Limit 1000, Used 914, Requested 108."
         ),
         "{msg}"
     );
     assert_eq!(header(&r, "x-ratelimit-limit-tokens"), "1000");
-    assert!(header_u64(&r, "x-ratelimit-remaining-tokens") < 107);
+    assert_eq!(header_u64(&r, "x-ratelimit-remaining-tokens"), 1000 - 914);
     // A request larger than the whole limit can never pass, and says so.
     let (_, other) = t.key(json!({"unlimited": true, "tpm_limit": 1000})).await;
     let r = t.chat(&other, "gpt-4o-mini", 5000, false).await;
@@ -201,11 +255,11 @@ async fn tokens_used_beyond_the_estimate_become_debt() {
     // Estimated at 12 tokens; upstream reports 700 prompt + 5 completion.
     let r = t.chat(&key, "mock-inflate-100", 5, false).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(header_u64(&r, "x-ratelimit-remaining-tokens") >= 980);
+    assert_eq!(header_u64(&r, "x-ratelimit-remaining-tokens"), 1000 - 13);
     // Without the correction 407 would fit in the 988 left after the reservation.
     let r = t.chat(&key, "gpt-4o-mini", 400, false).await;
     let msg = assert_limited(&r, "tokens");
-    assert!(msg.contains("Used 70"), "{msg}");
+    assert!(msg.contains("Used 705, Requested 408."), "{msg}");
 }
 
 #[tokio::test]

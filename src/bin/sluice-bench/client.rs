@@ -116,9 +116,17 @@ fn expect_2xx(what: &str, reply: &Reply) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A gateway set up for the load: the API key it is driven with and root's access token.
+pub struct Gateway {
+    /// `sk-…`
+    pub key: String,
+    /// `Bearer pat-…`, for the admin API.
+    pub admin: String,
+}
+
 /// Log in as root, get an access token, lift root's quota, add a channel to the mock and create an
-/// unlimited API key; returns the key (`sk-…`).
-pub async fn set_up_gateway(sluice: SocketAddr, mock: SocketAddr) -> anyhow::Result<String> {
+/// unlimited API key.
+pub async fn set_up_gateway(sluice: SocketAddr, mock: SocketAddr) -> anyhow::Result<Gateway> {
     let t = Duration::from_secs(10);
     let login = call(
         sluice,
@@ -201,8 +209,24 @@ pub async fn set_up_gateway(sluice: SocketAddr, mock: SocketAddr) -> anyhow::Res
     )
     .await?;
     expect_2xx("POST /api/keys", &key)?;
-    find_key(&key.json())
-        .ok_or_else(|| anyhow!("POST /api/keys returned no \"key\": {}", key.text()))
+    let key = find_key(&key.json())
+        .ok_or_else(|| anyhow!("POST /api/keys returned no \"key\": {}", key.text()))?;
+    Ok(Gateway { key, admin: token })
+}
+
+/// `GET path` with the admin token; the JSON body of a 2xx answer.
+pub async fn admin_get(sluice: SocketAddr, admin: &str, path: &str) -> anyhow::Result<Value> {
+    let reply = call(
+        sluice,
+        Method::GET,
+        path,
+        &[("authorization", admin)],
+        None,
+        Duration::from_secs(30),
+    )
+    .await?;
+    expect_2xx(&format!("GET {path}"), &reply)?;
+    Ok(reply.json())
 }
 
 /// The `"key"` string of the answer, at the top or one level down (`{"data": {"key": …}}`).

@@ -42,6 +42,11 @@ pub struct Stats {
     pub max_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
+    /// Every 2xx answer with a complete body, warm-up and the calls that ended after the
+    /// window included: the calls the gateway must have charged and logged.
+    pub answered: u64,
+    /// Every call that failed, warm-up included (charged or not, depending on where it broke).
+    pub failed: u64,
 }
 
 /// Run the load. The CPU time of each process in `observe` is sampled at the window's edges and
@@ -85,15 +90,19 @@ pub async fn run(
         .collect();
     let mut latencies = Vec::new();
     let (mut errors, mut first_error) = (0, None);
+    let (mut answered, mut failed) = (0, 0);
     for w in workers {
         match w.await {
             Ok(out) => {
                 latencies.extend(out.latencies);
                 errors += out.errors;
+                answered += out.answered;
+                failed += out.failed;
                 first_error = first_error.or(out.first_error);
             }
             Err(err) => {
                 errors += 1;
+                failed += 1;
                 first_error = first_error.or(Some(format!("worker panicked: {err}")));
             }
         }
@@ -109,6 +118,8 @@ pub async fn run(
         p99_ms: ms(percentile(&latencies, 0.99)),
         max_ms: ms(latencies.last().copied().unwrap_or(0)),
         first_error,
+        answered,
+        failed,
     };
     (stats, cpu)
 }
@@ -127,10 +138,14 @@ struct WorkerOut {
     latencies: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
+    /// All complete 2xx answers and all failures, in the window or not.
+    answered: u64,
+    failed: u64,
 }
 
 impl WorkerOut {
     fn error(&mut self, counted: bool, what: impl FnOnce() -> String) {
+        self.failed += 1;
         if counted {
             self.errors += 1;
             if self.first_error.is_none() {
@@ -197,6 +212,7 @@ async fn worker(
         let t1 = Instant::now();
         match result {
             Ok(Ok(())) => {
+                out.answered += 1;
                 if counted && t1 <= end {
                     out.latencies.push((t1 - t0).as_nanos() as u64);
                 }

@@ -29,6 +29,8 @@ pub struct Report {
     /// VmHWM of sluice at the end.
     pub peak_rss_mib: Option<f64>,
     pub scenarios: Vec<Scenario>,
+    /// Whether every call sluice answered was charged and logged (a gateway started here).
+    pub accounting: Option<crate::accounting::Accounting>,
     pub targets: Vec<Check>,
 }
 
@@ -117,7 +119,27 @@ impl Report {
             measured: self.startup_ms.map_or("–".into(), |v| format!("{v:.1} ms")),
             pass: self.startup_ms.map(|v| v <= 200.0),
         });
+        checks.push(Check {
+            target: "every call answered through sluice charged and logged".into(),
+            goal: "a consume row per answer, rows' quota = used_quota, reconcile clean".into(),
+            measured: self
+                .accounting
+                .as_ref()
+                .map_or("–".into(), crate::accounting::Accounting::measured),
+            pass: self
+                .accounting
+                .as_ref()
+                .map(crate::accounting::Accounting::pass),
+        });
         self.targets = checks;
+    }
+
+    /// The targets measured and missed.
+    pub fn missed(&self) -> Vec<&Check> {
+        self.targets
+            .iter()
+            .filter(|c| c.pass == Some(false))
+            .collect()
     }
 
     /// The rows of the results table (shared by the text and markdown renderings).
@@ -310,6 +332,32 @@ fn replace_block(doc: &str, block: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missed_target_is_listed_and_an_unmeasured_one_is_not() {
+        let mut r = Report {
+            date: String::new(),
+            commit: None,
+            machine: String::new(),
+            seconds_per_scenario: 1.0,
+            note: None,
+            pinned: false,
+            background_cpu_percent: None,
+            startup_ms: Some(250.0),
+            peak_rss_mib: Some(40.0),
+            scenarios: Vec::new(),
+            accounting: None,
+            targets: Vec::new(),
+        };
+        r.check_targets();
+        let missed: Vec<&str> = r.missed().iter().map(|c| c.target.as_str()).collect();
+        assert_eq!(missed, ["first request served after start"]);
+        assert!(r.text().contains("[FAIL] first request served after start"));
+        assert!(
+            r.text()
+                .contains("[n/a ] every call answered through sluice")
+        );
+    }
 
     #[test]
     fn replaces_only_between_the_markers() {

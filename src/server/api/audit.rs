@@ -31,9 +31,18 @@ pub async fn reconcile(state: &AppState) -> Result<Resp, ApiError> {
 pub async fn anomalies(state: &Arc<AppState>) -> Result<Resp, ApiError> {
     let opts = state.catalog.options().anomaly.clone();
     let st = state.clone();
+    let undercounts = state.metrics.undercounts();
     let report = state
         .store
-        .read(move |c| crate::anomaly::report(c, &st.token_audit, &opts, crate::util::now_secs()))
+        .read(move |c| {
+            crate::anomaly::report(
+                c,
+                &st.token_audit,
+                undercounts,
+                &opts,
+                crate::util::now_secs(),
+            )
+        })
         .await?;
     Ok(json(StatusCode::OK, &report))
 }

@@ -184,11 +184,17 @@ async fn admin_part(state: &Arc<AppState>, now: i64) -> Result<Value, ApiError> 
         _ => {
             let opts = state.catalog.options().anomaly.clone();
             let st = state.clone();
+            let undercounts = state.metrics.undercounts();
             let report = state
                 .store
-                .read(move |c| crate::anomaly::report(c, &st.token_audit, &opts, util::now_secs()))
+                .read(move |c| {
+                    crate::anomaly::report(c, &st.token_audit, undercounts, &opts, util::now_secs())
+                })
                 .await?;
-            let n = report.spenders.len() + report.token_divergence.len() + report.channels.len();
+            let n = report.spenders.len()
+                + report.token_divergence.len()
+                + report.prompt_undercounts.len()
+                + report.channels.len();
             *state.anomaly_count.lock() = Some((std::time::Instant::now(), n));
             n
         }

@@ -1,0 +1,193 @@
+//! Reading a relay request: parse and check the body, price the model, estimate the prompt,
+//! read the output limits asked for; and, once the reservation has fixed the limit, the body
+//! each channel is sent.
+
+use super::Endpoint;
+use super::limit::{self, Asked};
+use crate::billing::{Price, PricingError, tokens};
+use crate::error::ApiError;
+use crate::server::auth::KeyCaller;
+use crate::server::http as web;
+use crate::server::state::AppState;
+use crate::settings::modules::RelayOptions;
+use crate::store::channels::ChannelRow;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// What the client asked for, after parsing and checks.
+pub struct Prepared {
+    /// The request as sent upstream: the client's, with the output limit written (see
+    /// [`Prepared::set_limit`]) and, for a stream, usage asked for.
+    pub doc: Arc<Map<String, Value>>,
+    /// `doc` serialised, for a channel that maps no model name. Never the client's own bytes:
+    /// a key sent twice (`"model"`, `"max_tokens"`) is its last value here but its first in
+    /// some upstream JSON parsers (cJSON), so a relayed body could ask for a model or an
+    /// output other than the one priced and reserved; the parsed document has one of each.
+    pub body: Bytes,
+    pub endpoint: Endpoint,
+    pub model: String,
+    pub stream: bool,
+    pub client_wants_usage: bool,
+    /// Prompt tokens, estimated (never below tiktoken's count for ordinary text).
+    pub prompt: u64,
+    /// Prompt tokens no tokenizer can count fewer of ([`tokens::chat_prompt_floor`]).
+    pub prompt_floor: u64,
+    pub asked: Asked,
+    /// The output limit written into the request; `None` for embeddings.
+    pub limit: Option<u64>,
+    pub price: Price,
+}
+
+pub fn prepare(
+    state: &AppState,
+    caller: &KeyCaller,
+    endpoint: Endpoint,
+    parts: &http::request::Parts,
+    body: Bytes,
+) -> Result<Prepared, ApiError> {
+    let value: Value = web::parse_json(parts, &body)?;
+    let Value::Object(mut doc) = value else {
+        return Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
+    };
+    let model = match doc.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "'model' is required and must be a string".into(),
+            ));
+        }
+    };
+    if let Some(allowed) = &caller.key.models
+        && !allowed.contains(&model)
+    {
+        return Err(ApiError::ModelNotAllowed(format!(
+            "this API key may not use model {model:?}"
+        )));
+    }
+    let price = state
+        .catalog
+        .options()
+        .pricing
+        .price(&model, &caller.user.group)
+        .map_err(|e| match e {
+            PricingError::Unpriced(_) => ApiError::Forbidden(e.to_string()),
+            PricingError::Invalid(m) => ApiError::Internal(m),
+        })?;
+    let stream = endpoint != Endpoint::Embeddings
+        && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let asked = limit::asked(endpoint, &doc)?;
+    let prompt = prompt_tokens(endpoint, &model, &doc, tokens::Mode::Estimate);
+    let prompt_floor = match endpoint {
+        Endpoint::Chat => tokens::chat_prompt_floor(&doc),
+        Endpoint::Completions => tokens::input_floor(doc.get("prompt")),
+        Endpoint::Embeddings => tokens::input_floor(doc.get("input")),
+    };
+    let mut client_wants_usage = false;
+    if stream {
+        // Ask upstream for usage in the last chunk; hide that chunk from a client that did not ask.
+        let opts = doc
+            .entry("stream_options")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Value::Object(o) = opts {
+            client_wants_usage = o
+                .get("include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if !client_wants_usage {
+                o.insert("include_usage".into(), Value::Bool(true));
+            }
+        } else {
+            return Err(ApiError::BadRequest(
+                "'stream_options' must be an object".into(),
+            ));
+        }
+    }
+    // Chat and completions are serialised once their limit is written (set_limit).
+    let body = match endpoint {
+        Endpoint::Embeddings => serialise(&doc)?,
+        Endpoint::Chat | Endpoint::Completions => Bytes::new(),
+    };
+    Ok(Prepared {
+        doc: Arc::new(doc),
+        body,
+        endpoint,
+        model,
+        stream,
+        client_wants_usage,
+        prompt,
+        prompt_floor,
+        asked,
+        limit: None,
+        price,
+    })
+}
+
+/// Prompt tokens of a request body: estimated for the reservation, exact when billing a call
+/// whose upstream reported no usage.
+pub fn prompt_tokens(
+    endpoint: Endpoint,
+    model: &str,
+    doc: &Map<String, Value>,
+    mode: tokens::Mode,
+) -> u64 {
+    match endpoint {
+        Endpoint::Chat => tokens::chat_prompt_tokens(model, doc, mode),
+        Endpoint::Completions => tokens::input_tokens(model, doc.get("prompt"), mode),
+        Endpoint::Embeddings => tokens::input_tokens(model, doc.get("input"), mode),
+    }
+}
+
+impl Prepared {
+    /// Tokens counted against tokens-per-minute limits at admission: the prompt and the
+    /// output asked for, or `relay.default_completion_estimate` (at most the model's limit)
+    /// when none was (corrected to the real count at settle).
+    pub fn rate_tokens(&self, o: &RelayOptions) -> u64 {
+        let output = match self.endpoint {
+            Endpoint::Embeddings => 0,
+            _ => self.asked.max.unwrap_or_else(|| {
+                limit::model_cap(self.endpoint, &self.model, o).min(o.default_completion_estimate)
+            }),
+        };
+        self.prompt
+            .saturating_add(output.saturating_mul(self.asked.copies))
+    }
+
+    /// The most this call can cost with output `limit`.
+    pub fn cost(&self, limit: u64) -> i64 {
+        limit::cost(&self.price, self.prompt, &self.asked, limit)
+    }
+
+    /// Writes the reserved output `limit` into the request (in the field the client's model
+    /// takes) and serialises it once.
+    pub fn set_limit(&mut self, limit: u64, o: &RelayOptions) -> Result<(), ApiError> {
+        let field = limit::field(self.endpoint, &self.model, o);
+        let doc = Arc::make_mut(&mut self.doc);
+        limit::write(doc, field, limit);
+        self.limit = Some(limit);
+        self.body = serialise(doc)?;
+        Ok(())
+    }
+
+    /// The body for one channel: the prepared bytes, or re-serialised with the channel's
+    /// model name (and the limit in the field that model takes).
+    pub fn body_for(&self, channel: &ChannelRow, o: &RelayOptions) -> Result<Bytes, ApiError> {
+        let Some(mapped) = channel.model_mapping.get(&self.model) else {
+            return Ok(self.body.clone());
+        };
+        let mut doc = (*self.doc).clone();
+        doc.insert("model".into(), Value::String(mapped.clone()));
+        if let Some(limit) = self.limit {
+            limit::write(&mut doc, limit::field(self.endpoint, mapped, o), limit);
+        }
+        serialise(&doc)
+    }
+}
+
+fn serialise(doc: &Map<String, Value>) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(doc)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(format!("cannot serialise the request: {e}")))
+}
