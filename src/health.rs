@@ -29,7 +29,7 @@ pub async fn ping(state: &AppState) -> Result<Duration, String> {
     let started = Instant::now();
     let read = state
         .store
-        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?));
+        .read_as_is(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?));
     match tokio::time::timeout(PING_TIMEOUT, read).await {
         Err(_) => return Err("a read did not answer within 5 s".into()),
         Ok(Err(e)) => return Err(format!("a read failed: {e}")),

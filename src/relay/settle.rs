@@ -1,5 +1,5 @@
-//! Settling a call: the charge and its log row in one transaction, or an error row and a
-//! full release.
+//! Settling a call: the charge and its log row in one transaction (a journal row, folded into
+//! `logs` and the balances later: `store::journal`), or an error row and a full release.
 
 use crate::billing::{Price, Usage, tokens};
 use crate::catalog::{KeyEntry, UserEntry};
@@ -7,7 +7,8 @@ use crate::error::ApiError;
 use crate::ledger::{Charge, Reservation};
 use crate::notify::{QuotaEvent, Subject};
 use crate::server::state::AppState;
-use crate::store::logs::{self, LogEntry, LogType};
+use crate::store::journal;
+use crate::store::logs::{LogEntry, LogType};
 use http::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -187,7 +188,15 @@ pub async fn charge(
         .state
         .store
         .writer
-        .exec(move |c| logs::record_charge(c, user_id, key_id, limited, quota, entry))
+        .append(move |c| {
+            let charge = journal::Charge {
+                user_id,
+                key_id,
+                key_limited: limited,
+                quota,
+            };
+            journal::append(c, entry, Some(charge))
+        })
         .await;
     match result {
         Ok(_) => {
@@ -315,7 +324,7 @@ pub async fn log_error(call: &Call, channel_id: Option<i64>, status: StatusCode,
         .state
         .store
         .writer
-        .exec(move |c| logs::insert(c, &entry))
+        .append(move |c| journal::append(c, entry, None))
         .await
     {
         log::error!("could not write the error log row: {e}");

@@ -131,6 +131,7 @@ pub fn snapshot(src: &Connection, dir: &Path) -> Result<Snapshot, StoreError> {
     // The pages carry the source's WAL flag in the header; DELETE mode clears it, so the copy
     // opens anywhere without a -wal file.
     let _mode: String = dst.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+    fold_copy(&dst);
     snap.integrity = integrity_check(&dst)?;
     snap.schema_version = match migrate::current_version(&mut dst) {
         Ok(v) => v,
@@ -145,6 +146,22 @@ pub fn snapshot(src: &Connection, dir: &Path) -> Result<Snapshot, StoreError> {
     f.sync_all()?;
     snap.bytes = f.metadata()?.len();
     Ok(snap)
+}
+
+/// Folds the log journal rows the copy caught (calls not yet folded on the live file), so the
+/// copy alone has every call in `logs` and every charge in the balances. A copy that cannot
+/// fold keeps its journal rows, which the server folds when it starts on the copy.
+fn fold_copy(dst: &Connection) {
+    let has_journal = dst
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'log_journal'",
+            [],
+            |_| Ok(()),
+        )
+        .is_ok();
+    if has_journal && let Err(e) = super::journal::fold_now(dst) {
+        log::warn!("the copy keeps its log journal rows (folded when sluice starts on it): {e}");
+    }
 }
 
 /// Every page in one step. BUSY/LOCKED can only come from a lock held for a moment (a

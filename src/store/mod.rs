@@ -2,6 +2,8 @@
 //!
 //! - [`pragmas`]: every PRAGMA in one place.
 //! - [`writer`]: the single writer; batches jobs into `BEGIN IMMEDIATE` transactions (group commit).
+//! - [`journal`]: relayed calls' rows, committed in one page each and folded into `logs`, the
+//!   rollups and the balances in batches.
 //! - [`migrate`]: migrations embedded from `schema/`.
 //! - [`backup`]: online copies through SQLite's backup API, checked and fsynced.
 //! - one file per table group ([`users`], [`keys`], [`channels`], [`logs`], [`options`], [`sessions`],
@@ -16,6 +18,7 @@ pub mod channels;
 pub mod checkpoint;
 pub mod deliveries;
 pub mod heartbeat;
+pub mod journal;
 pub mod keys;
 pub mod listing;
 pub mod log_query;
@@ -115,6 +118,12 @@ impl Store {
         pragmas::enable_wal(&conn)?;
         pragmas::apply_writer(&conn)?;
         migrate::run(&mut conn)?;
+        // A crash leaves journal rows: they are charges, to be in the balances before anyone
+        // loads them.
+        let folded = journal::fold_now(&conn)?;
+        if folded > 0 {
+            log::info!("folded {folded} log journal rows left by the last run");
+        }
         let pool = open_pool(path)?;
         let writer = Writer::start(conn, Some(checkpoint::Checkpointer::start(path)?))?;
         Ok(Store {
@@ -124,8 +133,21 @@ impl Store {
         })
     }
 
-    /// Runs a read on a pooled connection off the async threads.
+    /// Runs a read on a pooled connection off the async threads, once the journal is
+    /// folded: every read sees every call recorded before it (in `logs`, the rollups and the
+    /// balances). With nothing waiting that costs one atomic load.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.fold().await?;
+        self.read_as_is(f).await
+    }
+
+    /// [`Store::read`] without the fold: for a read that needs no call's row or charge (the
+    /// health ping asks only whether SQLite answers a read).
+    pub async fn read_as_is<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
@@ -144,6 +166,7 @@ impl Store {
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.writer.fold_blocking()?;
         let conn = self.pool.get()?;
         f(&conn)
     }

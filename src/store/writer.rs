@@ -6,9 +6,15 @@
 //! group commit: under load many requests share one commit, and a caller that got `Ok` knows its
 //! rows are durable. Starting with `BEGIN IMMEDIATE` means a write lock is taken up front, so no
 //! deferred read-to-write upgrade can fail with SQLITE_BUSY.
+//!
+//! Jobs are of two kinds. A journal append ([`Writer::append`]: a relayed call's row) only
+//! appends to `log_journal`. Every other job runs after the journal is folded (see
+//! `journal`), in its own savepoint, when rows are waiting: admin changes, manage rows and
+//! reconcile see folded balances and rows, and log ids stay in commit order. A fold that fails
+//! fails the job it came before (its error says why) and leaves the journal as it was.
 
 use super::checkpoint::Checkpointer;
-use super::{StoreError, pragmas};
+use super::{StoreError, journal, pragmas};
 use rusqlite::Connection;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,16 +38,28 @@ enum Ran {
 
 /// A unit of work: `run` inside the transaction, then `finish` with the commit's outcome.
 trait WriteJob: Send {
+    /// A journal append: runs without folding the journal first.
+    fn appends(&self) -> bool;
     fn run(&mut self, conn: &Connection) -> Ran;
+    /// The job cannot run (the fold before it failed): `finish` answers with `e`.
+    fn refuse(&mut self, e: StoreError);
     fn finish(self: Box<Self>, commit: Result<(), String>);
 }
 
 type Job = Box<dyn WriteJob>;
 
+/// Where a job's answer goes: an async caller, or a thread that may be an async worker
+/// ([`Writer::fold_blocking`]), which must not use tokio's blocking receive.
+enum Reply<T> {
+    Async(oneshot::Sender<Result<T, StoreError>>),
+    Sync(std::sync::mpsc::SyncSender<Result<T, StoreError>>),
+}
+
 struct TypedJob<T, F> {
     f: Option<F>,
+    appends: bool,
     result: Option<Result<T, StoreError>>,
-    done: oneshot::Sender<Result<T, StoreError>>,
+    done: Reply<T>,
 }
 
 impl<T, F> WriteJob for TypedJob<T, F>
@@ -49,6 +67,15 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
+    fn appends(&self) -> bool {
+        self.appends
+    }
+
+    fn refuse(&mut self, e: StoreError) {
+        self.f = None;
+        self.result = Some(Err(e));
+    }
+
     fn run(&mut self, conn: &Connection) -> Ran {
         let Some(f) = self.f.take() else {
             return Ran::Failed;
@@ -71,11 +98,18 @@ where
             (Err(_), Some(Err(e))) => Err(e),
             (Err(e), _) => Err(StoreError::Commit(e)),
         };
-        let _ = self.done.send(out);
+        match self.done {
+            Reply::Async(tx) => {
+                let _ = tx.send(out);
+            }
+            Reply::Sync(tx) => {
+                let _ = tx.send(out);
+            }
+        }
     }
 }
 
-fn typed_job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
+fn typed_job<T, F>(f: F, appends: bool) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -83,8 +117,9 @@ where
     let (done, rx) = oneshot::channel();
     let job = TypedJob {
         f: Some(f),
+        appends,
         result: None,
-        done,
+        done: Reply::Async(done),
     };
     (Box::new(job), rx)
 }
@@ -109,9 +144,22 @@ pub struct WriterStats {
     pub failing: AtomicBool,
     /// Woken when a transaction fails to write, so the health pinger checks at once.
     pub failed: tokio::sync::Notify,
+    /// Journal appends run so far, and how many of them the last committed fold had seen:
+    /// rows may be waiting while the two differ. Both only grow; a rolled-back append
+    /// counts too, which at worst asks for a fold that finds nothing.
+    pub journal_appended: AtomicU64,
+    pub journal_folded: AtomicU64,
+    /// Folds committed that moved rows, and the rows they moved.
+    pub folds: AtomicU64,
+    pub folded_rows: AtomicU64,
 }
 
 impl WriterStats {
+    /// True while journal rows may be waiting for a fold.
+    pub fn journal_waiting(&self) -> bool {
+        self.journal_appended.load(Ordering::Acquire) != self.journal_folded.load(Ordering::Acquire)
+    }
+
     fn commit_failed(&self) {
         self.failed_commits.fetch_add(1, Ordering::Relaxed);
         self.failing.store(true, Ordering::Relaxed);
@@ -128,7 +176,7 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`, with `checkpoints` (if any) running beside it
-    /// until the writer stops.
+    /// until the writer stops, and a timer that folds the journal while rows wait.
     pub fn start(
         conn: Connection,
         checkpoints: Option<Checkpointer>,
@@ -139,6 +187,10 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(conn, rx, s, checkpoints))?;
+        let (weak, s) = (tx.downgrade(), stats.clone());
+        std::thread::Builder::new()
+            .name("journal-fold".into())
+            .spawn(move || fold_timer(&weak, &s))?;
         Ok(Writer {
             tx,
             stats,
@@ -146,18 +198,73 @@ impl Writer {
         })
     }
 
-    /// Runs `f` inside the next transaction and returns its result once that transaction has committed.
+    /// Runs `f` inside the next transaction and returns its result once that transaction has
+    /// committed. The journal is folded before `f` runs.
     pub async fn exec<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (job, done_rx) = typed_job(f);
+        self.send(typed_job(f, false)).await
+    }
+
+    /// Like [`Writer::exec`] for a job that only appends to the journal (`journal::append`):
+    /// it does not fold first, so a relayed call's commit writes its journal page only.
+    pub async fn append<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.send(typed_job(f, true)).await
+    }
+
+    async fn send<T>(
+        &self,
+        (job, done_rx): (Job, oneshot::Receiver<Result<T, StoreError>>),
+    ) -> Result<T, StoreError> {
         self.tx
             .send(Msg::Job(job))
             .await
             .map_err(|_| StoreError::WriterGone)?;
         done_rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Folds the journal if rows may be waiting; returns once the fold has committed.
+    pub async fn fold(&self) -> Result<(), StoreError> {
+        if !self.stats.journal_waiting() {
+            return Ok(());
+        }
+        self.exec(|_| Ok(())).await
+    }
+
+    /// Same as [`Writer::fold`] from any thread, an async worker's included (a read helper
+    /// called there blocks it for one commit, as a pooled read would).
+    pub fn fold_blocking(&self) -> Result<(), StoreError> {
+        if !self.stats.journal_waiting() {
+            return Ok(());
+        }
+        let (done, rx) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(TypedJob {
+            f: Some(|_: &Connection| Ok::<(), StoreError>(())),
+            appends: false,
+            result: None,
+            done: Reply::Sync(done),
+        });
+        match self.tx.try_send(Msg::Job(job)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(StoreError::WriterGone),
+            Err(mpsc::error::TrySendError::Full(m)) => {
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    return Err(StoreError::Commit(
+                        "the writer's queue is full; try again".into(),
+                    ));
+                }
+                self.tx
+                    .blocking_send(m)
+                    .map_err(|_| StoreError::WriterGone)?;
+            }
+        }
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     /// Same as [`Writer::exec`] from a thread that is not an async worker (CLI, start-up).
@@ -166,7 +273,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (job, done_rx) = typed_job(f);
+        let (job, done_rx) = typed_job(f, false);
         self.tx
             .blocking_send(Msg::Job(job))
             .map_err(|_| StoreError::WriterGone)?;
@@ -195,6 +302,35 @@ impl Writer {
     }
 }
 
+/// How often rows waiting in the journal are folded when nothing else folds them first.
+const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Asks for a fold every [`FOLD_EVERY`] while rows wait; ends when the writer has stopped.
+/// It holds only a weak sender, so it never keeps the writer's queue open.
+fn fold_timer(tx: &mpsc::WeakSender<Msg>, stats: &WriterStats) {
+    loop {
+        std::thread::sleep(FOLD_EVERY);
+        let Some(tx) = tx.upgrade() else { return };
+        if tx.is_closed() {
+            return;
+        }
+        if stats.journal_waiting() {
+            let (job, _answer_unread) = typed_job(|_| Ok(()), false);
+            // A full queue folds soon anyway: every non-append job folds first.
+            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Msg::Job(job)) {
+                return;
+            }
+        }
+    }
+}
+
+/// The writer thread's own state across batches.
+#[derive(Default)]
+struct Folds {
+    /// The last fold failed: the next success is logged, the failures between are not.
+    failing: bool,
+}
+
 fn run(
     conn: Connection,
     mut rx: mpsc::Receiver<Msg>,
@@ -203,6 +339,7 @@ fn run(
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stop: Option<oneshot::Sender<Result<(), StoreError>>> = None;
+    let mut folds = Folds::default();
     while stop.is_none() {
         match rx.blocking_recv() {
             Some(Msg::Job(j)) => batch.push(j),
@@ -217,7 +354,7 @@ fn run(
             }
         }
         if !batch.is_empty() {
-            commit_batch(&conn, &mut batch, &stats);
+            commit_batch(&conn, &mut batch, &stats, &mut folds);
         }
     }
     // Stop: anything still queued behind the Stop message is refused by the closed channel.
@@ -225,9 +362,11 @@ fn run(
     while let Ok(Msg::Job(j)) = rx.try_recv() {
         batch.push(j);
     }
-    if !batch.is_empty() {
-        commit_batch(&conn, &mut batch, &stats);
-    }
+    // A last fold, so the file left behind holds every row in `logs` and every charge in
+    // the balances.
+    let (last, _answer_unread) = typed_job(|_| Ok(()), false);
+    batch.push(last);
+    commit_batch(&conn, &mut batch, &stats, &mut folds);
     // The final TRUNCATE checkpoint needs the WAL to itself.
     if let Some(mut c) = checkpoints {
         c.stop();
@@ -242,7 +381,47 @@ fn run(
     }
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
+/// Folds the journal in a savepoint of its own; returns the appends it covered. A failure
+/// rolls the savepoint back, leaving the journal rows where they were.
+fn fold_in_savepoint(
+    conn: &Connection,
+    stats: &WriterStats,
+    folds: &mut Folds,
+) -> Result<u64, StoreError> {
+    // Read before folding: appends are only made on this thread, so every one counted here
+    // is in the rows the fold moves.
+    let mark = stats.journal_appended.load(Ordering::Acquire);
+    conn.execute_batch("SAVEPOINT fold")?;
+    match journal::fold(conn) {
+        Ok(n) => {
+            conn.execute_batch("RELEASE fold")?;
+            if folds.failing {
+                log::info!("the log journal folds again");
+                folds.failing = false;
+            }
+            if n > 0 {
+                stats.folds.fetch_add(1, Ordering::Relaxed);
+                stats.folded_rows.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Ok(mark)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO fold");
+            let _ = conn.execute_batch("RELEASE fold");
+            if !folds.failing {
+                log::error!(
+                    "folding the log journal failed: {e}; its rows stay (every charge is in \
+                     them and in the balances in memory), and writes and reads that need them \
+                     fail until a fold succeeds"
+                );
+                folds.failing = true;
+            }
+            Err(e)
+        }
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, folds: &mut Folds) {
     let started = std::time::Instant::now();
     let n = batch.len();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -254,7 +433,33 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
         return;
     }
     let mut storage_failed = false;
+    // Rows may be waiting (from earlier commits, or appended in this transaction).
+    let mut waiting = stats.journal_waiting();
+    // The appends covered by a fold in this transaction, published once it commits.
+    let mut folded_mark: Option<u64> = None;
+    let mut fold_failed = false;
     for job in batch.iter_mut() {
+        if job.appends() {
+            waiting = true;
+        } else if waiting && !fold_failed {
+            match fold_in_savepoint(conn, stats, folds) {
+                Ok(mark) => {
+                    folded_mark = Some(mark);
+                    waiting = false;
+                }
+                Err(e) => {
+                    storage_failed |= e.is_storage_failure();
+                    fold_failed = true;
+                    job.refuse(e);
+                    continue;
+                }
+            }
+        } else if fold_failed {
+            job.refuse(StoreError::Commit(
+                "the log journal could not be folded".into(),
+            ));
+            continue;
+        }
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
             log::error!("cannot open a savepoint: {e}");
             continue;
@@ -263,9 +468,20 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
         if ran != Ran::Ok {
             // Undo only this job's writes; the rest of the batch commits.
             let _ = conn.execute_batch("ROLLBACK TO job");
+        } else if job.appends() {
+            stats.journal_appended.fetch_add(1, Ordering::AcqRel);
         }
         storage_failed |= ran == Ran::StorageFailed;
         let _ = conn.execute_batch("RELEASE job");
+    }
+    // Under heavy load appends alone can fill a batch after batch: fold once enough wait.
+    let unfolded = stats.journal_appended.load(Ordering::Acquire)
+        - folded_mark.unwrap_or_else(|| stats.journal_folded.load(Ordering::Acquire));
+    if unfolded >= journal::FOLD_ROWS
+        && !fold_failed
+        && let Ok(mark) = fold_in_savepoint(conn, stats, folds)
+    {
+        folded_mark = Some(mark);
     }
     let result = match conn.execute_batch("COMMIT") {
         Ok(()) if storage_failed => {
@@ -283,6 +499,11 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
             Err(e.to_string())
         }
     };
+    if result.is_ok()
+        && let Some(mark) = folded_mark
+    {
+        stats.journal_folded.fetch_max(mark, Ordering::AcqRel);
+    }
     stats.commits.fetch_add(1, Ordering::Relaxed);
     stats.jobs.fetch_add(n as u64, Ordering::Relaxed);
     let took = started.elapsed();

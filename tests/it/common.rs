@@ -318,8 +318,11 @@ impl TestServer {
         .await
     }
 
-    /// A read connection to the database file.
+    /// A read connection to the database file, once the log journal is folded (as every
+    /// read through the server is): the rows and balances of every call made so far are in
+    /// `logs` and the balance columns.
     pub fn db(&self) -> rusqlite::Connection {
+        self.state.store.writer.fold_blocking().unwrap();
         rusqlite::Connection::open(self.dir.path().join("sluice.db")).unwrap()
     }
 
