@@ -329,6 +329,8 @@ fn fold_timer(tx: &mpsc::WeakSender<Msg>, stats: &WriterStats) {
 struct Folds {
     /// The last fold failed: the next success is logged, the failures between are not.
     failing: bool,
+    /// Rows in the journal after the last commit; `None` after a failed commit, until counted.
+    rows: Option<u64>,
 }
 
 fn run(
@@ -381,18 +383,17 @@ fn run(
     }
 }
 
-/// Folds the journal in a savepoint of its own; returns the appends it covered. A failure
-/// rolls the savepoint back, leaving the journal rows where they were.
+/// Folds the journal (the oldest `limit` rows, or all) in a savepoint of its own; returns how
+/// many rows moved. A failure rolls the savepoint back, leaving the journal rows where they were.
 fn fold_in_savepoint(
     conn: &Connection,
+    limit: Option<u64>,
     stats: &WriterStats,
     folds: &mut Folds,
 ) -> Result<u64, StoreError> {
-    // Read before folding: appends are only made on this thread, so every one counted here
-    // is in the rows the fold moves.
-    let mark = stats.journal_appended.load(Ordering::Acquire);
     conn.execute_batch("SAVEPOINT fold")?;
-    match journal::fold(conn) {
+    let limit = limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    match journal::fold_oldest(conn, limit) {
         Ok(n) => {
             conn.execute_batch("RELEASE fold")?;
             if folds.failing {
@@ -403,7 +404,7 @@ fn fold_in_savepoint(
                 stats.folds.fetch_add(1, Ordering::Relaxed);
                 stats.folded_rows.fetch_add(n as u64, Ordering::Relaxed);
             }
-            Ok(mark)
+            Ok(n as u64)
         }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK TO fold");
@@ -433,19 +434,30 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, fo
         return;
     }
     let mut storage_failed = false;
-    // Rows may be waiting (from earlier commits, or appended in this transaction).
-    let mut waiting = stats.journal_waiting();
-    // The appends covered by a fold in this transaction, published once it commits.
+    // Rows in the journal as this transaction goes (counted again after a failed commit).
+    let mut rows = match folds.rows {
+        Some(r) => r,
+        None => journal::waiting(conn).map_or(0, |r| r.max(0) as u64),
+    };
+    // Once the journal is empty, the appends run so far are all folded: published when the
+    // transaction commits.
     let mut folded_mark: Option<u64> = None;
     let mut fold_failed = false;
     for job in batch.iter_mut() {
-        if job.appends() {
-            waiting = true;
-        } else if waiting && !fold_failed {
-            match fold_in_savepoint(conn, stats, folds) {
-                Ok(mark) => {
+        if !job.appends() && rows > 0 {
+            if fold_failed {
+                job.refuse(StoreError::Commit(
+                    "the log journal could not be folded".into(),
+                ));
+                continue;
+            }
+            // Read before folding: appends are only made on this thread, so every one
+            // counted here is in the rows the fold moves.
+            let mark = stats.journal_appended.load(Ordering::Acquire);
+            match fold_in_savepoint(conn, None, stats, folds) {
+                Ok(_) => {
+                    rows = 0;
                     folded_mark = Some(mark);
-                    waiting = false;
                 }
                 Err(e) => {
                     storage_failed |= e.is_storage_failure();
@@ -454,11 +466,10 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, fo
                     continue;
                 }
             }
-        } else if fold_failed {
-            job.refuse(StoreError::Commit(
-                "the log journal could not be folded".into(),
-            ));
-            continue;
+        } else if !job.appends() && folded_mark.is_none() && stats.journal_waiting() {
+            // Nothing in the journal though appends were counted (some were rolled back):
+            // the counters catch up.
+            folded_mark = Some(stats.journal_appended.load(Ordering::Acquire));
         }
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
             log::error!("cannot open a savepoint: {e}");
@@ -470,18 +481,20 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, fo
             let _ = conn.execute_batch("ROLLBACK TO job");
         } else if job.appends() {
             stats.journal_appended.fetch_add(1, Ordering::AcqRel);
+            rows += 1;
         }
         storage_failed |= ran == Ran::StorageFailed;
         let _ = conn.execute_batch("RELEASE job");
     }
-    // Under heavy load appends alone can fill a batch after batch: fold once enough wait.
-    let unfolded = stats.journal_appended.load(Ordering::Acquire)
-        - folded_mark.unwrap_or_else(|| stats.journal_folded.load(Ordering::Acquire));
-    if unfolded >= journal::FOLD_ROWS
-        && !fold_failed
-        && let Ok(mark) = fold_in_savepoint(conn, stats, folds)
-    {
-        folded_mark = Some(mark);
+    // Under load appends alone fill batch after batch: fold the oldest chunk once a chunk waits.
+    if rows >= journal::FOLD_CHUNK && !fold_failed {
+        let mark = stats.journal_appended.load(Ordering::Acquire);
+        if let Ok(moved) = fold_in_savepoint(conn, Some(journal::FOLD_CHUNK), stats, folds) {
+            rows = rows.saturating_sub(moved);
+            if rows == 0 {
+                folded_mark = Some(mark);
+            }
+        }
     }
     let result = match conn.execute_batch("COMMIT") {
         Ok(()) if storage_failed => {
@@ -499,6 +512,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, fo
             Err(e.to_string())
         }
     };
+    folds.rows = result.is_ok().then_some(rows);
     if result.is_ok()
         && let Some(mark) = folded_mark
     {
@@ -528,6 +542,72 @@ mod tests {
         conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
             .unwrap();
         (dir, Writer::start(conn, None).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_fold_in_chunks_under_load_and_a_fold_request_empties_the_journal() {
+        use crate::store::journal::{self, Charge, FOLD_CHUNK};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let mut conn = Connection::open(&path).unwrap();
+        pragmas::enable_wal(&conn).unwrap();
+        pragmas::apply_writer(&conn).unwrap();
+        crate::store::migrate::run(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, username, password_hash, role, quota, created_at)
+                VALUES (1, 'ann', 'x', 'user', 100000, 0);
+             INSERT INTO api_keys (id, user_id, name, digest, prefix, unlimited, created_at)
+                VALUES (1, 1, 'a', x'01', 'sk-a', 1, 0);",
+        )
+        .unwrap();
+        let w = Writer::start(conn, None).unwrap();
+        let calls = 3 * FOLD_CHUNK as i64;
+        let mut tasks = Vec::new();
+        for i in 0..calls {
+            let w = w.clone();
+            tasks.push(tokio::spawn(async move {
+                w.append(move |c| {
+                    let e = crate::store::logs::LogEntry {
+                        created_at: 1_000 + i,
+                        log_type: 2,
+                        request_id: format!("r{i}"),
+                        user_id: Some(1),
+                        key_id: Some(1),
+                        ..Default::default()
+                    };
+                    let charge = Charge {
+                        user_id: 1,
+                        key_id: 1,
+                        key_limited: false,
+                        quota: 1,
+                    };
+                    journal::append(c, e, Some(charge))
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        // No read or other write asked for a fold, and the appends took well under the
+        // timer's second: only the chunk folds kept the journal short.
+        let read = Connection::open(&path).unwrap();
+        let count = |sql: &str| -> i64 { read.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let waiting = count("SELECT COUNT(*) FROM log_journal");
+        assert!(
+            waiting < (FOLD_CHUNK as usize + MAX_BATCH) as i64,
+            "{waiting} rows waiting after {calls} appends"
+        );
+        assert!(w.stats.folded_rows.load(Ordering::Relaxed) >= FOLD_CHUNK);
+        assert!(w.stats.journal_waiting() || waiting == 0);
+        w.fold().await.unwrap();
+        assert!(!w.stats.journal_waiting());
+        assert_eq!(count("SELECT COUNT(*) FROM log_journal"), 0);
+        assert_eq!(count("SELECT COUNT(*) FROM logs"), calls);
+        assert_eq!(count("SELECT used_quota FROM users"), calls);
+        assert_eq!(count("SELECT quota FROM users"), 100_000 - calls);
+        assert_eq!(count("SELECT SUM(requests) FROM usage_hourly"), calls);
+        w.shutdown().await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

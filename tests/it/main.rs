@@ -17,6 +17,7 @@ mod display;
 mod export;
 mod failures;
 mod fulldisk;
+mod journal;
 mod key_cap;
 mod key_locks;
 mod lists;

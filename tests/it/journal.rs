@@ -1,0 +1,152 @@
+//! The log journal: a relayed call commits one journal row, folded later into `logs`, the
+//! rollups and the balances (src/store/journal.rs). A fold that cannot run, and a process
+//! killed with rows not yet folded, lose no charge and count none twice.
+//!
+//! Both tests hold the fold with a real SQLite failure: a trigger, added from another
+//! connection, that aborts the fold's `DELETE FROM log_journal` (and with it the fold's whole
+//! savepoint) until the test drops it.
+
+use crate::common::{TestServer, send};
+use crate::process::{admin_token, api, set_up, spawn};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+const HOLD: &str = "CREATE TRIGGER hold_fold BEFORE DELETE ON log_journal
+    BEGIN SELECT RAISE(ABORT, 'the fold is held by the test'); END;";
+const RELEASE: &str = "DROP TRIGGER hold_fold;";
+
+/// A connection of the test's own: reads the file as it is, without asking sluice to fold.
+fn raw(db: &Path) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c
+}
+
+fn count(c: &rusqlite::Connection, sql: &str) -> i64 {
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+async fn chat(base: &str, key: &str) -> crate::common::Resp {
+    let auth = format!("Bearer {key}");
+    let body = json!({"model": "gpt-x", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 3});
+    send(
+        "POST",
+        &format!("{base}/v1/chat/completions"),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(Bytes::from(body.to_string())),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_kill_with_calls_not_yet_folded_loses_no_charge() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sluice.db");
+    let mock = sluice::mock::MockUpstream::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    );
+    let mut p = spawn(dir.path());
+    let (token, _) = admin_token(&p.base).await;
+    let key = set_up(&p.base, &token, &mock, "sk-up", &["gpt-x"]).await;
+    raw(&db).execute_batch(HOLD).unwrap();
+    // Three acknowledged calls (7 + 3 = 10 each): durable in the journal only.
+    for _ in 0..3 {
+        assert_eq!(chat(&p.base, &key).await.status, 200);
+    }
+    {
+        let c = raw(&db);
+        assert_eq!(
+            count(&c, "SELECT COUNT(*) FROM log_journal WHERE type = 2"),
+            3
+        );
+        assert_eq!(count(&c, "SELECT SUM(quota) FROM log_journal"), 30);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM logs WHERE type = 2"), 0);
+        assert_eq!(count(&c, "SELECT used_quota FROM users WHERE id = 1"), 0);
+    }
+    p.child.kill().unwrap();
+    p.wait();
+    raw(&db).execute_batch(RELEASE).unwrap();
+
+    // The restart folds the rows before it loads the balances: each charge once.
+    let mut p2 = spawn(dir.path());
+    assert!(
+        p2.output()
+            .contains("folded 3 log journal rows left by the last run"),
+        "{}",
+        p2.output()
+    );
+    let (token2, _) = admin_token(&p2.base).await;
+    let me = api(&p2.base, &token2, "GET", "/api/users/1", Value::Null).await;
+    assert_eq!(
+        (me["quota"].as_i64(), me["used_quota"].as_i64()),
+        (Some(970), Some(30))
+    );
+    let audit = api(&p2.base, &token2, "GET", "/api/reconcile", Value::Null).await;
+    assert_eq!(audit["clean"], true, "{audit}");
+    // The ledger in memory starts from the folded balance: a fourth call is charged on it.
+    assert_eq!(chat(&p2.base, &key).await.status, 200);
+    p2.signal("-TERM");
+    assert_eq!(p2.wait(), 0);
+    let c = raw(&db);
+    assert_eq!(count(&c, "SELECT COUNT(*) FROM log_journal"), 0);
+    assert_eq!(count(&c, "SELECT COUNT(*) FROM logs WHERE type = 2"), 4);
+    assert_eq!(count(&c, "SELECT SUM(quota) FROM logs WHERE type = 2"), 40);
+    assert_eq!(
+        count(&c, "SELECT quota FROM users WHERE id = 1"),
+        960,
+        "the fourth charge came off the folded balance"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fold_that_fails_keeps_its_rows_and_the_next_fold_moves_each_once() {
+    let t = TestServer::start().await;
+    t.channel(&["gpt-x"], json!({})).await;
+    t.fund(1000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    let db = t.dir.path().join("sluice.db");
+    raw(&db).execute_batch(HOLD).unwrap();
+
+    // Calls are still charged and answered: their rows commit to the journal.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = t.chat(&key, "gpt-x", 3, false).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        ids.push(r.request_id());
+    }
+    // A read that needs them cannot see them: it fails (503, an error body), it does not
+    // answer without them.
+    let r = t.api("GET", "/api/users/1", None).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.json()["error"]["message"].is_string(), "{}", r.text());
+    // Nor does a write that would act on stale balances go through.
+    let r = t
+        .api("PATCH", "/api/users/1", Some(json!({"quota": 5000})))
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    {
+        let c = raw(&db);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM log_journal"), 2);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM logs WHERE type = 2"), 0);
+        assert_eq!(count(&c, "SELECT quota FROM users WHERE id = 1"), 1000);
+    }
+
+    raw(&db).execute_batch(RELEASE).unwrap();
+    let me = t.get("/api/users/1").await;
+    assert_eq!(
+        (me["quota"].as_i64(), me["used_quota"].as_i64()),
+        (Some(980), Some(20)),
+        "{me}"
+    );
+    for id in &ids {
+        assert_eq!(t.log_rows(id).len(), 1, "one row for {id}");
+    }
+    assert_eq!(t.get("/api/reconcile").await["clean"], true);
+    assert_eq!(count(&raw(&db), "SELECT COUNT(*) FROM log_journal"), 0);
+    assert_eq!(t.user_balance(1), (980, 20));
+}
