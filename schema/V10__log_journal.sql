@@ -1,8 +1,8 @@
 -- Relayed calls' rows, durable before the response ends, not yet folded into `logs`.
--- A call used to commit its log row (ten index pages), two rollups (five B-trees) and two
--- balance rows alone: ~19 pages, ~60 KiB written per call at one connection. It now commits
+-- A call used to commit its log row (and nine index pages), two rollup rows and two balance
+-- rows alone: 14 pages, ~60 KiB written per call at one connection. It now commits
 -- one row here, a table without secondary indexes whose rows append to its last page. The
--- writer folds the rows, in one transaction every second or before any other write or read
+-- writer folds the rows (before any other write or read, per 1,024 rows, at least every second)
 -- (src/store/journal.rs): into `logs`, the rollups and the users' and keys' balances, then
 -- deletes them. Rows left by a crash are the durable truth: start-up folds them before the
 -- balances are loaded.
@@ -36,7 +36,3 @@ CREATE TABLE log_journal (
     charge_key        INTEGER
 );
 
--- Every index on `logs` is now written once per fold rather than once per call, but each still
--- costs pages per fold. `logs_key (key_id)` is a prefix of `logs_key_created (key_id,
--- created_at)`, which answers every lookup it did (no query names it).
-DROP INDEX logs_key;

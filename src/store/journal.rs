@@ -1,7 +1,8 @@
 //! The log journal: a relayed call's row and charge, committed in one page, folded later.
 //!
-//! A call's commit used to dirty ~19 pages (the log row, ten log indexes, two rollups with
-//! their indexes, the user's and the key's rows): ~60 KiB written per call at one connection.
+//! A call's commit used to dirty 14 pages (the log row's, one in each of the nine log indexes,
+//! the hourly and daily rollup rows', the user's and the key's): ~60 KiB written per call at
+//! one connection, WAL frames and the checkpoint's copies.
 //! Now the call commits one row into `log_journal`, a table without secondary indexes, and
 //! the writer folds the journal in one transaction: rows into `logs`, sums into the rollups
 //! and into the balances, then deletes them. An index page is written once per fold, not once
