@@ -2,7 +2,8 @@
 //! the root account on first start, serve on a given listener, and stop cleanly.
 
 use crate::config::Config;
-use crate::server::{self, state::AppState};
+use crate::server;
+use crate::state::AppState;
 use crate::store::users::{NewUser, Role};
 use crate::store::{Store, users};
 use crate::systemd::Notifier;
@@ -69,7 +70,7 @@ pub fn ensure_root(store: &Store, config: &Config) -> anyhow::Result<()> {
     } else {
         config.root_password.expose().to_string()
     };
-    let hash = server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash = crate::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = util::now_secs();
     store.writer.exec_blocking(move |c| {
         users::insert(
@@ -183,9 +184,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // A first ping before the first request, so /readyz tells the truth from the start.
-    crate::health::check(&state).await;
+    crate::dbhealth::check(&state).await;
     let interval = Duration::from_secs(state.config.db_ping_interval_secs);
-    crate::health::spawn_pinger(state.clone(), interval);
+    crate::dbhealth::spawn_pinger(state.clone(), interval);
     state.profiler.start_monitor(state.shutdown.subscribe());
     crate::retention::spawn(state.clone());
     let scheduler =

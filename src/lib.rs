@@ -33,15 +33,15 @@
 
 pub mod anomaly;
 pub mod app;
+pub mod auth;
 pub mod backup;
 pub mod billing;
 pub mod catalog;
 pub mod channel_health;
 pub mod cli;
 pub mod config;
+pub mod dbhealth;
 pub mod error;
-pub mod genlogs;
-pub mod health;
 pub mod ledger;
 pub mod lock;
 pub mod logging;
@@ -57,6 +57,9 @@ pub mod retention;
 pub mod secret;
 pub mod server;
 pub mod settings;
+pub mod state;
 pub mod store;
 pub mod systemd;
+pub mod upstream;
 pub mod util;
+pub mod web;

@@ -3,7 +3,7 @@
 //! reference system's tables reached tens of GB). Rollups and purged totals keep what the
 //! rows said (see [`crate::store::retention`]).
 
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::store::{Store, StoreError, retention};
 use std::sync::Arc;
 use std::time::Duration;

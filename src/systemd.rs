@@ -4,7 +4,7 @@
 //! so `sluice serve` from a shell or a test behaves exactly as before. The environment is read
 //! once, by [`Notifier::from_env`] in `main`; the library is handed the result.
 
-use crate::server::state::AppState;
+use crate::state::AppState;
 use sd_notify::NotifyState;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +82,7 @@ impl Notifier {
             let mut failing = false;
             loop {
                 tick.tick().await;
-                match crate::health::ping(&state).await {
+                match crate::dbhealth::ping(&state).await {
                     Ok(_) if failing => {
                         failing = false;
                         notifier.send(&[

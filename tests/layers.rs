@@ -41,7 +41,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("channel_health", 3),
     // 4 HTTP kit
     ("error", 4),
-    ("http", 4),
+    ("web", 4),
     ("auth", 4),
     // 5 composition
     ("state", 5),

@@ -2,9 +2,9 @@
 //! relay's upstream client. No key, no reservation, no charge: it tests the channel, not a user.
 
 use super::tracker::{Outcome, describe_status};
-use crate::relay::{Endpoint, providers, upstream::SendError};
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::store::channels::ChannelRow;
+use crate::upstream::{Endpoint, SendError, providers};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::time::Instant;

@@ -17,7 +17,7 @@ pub mod tracker;
 
 use crate::error::ApiError;
 use crate::notify::Message;
-use crate::server::state::{AppState, TaskGuard};
+use crate::state::{AppState, TaskGuard};
 use crate::store::channels::{self, ChannelRow, ChannelStatus, TestRecord};
 use crate::store::logs::{LogEntry, LogType};
 use crate::store::users::Role;

@@ -4,7 +4,7 @@
 //! a test charges nothing, so nothing is lost.
 
 use super::TestReport;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::store::channels::{self, ChannelStatus};
 use serde::Serialize;
 use std::sync::Arc;

@@ -1,13 +1,13 @@
 //! `/v1/models` and the OpenAI-dashboard-compatible billing endpoints (key auth).
 
+use crate::auth::KeyCaller;
 use crate::billing::display;
 use crate::error::ApiError;
-use crate::server::auth::KeyCaller;
-use crate::server::http::{Resp, json};
-use crate::server::state::AppState;
 use crate::settings::Currency;
 use crate::settings::modules::DisplayOptions;
+use crate::state::AppState;
 use crate::store::keys;
+use crate::web::{Resp, json};
 use http::StatusCode;
 use serde_json::json;
 use std::collections::BTreeSet;

@@ -13,25 +13,23 @@
 mod dashboard;
 pub mod limit;
 mod prepare;
-pub mod providers;
 mod reserve;
 pub mod route;
 mod settle;
-pub mod sse;
 mod stream;
-pub mod upstream;
 
 pub use prepare::prompt_tokens;
 
+use crate::auth::{self, KeyCaller};
 use crate::channel_health as health;
 use crate::error::ApiError;
 use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
-use crate::server::auth::{self, KeyCaller};
-use crate::server::http::{self as web, Resp};
 use crate::server::router::Handler;
-use crate::server::state::{AppState, until_cut};
+use crate::state::{AppState, until_cut};
 use crate::store::channels::ChannelRow;
+use crate::upstream::{Endpoint, SendError, providers};
+use crate::web::{self as web, Resp};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -39,26 +37,6 @@ use prepare::Prepared;
 use settle::Call;
 use std::sync::Arc;
 use std::time::Instant;
-use upstream::SendError;
-
-/// The relayed endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Chat,
-    Completions,
-    Embeddings,
-}
-
-impl Endpoint {
-    /// Appended to the channel's base URL (which, like the SDKs' `base_url`, ends in `/v1`).
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Chat => "/chat/completions",
-            Endpoint::Completions => "/completions",
-            Endpoint::Embeddings => "/embeddings",
-        }
-    }
-}
 
 /// Largest non-stream answer read from upstream.
 const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
@@ -128,7 +106,7 @@ async fn relay(
     }
     // A call the store cannot bill is not made: nothing goes upstream (and no answer goes out
     // free) while commits fail; the client is told to retry.
-    if !crate::health::store_ready(state) {
+    if !crate::dbhealth::store_ready(state) {
         return Err(ApiError::StoreUnready);
     }
     let started = Instant::now();

@@ -9,24 +9,20 @@
 //! - [`cors`]: CORS for the relay routes (browser front-ends), never for `/api`.
 
 pub mod api;
-pub mod auth;
-pub mod conn;
-pub mod cors;
-pub mod download;
-pub mod http;
 pub mod router;
-pub mod state;
 pub mod ui;
 
+use crate::auth;
 use crate::error::ApiError;
 use crate::logging::REQUEST_ID;
+use crate::state::AppState;
+use crate::web::conn::{self, Admission, Phase};
+use crate::web::{self, cors};
 use ::http::{HeaderValue, Method, Request};
-use conn::{Admission, Phase};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use router::{Access, Handler, RouteResult, Router};
-use state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,7 +30,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
-pub use http::{Body, Resp};
+pub use crate::web::{Body, Resp};
 
 /// How long relays cut at the end of the grace period get to settle and send their error
 /// events, and the connections to write those last bytes.
@@ -161,15 +157,17 @@ async fn accept_until<T>(
                     log::info!("accepting connections again");
                 }
                 match conns.admit(peer.ip()) {
-                    Admission::Admitted(track) => conn::spawn(
-                        stream,
-                        peer,
-                        track,
-                        conns.clone(),
-                        state.clone(),
-                        router.clone(),
-                        builder,
-                    ),
+                    Admission::Admitted(track) => {
+                        let (state, router) = (state.clone(), router.clone());
+                        conn::spawn(
+                            stream,
+                            peer,
+                            track,
+                            conns.clone(),
+                            move |req| handle(state.clone(), router.clone(), req, peer),
+                            builder,
+                        )
+                    }
                     Admission::RefusedAddress => {
                         conn::refuse(stream, "too many connections from your address")
                     }
@@ -232,7 +230,7 @@ async fn dispatch(
             {
                 return r;
             }
-            return http::error(&ApiError::MethodNotAllowed {
+            return web::error(&ApiError::MethodNotAllowed {
                 method: req.method().to_string(),
                 allow,
             });
@@ -246,7 +244,7 @@ async fn dispatch(
                     return ui::serve(&path);
                 }
             }
-            return http::error(&ApiError::NotFound(format!(
+            return web::error(&ApiError::NotFound(format!(
                 "no route for {} {path}",
                 req.method()
             )));
@@ -299,7 +297,7 @@ async fn dispatch(
         Ok(r) => r,
         Err(e) => {
             log::log!(e.log_level(), "{} {path}: {e}", handler_name(handler));
-            http::error(&e)
+            web::error(&e)
         }
     };
     if cors_origin.is_some() {

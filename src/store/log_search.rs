@@ -212,8 +212,8 @@ pub fn search(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::genlogs::{Spec, generate};
     use crate::store::Store;
+    use crate::store::synthetic::{Spec, generate};
 
     const SORTS: [SortKey; 5] = [
         SortKey::CreatedAt,

@@ -28,6 +28,7 @@ pub mod pragmas;
 pub mod reconcile;
 pub mod retention;
 pub mod sessions;
+pub mod synthetic;
 pub mod usage;
 pub mod users;
 pub mod writer;

@@ -11,7 +11,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use sluice::config::Config;
 use sluice::mock::MockUpstream;
-use sluice::server::state::AppState;
+use sluice::state::AppState;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 

@@ -3,7 +3,7 @@
 
 use crate::common::{Resp, TestServer, send};
 use serde_json::{Value, json};
-use sluice::genlogs::{self, Spec};
+use sluice::store::synthetic::{self, Spec};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -15,7 +15,7 @@ fn ok(r: &Resp) -> Value {
 /// Fills the test server's database with synthetic traffic, as `sluice gen-logs` does.
 async fn generate(t: &TestServer, spec: Spec) {
     let store = t.state.store.clone();
-    tokio::task::spawn_blocking(move || genlogs::generate(&store, &spec, |_| {}))
+    tokio::task::spawn_blocking(move || synthetic::generate(&store, &spec, |_| {}))
         .await
         .unwrap()
         .unwrap();

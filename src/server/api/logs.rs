@@ -1,16 +1,16 @@
 //! `/api/log…` and `/api/usage…`: log search, totals with RPM/TPM, usage series, clean-up.
 //! Admins see every row; `/self` routes see the caller's own rows, without channel details.
 
-use super::super::auth::Principal;
-use super::super::http::{Resp, json};
-use super::super::state::AppState;
 use super::{commit_change, manage_entry, params};
+use crate::auth::Principal;
 use crate::billing::display;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::log_query::{self, Bucket, Cursor, LogFilter, PageRequest, SortKey, SplitBy};
 use crate::store::logs::LogType;
 use crate::store::usage::{self, Zone};
 use crate::util;
+use crate::web::{Resp, json};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};

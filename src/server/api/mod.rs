@@ -20,12 +20,12 @@ mod session;
 mod users;
 
 use super::auth::Principal;
-use super::http::{Resp, read_body};
 use super::router::Handler;
-use super::state::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::logs::{LogEntry, LogType};
 use crate::store::users::UserRow;
+use crate::web::{Resp, read_body};
 use hyper::body::Incoming;
 use std::net::IpAddr;
 use std::sync::Arc;

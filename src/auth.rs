@@ -96,7 +96,7 @@ pub struct KeyCaller {
 
 /// Looks the key up in memory by digest; no SQLite read on the request path.
 pub fn authenticate_key(
-    state: &crate::server::state::AppState,
+    state: &crate::state::AppState,
     headers: &HeaderMap,
 ) -> Result<KeyCaller, ApiError> {
     let secret = bearer(headers).ok_or_else(|| {
@@ -150,7 +150,7 @@ impl Principal {
 
 /// Resolves a session cookie or personal access token to its user.
 pub async fn authenticate_user(
-    state: &crate::server::state::AppState,
+    state: &crate::state::AppState,
     headers: &HeaderMap,
 ) -> Result<Principal, ApiError> {
     let now = util::now_secs();

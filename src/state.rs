@@ -1,10 +1,10 @@
 //! Everything a request handler can reach.
 
+use crate::auth::LoginThrottle;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::relay::upstream::Upstream;
-use crate::server::auth::LoginThrottle;
 use crate::store::Store;
+use crate::upstream::Upstream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -31,7 +31,7 @@ pub struct AppState {
     /// Flipped at shutdown; background monitors watch it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The database answered its last health ping (see `health`; readiness is
-    /// [`crate::health::store_ready`], which also counts failed commits since).
+    /// [`crate::dbhealth::store_ready`], which also counts failed commits since).
     pub db_healthy: AtomicBool,
     /// Per-minute request and token counts (memory only; reset at restart).
     pub limiter: Arc<crate::ratelimit::Limiter>,
@@ -44,7 +44,7 @@ pub struct AppState {
     /// with an error event), settled for what they delivered (see [`until_cut`]).
     pub cut: tokio::sync::watch::Sender<bool>,
     /// Client connections: caps, idle timeouts, the drain.
-    pub connections: Arc<crate::server::conn::Connections>,
+    pub connections: Arc<crate::web::conn::Connections>,
 }
 
 /// Resolves when shutdown cuts the relays still running at the end of the grace period.
@@ -157,7 +157,7 @@ impl AppState {
         )
         .map_err(|e| format!("cannot start the notifier: {e}"))?;
         let (limits, lowered) =
-            crate::server::conn::ConnLimits::new(&config, crate::os::open_file_limit());
+            crate::web::conn::ConnLimits::new(&config, crate::os::open_file_limit());
         if let Some(configured) = lowered {
             log::warn!(
                 "max_connections {configured} lowered to {}: the open-file limit is {} and every connection may need a second descriptor upstream; raise the limit (LimitNOFILE=, ulimit -n) to allow more",
@@ -167,7 +167,7 @@ impl AppState {
         }
         Ok(Arc::new(AppState {
             cut: tokio::sync::watch::Sender::new(false),
-            connections: Arc::new(crate::server::conn::Connections::new(limits)),
+            connections: Arc::new(crate::web::conn::Connections::new(limits)),
             backups,
             config,
             store,
@@ -212,7 +212,7 @@ impl AppState {
             writer_queue: self.store.writer.queue_depth(),
             commits: self.store.writer.stats.commits.load(Ordering::Relaxed),
             commit_latency: self.store.writer.stats.commit_latency.snapshot(),
-            db_healthy: crate::health::store_ready(self),
+            db_healthy: crate::dbhealth::store_ready(self),
             backups_ok: self.backups.stats.ok.load(Ordering::Relaxed),
             backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),
             last_backup_at: self.backups.stats.last_ok_at.load(Ordering::Relaxed),

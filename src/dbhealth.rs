@@ -2,7 +2,7 @@
 //! can commit a write, and keeps the verdict that `/readyz`, `/api/status`, the metrics, the
 //! systemd watchdog and the relay's admission go by.
 
-use crate::server::state::AppState;
+use crate::state::AppState;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -3,8 +3,8 @@
 use super::{EventInfo, Provider};
 use crate::billing::Usage;
 use crate::error::ApiError;
-use crate::relay::Endpoint;
 use crate::store::channels::ChannelRow;
+use crate::upstream::Endpoint;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, header};
 use http_body_util::Full;
