@@ -53,10 +53,6 @@ fn tighten_database_modes(db: &Path) {
     }
 }
 
-/// The file in the data directory that holds a generated root password until root changes it
-/// (the password change deletes it; while it exists, `GET /api/me` says `must_change_password`).
-pub const INITIAL_ROOT_PASSWORD_FILE: &str = "initial-root-password";
-
 /// Creates the root account when the database has no users. The password is the configured
 /// one, or a generated one that is printed once (only to a terminal) and written to `<data>/initial-root-password`
 /// (mode 0600). Never logged. Blocking: call it outside the async runtime.
@@ -86,7 +82,9 @@ pub fn ensure_root(store: &Store, config: &Config) -> anyhow::Result<()> {
         )
     })?;
     if generated {
-        let file = config.data_dir.join(INITIAL_ROOT_PASSWORD_FILE);
+        let file = config
+            .data_dir
+            .join(crate::auth::INITIAL_ROOT_PASSWORD_FILE);
         write_private(&file, &format!("{password}\n"))
             .with_context(|| format!("cannot write {}", file.display()))?;
         // On a terminal the operator sees the password once. Otherwise stdout is a journal or a
@@ -188,10 +186,19 @@ pub async fn run(
     let interval = Duration::from_secs(state.config.db_ping_interval_secs);
     crate::dbhealth::spawn_pinger(state.clone(), interval);
     state.profiler.start_monitor(state.shutdown.subscribe());
-    crate::retention::spawn(state.clone());
+    let options = state.catalog.options_cell();
+    crate::retention::spawn(
+        state.store.clone(),
+        move || options.load().log.retention_days,
+        state.shutdown.subscribe(),
+    );
     let scheduler =
         crate::backup::spawn_scheduler(state.backups.clone(), state.shutdown.subscribe());
-    systemd.spawn_watchdog(state.clone());
+    let store = state.store.clone();
+    systemd.spawn_watchdog(move || {
+        let store = store.clone();
+        async move { crate::dbhealth::ping(&store).await }
+    });
     let channel_tests = crate::channel_health::scheduler::spawn(state.clone());
     log::info!("listening on http://{addr}");
     // Ready only now: migrations ran before the state was built, the listener is bound and the

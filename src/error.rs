@@ -195,3 +195,15 @@ impl ApiError {
         }
     }
 }
+
+/// A channel test that could not run: the channel is gone, it lists no model, or the store failed.
+impl From<crate::channel_health::TestError> for ApiError {
+    fn from(e: crate::channel_health::TestError) -> ApiError {
+        use crate::channel_health::TestError;
+        match e {
+            TestError::NoSuchChannel(_) => ApiError::NotFound(e.to_string()),
+            TestError::NoModel => ApiError::BadRequest(e.to_string()),
+            TestError::Store(e) => ApiError::Store(e),
+        }
+    }
+}

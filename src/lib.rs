@@ -60,6 +60,7 @@ pub mod settings;
 pub mod state;
 pub mod store;
 pub mod systemd;
+pub mod tasks;
 pub mod upstream;
 pub mod util;
 pub mod web;

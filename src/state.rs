@@ -1,12 +1,15 @@
-//! Everything a request handler can reach.
+//! The composition root: everything a request handler can reach, built once at start-up.
+//! Domain modules never see [`AppState`]: they take the narrow handle they use (the store,
+//! the catalog, a watch channel, a small trait implemented here).
 
 use crate::auth::LoginThrottle;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::store::Store;
+use crate::tasks::InFlight;
 use crate::upstream::Upstream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 pub struct AppState {
@@ -16,8 +19,9 @@ pub struct AppState {
     pub upstream: Upstream,
     pub throttle: LoginThrottle,
     pub started: Instant,
-    /// Relay tasks in flight (shutdown waits for them).
-    pub relays: InFlight,
+    /// Relay tasks and the tasks they spawn (a channel disable, a settle that outlives its
+    /// connection), in flight: shutdown waits for them.
+    pub relays: Arc<InFlight>,
     pub metrics: crate::metrics::Metrics,
     pub profiler: Arc<crate::profiler::Profiler>,
     /// Sampled local token counts against upstream's (the anomaly report).
@@ -45,77 +49,6 @@ pub struct AppState {
     pub cut: tokio::sync::watch::Sender<bool>,
     /// Client connections: caps, idle timeouts, the drain.
     pub connections: Arc<crate::web::conn::Connections>,
-}
-
-/// Resolves when shutdown cuts the relays still running at the end of the grace period.
-pub async fn until_cut(rx: &mut tokio::sync::watch::Receiver<bool>) {
-    if rx.wait_for(|cut| *cut).await.is_err() {
-        // The state (which owns the sender) is gone: nothing will cut.
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Counts relay tasks, which may outlive their connection (a disconnected client's stream is
-/// drained for its usage); shutdown waits for the count to reach zero.
-#[derive(Default)]
-pub struct InFlight {
-    count: AtomicU64,
-    idle: tokio::sync::Notify,
-}
-
-/// Held by a relay task for its whole life.
-pub struct InFlightGuard<'a>(&'a InFlight);
-
-impl InFlight {
-    pub fn enter(&self) -> InFlightGuard<'_> {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        InFlightGuard(self)
-    }
-    pub fn get(&self) -> u64 {
-        self.count.load(Ordering::SeqCst)
-    }
-    pub async fn wait_idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.get() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl Drop for InFlightGuard<'_> {
-    fn drop(&mut self) {
-        self.0.exit();
-    }
-}
-
-impl InFlight {
-    fn exit(&self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.idle.notify_waiters();
-        }
-    }
-}
-
-/// Like [`InFlightGuard`] for a task spawned off a relay (which must own what it holds):
-/// taken before the spawn, so shutdown and tests never see a gap.
-pub struct TaskGuard(Arc<AppState>);
-
-impl TaskGuard {
-    pub fn new(state: &Arc<AppState>) -> TaskGuard {
-        state.relays.count.fetch_add(1, Ordering::SeqCst);
-        TaskGuard(state.clone())
-    }
-}
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.relays.exit();
-    }
 }
 
 impl AppState {
@@ -175,7 +108,7 @@ impl AppState {
             upstream,
             throttle: LoginThrottle::default(),
             started: Instant::now(),
-            relays: InFlight::default(),
+            relays: Arc::new(InFlight::default()),
             metrics: crate::metrics::Metrics::default(),
             profiler,
             token_audit: crate::anomaly::TokenAudit::default(),
@@ -217,7 +150,46 @@ impl AppState {
             backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),
             last_backup_at: self.backups.stats.last_ok_at.load(Ordering::Relaxed),
             uptime_secs: self.started.elapsed().as_secs(),
-            channel_health: crate::channel_health::HealthGauges::read(self),
+            channel_health: self.channel_health.gauges(&self.catalog),
         }
+    }
+}
+
+impl crate::dbhealth::Pinged for AppState {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn verdict(&self) -> &AtomicBool {
+        &self.db_healthy
+    }
+    fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+impl crate::channel_health::Host for AppState {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+    fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+    fn notifier(&self) -> &crate::notify::Notifier {
+        &self.notifier
+    }
+    fn channel_health(&self) -> &crate::channel_health::ChannelHealth {
+        &self.channel_health
+    }
+    fn tasks(&self) -> &Arc<InFlight> {
+        &self.relays
+    }
+    fn shutdown(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 }

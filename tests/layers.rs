@@ -403,7 +403,6 @@ fn cycles(g: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
 }
 
 #[test]
-#[ignore = "fails until issue 13's moves land (the next commits)"]
 fn imports_go_down_the_layers_and_never_in_a_cycle() {
     let layers: BTreeMap<&str, u8> = LAYERS.iter().copied().collect();
     let g = graph();

@@ -1,8 +1,8 @@
 //! One channel test: a small non-streaming chat request straight to the channel through the
 //! relay's upstream client. No key, no reservation, no charge: it tests the channel, not a user.
 
+use super::Host;
 use super::tracker::{Outcome, describe_status};
-use crate::state::AppState;
 use crate::store::channels::ChannelRow;
 use crate::upstream::{Endpoint, SendError, providers};
 use bytes::Bytes;
@@ -55,7 +55,7 @@ pub fn model_for(channel: &ChannelRow, requested: Option<String>) -> Option<Stri
 }
 
 /// Sends one `max_tokens: 1` chat request for `model` to the channel and times the whole answer.
-pub async fn probe(state: &AppState, channel: &ChannelRow, model: &str) -> Probe {
+pub async fn probe<H: Host>(state: &H, channel: &ChannelRow, model: &str) -> Probe {
     let started = Instant::now();
     let Some(provider) = providers::get(&channel.kind) else {
         return Probe::failed(
@@ -78,12 +78,12 @@ pub async fn probe(state: &AppState, channel: &ChannelRow, model: &str) -> Probe
         Ok(r) => r,
         Err(e) => return Probe::failed(Outcome::Connect, started, e.to_string()),
     };
-    let mut relay = state.catalog.options().relay.clone();
+    let mut relay = state.catalog().options().relay.clone();
     // A one-token answer is quick; a hanging upstream must not hold a scheduled pass for the
     // relay's long first-byte timeout (made for long generations).
     relay.first_byte_timeout_ms = relay.first_byte_timeout_ms.min(TEST_TIMEOUT_MS);
     relay.idle_timeout_ms = relay.idle_timeout_ms.min(TEST_TIMEOUT_MS);
-    let resp = match state.upstream.send(req, &relay).await {
+    let resp = match state.upstream().send(req, &relay).await {
         Ok(r) => r,
         Err(e) => {
             let outcome = match e {

@@ -25,9 +25,9 @@ use crate::channel_health as health;
 use crate::error::ApiError;
 use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
-use crate::server::router::Handler;
-use crate::state::{AppState, until_cut};
+use crate::state::AppState;
 use crate::store::channels::ChannelRow;
+use crate::tasks::until_cut;
 use crate::upstream::{Endpoint, SendError, providers};
 use crate::web::{self as web, Resp};
 use http::StatusCode;
@@ -41,22 +41,30 @@ use std::time::Instant;
 /// Largest non-stream answer read from upstream.
 const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
+/// The routes a sluice API key calls (the server's route table names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayRoute {
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    Models,
+    BillingSubscription,
+    BillingUsage,
+}
+
 pub async fn handle(
     state: &Arc<AppState>,
-    handler: Handler,
+    route: RelayRoute,
     req: http::Request<Incoming>,
 ) -> Result<Resp, ApiError> {
-    let caller = auth::authenticate_key(state, req.headers())?;
-    match handler {
-        Handler::Models => Ok(dashboard::models(state, &caller)),
-        Handler::BillingSubscription => dashboard::subscription(state, &caller).await,
-        Handler::BillingUsage => dashboard::usage(state, &caller).await,
-        Handler::ChatCompletions => relay(state, caller, Endpoint::Chat, req, false).await,
-        Handler::Completions => relay(state, caller, Endpoint::Completions, req, false).await,
-        Handler::Embeddings => relay(state, caller, Endpoint::Embeddings, req, false).await,
-        other => Err(ApiError::Internal(format!(
-            "{other:?} is not a relay route"
-        ))),
+    let caller = auth::authenticate_key(&state.catalog, req.headers())?;
+    match route {
+        RelayRoute::Models => Ok(dashboard::models(state, &caller)),
+        RelayRoute::BillingSubscription => dashboard::subscription(state, &caller).await,
+        RelayRoute::BillingUsage => dashboard::usage(state, &caller).await,
+        RelayRoute::ChatCompletions => relay(state, caller, Endpoint::Chat, req, false).await,
+        RelayRoute::Completions => relay(state, caller, Endpoint::Completions, req, false).await,
+        RelayRoute::Embeddings => relay(state, caller, Endpoint::Embeddings, req, false).await,
     }
 }
 

@@ -288,7 +288,7 @@ fn power_of_ten(mut n: u64) -> bool {
 /// Counts the prompt here too, off the request path, and records it against upstream's
 /// figure for the anomaly report.
 fn audit_tokens(call: &Call, answer: &Answer, upstream: u64) {
-    let guard = crate::state::TaskGuard::new(&call.state);
+    let guard = crate::tasks::TaskGuard::new(&call.state.relays);
     let state = call.state.clone();
     let (endpoint, model, request) = (call.endpoint, call.model.clone(), answer.request.clone());
     tokio::spawn(async move {

@@ -15,7 +15,7 @@ use super::settle::{self, Answer, Call};
 use crate::billing::Usage;
 use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
-use crate::state::until_cut;
+use crate::tasks::until_cut;
 use crate::upstream::providers::Provider;
 use crate::upstream::sse::LineSplitter;
 use crate::web::{ChannelBody, Resp};

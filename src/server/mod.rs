@@ -22,7 +22,7 @@ use ::http::{HeaderValue, Method, Request};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use router::{Access, Handler, RouteResult, Router};
+use router::{Access, Route, RouteResult, Router};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -250,15 +250,15 @@ async fn dispatch(
             )));
         }
     };
-    let handler = matched.handler;
+    let route = matched.route;
     let id = matched.id.map(str::to_string);
-    let cors_origin = (matched.access == Access::ApiKey)
+    let cors_origin = (route.access() == Access::ApiKey)
         .then(|| req.headers().get(::http::header::ORIGIN).cloned())
         .flatten();
-    let result = match matched.access {
-        Access::Public => api::public(state, handler, req, ip).await,
-        Access::ApiKey => crate::relay::handle(state, handler, req).await,
-        Access::Metrics => {
+    let result = match route {
+        Route::Public(h) => api::public(state, h, req, ip).await,
+        Route::ApiKey(h) => crate::relay::handle(state, h, req).await,
+        Route::Metrics => {
             // Loopback without a proxy's X-Forwarded-For is the local scraper, when allowed.
             let local = state.config.metrics_from_loopback
                 && peer.is_loopback()
@@ -266,37 +266,29 @@ async fn dispatch(
             if local {
                 Ok(api::ops::metrics(state))
             } else {
-                match auth::authenticate_user(state, req.headers()).await {
+                match auth::authenticate_user(&state.store, req.headers()).await {
                     Ok(p) if p.is_admin() => Ok(api::ops::metrics(state)),
                     Ok(_) => Err(ApiError::Forbidden("metrics need an admin token".into())),
                     Err(e) => Err(e),
                 }
             }
         }
-        Access::User | Access::Admin | Access::Root => match auth::authenticate_user(
-            state,
-            req.headers(),
-        )
-        .await
-        {
+        Route::Playground => match signed_in(state, route.access(), &req).await {
             Err(e) => Err(e),
-            Ok(p) if matched.access == Access::Admin && !p.is_admin() => {
-                Err(ApiError::Forbidden("this needs an admin account".into()))
-            }
-            Ok(p) if matched.access == Access::Root && !p.is_root() => Err(ApiError::Forbidden(
-                "this needs the root account: a database copy holds every secret the server keeps"
-                    .into(),
-            )),
-            Ok(p) => match auth::check_csrf(&p, req.method(), req.headers()) {
-                Err(e) => Err(e),
-                Ok(()) => api::signed_in(state, handler, req, p, id.as_deref(), ip).await,
-            },
+            // The relay reads the body itself, under the relay's size limit.
+            Ok(p) => crate::relay::playground(state, p.user.id, req).await,
         },
+        Route::User(h) | Route::Admin(h) | Route::Root(h) => {
+            match signed_in(state, route.access(), &req).await {
+                Err(e) => Err(e),
+                Ok(p) => api::signed_in(state, h, req, p, id.as_deref(), ip).await,
+            }
+        }
     };
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
-            log::log!(e.log_level(), "{} {path}: {e}", handler_name(handler));
+            log::log!(e.log_level(), "{} {path}: {e}", handler_name(route));
             web::error(&e)
         }
     };
@@ -310,6 +302,42 @@ async fn dispatch(
     resp
 }
 
-fn handler_name(h: Handler) -> String {
-    format!("{h:?}")
+/// The caller of a signed-in route, when their session or token is valid, their account has
+/// the `access` the route needs, and a cookie-authenticated state change carries its CSRF token.
+async fn signed_in(
+    state: &AppState,
+    access: Access,
+    req: &Request<Incoming>,
+) -> Result<auth::Principal, ApiError> {
+    let p = auth::authenticate_user(&state.store, req.headers()).await?;
+    match access {
+        Access::Admin if !p.is_admin() => {
+            return Err(ApiError::Forbidden("this needs an admin account".into()));
+        }
+        Access::Root if !p.is_root() => {
+            return Err(ApiError::Forbidden(
+                "this needs the root account: a database copy holds every secret the server keeps"
+                    .into(),
+            ));
+        }
+        Access::Public
+        | Access::ApiKey
+        | Access::User
+        | Access::Admin
+        | Access::Root
+        | Access::Metrics => {}
+    }
+    auth::check_csrf(&p, req.method(), req.headers())?;
+    Ok(p)
+}
+
+/// The handler's name for the log line of a failed call.
+fn handler_name(r: Route) -> String {
+    match r {
+        Route::Public(h) => format!("{h:?}"),
+        Route::ApiKey(h) => format!("{h:?}"),
+        Route::Metrics => "Metrics".into(),
+        Route::Playground => "Playground".into(),
+        Route::User(h) | Route::Admin(h) | Route::Root(h) => format!("{h:?}"),
+    }
 }

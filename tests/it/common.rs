@@ -170,7 +170,7 @@ impl TestServer {
         let root_password = if config.root_password.is_empty() {
             let file = config
                 .data_dir
-                .join(sluice::app::INITIAL_ROOT_PASSWORD_FILE);
+                .join(sluice::auth::INITIAL_ROOT_PASSWORD_FILE);
             std::fs::read_to_string(file).unwrap().trim().to_string()
         } else {
             config.root_password.expose().to_string()

@@ -384,7 +384,9 @@ async fn usage_series_sum_to_the_totals_and_survive_retention() {
     let minute_newer = format!("type IN (2, 4, 5) AND created_at >= {}", cutoff + 60);
     let young = count(&format!("SELECT COUNT(*) FROM logs WHERE {minute_newer}"));
     t.put("/api/option", json!({"log.retention_days": 2})).await;
-    sluice::retention::run_once(&t.state).await.unwrap();
+    sluice::retention::run_once(&t.state.store, t.state.catalog.options().log.retention_days)
+        .await
+        .unwrap();
     assert_eq!(
         count(&format!("SELECT COUNT(*) FROM logs WHERE {minute_newer}")),
         young

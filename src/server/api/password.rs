@@ -96,7 +96,7 @@ fn initial_root_password_path(state: &AppState) -> std::path::PathBuf {
     state
         .config
         .data_dir
-        .join(crate::app::INITIAL_ROOT_PASSWORD_FILE)
+        .join(crate::auth::INITIAL_ROOT_PASSWORD_FILE)
 }
 
 /// True while root still has the generated first password (its file exists): the console then
