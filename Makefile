@@ -6,7 +6,7 @@ NPM ?= npm
 # Where cargo puts binaries (honours CARGO_TARGET_DIR, as cargo does).
 TARGET := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: all frontend build release run test test-rust test-ui browser test-schema bench bench-logs deb cargo-deb test-deb test-systemd image test-image clean
+.PHONY: all frontend build release run test test-rust test-ui browser test-schema bench bench-nginx bench-logs deb cargo-deb test-deb test-systemd image test-image clean
 
 all: build
 
@@ -68,9 +68,22 @@ test-ui: browser
 test-schema:
 	SLUICE_BIN=$(TARGET)/debug/sluice tests/schemathesis/run.sh
 
-# Load test: sluice pinned to CPU 0, the mock upstream and the load generator on CPU 1.
-bench: release
+# Load test: sluice and nginx (the floor: a bare reverse proxy) pinned to CPU 0, the mock upstream
+# and the load generator on CPU 1 (docs/performance.md). nginx is Debian's nginx-light, installed
+# here when make runs as root; otherwise it stops with the one command that does.
+bench: release bench-nginx
 	$(TARGET)/release/sluice-bench
+
+bench-nginx:
+	@if [ ! -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing nginx-light for the benchmark's nginx row"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; \
+	  else \
+	    echo "make bench compares sluice with nginx: sudo apt-get install -y nginx-light"; exit 1; \
+	  fi; \
+	fi
 
 # Log search and totals over 1,000,000 synthetic rows (sluice gen-logs); writes docs/performance.md.
 bench-logs: release

@@ -1,10 +1,13 @@
 //! `sluice-bench`: the project's benchmark (`make bench`).
 //!
-//! It starts `sluice-mock` (pinned to CPU 1) and a fresh `sluice serve` (pinned to CPU 0), sets the
-//! gateway up through its admin API, then drives `POST /v1/chat/completions` from this process
-//! (pinned to CPU 1, next to the mock) through sluice and directly against the mock, non-stream
-//! and streamed, at 1, 32 and 128 connections. The difference between the two is what the gateway
-//! adds. See docs/performance.md for the method and the targets.
+//! It starts `sluice-mock` (pinned to CPU 1), nginx as a bare reverse proxy and a fresh
+//! `sluice serve` (both pinned to CPU 0), sets the gateway up through its admin API, then drives
+//! `POST /v1/chat/completions` from this process (pinned to CPU 1, next to the mock) directly
+//! against the mock, through nginx and through sluice, non-stream and streamed, at 1, 32 and 128
+//! connections: the difference to direct is what the gateway adds, the ratio to nginx what it
+//! costs beyond a bare proxy. Then an open loop at a fixed rate, a long run at one connection for
+//! the rare stalls, and a CPU profile under load for the memory it takes. See docs/performance.md
+//! for the method and the targets.
 
 #[path = "sluice-bench/accounting.rs"]
 mod accounting;
@@ -12,10 +15,18 @@ mod accounting;
 mod client;
 #[path = "sluice-bench/load.rs"]
 mod load;
+#[path = "sluice-bench/nginx.rs"]
+mod nginx;
+#[path = "sluice-bench/open_loop.rs"]
+mod open_loop;
 #[path = "sluice-bench/procs.rs"]
 mod procs;
 #[path = "sluice-bench/report.rs"]
 mod report;
+#[path = "sluice-bench/runs.rs"]
+mod runs;
+#[path = "sluice-bench/tables.rs"]
+mod tables;
 
 use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
@@ -84,6 +95,26 @@ struct Args {
     /// With --sluice-url: the gateway's pid, for CPU time and peak RSS.
     #[arg(long)]
     sluice_pid: Option<u32>,
+    /// Leave out nginx (by default it runs when `/usr/sbin/nginx` or an nginx on PATH exists).
+    #[arg(long)]
+    no_nginx: bool,
+    /// The nginx binary [default: /usr/sbin/nginx, else PATH].
+    #[arg(long)]
+    nginx_bin: Option<PathBuf>,
+    /// Seconds of the tail run (non-stream, 1 connection, through sluice) [default: 60, or the
+    /// scenario length with --quick]; 0 leaves it out.
+    #[arg(long)]
+    tail_seconds: Option<f64>,
+    /// The open loop's rate as a share of sluice's closed-loop req/s at 32 connections; 0 leaves
+    /// it out.
+    #[arg(long, default_value_t = 0.7)]
+    open_share: f64,
+    /// Workers (connections) of the open loop: the most calls it has in flight.
+    #[arg(long, default_value_t = 200)]
+    open_workers: usize,
+    /// Leave out the CPU profile under load.
+    #[arg(long)]
+    no_profile: bool,
 }
 
 fn main() -> ExitCode {
@@ -189,6 +220,7 @@ fn url_addr(url: &str) -> anyhow::Result<SocketAddr> {
 struct Servers {
     mock: SocketAddr,
     sluice: Option<SluiceInfo>,
+    nginx: Option<nginx::Nginx>,
     mock_proc: Option<Proc>,
     _data_dir: Option<TempDir>,
 }
@@ -233,10 +265,21 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
         return Ok(Servers {
             mock,
             sluice: None,
+            nginx: None,
             mock_proc,
             _data_dir: None,
         });
     }
+    let nginx = match (args.no_nginx, args.nginx_bin.clone().or_else(nginx::find)) {
+        (true, _) => None,
+        (false, Some(bin)) => Some(nginx::start(&bin, mock, cpu(SLUICE_CPU))?),
+        (false, None) => {
+            eprintln!(
+                "warning: nginx not found (apt-get install nginx-light); the nginx row is left out"
+            );
+            None
+        }
+    };
     if let Some(url) = &args.sluice_url {
         let key = args
             .key
@@ -253,6 +296,7 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
         return Ok(Servers {
             mock,
             sluice: Some(sluice),
+            nginx,
             mock_proc,
             _data_dir: None,
         });
@@ -296,6 +340,7 @@ async fn start_servers(args: &Args, pinned: bool) -> anyhow::Result<Servers> {
     Ok(Servers {
         mock,
         sluice: Some(sluice),
+        nginx,
         mock_proc,
         _data_dir: Some(data_dir),
     })
@@ -337,92 +382,138 @@ fn header(value: &str) -> anyhow::Result<HeaderValue> {
 
 async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> {
     let mut servers = start_servers(args, pinned).await?;
-    let ticks = procs::clock_ticks();
     let duration = Duration::from_secs_f64(seconds);
     let warmup = (duration / 5).min(Duration::from_secs(1));
-    let direct = Arc::new(load::Target {
-        addr: servers.mock,
-        path: "/v1/chat/completions".into(),
-        authorization: header("Bearer sk-mock")?,
-    });
-    let through = match &servers.sluice {
+    let target = |addr, auth: &str| -> anyhow::Result<Arc<load::Target>> {
+        Ok(Arc::new(load::Target {
+            addr,
+            path: "/v1/chat/completions".into(),
+            authorization: header(auth)?,
+        }))
+    };
+    let sluice = match &servers.sluice {
         Some(s) => {
             client::wait_until_relaying(s.addr, &s.key, &request_body(false)).await?;
-            Some(Arc::new(load::Target {
-                addr: s.addr,
-                path: "/v1/chat/completions".into(),
-                authorization: header(&format!("Bearer {}", s.key))?,
-            }))
+            Some((target(s.addr, &format!("Bearer {}", s.key))?, s.pid))
         }
         None => None,
     };
+    // The load side: this process and the mock (if started here).
+    let mut load_pids = vec![std::process::id()];
+    load_pids.extend(servers.mock_proc.as_ref().map(Proc::pid));
+    let t = runs::Targets {
+        direct: target(servers.mock, "Bearer sk-mock")?,
+        nginx: match &servers.nginx {
+            Some(n) => Some((target(n.addr, "Bearer sk-mock")?, n.proc.pid())),
+            None => None,
+        },
+        sluice,
+        load_pids,
+        ticks: procs::clock_ticks(),
+    };
     let pid = servers.sluice.as_ref().and_then(|s| s.pid);
-    // CPU time is sampled for: [this process, the mock (if started here), sluice (if known)].
-    let mut watch = vec![std::process::id()];
-    watch.extend(servers.mock_proc.as_ref().map(Proc::pid));
-    let load_side = watch.len();
-    watch.extend(pid);
     let mut scenarios = Vec::new();
-    // Calls answered through sluice: the one of wait_until_relaying, then the load's.
-    let (mut answered, mut failed) = (u64::from(through.is_some()), 0);
     for stream in [false, true] {
         let body = Bytes::from(request_body(stream).to_string());
         for &connections in &args.connections {
-            let spec = load::Spec {
+            let shape = runs::Shape::Closed(load::Spec {
                 connections,
                 stream,
                 warmup,
                 duration,
-            };
-            let mode = if stream { "stream" } else { "non-stream" };
+            });
+            let mode = report::mode(stream);
             eprintln!("{mode}, {connections} connections: direct…");
-            let (direct_stats, _) =
-                load::run(direct.clone(), body.clone(), &spec, &[], ticks).await;
-            let (sluice_stats, cpu) = match &through {
-                Some(target) => {
-                    if let Some(p) = servers.sluice.as_mut().and_then(|s| s.proc.as_mut()) {
-                        p.check_alive()?;
-                    }
-                    eprintln!("{mode}, {connections} connections: through sluice…");
-                    let (stats, cpu) =
-                        load::run(target.clone(), body.clone(), &spec, &watch, ticks).await;
-                    (Some(stats), cpu)
+            let direct = runs::measure(&t, &t.direct, None, &body, &shape).await;
+            let nginx = match &t.nginx {
+                Some((target, npid)) => {
+                    eprintln!("{mode}, {connections} connections: through nginx…");
+                    Some(runs::measure(&t, target, Some(*npid), &body, &shape).await)
                 }
-                None => (None, Vec::new()),
+                None => None,
             };
-            if let Some(s) = &sluice_stats {
-                answered += s.answered;
-                failed += s.failed;
-            }
+            let through = match &t.sluice {
+                Some((target, spid)) => {
+                    check_alive(&mut servers)?;
+                    eprintln!("{mode}, {connections} connections: through sluice…");
+                    Some(runs::measure(&t, target, *spid, &body, &shape).await)
+                }
+                None => None,
+            };
             let added =
-                |f: fn(&load::Stats) -> f64| Some(f(sluice_stats.as_ref()?) - f(&direct_stats));
+                |f: fn(&load::Stats) -> f64| Some(f(&through.as_ref()?.stats) - f(&direct.stats));
             scenarios.push(Scenario {
                 stream,
                 connections,
                 added_p50_ms: added(|s| s.p50_ms),
                 added_p99_ms: added(|s| s.p99_ms),
-                sluice_cpu_us_per_request: pid
-                    .and(cpu.get(load_side).copied().flatten())
-                    .zip(sluice_stats.as_ref())
-                    .and_then(|(cpu, s)| {
-                        (s.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / s.requests as f64)
-                    }),
-                load_cpu_percent: cpu
-                    .get(..load_side)
-                    .and_then(|side| side.iter().copied().sum::<Option<Duration>>())
-                    .map(|busy| busy.as_secs_f64() * 100.0 / duration.as_secs_f64()),
                 sluice_peak_rss_mib: pid.and_then(procs::peak_rss_kib).map(|k| k as f64 / 1024.0),
-                direct: Some(direct_stats),
-                sluice: sluice_stats,
+                direct: Some(direct),
+                nginx,
+                sluice: through,
             });
         }
     }
+    let open_loop = open_loop_runs(args, &t, &scenarios, warmup, duration).await;
+    let tail_secs = args
+        .tail_seconds
+        .unwrap_or(if args.quick { seconds } else { 60.0 });
+    let tail = match &t.sluice {
+        Some((target, spid)) if tail_secs > 0.0 => {
+            check_alive(&mut servers)?;
+            eprintln!("tail: non-stream, 1 connection, {tail_secs:.0} s through sluice…");
+            let shape = runs::Shape::Closed(load::Spec {
+                connections: 1,
+                stream: false,
+                warmup,
+                duration: Duration::from_secs_f64(tail_secs),
+            });
+            let body = Bytes::from(request_body(false).to_string());
+            Some(report::Tail {
+                seconds: tail_secs,
+                sluice: runs::measure(&t, target, *spid, &body, &shape).await,
+                direct_p999_ms: scenarios
+                    .iter()
+                    .find(|s| !s.stream && s.connections == 1)
+                    .and_then(|s| Some(s.direct.as_ref()?.stats.p999_ms)),
+            })
+        }
+        _ => None,
+    };
+    let profile = match servers
+        .sluice
+        .as_ref()
+        .and_then(|s| Some((s.addr, s.admin.clone()?)))
+    {
+        Some((addr, admin)) if !args.no_profile => {
+            check_alive(&mut servers)?;
+            let secs = seconds.floor().max(1.0) as u64;
+            eprintln!("a {secs} s CPU profile under load (non-stream, 32 connections)…");
+            let shape = runs::Shape::Closed(load::Spec {
+                connections: 32,
+                stream: false,
+                warmup,
+                duration,
+            });
+            let body = Bytes::from(request_body(false).to_string());
+            runs::profile_under_load(&t, addr, &admin, &body, &shape, secs).await
+        }
+        _ => None,
+    };
     let accounting = match servers
         .sluice
         .as_ref()
         .and_then(|s| Some((s.addr, s.admin.as_deref()?)))
     {
         Some((addr, admin)) => {
+            // Calls answered through sluice: the one of wait_until_relaying, then every run's.
+            let mut through: Vec<&runs::Run> =
+                scenarios.iter().filter_map(|s| s.sluice.as_ref()).collect();
+            through.extend(open_loop.iter().filter_map(|o| o.sluice.as_ref()));
+            through.extend(tail.as_ref().map(|t| &t.sluice));
+            through.extend(profile.as_ref().map(|p| &p.run));
+            let answered = 1 + through.iter().map(|r| r.stats.answered).sum::<u64>();
+            let failed = through.iter().map(|r| r.stats.failed).sum::<u64>();
             eprintln!("checking that every answered call was charged and logged…");
             Some(accounting::check(addr, admin, answered, failed).await?)
         }
@@ -439,15 +530,83 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
         startup_ms: servers.sluice.as_ref().and_then(|s| s.startup_ms),
         peak_rss_mib: pid.and_then(procs::peak_rss_kib).map(|k| k as f64 / 1024.0),
         scenarios,
+        open_loop,
+        tail,
+        profile,
         accounting,
         targets: Vec::new(),
     };
     report.check_targets();
-    if let Some(p) = servers.sluice.as_mut().and_then(|s| s.proc.as_mut()) {
-        p.check_alive()
-            .context("sluice died during the benchmark")?;
-    }
+    check_alive(&mut servers).context("a server died during the benchmark")?;
     Ok(report)
+}
+
+/// Fails when sluice or nginx (if started here) has exited.
+fn check_alive(servers: &mut Servers) -> anyhow::Result<()> {
+    if let Some(p) = servers.sluice.as_mut().and_then(|s| s.proc.as_mut()) {
+        p.check_alive()?;
+    }
+    if let Some(n) = servers.nginx.as_mut() {
+        n.proc.check_alive()?;
+    }
+    Ok(())
+}
+
+/// The open loop, per mode, at `--open-share` of sluice's closed-loop req/s at 32 connections
+/// (the most connections run when 32 was not), against each server at the same rate.
+async fn open_loop_runs(
+    args: &Args,
+    t: &runs::Targets,
+    scenarios: &[Scenario],
+    warmup: Duration,
+    duration: Duration,
+) -> Vec<report::OpenScenario> {
+    let mut out = Vec::new();
+    if args.open_share <= 0.0 {
+        return out;
+    }
+    for stream in [false, true] {
+        let capacity = scenarios
+            .iter()
+            .filter(|s| s.stream == stream)
+            .filter_map(|s| Some((s.connections, s.sluice.as_ref()?.stats.rps)))
+            .min_by_key(|(c, _)| c.abs_diff(32))
+            .map(|(_, rps)| rps);
+        let Some(capacity) = capacity.filter(|&c| c > 0.0) else {
+            continue;
+        };
+        let rate = capacity * args.open_share;
+        let shape = runs::Shape::Open(open_loop::Spec {
+            rate,
+            stream,
+            warmup,
+            duration,
+            workers: args.open_workers,
+        });
+        let body = Bytes::from(request_body(stream).to_string());
+        let mode = report::mode(stream);
+        eprintln!("{mode}, open loop at {rate:.0}/s: direct…");
+        let direct = runs::measure(t, &t.direct, None, &body, &shape).await;
+        let mut nginx = None;
+        if let Some((target, npid)) = &t.nginx {
+            eprintln!("{mode}, open loop at {rate:.0}/s: through nginx…");
+            nginx = Some(runs::measure(t, target, Some(*npid), &body, &shape).await);
+        }
+        let mut sluice = None;
+        if let Some((target, spid)) = &t.sluice {
+            eprintln!("{mode}, open loop at {rate:.0}/s: through sluice…");
+            sluice = Some(runs::measure(t, target, *spid, &body, &shape).await);
+        }
+        out.push(report::OpenScenario {
+            stream,
+            rate,
+            share: args.open_share,
+            direct: Some(direct),
+            nginx,
+            sluice,
+        });
+    }
+    out
 }
 
 fn git_commit() -> Option<String> {

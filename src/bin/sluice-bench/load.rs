@@ -1,5 +1,6 @@
-//! The load generator: N workers, each with one HTTP/1.1 keep-alive connection, sending the same
-//! request back to back for a fixed window.
+//! The closed-loop load generator: N workers, each with one HTTP/1.1 keep-alive connection,
+//! sending the same request back to back for a fixed window. `exchange`, `connect`, the
+//! per-process sampling and the percentiles are shared with the open loop (`open_loop.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,26 @@ pub struct Target {
     pub addr: SocketAddr,
     pub path: String,
     pub authorization: HeaderValue,
+}
+
+impl Target {
+    /// The bench's POST with `body` (None when the path is not a valid URI).
+    pub fn request(&self, body: &Bytes) -> Option<Request<Full<Bytes>>> {
+        let mut req = Request::new(Full::new(body.clone()));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self.path.parse().ok()?;
+        let headers = req.headers_mut();
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_str(&self.addr.to_string()).ok()?,
+        );
+        headers.insert(header::AUTHORIZATION, self.authorization.clone());
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Some(req)
+    }
 }
 
 pub struct Spec {
@@ -39,6 +60,7 @@ pub struct Stats {
     pub rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    pub p999_ms: f64,
     pub max_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
@@ -49,22 +71,31 @@ pub struct Stats {
     pub failed: u64,
 }
 
-/// Run the load. The CPU time of each process in `observe` is sampled at the window's edges and
-/// returned in the same order (None where `/proc` could not be read).
-pub async fn run(
-    target: Arc<Target>,
-    body: Bytes,
-    spec: &Spec,
+/// What one observed process used during the window (None where `/proc` could not be read).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    pub cpu: Option<Duration>,
+    /// Bytes it caused to be written to storage (`write_bytes`).
+    pub written: Option<u64>,
+}
+
+/// Samples the processes in `observe` at `start` and at `end`; the differences, in the same order.
+pub fn sample_window(
     observe: &[u32],
+    start: Instant,
+    end: Instant,
     ticks: u64,
-) -> (Stats, Vec<Option<Duration>>) {
-    let start = Instant::now() + spec.warmup;
-    let end = start + spec.duration;
+) -> tokio::task::JoinHandle<Vec<Usage>> {
     let pids = observe.to_vec();
-    let sampler = tokio::spawn(async move {
-        let sample = |pids: &[u32]| -> Vec<Option<Duration>> {
+    tokio::spawn(async move {
+        let sample = |pids: &[u32]| -> Vec<(Option<Duration>, Option<u64>)> {
             pids.iter()
-                .map(|&pid| crate::procs::cpu_time(pid, ticks))
+                .map(|&pid| {
+                    (
+                        crate::procs::cpu_time(pid, ticks),
+                        crate::procs::write_bytes(pid),
+                    )
+                })
                 .collect()
         };
         tokio::time::sleep_until(start.into()).await;
@@ -74,9 +105,25 @@ pub async fn run(
         before
             .into_iter()
             .zip(after)
-            .map(|(b, a)| Some(a?.saturating_sub(b?)))
+            .map(|((c0, w0), (c1, w1))| Usage {
+                cpu: c1.zip(c0).map(|(a, b)| a.saturating_sub(b)),
+                written: w1.zip(w0).map(|(a, b)| a.saturating_sub(b)),
+            })
             .collect::<Vec<_>>()
-    });
+    })
+}
+
+/// Run the load. What each process in `observe` used in the window is returned in the same order.
+pub async fn run(
+    target: Arc<Target>,
+    body: Bytes,
+    spec: &Spec,
+    observe: &[u32],
+    ticks: u64,
+) -> (Stats, Vec<Usage>) {
+    let start = Instant::now() + spec.warmup;
+    let end = start + spec.duration;
+    let sampler = sample_window(observe, start, end, ticks);
     let workers: Vec<_> = (0..spec.connections)
         .map(|_| {
             tokio::spawn(worker(
@@ -88,40 +135,17 @@ pub async fn run(
             ))
         })
         .collect();
-    let mut latencies = Vec::new();
-    let (mut errors, mut first_error) = (0, None);
-    let (mut answered, mut failed) = (0, 0);
+    let mut all = WorkerOut::default();
     for w in workers {
         match w.await {
-            Ok(out) => {
-                latencies.extend(out.latencies);
-                errors += out.errors;
-                answered += out.answered;
-                failed += out.failed;
-                first_error = first_error.or(out.first_error);
-            }
-            Err(err) => {
-                errors += 1;
-                failed += 1;
-                first_error = first_error.or(Some(format!("worker panicked: {err}")));
-            }
+            Ok(out) => all.absorb(out),
+            Err(err) => all.error(true, || format!("worker panicked: {err}")),
         }
     }
-    let cpu = sampler.await.unwrap_or_else(|_| vec![None; observe.len()]);
-    latencies.sort_unstable();
-    let ms = |nanos: u64| nanos as f64 / 1e6;
-    let stats = Stats {
-        requests: latencies.len() as u64,
-        errors,
-        rps: latencies.len() as f64 / spec.duration.as_secs_f64(),
-        p50_ms: ms(percentile(&latencies, 0.50)),
-        p99_ms: ms(percentile(&latencies, 0.99)),
-        max_ms: ms(latencies.last().copied().unwrap_or(0)),
-        first_error,
-        answered,
-        failed,
-    };
-    (stats, cpu)
+    let usage = sampler
+        .await
+        .unwrap_or_else(|_| vec![Usage::default(); observe.len()]);
+    (all.stats(spec.duration), usage)
 }
 
 /// The nearest-rank percentile of sorted values (0 when empty).
@@ -133,18 +157,19 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// What workers measured: latencies in the window (ns) and the counts.
 #[derive(Default)]
-struct WorkerOut {
-    latencies: Vec<u64>,
-    errors: u64,
-    first_error: Option<String>,
+pub struct WorkerOut {
+    pub latencies: Vec<u64>,
+    pub errors: u64,
+    pub first_error: Option<String>,
     /// All complete 2xx answers and all failures, in the window or not.
-    answered: u64,
-    failed: u64,
+    pub answered: u64,
+    pub failed: u64,
 }
 
 impl WorkerOut {
-    fn error(&mut self, counted: bool, what: impl FnOnce() -> String) {
+    pub fn error(&mut self, counted: bool, what: impl FnOnce() -> String) {
         self.failed += 1;
         if counted {
             self.errors += 1;
@@ -153,10 +178,37 @@ impl WorkerOut {
             }
         }
     }
+
+    pub fn absorb(&mut self, other: WorkerOut) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        self.answered += other.answered;
+        self.failed += other.failed;
+        self.first_error = self.first_error.take().or(other.first_error);
+    }
+
+    /// The figures of a window `window` long.
+    pub fn stats(mut self, window: Duration) -> Stats {
+        self.latencies.sort_unstable();
+        let l = &self.latencies;
+        let ms = |nanos: u64| nanos as f64 / 1e6;
+        Stats {
+            requests: l.len() as u64,
+            errors: self.errors,
+            rps: l.len() as f64 / window.as_secs_f64(),
+            p50_ms: ms(percentile(l, 0.50)),
+            p99_ms: ms(percentile(l, 0.99)),
+            p999_ms: ms(percentile(l, 0.999)),
+            max_ms: ms(l.last().copied().unwrap_or(0)),
+            first_error: self.first_error,
+            answered: self.answered,
+            failed: self.failed,
+        }
+    }
 }
 
 /// How one request failed.
-enum Failure {
+pub enum Failure {
     /// Answered, but not as wanted; the connection is still usable.
     Answer(String),
     /// The connection is gone.
@@ -177,9 +229,6 @@ async fn worker(
     let mut conn: Option<SendRequest<Full<Bytes>>> = None;
     // A request still running this long after the window is abandoned.
     let give_up = tokio::time::Instant::from_std(end + Duration::from_secs(10));
-    let host = HeaderValue::from_str(&target.addr.to_string())
-        .unwrap_or(HeaderValue::from_static("localhost"));
-    let json = HeaderValue::from_static("application/json");
     loop {
         let t0 = Instant::now();
         if t0 >= end {
@@ -198,16 +247,9 @@ async fn worker(
                 Err(_) => break,
             },
         };
-        let mut req = Request::new(Full::new(body.clone()));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = match target.path.parse() {
-            Ok(uri) => uri,
-            Err(_) => break,
+        let Some(req) = target.request(&body) else {
+            break;
         };
-        let headers = req.headers_mut();
-        headers.insert(header::HOST, host.clone());
-        headers.insert(header::AUTHORIZATION, target.authorization.clone());
-        headers.insert(header::CONTENT_TYPE, json.clone());
         let result = tokio::time::timeout_at(give_up, exchange(send, req, stream)).await;
         let t1 = Instant::now();
         match result {
@@ -231,7 +273,7 @@ async fn worker(
     out
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -240,7 +282,7 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 }
 
 /// Send one request and read its whole body.
-async fn exchange(
+pub async fn exchange(
     send: &mut SendRequest<Full<Bytes>>,
     req: Request<Full<Bytes>>,
     stream: bool,

@@ -248,9 +248,33 @@ pub fn cpu_time(pid: u32, ticks_per_sec: u64) -> Option<Duration> {
 
 /// Peak resident set size (`VmHWM`) in KiB.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Resident set size now (`VmRSS`) in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Bytes the process caused to be written to storage (`write_bytes` of `/proc/PID/io`): what
+/// reaches the disk, page-cache writes included when they are dirtied, not what `write(2)` was
+/// asked for (a rewrite of a cached page before writeback counts again).
+pub fn write_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A free TCP port on 127.0.0.1 (for a server that cannot be told to pick one and print it).
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(l.local_addr().context("local address")?.port())
 }
 
 /// CPU used by the whole machine over `window` (`/proc/stat`), in % of one CPU. Called before
@@ -321,5 +345,7 @@ mod tests {
         let pid = std::process::id();
         assert!(cpu_time(pid, clock_ticks()).is_some());
         assert!(peak_rss_kib(pid).is_some_and(|k| k > 0));
+        assert!(rss_kib(pid).is_some_and(|k| k > 0));
+        assert!(write_bytes(pid).is_some());
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::load::Stats;
+use crate::runs::{ProfileMemory, Run};
 
 pub const BEGIN: &str = "<!-- bench:begin -->";
 pub const END: &str = "<!-- bench:end -->";
@@ -29,6 +29,12 @@ pub struct Report {
     /// VmHWM of sluice at the end.
     pub peak_rss_mib: Option<f64>,
     pub scenarios: Vec<Scenario>,
+    /// Fixed arrival rates, latency from the scheduled send time.
+    pub open_loop: Vec<OpenScenario>,
+    /// A long run at one connection, for the rare stalls.
+    pub tail: Option<Tail>,
+    /// The gateway's memory around a CPU profile recorded under load.
+    pub profile: Option<ProfileMemory>,
     /// Whether every call sluice answered was charged and logged (a gateway started here).
     pub accounting: Option<crate::accounting::Accounting>,
     pub targets: Vec<Check>,
@@ -38,21 +44,69 @@ pub struct Report {
 pub struct Scenario {
     pub stream: bool,
     pub connections: usize,
-    pub direct: Option<Stats>,
-    pub sluice: Option<Stats>,
+    pub direct: Option<Run>,
+    /// nginx as a bare reverse proxy: the floor.
+    pub nginx: Option<Run>,
+    pub sluice: Option<Run>,
     pub added_p50_ms: Option<f64>,
     pub added_p99_ms: Option<f64>,
-    pub sluice_cpu_us_per_request: Option<f64>,
-    /// CPU used by the load side (this process and the mock) during the through-sluice run, in
-    /// % of one CPU: near 100 means the load side, not sluice, was the limit.
-    pub load_cpu_percent: Option<f64>,
     /// VmHWM of sluice after this scenario.
     pub sluice_peak_rss_mib: Option<f64>,
 }
 
 impl Scenario {
     pub fn mode(&self) -> &'static str {
-        if self.stream { "stream" } else { "non-stream" }
+        mode(self.stream)
+    }
+
+    /// sluice's throughput over nginx's.
+    pub fn rps_ratio(&self) -> Option<f64> {
+        ratio(
+            self.sluice.as_ref()?.stats.rps,
+            self.nginx.as_ref()?.stats.rps,
+        )
+    }
+
+    /// sluice's CPU per request over nginx's.
+    pub fn cpu_ratio(&self) -> Option<f64> {
+        ratio(
+            self.sluice.as_ref()?.cpu_us_per_request?,
+            self.nginx.as_ref()?.cpu_us_per_request?,
+        )
+    }
+}
+
+pub fn mode(stream: bool) -> &'static str {
+    if stream { "stream" } else { "non-stream" }
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| a / b)
+}
+
+#[derive(Serialize)]
+pub struct OpenScenario {
+    pub stream: bool,
+    /// Requests per second scheduled.
+    pub rate: f64,
+    /// The share of sluice's closed-loop throughput the rate was set to.
+    pub share: f64,
+    pub direct: Option<Run>,
+    pub nginx: Option<Run>,
+    pub sluice: Option<Run>,
+}
+
+#[derive(Serialize)]
+pub struct Tail {
+    pub seconds: f64,
+    pub sluice: Run,
+    /// The direct p99.9 at one connection (closed loop), subtracted for the added figure.
+    pub direct_p999_ms: Option<f64>,
+}
+
+impl Tail {
+    pub fn added_p999_ms(&self) -> Option<f64> {
+        Some(self.sluice.stats.p999_ms - self.direct_p999_ms?)
     }
 }
 
@@ -78,7 +132,7 @@ impl Report {
         let rps = |stream, conns| {
             self.find(stream, conns)
                 .and_then(|s| s.sluice.as_ref())
-                .map(|s| (s.rps, s.errors))
+                .map(|s| (s.stats.rps, s.stats.errors))
         };
         for (stream, goal) in [(false, 10_000.0), (true, 5_000.0)] {
             let what = if stream { "streamed" } else { "non-stream" };
@@ -104,6 +158,74 @@ impl Report {
                     pass: got.map(|v| v <= goal),
                 });
             }
+        }
+        for (stream, goal) in [(false, 0.8), (true, 1.0)] {
+            let got = self.find(stream, 32).and_then(Scenario::rps_ratio);
+            checks.push(Check {
+                target: format!("{} req/s at 32 connections, to nginx's", mode(stream)),
+                goal: format!("≥ {goal:.1}×"),
+                measured: got.map_or("–".into(), |r| format!("{r:.2}×")),
+                pass: got.map(|r| r >= goal),
+            });
+        }
+        for stream in [false, true] {
+            for (conns, goal) in [(1, 8192.0), (32, 2048.0)] {
+                let got = self
+                    .find(stream, conns)
+                    .and_then(|s| s.sluice.as_ref()?.written_per_request);
+                checks.push(Check {
+                    target: format!(
+                        "bytes written per call, {}, {conns} connection{}",
+                        mode(stream),
+                        if conns == 1 { "" } else { "s" }
+                    ),
+                    goal: format!("≤ {} KiB", goal / 1024.0),
+                    measured: got.map_or("–".into(), |b| format!("{:.1} KiB", b / 1024.0)),
+                    pass: got.map(|b| b <= goal),
+                });
+            }
+        }
+        if let Some(tail) = &self.tail {
+            let secs = tail.seconds;
+            let got = tail.added_p999_ms();
+            checks.push(Check {
+                target: format!("added latency p99.9, non-stream, 1 connection, {secs:.0} s"),
+                goal: "≤ 1 ms".into(),
+                measured: got.map_or("–".into(), |v| format!("{v:.3} ms")),
+                pass: got.map(|v| v <= 1.0),
+            });
+            let max = tail.sluice.stats.max_ms;
+            checks.push(Check {
+                target: format!("slowest call, non-stream, 1 connection, {secs:.0} s"),
+                goal: "≤ 5 ms".into(),
+                measured: format!("{max:.3} ms"),
+                pass: Some(max <= 5.0),
+            });
+        }
+        if let Some(p) = &self.profile {
+            let extra = p.rss_max_mib - p.rss_before_mib;
+            checks.push(Check {
+                target: format!("memory a {} s CPU profile adds while recording", p.seconds),
+                goal: "≤ 16 MiB".into(),
+                measured: format!(
+                    "{extra:.1} MiB ({:.1} → {:.1} MiB{})",
+                    p.rss_before_mib,
+                    p.rss_max_mib,
+                    if p.recorded {
+                        ""
+                    } else {
+                        "; the profile failed"
+                    }
+                ),
+                pass: Some(p.recorded && extra <= 16.0),
+            });
+            let kept = p.rss_after_mib - p.rss_before_mib;
+            checks.push(Check {
+                target: "memory a CPU profile keeps afterwards".into(),
+                goal: "≤ 4 MiB".into(),
+                measured: format!("{kept:.1} MiB ({:.1} MiB after)", p.rss_after_mib),
+                pass: Some(p.recorded && kept <= 4.0),
+            });
         }
         checks.push(Check {
             target: "sluice peak RSS (VmHWM)".into(),
@@ -142,56 +264,6 @@ impl Report {
             .collect()
     }
 
-    /// The rows of the results table (shared by the text and markdown renderings).
-    fn rows(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
-        let head = vec![
-            "mode",
-            "conns",
-            "sluice req/s",
-            "p50 ms",
-            "p99 ms",
-            "direct req/s",
-            "p50 ms",
-            "p99 ms",
-            "added p50",
-            "added p99",
-            "errors s/d",
-            "CPU µs/req",
-            "RSS MiB",
-            "load CPU %",
-        ];
-        let opt =
-            |v: Option<f64>, prec: usize| v.map_or("–".to_owned(), |v| format!("{v:.prec$}"));
-        let rows = self
-            .scenarios
-            .iter()
-            .map(|s| {
-                let (sl, di) = (s.sluice.as_ref(), s.direct.as_ref());
-                vec![
-                    s.mode().to_owned(),
-                    s.connections.to_string(),
-                    opt(sl.map(|x| x.rps), 0),
-                    opt(sl.map(|x| x.p50_ms), 3),
-                    opt(sl.map(|x| x.p99_ms), 3),
-                    opt(di.map(|x| x.rps), 0),
-                    opt(di.map(|x| x.p50_ms), 3),
-                    opt(di.map(|x| x.p99_ms), 3),
-                    opt(s.added_p50_ms, 3),
-                    opt(s.added_p99_ms, 3),
-                    format!(
-                        "{}/{}",
-                        sl.map_or("–".into(), |x| x.errors.to_string()),
-                        di.map_or("–".into(), |x| x.errors.to_string())
-                    ),
-                    opt(s.sluice_cpu_us_per_request, 1),
-                    opt(s.sluice_peak_rss_mib, 1),
-                    opt(s.load_cpu_percent, 0),
-                ]
-            })
-            .collect();
-        (head, rows)
-    }
-
     fn summary_line(&self) -> String {
         let mut note = self
             .note
@@ -219,34 +291,32 @@ impl Report {
     }
 
     pub fn text(&self) -> String {
-        let (head, rows) = self.rows();
-        let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
         let mut out = String::new();
         let _ = writeln!(out, "{}", self.summary_line());
-        let line = |cells: Vec<String>| {
-            cells
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:>w$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-        };
-        let _ = writeln!(
-            out,
-            "{}",
-            line(head.iter().map(|h| (*h).to_owned()).collect())
-        );
-        for row in rows {
-            let _ = writeln!(out, "{}", line(row));
+        for table in crate::tables::all(self) {
+            let mut widths: Vec<usize> = table.head.iter().map(|h| h.chars().count()).collect();
+            for row in &table.rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let line = |cells: &[String]| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:>w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            };
+            let _ = writeln!(out, "\n{}", table.title);
+            let _ = writeln!(out, "{}", line(&table.head));
+            for row in &table.rows {
+                let _ = writeln!(out, "{}", line(row));
+            }
         }
         let _ = writeln!(
             out,
-            "startup (spawn → first 200 from /api/status): {}   peak RSS: {}",
+            "\nstartup (spawn → first 200 from /api/status): {}   peak RSS: {}",
             self.startup_ms.map_or("–".into(), |v| format!("{v:.1} ms")),
             self.peak_rss_mib
                 .map_or("–".into(), |v| format!("{v:.1} MiB"))
@@ -263,29 +333,61 @@ impl Report {
                 c.target, c.measured, c.goal
             );
         }
-        for s in &self.scenarios {
-            for (who, stats) in [("sluice", &s.sluice), ("direct", &s.direct)] {
-                if let Some(e) = stats.as_ref().and_then(|x| x.first_error.as_ref()) {
-                    let _ = writeln!(
-                        out,
-                        "first error, {} {} conns, {who}: {e}",
-                        s.mode(),
-                        s.connections
-                    );
-                }
+        for (what, run) in self.runs() {
+            if let Some(e) = &run.stats.first_error {
+                let _ = writeln!(out, "first error, {what}: {e}");
             }
         }
         out
     }
 
+    /// Every run with a name for messages.
+    fn runs(&self) -> Vec<(String, &Run)> {
+        let mut runs = Vec::new();
+        for s in &self.scenarios {
+            for (who, run) in [
+                ("sluice", &s.sluice),
+                ("nginx", &s.nginx),
+                ("direct", &s.direct),
+            ] {
+                if let Some(run) = run {
+                    runs.push((format!("{} {} conns, {who}", s.mode(), s.connections), run));
+                }
+            }
+        }
+        for o in &self.open_loop {
+            for (who, run) in [
+                ("sluice", &o.sluice),
+                ("nginx", &o.nginx),
+                ("direct", &o.direct),
+            ] {
+                if let Some(run) = run {
+                    runs.push((
+                        format!("open loop {} at {:.0}/s, {who}", mode(o.stream), o.rate),
+                        run,
+                    ));
+                }
+            }
+        }
+        if let Some(t) = &self.tail {
+            runs.push(("tail run, sluice".into(), &t.sluice));
+        }
+        if let Some(p) = &self.profile {
+            runs.push(("profile run, sluice".into(), &p.run));
+        }
+        runs
+    }
+
     pub fn markdown(&self) -> String {
-        let (head, rows) = self.rows();
         let mut out = String::new();
-        let _ = writeln!(out, "Last run: {}.\n", self.summary_line());
-        let _ = writeln!(out, "| {} |", head.join(" | "));
-        let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
-        for row in rows {
-            let _ = writeln!(out, "| {} |", row.join(" | "));
+        let _ = writeln!(out, "Last run: {}.", self.summary_line());
+        for table in crate::tables::all(self) {
+            let _ = writeln!(out, "\n{}\n", table.title);
+            let _ = writeln!(out, "| {} |", table.head.join(" | "));
+            let _ = writeln!(out, "|{}", "---|".repeat(table.head.len()));
+            for row in &table.rows {
+                let _ = writeln!(out, "| {} |", row.join(" | "));
+            }
         }
         let _ = writeln!(out, "\n| target | goal | measured | |\n|---|---|---|---|");
         for c in &self.targets {
@@ -346,6 +448,9 @@ mod tests {
             startup_ms: Some(250.0),
             peak_rss_mib: Some(40.0),
             scenarios: Vec::new(),
+            open_loop: Vec::new(),
+            tail: None,
+            profile: None,
             accounting: None,
             targets: Vec::new(),
         };
