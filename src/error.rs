@@ -165,7 +165,26 @@ impl ApiError {
                 "a record with that name already exists".into()
             }
             ApiError::Store(_) => "the database is unavailable; try again shortly".into(),
-            other => other.to_string(),
+            ApiError::BadRequest(_)
+            | ApiError::InvalidFields { .. }
+            | ApiError::InvalidApiKey(_)
+            | ApiError::Unauthenticated(_)
+            | ApiError::Forbidden(_)
+            | ApiError::ModelNotAllowed(_)
+            | ApiError::NotFound(_)
+            | ApiError::ModelNotFound(_)
+            | ApiError::Conflict(_)
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::PayloadTooLarge(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::InsufficientQuota(_)
+            | ApiError::Throttled { .. }
+            | ApiError::RateLimited(_)
+            | ApiError::UpstreamFailed(_)
+            | ApiError::UpstreamTimeout(_)
+            | ApiError::UpstreamRateLimited(_)
+            | ApiError::ShuttingDown
+            | ApiError::StoreUnready => self.to_string(),
         }
     }
 

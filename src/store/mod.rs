@@ -1,6 +1,7 @@
 //! SQLite: one file in WAL mode, one writer thread, a pool of readers.
 //!
-//! - [`pragmas`]: every PRAGMA in one place.
+//! - [`pragmas`]: the PRAGMAs of the server's connections (copies and offline commands set
+//!   their own; see there).
 //! - [`writer`]: the single writer; batches jobs into `BEGIN IMMEDIATE` transactions (group commit).
 //! - [`migrate`]: migrations embedded from `schema/`.
 //! - [`backup`]: online copies through SQLite's backup API, checked and fsynced.
@@ -10,6 +11,7 @@
 //!
 //! The store knows nothing of HTTP; ids, timestamps and amounts come in from the domain code.
 
+pub mod anomalies;
 pub mod backup;
 pub mod channel_stats;
 pub mod channels;
