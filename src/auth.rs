@@ -327,7 +327,6 @@ impl LoginThrottle {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,9 +1,9 @@
 //! The log retention task: deletes consume, error and system rows older than the
 //! `log.retention_days` option, in small batches, so the log table stays bounded (a busy
 //! gateway writes millions of rows a month). Rollups and purged totals keep what the rows
-//! said; the SQL is in [`crate::store::retention`].
+//! said; the SQL is in [`crate::store::log_purge`].
 
-use crate::store::{Store, StoreError, retention};
+use crate::store::{Store, StoreError, log_purge};
 use std::time::Duration;
 
 /// Rows deleted per writer transaction: small enough that requests queued behind a batch wait
@@ -27,7 +27,7 @@ pub async fn purge_in_batches(
     loop {
         let n = store
             .writer
-            .exec(move |c| retention::purge_batch(c, before, batch))
+            .exec(move |c| log_purge::purge_batch(c, before, batch))
             .await?;
         total += n;
         if n < batch {

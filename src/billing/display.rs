@@ -154,7 +154,6 @@ pub const USER_FIELDS: &[&str] = &["quota", "used_quota"];
 pub const KEY_FIELDS: &[&str] = &["remain_quota", "used_quota"];
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

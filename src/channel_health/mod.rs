@@ -141,15 +141,15 @@ pub async fn test_channel<H: Host>(
         .await
         .map_err(|e| not_found(e, id))?;
     let model = check::model_for(&row, model).ok_or(TestError::NoModel)?;
-    let probe = check::probe(&**state, &row, &model).await;
+    let run = check::run(&**state, &row, &model).await;
     let h = state.channel_health();
     let opts = state.catalog().options().channel.clone();
     let now = crate::util::now_secs();
-    let trip = h.tracker.observe(id, probe.outcome, now, &opts);
-    let change = if probe.ok {
+    let trip = h.tracker.observe(id, run.outcome, now, &opts);
+    let change = if run.ok {
         h.stats.tests_passed.fetch_add(1, Relaxed);
         (row.status() == ChannelStatus::AutoDisabled && opts.auto_enable).then(|| Change::Enable {
-            reason: format!("a test with {model} passed in {} ms", probe.latency_ms),
+            reason: format!("a test with {model} passed in {} ms", run.latency_ms),
         })
     } else {
         h.stats.tests_failed.fetch_add(1, Relaxed);
@@ -159,11 +159,11 @@ pub async fn test_channel<H: Host>(
         })
     };
     let record = TestRecord {
-        ok: probe.ok,
-        http_status: probe.http_status(),
-        latency_ms: probe.latency_ms,
+        ok: run.ok,
+        http_status: run.http_status(),
+        latency_ms: run.latency_ms,
         tested_at: now,
-        error: probe.error.clone(),
+        error: run.error.clone(),
     };
     let after = match apply(&**state, id, change, Some(record)).await {
         Ok(r) => r,
@@ -175,10 +175,10 @@ pub async fn test_channel<H: Host>(
     Ok(TestReport {
         channel_id: id,
         model,
-        ok: probe.ok,
-        status: probe.http_status(),
-        latency_ms: probe.latency_ms,
-        error: probe.error,
+        ok: run.ok,
+        status: run.http_status(),
+        latency_ms: run.latency_ms,
+        error: run.error,
         channel_status: after.status(),
     })
 }

@@ -20,14 +20,14 @@ pub mod gotify;
 pub mod message;
 pub mod outbound;
 pub mod policy;
-pub mod settings;
+pub mod receiver;
 pub mod ssrf;
 pub mod warnings;
 pub mod webhook;
 
 pub use message::Message;
 pub use policy::{NotifyConfig, NotifyPolicy, SmtpSecurity, SmtpSettings};
-pub use settings::{Kind, Settings, Target};
+pub use receiver::{Kind, Settings, Target};
 pub use warnings::{Decision, Subject};
 
 use crate::store::notify::WarningRow;
@@ -497,7 +497,6 @@ pub enum TestError {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -320,7 +320,6 @@ fn carries_content(v: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const ROLE: &str =

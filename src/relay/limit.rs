@@ -169,7 +169,6 @@ pub fn largest_within(price: &Price, prompt: u64, asked: &Asked, cap: u64, budge
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

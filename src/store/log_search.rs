@@ -209,7 +209,6 @@ pub fn search(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::store::Store;

@@ -296,7 +296,6 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

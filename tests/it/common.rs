@@ -1,7 +1,7 @@
 //! The test harness: a real sluice (in-process, port 0, temp data dir, real SQLite file)
 //! in front of the project's mock upstream, both over loopback HTTP.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code)]
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -4,7 +4,7 @@
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::notify::TestError;
-use crate::notify::settings::Patch;
+use crate::notify::receiver::Patch;
 use crate::notify::ssrf::AllowList;
 use crate::notify::{Kind, Settings};
 use crate::state::AppState;

@@ -328,7 +328,6 @@ impl http_body::Body for TrackedBody {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -291,7 +291,6 @@ pub async fn run(args: &ProbeArgs, out: &mut dyn Write) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn ep(url: &str) -> String {
