@@ -136,8 +136,9 @@ pub async fn serve(
     run(state, listener, shutdown, systemd).await
 }
 
-/// Loads the in-memory catalog (off the async threads) and starts loading the tokenizers in
-/// the background: they take a few hundred milliseconds, and only relay calls wait for them.
+/// Builds the state, loading the in-memory catalog off the async threads. The tokenizers are
+/// not loaded here: tiktoken-rs loads each on its first exact count (a settle whose upstream
+/// reported no usage, a token-audit sample), which runs off the async threads.
 pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<AppState>> {
     build_state_with(config, store, crate::ratelimit::Limiter::default()).await
 }

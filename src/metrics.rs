@@ -262,7 +262,7 @@ impl Metrics {
             ),
             (
                 "sluice_relays_in_flight",
-                "Relayed calls in progress (streams being drained included).",
+                "Relay tasks in progress: relayed calls (streams being drained included) and the tasks they spawn (an automatic channel disable, a token-audit count).",
                 extra.relays_in_flight as i64,
             ),
             (
@@ -420,6 +420,7 @@ impl Metrics {
 
 /// Values read at render time from outside the counters.
 pub struct Gauges {
+    /// Relay tasks and the tasks they spawn ([`crate::tasks::InFlight`]).
     pub relays_in_flight: u64,
     pub writer_queue: usize,
     pub commits: u64,

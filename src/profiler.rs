@@ -8,8 +8,8 @@
 //! graph) plus a small `.json` sidecar into `dir`, keeps the newest `keep` profiles, then rests
 //! for `cooldown`. Admins can also record one on demand ([`Profiler::profile_now`]).
 //!
-//! Unlike the reference system: the process's CPU, not the machine's; a failed sample is logged
-//! and skipped, never fatal; old profiles are pruned; there is no debug port — the files are served
+//! It watches the process's CPU, not the machine's; a failed sample is logged and skipped,
+//! never fatal; old profiles are pruned; there is no debug port — the files are served
 //! by the admin API. Timestamps in file names are UTC.
 //!
 //! `pprof` is process-global (one SIGPROF timer), so only one profile is recorded at a time in the

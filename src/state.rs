@@ -19,8 +19,8 @@ pub struct AppState {
     pub upstream: Upstream,
     pub throttle: LoginThrottle,
     pub started: Instant,
-    /// Relay tasks and the tasks they spawn (a channel disable, a settle that outlives its
-    /// connection), in flight: shutdown waits for them.
+    /// Relay tasks and the tasks they spawn (an automatic channel disable, a token-audit
+    /// count), in flight: shutdown waits for them.
     pub relays: Arc<InFlight>,
     pub metrics: crate::metrics::Metrics,
     pub profiler: Arc<crate::profiler::Profiler>,

@@ -1,6 +1,6 @@
 //! Notifications: quota warnings (and later other events) to each user's chosen receiver.
 //!
-//! - [`settings`]: a user's kind, threshold and per-kind fields; validation; the masked view.
+//! - [`receiver`]: a user's kind, threshold and per-kind fields; validation; the masked view.
 //! - [`warnings`]: when a balance warrants a warning (once per crossing, N per window), in memory.
 //! - [`ssrf`]: the guard every user-set URL passes, at save time and at send time.
 //! - [`outbound`]: one HTTP call pinned to the checked addresses (ureq, no redirects).

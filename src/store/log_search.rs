@@ -94,7 +94,7 @@ pub struct PageRequest {
     pub descending: bool,
     pub limit: usize,
     pub after: Option<Cursor>,
-    /// Rows skipped (page-number paging, for scripts written against the reference API).
+    /// Rows skipped (page-number paging, for scripts that page by number).
     pub offset: usize,
 }
 

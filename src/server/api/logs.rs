@@ -19,9 +19,9 @@ use std::sync::Arc;
 const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = params::MAX_PAGE_SIZE;
 
-/// Query parameters of the log routes. Names follow the reference API where it has one
-/// (`token_name`, `model_name`, `start_timestamp`…); unknown names are refused, so a typo is
-/// not silently ignored.
+/// Query parameters of the log routes (`token_name`, `model_name`, `start_timestamp`…, the
+/// names existing log scripts send); unknown names are refused, so a typo is not silently
+/// ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Params {
@@ -194,7 +194,7 @@ fn intersect(given: Option<Vec<i64>>, found: Vec<i64>) -> Vec<i64> {
 }
 
 /// `GET /api/log`, `GET /api/log/self`: newest first by default; `cursor` pages are stable
-/// while rows arrive, `p` pages (1-based) are offered for scripts written for the reference.
+/// while rows arrive; `p` pages (1-based, by offset) serve scripts that page by number.
 pub async fn search(
     state: &AppState,
     p: &Principal,
