@@ -22,6 +22,15 @@ export interface UsageRange {
  * The usage query for [start, end): hourly buckets on whole hours; daily buckets from local
  * midnight in the browser's zone (`tz`), so a day here is the day the logs page shows.
  */
+/**
+ * "Now" as the end of a usage range. The API's end is exclusive and in whole seconds, so the
+ * current second is included by ending one second later: a call made in the second the page
+ * opened would otherwise be on the logs page (whose presets have no end) but not in usage.
+ */
+export function usageEndNow(): number {
+  return Math.floor(Date.now() / 1000) + 1;
+}
+
 export function usageQuery(bucket: 'hour' | 'day', start: number, end: number): UsageRange {
   const buckets: number[] = [];
   if (bucket === 'hour') {

@@ -11,7 +11,7 @@ import { pivot, totalsBy, type Metric } from '../lib/series';
 import type { UsageSeries } from '../lib/types';
 import { Card, Data, ErrorNote, InlineBar, Page, Pending } from '../components/ui';
 import { axisMoney, TimeChart } from '../components/chart';
-import { useNames, usageQuery, type SplitBy, ZoneStatement } from '../components/usage';
+import { useNames, usageEndNow, usageQuery, type SplitBy, ZoneStatement } from '../components/usage';
 
 type Span = '24h' | '7d' | '30d';
 const SPAN_SECS: Record<Span, number> = { '24h': 86_400, '7d': 7 * 86_400, '30d': 30 * 86_400 };
@@ -24,7 +24,7 @@ export default function UsagePage() {
   const [bucket, setBucket] = useState<'hour' | 'day'>('hour');
   const [by, setBy] = useState<SplitBy>('model');
   const [metric, setMetric] = useState<Metric>('quota');
-  const [now] = useState(() => Math.floor(Date.now() / 1000));
+  const [now] = useState(usageEndNow);
   const q = useMemo(() => usageQuery(bucket, now - SPAN_SECS[span], now), [bucket, span, now]);
   const data = useLoad((signal) => api.get<UsageSeries>(admin ? 'usage' : 'usage/self', { ...q.query, by }, signal), [admin, by, q]);
   const names = useNames(by);

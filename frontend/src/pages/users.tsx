@@ -13,7 +13,7 @@ import type { Role, UsageSeries, User } from '../lib/types';
 import { Badge, Card, Checkbox, ConfirmDialog, Data, Dialog, ErrorNote, Field, Loading, Page, Pending } from '../components/ui';
 import { Pager, SearchBox, usePagedList } from '../components/list';
 import { MoneyInput, unitsHint } from '../components/inputs';
-import { usageQuery, ZoneStatement } from '../components/usage';
+import { usageEndNow, usageQuery, ZoneStatement } from '../components/usage';
 
 const USERNAME = /^[\p{L}\p{N}._@-]{1,64}$/u;
 
@@ -222,7 +222,7 @@ function BalanceForm(props: { user: User; onDone: () => void }) {
 
 function UserUsage(props: { user: User }) {
   const m = t().users;
-  const [now] = useState(() => Math.floor(Date.now() / 1000));
+  const [now] = useState(usageEndNow);
   const q = useMemo(() => usageQuery('day', now - 30 * 86_400, now), [now]);
   const data = useLoad((signal) => api.get<UsageSeries>('usage', { ...q.query, user_id: props.user.id, by: 'model' }, signal), [props.user.id, q]);
   const { rows, all } = totalsBy(data.data?.points ?? []);
