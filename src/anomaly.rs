@@ -16,6 +16,7 @@
 
 use crate::settings::modules::AnomalyOptions;
 use crate::store::StoreError;
+use crate::store::anomalies::{self, SpendBy};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 use serde::Serialize;
@@ -159,40 +160,6 @@ pub struct Report {
     pub channels: Vec<ChannelOutlier>,
 }
 
-/// (id, name, last-hour spend, baseline spend) of one user or key.
-type SpendRow = (i64, Option<String>, i64, i64);
-
-fn spend(
-    conn: &Connection,
-    column: &str,
-    names: &str,
-    now: i64,
-    baseline_from: i64,
-) -> Result<Vec<SpendRow>, StoreError> {
-    // The last 60 minutes from the rows (exact); the baseline from whole rolled-up hours
-    // before that.
-    let sql = format!(
-        "WITH recent AS (
-            SELECT {column} AS id, SUM(quota) AS q FROM logs
-             WHERE type = 2 AND created_at >= ?1 AND {column} IS NOT NULL GROUP BY {column}),
-         base AS (
-            SELECT {column} AS id, SUM(quota) AS q FROM usage_hourly
-             WHERE type = 2 AND hour >= ?2 AND hour < ?3 GROUP BY {column})
-         SELECT recent.id, ({names}), recent.q, COALESCE(base.q, 0)
-           FROM recent LEFT JOIN base ON base.id = recent.id"
-    );
-    let recent_from = now - HOUR;
-    let base_to = recent_from - recent_from.rem_euclid(HOUR);
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map(
-            rusqlite::params![recent_from, baseline_from, base_to],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}
-
 /// Builds the report from the database, the token audit and the channels' prompt
 /// undercounts (channel id, calls, the latest).
 pub fn report(
@@ -214,19 +181,14 @@ pub fn report(
     let baseline_hours = f64::from(o.baseline_days) * 24.0;
     let baseline_from = now - HOUR - i64::from(o.baseline_days) * 86_400;
     let mut spenders = Vec::new();
-    for (account, column, names) in [
-        (
-            "user",
-            "user_id",
-            "SELECT username FROM users WHERE id = recent.id",
-        ),
-        (
-            "key",
-            "key_id",
-            "SELECT name FROM api_keys WHERE id = recent.id",
-        ),
-    ] {
-        for (id, name, last, base) in spend(conn, column, names, now, baseline_from)? {
+    // The last 60 minutes from the rows (exact); the baseline from whole rolled-up hours
+    // before that.
+    let recent_from = now - HOUR;
+    let base_to = recent_from - recent_from.rem_euclid(HOUR);
+    for (account, by) in [("user", SpendBy::User), ("key", SpendBy::Key)] {
+        for (id, name, last, base) in
+            anomalies::spend(conn, by, recent_from, baseline_from, base_to)?
+        {
             let usual = base as f64 / baseline_hours;
             if last >= o.min_spend && last as f64 > o.spend_factor * usual {
                 spenders.push(Spender {
@@ -256,17 +218,7 @@ pub fn report(
         .collect();
     token_divergence.sort_by(|a, b| b.divergence.abs().total_cmp(&a.divergence.abs()));
 
-    let mut stmt = conn.prepare(
-        "SELECT channel_id, COUNT(*), SUM(type = 5),
-                SUM(CASE WHEN type = 2 THEN COALESCE(latency_ms, 0) ELSE 0 END), SUM(type = 2)
-           FROM logs WHERE type IN (2, 5) AND created_at >= ?1 AND channel_id IS NOT NULL
-          GROUP BY channel_id",
-    )?;
-    let per_channel: Vec<(i64, i64, i64, i64, i64)> = stmt
-        .query_map([now - HOUR], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<Result<_, _>>()?;
+    let per_channel = anomalies::channel_hour(conn, now - HOUR)?;
     let (lat_sum, ok_sum) = per_channel
         .iter()
         .fold((0i64, 0i64), |(l, n), c| (l + c.3, n + c.4));

@@ -2,7 +2,8 @@
 //! the root account on first start, serve on a given listener, and stop cleanly.
 
 use crate::config::Config;
-use crate::server::{self, state::AppState};
+use crate::server;
+use crate::state::AppState;
 use crate::store::users::{NewUser, Role};
 use crate::store::{Store, users};
 use crate::systemd::Notifier;
@@ -52,10 +53,6 @@ fn tighten_database_modes(db: &Path) {
     }
 }
 
-/// The file in the data directory that holds a generated root password until root changes it
-/// (the password change deletes it; while it exists, `GET /api/me` says `must_change_password`).
-pub const INITIAL_ROOT_PASSWORD_FILE: &str = "initial-root-password";
-
 /// Creates the root account when the database has no users. The password is the configured
 /// one, or a generated one that is printed once (only to a terminal) and written to `<data>/initial-root-password`
 /// (mode 0600). Never logged. Blocking: call it outside the async runtime.
@@ -69,7 +66,7 @@ pub fn ensure_root(store: &Store, config: &Config) -> anyhow::Result<()> {
     } else {
         config.root_password.expose().to_string()
     };
-    let hash = server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash = crate::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = util::now_secs();
     store.writer.exec_blocking(move |c| {
         users::insert(
@@ -85,7 +82,9 @@ pub fn ensure_root(store: &Store, config: &Config) -> anyhow::Result<()> {
         )
     })?;
     if generated {
-        let file = config.data_dir.join(INITIAL_ROOT_PASSWORD_FILE);
+        let file = config
+            .data_dir
+            .join(crate::auth::INITIAL_ROOT_PASSWORD_FILE);
         write_private(&file, &format!("{password}\n"))
             .with_context(|| format!("cannot write {}", file.display()))?;
         // On a terminal the operator sees the password once. Otherwise stdout is a journal or a
@@ -137,8 +136,9 @@ pub async fn serve(
     run(state, listener, shutdown, systemd).await
 }
 
-/// Loads the in-memory catalog (off the async threads) and starts loading the tokenizers in
-/// the background: they take a few hundred milliseconds, and only relay calls wait for them.
+/// Builds the state, loading the in-memory catalog off the async threads. The tokenizers are
+/// not loaded here: tiktoken-rs loads each on its first exact count (a settle whose upstream
+/// reported no usage, a token-audit sample), which runs off the async threads.
 pub async fn build_state(config: Config, store: Store) -> anyhow::Result<Arc<AppState>> {
     build_state_with(config, store, crate::ratelimit::Limiter::default()).await
 }
@@ -183,14 +183,23 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // A first ping before the first request, so /readyz tells the truth from the start.
-    crate::health::check(&state).await;
+    crate::dbhealth::check(&state).await;
     let interval = Duration::from_secs(state.config.db_ping_interval_secs);
-    crate::health::spawn_pinger(state.clone(), interval);
+    crate::dbhealth::spawn_pinger(state.clone(), interval);
     state.profiler.start_monitor(state.shutdown.subscribe());
-    crate::retention::spawn(state.clone());
+    let options = state.catalog.options_cell();
+    crate::retention::spawn(
+        state.store.clone(),
+        move || options.load().log.retention_days,
+        state.shutdown.subscribe(),
+    );
     let scheduler =
         crate::backup::spawn_scheduler(state.backups.clone(), state.shutdown.subscribe());
-    systemd.spawn_watchdog(state.clone());
+    let store = state.store.clone();
+    systemd.spawn_watchdog(move || {
+        let store = store.clone();
+        async move { crate::dbhealth::ping(&store).await }
+    });
     let channel_tests = crate::channel_health::scheduler::spawn(state.clone());
     log::info!("listening on http://{addr}");
     // Ready only now: migrations ran before the state was built, the listener is bound and the
@@ -231,7 +240,6 @@ pub async fn run(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -63,14 +63,14 @@ pub fn reconcile(config: &Config, as_json: bool) -> anyhow::Result<bool> {
     Ok(report.is_clean())
 }
 
-/// `sluice gen-logs`: synthetic rows for measuring log queries (see [`crate::genlogs`]).
-pub fn gen_logs(config: &Config, spec: &crate::genlogs::Spec) -> anyhow::Result<()> {
+/// `sluice gen-logs`: synthetic rows for measuring log queries (see [`crate::store::synthetic`]).
+pub fn gen_logs(config: &Config, spec: &crate::store::synthetic::Spec) -> anyhow::Result<()> {
     let store = Store::open(&config.database_path())?;
     // A fresh database gets its root account first, as `serve` would give it.
     crate::app::ensure_root(&store, config)?;
     let started = std::time::Instant::now();
     let mut next_report = 0;
-    crate::genlogs::generate(&store, spec, |written| {
+    crate::store::synthetic::generate(&store, spec, |written| {
         if written >= next_report {
             eprintln!("gen-logs: {written} / {} rows", spec.rows);
             next_report = written + (spec.rows / 10).max(1);

@@ -165,7 +165,26 @@ impl ApiError {
                 "a record with that name already exists".into()
             }
             ApiError::Store(_) => "the database is unavailable; try again shortly".into(),
-            other => other.to_string(),
+            ApiError::BadRequest(_)
+            | ApiError::InvalidFields { .. }
+            | ApiError::InvalidApiKey(_)
+            | ApiError::Unauthenticated(_)
+            | ApiError::Forbidden(_)
+            | ApiError::ModelNotAllowed(_)
+            | ApiError::NotFound(_)
+            | ApiError::ModelNotFound(_)
+            | ApiError::Conflict(_)
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::PayloadTooLarge(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::InsufficientQuota(_)
+            | ApiError::Throttled { .. }
+            | ApiError::RateLimited(_)
+            | ApiError::UpstreamFailed(_)
+            | ApiError::UpstreamTimeout(_)
+            | ApiError::UpstreamRateLimited(_)
+            | ApiError::ShuttingDown
+            | ApiError::StoreUnready => self.to_string(),
         }
     }
 
@@ -192,6 +211,18 @@ impl ApiError {
         match self {
             ApiError::RateLimited(r) => r.headers.pairs(),
             _ => Vec::new(),
+        }
+    }
+}
+
+/// A channel test that could not run: the channel is gone, it lists no model, or the store failed.
+impl From<crate::channel_health::TestError> for ApiError {
+    fn from(e: crate::channel_health::TestError) -> ApiError {
+        use crate::channel_health::TestError;
+        match e {
+            TestError::NoSuchChannel(_) => ApiError::NotFound(e.to_string()),
+            TestError::NoModel => ApiError::BadRequest(e.to_string()),
+            TestError::Store(e) => ApiError::Store(e),
         }
     }
 }

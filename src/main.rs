@@ -138,7 +138,7 @@ fn main() -> ExitCode {
             seed,
         } => sluice::cli::gen_logs(
             &config,
-            &sluice::genlogs::Spec {
+            &sluice::store::synthetic::Spec {
                 rows,
                 days,
                 users,
@@ -249,7 +249,7 @@ fn healthcheck(config: &Config) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime
-        .block_on(sluice::health::ask_ready(config.listen))
+        .block_on(sluice::dbhealth::ask_ready(config.listen))
         .map_err(|e| anyhow::anyhow!(e))?;
     println!("ready");
     Ok(())

@@ -262,7 +262,7 @@ impl Metrics {
             ),
             (
                 "sluice_relays_in_flight",
-                "Relayed calls in progress (streams being drained included).",
+                "Relay tasks in progress: relayed calls (streams being drained included) and the tasks they spawn (an automatic channel disable, a token-audit count).",
                 extra.relays_in_flight as i64,
             ),
             (
@@ -420,6 +420,7 @@ impl Metrics {
 
 /// Values read at render time from outside the counters.
 pub struct Gauges {
+    /// Relay tasks and the tasks they spawn ([`crate::tasks::InFlight`]).
     pub relays_in_flight: u64,
     pub writer_queue: usize,
     pub commits: u64,
@@ -430,7 +431,7 @@ pub struct Gauges {
     /// Unix seconds of the last backup that passed its check since start (0 = none).
     pub last_backup_at: i64,
     pub uptime_secs: u64,
-    pub channel_health: crate::channel_health::HealthGauges,
+    pub channel_health: HealthGauges,
 }
 
 fn write_histogram(o: &mut String, name: &str, help: &str, labels: &str, h: &HistogramSnapshot) {
@@ -488,7 +489,7 @@ mod tests {
             backups_failed: 1,
             last_backup_at: 1_795_000_000,
             uptime_secs: 9,
-            channel_health: crate::channel_health::HealthGauges {
+            channel_health: HealthGauges {
                 auto_disabled: 2,
                 ..Default::default()
             },
@@ -506,5 +507,41 @@ mod tests {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(line.rsplit(' ').count(), 2, "{line}");
         }
+    }
+}
+
+/// Channel health numbers for `/api/stats` and `/metrics` (filled by `channel_health`).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct HealthGauges {
+    /// Channels by status, from the catalog.
+    pub enabled: u64,
+    pub disabled: u64,
+    pub auto_disabled: u64,
+    pub tests_passed: u64,
+    pub tests_failed: u64,
+    /// Automatic disables and re-enables since start.
+    pub auto_disabled_total: u64,
+    pub auto_enabled_total: u64,
+}
+
+impl HealthGauges {
+    /// Prometheus text lines.
+    pub fn write_prometheus(&self, o: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channels Channels by status (enabled, disabled by an admin, auto_disabled by the health checks).\n# TYPE sluice_channels gauge\nsluice_channels{{status=\"enabled\"}} {}\nsluice_channels{{status=\"disabled\"}} {}\nsluice_channels{{status=\"auto_disabled\"}} {}",
+            self.enabled, self.disabled, self.auto_disabled
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channel_tests_total Channel tests (manual and scheduled) by result.\n# TYPE sluice_channel_tests_total counter\nsluice_channel_tests_total{{result=\"ok\"}} {}\nsluice_channel_tests_total{{result=\"error\"}} {}",
+            self.tests_passed, self.tests_failed
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channel_status_changes_total Channels turned off or back on by the health checks.\n# TYPE sluice_channel_status_changes_total counter\nsluice_channel_status_changes_total{{to=\"auto_disabled\"}} {}\nsluice_channel_status_changes_total{{to=\"enabled\"}} {}",
+            self.auto_disabled_total, self.auto_enabled_total
+        );
     }
 }

@@ -63,7 +63,6 @@ pub fn make_private(paths: &[&Path]) -> std::io::Result<Vec<(std::path::PathBuf,
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

@@ -1,11 +1,9 @@
-//! Log retention: a background task deletes consume, error and system rows older than the
-//! `log.retention_days` option, in small batches, so the log table stays bounded (the
-//! reference system's tables reached tens of GB). Rollups and purged totals keep what the
-//! rows said (see [`crate::store::retention`]).
+//! The log retention task: deletes consume, error and system rows older than the
+//! `log.retention_days` option, in small batches, so the log table stays bounded (a busy
+//! gateway writes millions of rows a month). Rollups and purged totals keep what the rows
+//! said; the SQL is in [`crate::store::log_purge`].
 
-use crate::server::state::AppState;
-use crate::store::{Store, StoreError, retention};
-use std::sync::Arc;
+use crate::store::{Store, StoreError, log_purge};
 use std::time::Duration;
 
 /// Rows deleted per writer transaction: small enough that requests queued behind a batch wait
@@ -29,7 +27,7 @@ pub async fn purge_in_batches(
     loop {
         let n = store
             .writer
-            .exec(move |c| retention::purge_batch(c, before, batch))
+            .exec(move |c| log_purge::purge_batch(c, before, batch))
             .await?;
         total += n;
         if n < batch {
@@ -40,26 +38,30 @@ pub async fn purge_in_batches(
     }
 }
 
-/// One pass: applies the current option. Returns rows deleted.
-pub async fn run_once(state: &AppState) -> Result<usize, StoreError> {
-    let days = state.catalog.options().log.retention_days;
+/// One pass keeping `days` days of rows (the `log.retention_days` option; 0 keeps all).
+/// Returns rows deleted.
+pub async fn run_once(store: &Store, days: u32) -> Result<usize, StoreError> {
     if days == 0 {
         return Ok(0);
     }
     let before = crate::util::now_secs() - i64::from(days) * 86_400;
-    let n = purge(&state.store, before).await?;
+    let n = purge(store, before).await?;
     if n > 0 {
         log::info!("retention: deleted {n} log rows older than {days} days");
     }
     Ok(n)
 }
 
-/// Runs [`run_once`] now and every ten minutes until shutdown.
-pub fn spawn(state: Arc<AppState>) {
-    let mut shutdown = state.shutdown.subscribe();
+/// Runs [`run_once`] now and every ten minutes until `shutdown` turns true, with the days
+/// `days` gives at each pass (the current option).
+pub fn spawn(
+    store: Store,
+    days: impl Fn() -> u32 + Send + 'static,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = run_once(&state).await {
+            if let Err(e) = run_once(&store, days()).await {
                 log::error!("retention: deleting old log rows failed: {e}");
             }
             tokio::select! {

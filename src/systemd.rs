@@ -4,9 +4,7 @@
 //! so `sluice serve` from a shell or a test behaves exactly as before. The environment is read
 //! once, by [`Notifier::from_env`] in `main`; the library is handed the result.
 
-use crate::server::state::AppState;
 use sd_notify::NotifyState;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Added to the stop budget in `EXTEND_TIMEOUT_USEC=`: process exit and scheduling slack.
@@ -68,10 +66,15 @@ impl Notifier {
         ]);
     }
 
-    /// Feeds the watchdog every [`Notifier::watchdog_interval`] while the database answers a read
-    /// and the writer thread answers a job. A wedged writer or a stalled runtime stops the
-    /// feeding, and systemd restarts the service (`Restart=on-failure`) after `WatchdogSec`.
-    pub fn spawn_watchdog(&self, state: Arc<AppState>) {
+    /// Feeds the watchdog every [`Notifier::watchdog_interval`] while `ping` passes (the server
+    /// passes the database ping: a read answers and the writer thread commits a job). A wedged
+    /// writer or a stalled runtime stops the feeding, and systemd restarts the service
+    /// (`Restart=on-failure`) after `WatchdogSec`.
+    pub fn spawn_watchdog<P, F>(&self, ping: P)
+    where
+        P: Fn() -> F + Send + 'static,
+        F: std::future::Future<Output = Result<Duration, String>> + Send,
+    {
         let Some(interval) = self.watchdog_interval() else {
             return;
         };
@@ -82,7 +85,7 @@ impl Notifier {
             let mut failing = false;
             loop {
                 tick.tick().await;
-                match crate::health::ping(&state).await {
+                match ping().await {
                     Ok(_) if failing => {
                         failing = false;
                         notifier.send(&[

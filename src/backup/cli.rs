@@ -3,7 +3,7 @@
 use super::{files, restore};
 use crate::config::Config;
 use crate::lock::DataLock;
-use crate::store::backup::{self as copy, BackupInfo};
+use crate::store::online_copy::{self as copy, BackupInfo};
 use anyhow::{Context, bail};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};

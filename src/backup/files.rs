@@ -5,7 +5,7 @@
 //! the same second it is `sluice-YYYYMMDD-HHMMSS-1.db`, then `-2`, and so on.
 
 use crate::store::StoreError;
-use crate::store::backup::{self, BackupInfo, Snapshot, TMP_PREFIX};
+use crate::store::online_copy::{self, BackupInfo, Snapshot, TMP_PREFIX};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -131,7 +131,7 @@ fn write_sidecar(dir: &Path, info: &BackupInfo) -> Result<(), StoreError> {
     fs::rename(&tmp, dir.join(&name)).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })?;
-    backup::fsync_dir(dir)?;
+    online_copy::fsync_dir(dir)?;
     Ok(())
 }
 
@@ -188,7 +188,7 @@ pub fn prune(dir: &Path, keep: usize) -> io::Result<usize> {
     }
     remove_stale_temps(dir)?;
     if deleted > 0 {
-        backup::fsync_dir(dir)?;
+        online_copy::fsync_dir(dir)?;
         log::info!(
             "backups: pruned {deleted} old backup(s) in {}",
             dir.display()
@@ -218,7 +218,6 @@ fn remove_stale_temps(dir: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use chrono::TimeZone;

@@ -6,7 +6,7 @@
 //! - [`restore`]: `sluice restore FILE` — check a copy and install it with the server stopped.
 //! - [`cli`]: the `sluice backup` and `sluice restore` commands.
 //!
-//! The copying itself is [`crate::store::backup`]. One backup at a time per server: the
+//! The copying itself is [`crate::store::online_copy`]. One backup at a time per server: the
 //! scheduler, "backup now" and hot copies share one flag, and a second caller gets
 //! [`BackupError::Busy`] instead of doubling the disk traffic.
 
@@ -15,7 +15,7 @@ pub mod files;
 pub mod restore;
 pub mod scheduler;
 
-use crate::store::backup::{self as copy, BackupInfo};
+use crate::store::online_copy::{self as copy, BackupInfo};
 use crate::store::{Store, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -232,7 +232,6 @@ impl Backups {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

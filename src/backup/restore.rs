@@ -7,7 +7,7 @@
 //! database file — and the copy renamed into place. Any refusal leaves the current database as
 //! it was.
 
-use crate::store::backup::{self as copy, TMP_PREFIX};
+use crate::store::online_copy::{self as copy, TMP_PREFIX};
 use crate::store::{StoreError, migrate};
 use chrono::{DateTime, Utc};
 use std::ffi::OsString;
@@ -210,7 +210,6 @@ impl Drop for Temp {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use chrono::TimeZone;

@@ -95,7 +95,6 @@ async fn run_once(backups: &Arc<Backups>) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::store::Store;

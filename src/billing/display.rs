@@ -7,10 +7,53 @@
 //! $0.000002, so USD amounts are exact), and the text keeps at least two decimals.
 
 use super::QUOTA_PER_USD;
-use crate::settings::Currency;
-use crate::settings::modules::DisplayOptions;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// How money is shown to people (raw quota units are always given alongside).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Currency {
+    Usd,
+    Cny,
+    Tokens,
+    Custom,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DisplayOptions {
+    pub currency: Currency,
+    /// CNY per USD, or units of the custom currency per USD.
+    pub exchange_rate: f64,
+    /// Symbol of the custom currency.
+    pub symbol: String,
+}
+
+impl Default for DisplayOptions {
+    fn default() -> Self {
+        DisplayOptions {
+            currency: Currency::Usd,
+            exchange_rate: 7.3,
+            symbol: "¤".into(),
+        }
+    }
+}
+
+impl DisplayOptions {
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.exchange_rate.is_finite() || self.exchange_rate <= 0.0 {
+            return Err(format!(
+                "display.exchange_rate is {}; use a number above 0 (default 7.3)",
+                self.exchange_rate
+            ));
+        }
+        if self.symbol.is_empty() || self.symbol.chars().count() > 8 {
+            return Err("display.symbol must be 1 to 8 characters".into());
+        }
+        Ok(())
+    }
+}
 
 /// One amount, shown: `{"amount": 1.23, "currency": "USD", "symbol": "$", "text": "$1.23"}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -111,7 +154,6 @@ pub const USER_FIELDS: &[&str] = &["quota", "used_quota"];
 pub const KEY_FIELDS: &[&str] = &["remain_quota", "used_quota"];
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

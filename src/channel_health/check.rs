@@ -1,10 +1,10 @@
 //! One channel test: a small non-streaming chat request straight to the channel through the
 //! relay's upstream client. No key, no reservation, no charge: it tests the channel, not a user.
 
+use super::Host;
 use super::tracker::{Outcome, describe_status};
-use crate::relay::{Endpoint, providers, upstream::SendError};
-use crate::server::state::AppState;
 use crate::store::channels::ChannelRow;
+use crate::upstream::{Endpoint, SendError, providers};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::time::Instant;
@@ -18,16 +18,16 @@ const MAX_ERROR_CHARS: usize = 300;
 
 /// What the test saw.
 #[derive(Debug, Clone)]
-pub struct Probe {
+pub struct TestRun {
     pub ok: bool,
     pub outcome: Outcome,
     pub latency_ms: i64,
     pub error: Option<String>,
 }
 
-impl Probe {
-    fn failed(outcome: Outcome, started: Instant, error: String) -> Probe {
-        Probe {
+impl TestRun {
+    fn failed(outcome: Outcome, started: Instant, error: String) -> TestRun {
+        TestRun {
             ok: false,
             outcome,
             latency_ms: millis(started),
@@ -55,10 +55,10 @@ pub fn model_for(channel: &ChannelRow, requested: Option<String>) -> Option<Stri
 }
 
 /// Sends one `max_tokens: 1` chat request for `model` to the channel and times the whole answer.
-pub async fn probe(state: &AppState, channel: &ChannelRow, model: &str) -> Probe {
+pub async fn run<H: Host>(state: &H, channel: &ChannelRow, model: &str) -> TestRun {
     let started = Instant::now();
     let Some(provider) = providers::get(&channel.kind) else {
-        return Probe::failed(
+        return TestRun::failed(
             Outcome::Connect,
             started,
             format!("unknown provider kind {:?}", channel.kind),
@@ -76,21 +76,21 @@ pub async fn probe(state: &AppState, channel: &ChannelRow, model: &str) -> Probe
     });
     let req = match provider.build_request(channel, Endpoint::Chat, Bytes::from(body.to_string())) {
         Ok(r) => r,
-        Err(e) => return Probe::failed(Outcome::Connect, started, e.to_string()),
+        Err(e) => return TestRun::failed(Outcome::Connect, started, e.to_string()),
     };
-    let mut relay = state.catalog.options().relay.clone();
+    let mut relay = state.catalog().options().relay.clone();
     // A one-token answer is quick; a hanging upstream must not hold a scheduled pass for the
     // relay's long first-byte timeout (made for long generations).
     relay.first_byte_timeout_ms = relay.first_byte_timeout_ms.min(TEST_TIMEOUT_MS);
     relay.idle_timeout_ms = relay.idle_timeout_ms.min(TEST_TIMEOUT_MS);
-    let resp = match state.upstream.send(req, &relay).await {
+    let resp = match state.upstream().send(req, &relay).await {
         Ok(r) => r,
         Err(e) => {
             let outcome = match e {
                 SendError::Timeout => Outcome::Timeout,
                 SendError::Connect(_) => Outcome::Connect,
             };
-            return Probe::failed(outcome, started, e.to_string());
+            return TestRun::failed(outcome, started, e.to_string());
         }
     };
     let status = resp.status();
@@ -103,14 +103,14 @@ pub async fn probe(state: &AppState, channel: &ChannelRow, model: &str) -> Probe
     let body = match body {
         Ok(Ok(c)) => c.to_bytes(),
         Ok(Err(_)) => {
-            return Probe::failed(
+            return TestRun::failed(
                 outcome,
                 started,
                 format!("upstream answered {status} but the body could not be read"),
             );
         }
         Err(_) => {
-            return Probe::failed(
+            return TestRun::failed(
                 Outcome::Timeout,
                 started,
                 "upstream went silent mid-answer (idle timeout)".into(),
@@ -118,7 +118,7 @@ pub async fn probe(state: &AppState, channel: &ChannelRow, model: &str) -> Probe
         }
     };
     if status.is_success() {
-        return Probe {
+        return TestRun {
             ok: true,
             outcome,
             latency_ms: millis(started),
@@ -130,7 +130,7 @@ pub async fn probe(state: &AppState, channel: &ChannelRow, model: &str) -> Probe
         error.push_str(": ");
         error.push_str(&m);
     }
-    Probe::failed(outcome, started, clean(&error, channel.api_key.expose()))
+    TestRun::failed(outcome, started, clean(&error, channel.api_key.expose()))
 }
 
 /// OpenAI's `error.message` (or a bare `message`) from an error body.

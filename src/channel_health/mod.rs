@@ -15,17 +15,45 @@ pub mod check;
 pub mod scheduler;
 pub mod tracker;
 
-use crate::error::ApiError;
-use crate::notify::Message;
-use crate::server::state::{AppState, TaskGuard};
+use crate::catalog::Catalog;
+use crate::metrics::HealthGauges;
+use crate::notify::{Message, Notifier};
+use crate::store::Store;
 use crate::store::channels::{self, ChannelRow, ChannelStatus, TestRecord};
 use crate::store::logs::{LogEntry, LogType};
 use crate::store::users::Role;
 use crate::store::{StoreError, users};
+use crate::tasks::{InFlight, TaskGuard};
+use crate::upstream::Upstream;
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub use tracker::{Outcome, Tracker, Trip};
+
+/// What channel health uses of the server, implemented by its state: tests go out through
+/// the upstream client, changes are written to the store and reloaded into the catalog, root
+/// hears through the notifier, and a disable runs in a task shutdown waits for.
+pub trait Host: Send + Sync + 'static {
+    fn store(&self) -> &Store;
+    fn catalog(&self) -> &Catalog;
+    fn upstream(&self) -> &Upstream;
+    fn notifier(&self) -> &Notifier;
+    fn channel_health(&self) -> &ChannelHealth;
+    fn tasks(&self) -> &Arc<InFlight>;
+    /// Turns true at shutdown.
+    fn shutdown(&self) -> tokio::sync::watch::Receiver<bool>;
+}
+
+/// Why a channel test could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error("no channel with id {0}")]
+    NoSuchChannel(i64),
+    #[error("the channel lists no model to test with")]
+    NoModel,
+    #[error("database error: {0}")]
+    Store(StoreError),
+}
 
 /// Counters for the stats endpoint and tests.
 #[derive(Debug, Default)]
@@ -68,17 +96,18 @@ pub struct TestReport {
 
 /// The relay's report of one upstream attempt. Decides in memory; a disable is applied by a
 /// spawned task that shutdown waits for.
-pub fn report(state: &Arc<AppState>, channel_id: i64, outcome: Outcome) {
-    let opts = state.catalog.options();
+pub fn report<H: Host>(state: &Arc<H>, channel_id: i64, outcome: Outcome) {
+    let opts = state.catalog().options();
     let now = crate::util::now_secs();
-    let Some(trip) = state
-        .channel_health
-        .tracker
-        .observe(channel_id, outcome, now, &opts.channel)
+    let Some(trip) =
+        state
+            .channel_health()
+            .tracker
+            .observe(channel_id, outcome, now, &opts.channel)
     else {
         return;
     };
-    let guard = TaskGuard::new(state);
+    let guard = TaskGuard::new(state.tasks());
     let state = state.clone();
     let rid = crate::logging::current_request_id();
     tokio::spawn(crate::logging::REQUEST_ID.scope(rid, async move {
@@ -87,13 +116,13 @@ pub fn report(state: &Arc<AppState>, channel_id: i64, outcome: Outcome) {
             reason: trip.reason,
             status: trip.status,
         };
-        match apply(&state, channel_id, Some(change), None).await {
+        match apply(&*state, channel_id, Some(change), None).await {
             Ok(_) => {}
             // Deleted while its last requests were answered: nothing to turn off.
-            Err(e) if e.is_not_found() => state.channel_health.tracker.reset(channel_id),
+            Err(e) if e.is_not_found() => state.channel_health().tracker.reset(channel_id),
             Err(e) => {
                 log::error!("channel {channel_id}: could not record the automatic disable: {e}");
-                state.channel_health.tracker.reset(channel_id);
+                state.channel_health().tracker.reset(channel_id);
             }
         }
     }));
@@ -101,27 +130,26 @@ pub fn report(state: &Arc<AppState>, channel_id: i64, outcome: Outcome) {
 
 /// Tests one channel now: records the result on it, and turns it off (a listed status, or the
 /// error rate) or back on (a pass, when it was turned off automatically) as the options say.
-pub async fn test_channel(
-    state: &Arc<AppState>,
+pub async fn test_channel<H: Host>(
+    state: &Arc<H>,
     id: i64,
     model: Option<String>,
-) -> Result<TestReport, ApiError> {
+) -> Result<TestReport, TestError> {
     let row = state
-        .store
+        .store()
         .read(move |c| channels::get(c, id))
         .await
         .map_err(|e| not_found(e, id))?;
-    let model = check::model_for(&row, model)
-        .ok_or_else(|| ApiError::BadRequest("the channel lists no model to test with".into()))?;
-    let probe = check::probe(state, &row, &model).await;
-    let h = &state.channel_health;
-    let opts = state.catalog.options().channel.clone();
+    let model = check::model_for(&row, model).ok_or(TestError::NoModel)?;
+    let run = check::run(&**state, &row, &model).await;
+    let h = state.channel_health();
+    let opts = state.catalog().options().channel.clone();
     let now = crate::util::now_secs();
-    let trip = h.tracker.observe(id, probe.outcome, now, &opts);
-    let change = if probe.ok {
+    let trip = h.tracker.observe(id, run.outcome, now, &opts);
+    let change = if run.ok {
         h.stats.tests_passed.fetch_add(1, Relaxed);
         (row.status() == ChannelStatus::AutoDisabled && opts.auto_enable).then(|| Change::Enable {
-            reason: format!("a test with {model} passed in {} ms", probe.latency_ms),
+            reason: format!("a test with {model} passed in {} ms", run.latency_ms),
         })
     } else {
         h.stats.tests_failed.fetch_add(1, Relaxed);
@@ -131,13 +159,13 @@ pub async fn test_channel(
         })
     };
     let record = TestRecord {
-        ok: probe.ok,
-        http_status: probe.http_status(),
-        latency_ms: probe.latency_ms,
+        ok: run.ok,
+        http_status: run.http_status(),
+        latency_ms: run.latency_ms,
         tested_at: now,
-        error: probe.error.clone(),
+        error: run.error.clone(),
     };
-    let after = match apply(state, id, change, Some(record)).await {
+    let after = match apply(&**state, id, change, Some(record)).await {
         Ok(r) => r,
         Err(e) => {
             h.tracker.reset(id);
@@ -147,27 +175,27 @@ pub async fn test_channel(
     Ok(TestReport {
         channel_id: id,
         model,
-        ok: probe.ok,
-        status: probe.http_status(),
-        latency_ms: probe.latency_ms,
-        error: probe.error,
+        ok: run.ok,
+        status: run.http_status(),
+        latency_ms: run.latency_ms,
+        error: run.error,
         channel_status: after.status(),
     })
 }
 
-fn not_found(e: StoreError, id: i64) -> ApiError {
+fn not_found(e: StoreError, id: i64) -> TestError {
     if e.is_not_found() {
-        ApiError::NotFound(format!("no channel with id {id}"))
+        TestError::NoSuchChannel(id)
     } else {
-        ApiError::Store(e)
+        TestError::Store(e)
     }
 }
 
 /// Commits the test record and the change (with its manage row) in one transaction; when the
 /// status changed, reloads the catalog so routing sees it, and tells root. Returns the row
 /// after the change.
-async fn apply(
-    state: &AppState,
+async fn apply<H: Host>(
+    state: &H,
     id: i64,
     change: Option<Change>,
     test: Option<TestRecord>,
@@ -177,7 +205,7 @@ async fn apply(
     let c2 = change.clone();
     let rid = request_id.clone();
     let (row, changed) = state
-        .store
+        .store()
         .writer
         .exec(move |c| {
             if let Some(t) = &test {
@@ -214,8 +242,8 @@ async fn apply(
             Ok((row, changed))
         })
         .await?;
-    let h = &state.channel_health;
-    if changed && let Err(e) = state.catalog.reload_channels().await {
+    let h = state.channel_health();
+    if changed && let Err(e) = state.catalog().reload_channels().await {
         log::error!("reloading the channels after a channel status change failed: {e}");
     }
     if change.is_some() {
@@ -245,8 +273,8 @@ async fn apply(
 }
 
 /// Queues the message to every root account's receiver (their own notification settings).
-async fn tell_root(state: &AppState, message: Message, request_id: String) {
-    let roots = match state.store.read(users::list).await {
+async fn tell_root<H: Host>(state: &H, message: Message, request_id: String) {
+    let roots = match state.store().read(users::list).await {
         Ok(all) => all.into_iter().filter(|u| u.role == Role::Root),
         Err(e) => {
             log::error!("cannot find root to tell about a channel status change: {e}");
@@ -255,7 +283,7 @@ async fn tell_root(state: &AppState, message: Message, request_id: String) {
     };
     for u in roots {
         if !state
-            .notifier
+            .notifier()
             .notify_user(u.id, message.clone(), Some(request_id.clone()))
         {
             log::warn!(
@@ -266,55 +294,23 @@ async fn tell_root(state: &AppState, message: Message, request_id: String) {
     }
 }
 
-/// Channel health numbers for `/api/stats` and `/metrics`.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct HealthGauges {
-    /// Channels by status, from the catalog.
-    pub enabled: u64,
-    pub disabled: u64,
-    pub auto_disabled: u64,
-    pub tests_passed: u64,
-    pub tests_failed: u64,
-    /// Automatic disables and re-enables since start.
-    pub auto_disabled_total: u64,
-    pub auto_enabled_total: u64,
-}
-
-impl HealthGauges {
-    pub fn read(state: &AppState) -> HealthGauges {
+impl ChannelHealth {
+    /// The numbers for `/api/stats` and `/metrics`: channels by status from the catalog, and
+    /// the counters.
+    pub fn gauges(&self, catalog: &Catalog) -> HealthGauges {
         let mut g = HealthGauges::default();
-        for c in state.catalog.channels().iter() {
+        for c in catalog.channels().iter() {
             match c.status() {
                 ChannelStatus::Enabled => g.enabled += 1,
                 ChannelStatus::Disabled => g.disabled += 1,
                 ChannelStatus::AutoDisabled => g.auto_disabled += 1,
             }
         }
-        let s = &state.channel_health.stats;
+        let s = &self.stats;
         g.tests_passed = s.tests_passed.load(Relaxed);
         g.tests_failed = s.tests_failed.load(Relaxed);
         g.auto_disabled_total = s.auto_disabled.load(Relaxed);
         g.auto_enabled_total = s.auto_enabled.load(Relaxed);
         g
-    }
-
-    /// Prometheus text lines.
-    pub fn write_prometheus(&self, o: &mut String) {
-        use std::fmt::Write as _;
-        let _ = writeln!(
-            o,
-            "# HELP sluice_channels Channels by status (enabled, disabled by an admin, auto_disabled by the health checks).\n# TYPE sluice_channels gauge\nsluice_channels{{status=\"enabled\"}} {}\nsluice_channels{{status=\"disabled\"}} {}\nsluice_channels{{status=\"auto_disabled\"}} {}",
-            self.enabled, self.disabled, self.auto_disabled
-        );
-        let _ = writeln!(
-            o,
-            "# HELP sluice_channel_tests_total Channel tests (manual and scheduled) by result.\n# TYPE sluice_channel_tests_total counter\nsluice_channel_tests_total{{result=\"ok\"}} {}\nsluice_channel_tests_total{{result=\"error\"}} {}",
-            self.tests_passed, self.tests_failed
-        );
-        let _ = writeln!(
-            o,
-            "# HELP sluice_channel_status_changes_total Channels turned off or back on by the health checks.\n# TYPE sluice_channel_status_changes_total counter\nsluice_channel_status_changes_total{{to=\"auto_disabled\"}} {}\nsluice_channel_status_changes_total{{to=\"enabled\"}} {}",
-            self.auto_disabled_total, self.auto_enabled_total
-        );
     }
 }

@@ -3,8 +3,8 @@
 //! minute, so a changed option applies without a restart. Shutdown cancels a run in progress:
 //! a test charges nothing, so nothing is lost.
 
+use super::Host;
 use super::TestReport;
-use crate::server::state::AppState;
 use crate::store::channels::{self, ChannelStatus};
 use serde::Serialize;
 use std::sync::Arc;
@@ -33,9 +33,9 @@ pub struct RunReport {
 
 /// Tests every channel except those an admin turned off (they are off on purpose, and a test
 /// could not turn them on). One run at a time: a second caller waits for the first.
-pub async fn run_once(state: &Arc<AppState>) -> RunReport {
-    let _one = state.channel_health.run_lock.lock().await;
-    let rows = match state.store.read(channels::list).await {
+pub async fn run_once<H: Host>(state: &Arc<H>) -> RunReport {
+    let _one = state.channel_health().run_lock.lock().await;
+    let rows = match state.store().read(channels::list).await {
         Ok(r) => r,
         Err(e) => {
             log::error!("scheduled channel tests: cannot list channels: {e}");
@@ -108,14 +108,14 @@ fn next_wait(interval_minutes: u32, elapsed: Duration) -> Option<Duration> {
 }
 
 /// Runs the schedule until shutdown. Await the handle before closing the store.
-pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
-    let mut shutdown = state.shutdown.subscribe();
+pub fn spawn<H: Host>(state: Arc<H>) -> JoinHandle<()> {
+    let mut shutdown = state.shutdown();
     tokio::spawn(async move {
         // The first run comes one interval after start, not at start: a restart loop must not
         // hammer every upstream.
         let mut last = Instant::now();
         loop {
-            let minutes = state.catalog.options().channel.test_interval_minutes;
+            let minutes = state.catalog().options().channel.test_interval_minutes;
             match next_wait(minutes, last.elapsed()) {
                 None => {
                     tokio::select! {

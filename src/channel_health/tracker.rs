@@ -179,7 +179,6 @@ pub fn describe_status(s: u16) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

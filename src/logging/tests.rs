@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used)]
-
 use super::file::name_key;
 use super::*;
 use std::collections::HashMap;

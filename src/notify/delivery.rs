@@ -5,7 +5,7 @@
 use super::message::Message;
 use super::outbound::{self, Attempt, Outcome};
 use super::policy::NotifyConfig;
-use super::settings::Target;
+use super::receiver::Target;
 use super::ssrf::AllowList;
 use super::{bark, email, gotify, webhook};
 use crate::store::Store;

@@ -1,6 +1,6 @@
 //! What is sent: a title, a content template with `{{name}}` placeholders, and the values that
-//! fill them. Every sender shows the rendered content (the reference sent its placeholders
-//! unfilled).
+//! fill them. Every sender sends the rendered content, placeholders
+//! filled.
 
 use serde_json::{Map, Value};
 
@@ -148,7 +148,6 @@ pub fn escape_html(s: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -1,6 +1,6 @@
 //! Notifications: quota warnings (and later other events) to each user's chosen receiver.
 //!
-//! - [`settings`]: a user's kind, threshold and per-kind fields; validation; the masked view.
+//! - [`receiver`]: a user's kind, threshold and per-kind fields; validation; the masked view.
 //! - [`warnings`]: when a balance warrants a warning (once per crossing, N per window), in memory.
 //! - [`ssrf`]: the guard every user-set URL passes, at save time and at send time.
 //! - [`outbound`]: one HTTP call pinned to the checked addresses (ureq, no redirects).
@@ -20,14 +20,14 @@ pub mod gotify;
 pub mod message;
 pub mod outbound;
 pub mod policy;
-pub mod settings;
+pub mod receiver;
 pub mod ssrf;
 pub mod warnings;
 pub mod webhook;
 
 pub use message::Message;
 pub use policy::{NotifyConfig, NotifyPolicy, SmtpSecurity, SmtpSettings};
-pub use settings::{Kind, Settings, Target};
+pub use receiver::{Kind, Settings, Target};
 pub use warnings::{Decision, Subject};
 
 use crate::store::notify::WarningRow;
@@ -497,7 +497,6 @@ pub enum TestError {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -230,7 +230,6 @@ fn describe(e: &ureq::Error) -> (Outcome, String) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::io::Write;

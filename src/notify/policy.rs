@@ -9,7 +9,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyPolicy {
-    /// Warning threshold in quota units for users who set none (the reference's 1000).
+    /// Warning threshold in quota units for users who set none (default 1000).
     pub default_threshold: i64,
     /// Most warnings per subject and kind within one window.
     pub max_per_window: u32,

@@ -251,7 +251,6 @@ fn row((subject, kind): (Subject, WarnKind), s: &State) -> WarningRow {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -58,7 +58,6 @@ pub fn request(url: &str, secret: Option<&Secret>, msg: &Message, now: i64) -> R
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -26,7 +26,7 @@ pub(crate) fn build(pool: usize) -> Result<HttpClient, String> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    let https = crate::relay::upstream::https_connector(http)?;
+    let https = crate::upstream::https_connector(http)?;
     Ok(Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(pool)
         .build(https))
@@ -115,7 +115,7 @@ impl Job {
             } else {
                 ErrorKind::Request
             },
-            message: crate::relay::upstream::describe(&e),
+            message: crate::upstream::describe(&e),
         })?;
         let status = resp.status();
         progress.status = Some(status.as_u16());
@@ -173,7 +173,7 @@ fn body_failed(e: &hyper::Error) -> Failed {
         },
         message: format!(
             "reading the response failed: {}",
-            crate::relay::upstream::describe(e)
+            crate::upstream::describe(e)
         ),
     }
 }
@@ -320,7 +320,6 @@ fn carries_content(v: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const ROLE: &str =

@@ -304,7 +304,6 @@ fn ms(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn info(stream: bool, requests: usize) -> RunInfo {

@@ -90,7 +90,6 @@ pub fn round(v: f64, decimals: i32) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn close(a: f64, b: f64) -> bool {

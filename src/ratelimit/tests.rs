@@ -1,7 +1,5 @@
 //! The limiter with a hand-moved clock: no sleeps.
 
-#![allow(clippy::unwrap_used)]
-
 use super::headers::{Trio, duration, retry_after_secs};
 use super::policy::{Bucket, Short, WINDOW_NS};
 use super::*;

@@ -1,18 +1,19 @@
 //! `/v1/models` and the OpenAI-dashboard-compatible billing endpoints (key auth).
 
+use crate::auth::KeyCaller;
 use crate::billing::display;
 use crate::error::ApiError;
-use crate::server::auth::KeyCaller;
-use crate::server::http::{Resp, json};
-use crate::server::state::AppState;
 use crate::settings::Currency;
 use crate::settings::modules::DisplayOptions;
+use crate::state::AppState;
 use crate::store::keys;
+use crate::web::{Resp, json};
 use http::StatusCode;
 use serde_json::json;
 use std::collections::BTreeSet;
 
-/// Limits shown for unlimited keys, as the reference system shows them.
+/// Limits shown for unlimited keys: a large finite figure, since the OpenAI clients that read
+/// these fields expect a number.
 const UNLIMITED_USD: f64 = 100_000_000.0;
 
 /// The models this key may use: served to the user's group, within the key's allow-list.
@@ -37,7 +38,7 @@ pub fn models(state: &AppState, caller: &KeyCaller) -> Resp {
 }
 
 /// A quota in the unit the dashboard fields carry: the display currency's amount, or the
-/// raw units for TOKENS (as the reference does). The field names say `usd` because the
+/// raw units for TOKENS. The field names say `usd` because the
 /// OpenAI clients that read them expect those names; `currency` says what they hold.
 fn amount(quota: i64, o: &DisplayOptions) -> f64 {
     match o.currency {

@@ -16,10 +16,10 @@
 //! `relay.default_max_output_tokens`; 16 for legacy completions, that API's documented
 //! default) or the most the balance covers, whichever is less.
 
-use super::Endpoint;
 use crate::billing::{Price, Usage};
 use crate::error::ApiError;
 use crate::settings::modules::RelayOptions;
+use crate::upstream::Endpoint;
 use serde_json::{Map, Value};
 
 /// The legacy completions API's default `max_tokens`.
@@ -169,7 +169,6 @@ pub fn largest_within(price: &Price, prompt: u64, asked: &Asked, cap: u64, budge
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -13,25 +13,23 @@
 mod dashboard;
 pub mod limit;
 mod prepare;
-pub mod providers;
 mod reserve;
 pub mod route;
 mod settle;
-pub mod sse;
 mod stream;
-pub mod upstream;
 
 pub use prepare::prompt_tokens;
 
+use crate::auth::{self, KeyCaller};
 use crate::channel_health as health;
 use crate::error::ApiError;
 use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
-use crate::server::auth::{self, KeyCaller};
-use crate::server::http::{self as web, Resp};
-use crate::server::router::Handler;
-use crate::server::state::{AppState, until_cut};
+use crate::state::AppState;
 use crate::store::channels::ChannelRow;
+use crate::tasks::until_cut;
+use crate::upstream::{Endpoint, SendError, providers};
+use crate::web::{self as web, Resp};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -39,46 +37,34 @@ use prepare::Prepared;
 use settle::Call;
 use std::sync::Arc;
 use std::time::Instant;
-use upstream::SendError;
-
-/// The relayed endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Chat,
-    Completions,
-    Embeddings,
-}
-
-impl Endpoint {
-    /// Appended to the channel's base URL (which, like the SDKs' `base_url`, ends in `/v1`).
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Chat => "/chat/completions",
-            Endpoint::Completions => "/completions",
-            Endpoint::Embeddings => "/embeddings",
-        }
-    }
-}
 
 /// Largest non-stream answer read from upstream.
 const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
+/// The routes a sluice API key calls (the server's route table names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayRoute {
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    Models,
+    BillingSubscription,
+    BillingUsage,
+}
+
 pub async fn handle(
     state: &Arc<AppState>,
-    handler: Handler,
+    route: RelayRoute,
     req: http::Request<Incoming>,
 ) -> Result<Resp, ApiError> {
-    let caller = auth::authenticate_key(state, req.headers())?;
-    match handler {
-        Handler::Models => Ok(dashboard::models(state, &caller)),
-        Handler::BillingSubscription => dashboard::subscription(state, &caller).await,
-        Handler::BillingUsage => dashboard::usage(state, &caller).await,
-        Handler::ChatCompletions => relay(state, caller, Endpoint::Chat, req, false).await,
-        Handler::Completions => relay(state, caller, Endpoint::Completions, req, false).await,
-        Handler::Embeddings => relay(state, caller, Endpoint::Embeddings, req, false).await,
-        other => Err(ApiError::Internal(format!(
-            "{other:?} is not a relay route"
-        ))),
+    let caller = auth::authenticate_key(&state.catalog, req.headers())?;
+    match route {
+        RelayRoute::Models => Ok(dashboard::models(state, &caller)),
+        RelayRoute::BillingSubscription => dashboard::subscription(state, &caller).await,
+        RelayRoute::BillingUsage => dashboard::usage(state, &caller).await,
+        RelayRoute::ChatCompletions => relay(state, caller, Endpoint::Chat, req, false).await,
+        RelayRoute::Completions => relay(state, caller, Endpoint::Completions, req, false).await,
+        RelayRoute::Embeddings => relay(state, caller, Endpoint::Embeddings, req, false).await,
     }
 }
 
@@ -128,7 +114,7 @@ async fn relay(
     }
     // A call the store cannot bill is not made: nothing goes upstream (and no answer goes out
     // free) while commits fail; the client is told to retry.
-    if !crate::health::store_ready(state) {
+    if !crate::dbhealth::store_ready(state) {
         return Err(ApiError::StoreUnready);
     }
     let started = Instant::now();

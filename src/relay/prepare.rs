@@ -2,15 +2,15 @@
 //! read the output limits asked for; and, once the reservation has fixed the limit, the body
 //! each channel is sent.
 
-use super::Endpoint;
 use super::limit::{self, Asked};
+use crate::auth::KeyCaller;
 use crate::billing::{Price, PricingError, tokens};
 use crate::error::ApiError;
-use crate::server::auth::KeyCaller;
-use crate::server::http as web;
-use crate::server::state::AppState;
 use crate::settings::modules::RelayOptions;
+use crate::state::AppState;
 use crate::store::channels::ChannelRow;
+use crate::upstream::Endpoint;
+use crate::web;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::sync::Arc;

@@ -1,13 +1,13 @@
 //! Reserving the most a call can cost before anything is sent upstream, and fixing its
 //! output limit to what was reserved (see [`super::limit`]).
 
-use super::Endpoint;
 use super::limit;
 use super::prepare::Prepared;
 use super::settle::{self, Call};
 use crate::error::ApiError;
 use crate::ledger::{self, Reservation, ReserveError};
 use crate::ratelimit::Subject;
+use crate::upstream::Endpoint;
 use std::sync::atomic::Ordering;
 
 /// Reserves the call's cost and writes its output limit into the request. With a limit from

@@ -54,7 +54,6 @@ pub fn serves(c: &ChannelRow, model: &str) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::secret::Secret;

@@ -6,7 +6,7 @@ use crate::catalog::{KeyEntry, UserEntry};
 use crate::error::ApiError;
 use crate::ledger::{Charge, Reservation};
 use crate::notify::{QuotaEvent, Subject};
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::store::journal;
 use crate::store::logs::{LogEntry, LogType};
 use http::StatusCode;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::Endpoint;
+use crate::upstream::Endpoint;
 
 /// Who is calling what; lives for the whole call.
 pub struct Call {
@@ -297,7 +297,7 @@ fn power_of_ten(mut n: u64) -> bool {
 /// Counts the prompt here too, off the request path, and records it against upstream's
 /// figure for the anomaly report.
 fn audit_tokens(call: &Call, answer: &Answer, upstream: u64) {
-    let guard = crate::server::state::TaskGuard::new(&call.state);
+    let guard = crate::tasks::TaskGuard::new(&call.state.relays);
     let state = call.state.clone();
     let (endpoint, model, request) = (call.endpoint, call.model.clone(), answer.request.clone());
     tokio::spawn(async move {

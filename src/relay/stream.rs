@@ -11,14 +11,14 @@
 //! - the server stops and the grace period ends first: the same (charge what was generated and
 //!   sent on), the row noting the cut, the client an error event; upstream is not read further.
 
-use super::providers::Provider;
 use super::settle::{self, Answer, Call};
-use super::sse::LineSplitter;
 use crate::billing::Usage;
 use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
-use crate::server::http::{ChannelBody, Resp};
-use crate::server::state::until_cut;
+use crate::tasks::until_cut;
+use crate::upstream::providers::Provider;
+use crate::upstream::sse::LineSplitter;
+use crate::web::{ChannelBody, Resp};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;

@@ -9,24 +9,20 @@
 //! - [`cors`]: CORS for the relay routes (browser front-ends), never for `/api`.
 
 pub mod api;
-pub mod auth;
-pub mod conn;
-pub mod cors;
-pub mod download;
-pub mod http;
 pub mod router;
-pub mod state;
 pub mod ui;
 
+use crate::auth;
 use crate::error::ApiError;
 use crate::logging::REQUEST_ID;
+use crate::state::AppState;
+use crate::web::conn::{self, Admission, Phase};
+use crate::web::{self, cors};
 use ::http::{HeaderValue, Method, Request};
-use conn::{Admission, Phase};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use router::{Access, Handler, RouteResult, Router};
-use state::AppState;
+use router::{Access, Route, RouteResult, Router};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,7 +30,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
-pub use http::{Body, Resp};
+pub use crate::web::{Body, Resp};
 
 /// How long relays cut at the end of the grace period get to settle and send their error
 /// events, and the connections to write those last bytes.
@@ -161,15 +157,17 @@ async fn accept_until<T>(
                     log::info!("accepting connections again");
                 }
                 match conns.admit(peer.ip()) {
-                    Admission::Admitted(track) => conn::spawn(
-                        stream,
-                        peer,
-                        track,
-                        conns.clone(),
-                        state.clone(),
-                        router.clone(),
-                        builder,
-                    ),
+                    Admission::Admitted(track) => {
+                        let (state, router) = (state.clone(), router.clone());
+                        conn::spawn(
+                            stream,
+                            peer,
+                            track,
+                            conns.clone(),
+                            move |req| handle(state.clone(), router.clone(), req, peer),
+                            builder,
+                        )
+                    }
                     Admission::RefusedAddress => {
                         conn::refuse(stream, "too many connections from your address")
                     }
@@ -232,7 +230,7 @@ async fn dispatch(
             {
                 return r;
             }
-            return http::error(&ApiError::MethodNotAllowed {
+            return web::error(&ApiError::MethodNotAllowed {
                 method: req.method().to_string(),
                 allow,
             });
@@ -246,21 +244,21 @@ async fn dispatch(
                     return ui::serve(&path);
                 }
             }
-            return http::error(&ApiError::NotFound(format!(
+            return web::error(&ApiError::NotFound(format!(
                 "no route for {} {path}",
                 req.method()
             )));
         }
     };
-    let handler = matched.handler;
+    let route = matched.route;
     let id = matched.id.map(str::to_string);
-    let cors_origin = (matched.access == Access::ApiKey)
+    let cors_origin = (route.access() == Access::ApiKey)
         .then(|| req.headers().get(::http::header::ORIGIN).cloned())
         .flatten();
-    let result = match matched.access {
-        Access::Public => api::public(state, handler, req, ip).await,
-        Access::ApiKey => crate::relay::handle(state, handler, req).await,
-        Access::Metrics => {
+    let result = match route {
+        Route::Public(h) => api::public(state, h, req, ip).await,
+        Route::ApiKey(h) => crate::relay::handle(state, h, req).await,
+        Route::Metrics => {
             // Loopback without a proxy's X-Forwarded-For is the local scraper, when allowed.
             let local = state.config.metrics_from_loopback
                 && peer.is_loopback()
@@ -268,38 +266,30 @@ async fn dispatch(
             if local {
                 Ok(api::ops::metrics(state))
             } else {
-                match auth::authenticate_user(state, req.headers()).await {
+                match auth::authenticate_user(&state.store, req.headers()).await {
                     Ok(p) if p.is_admin() => Ok(api::ops::metrics(state)),
                     Ok(_) => Err(ApiError::Forbidden("metrics need an admin token".into())),
                     Err(e) => Err(e),
                 }
             }
         }
-        Access::User | Access::Admin | Access::Root => match auth::authenticate_user(
-            state,
-            req.headers(),
-        )
-        .await
-        {
+        Route::Playground => match signed_in(state, route.access(), &req).await {
             Err(e) => Err(e),
-            Ok(p) if matched.access == Access::Admin && !p.is_admin() => {
-                Err(ApiError::Forbidden("this needs an admin account".into()))
-            }
-            Ok(p) if matched.access == Access::Root && !p.is_root() => Err(ApiError::Forbidden(
-                "this needs the root account: a database copy holds every secret the server keeps"
-                    .into(),
-            )),
-            Ok(p) => match auth::check_csrf(&p, req.method(), req.headers()) {
-                Err(e) => Err(e),
-                Ok(()) => api::signed_in(state, handler, req, p, id.as_deref(), ip).await,
-            },
+            // The relay reads the body itself, under the relay's size limit.
+            Ok(p) => crate::relay::playground(state, p.user.id, req).await,
         },
+        Route::User(h) | Route::Admin(h) | Route::Root(h) => {
+            match signed_in(state, route.access(), &req).await {
+                Err(e) => Err(e),
+                Ok(p) => api::signed_in(state, h, req, p, id.as_deref(), ip).await,
+            }
+        }
     };
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
-            log::log!(e.log_level(), "{} {path}: {e}", handler_name(handler));
-            http::error(&e)
+            log::log!(e.log_level(), "{} {path}: {e}", handler_name(route));
+            web::error(&e)
         }
     };
     if cors_origin.is_some() {
@@ -312,6 +302,42 @@ async fn dispatch(
     resp
 }
 
-fn handler_name(h: Handler) -> String {
-    format!("{h:?}")
+/// The caller of a signed-in route, when their session or token is valid, their account has
+/// the `access` the route needs, and a cookie-authenticated state change carries its CSRF token.
+async fn signed_in(
+    state: &AppState,
+    access: Access,
+    req: &Request<Incoming>,
+) -> Result<auth::Principal, ApiError> {
+    let p = auth::authenticate_user(&state.store, req.headers()).await?;
+    match access {
+        Access::Admin if !p.is_admin() => {
+            return Err(ApiError::Forbidden("this needs an admin account".into()));
+        }
+        Access::Root if !p.is_root() => {
+            return Err(ApiError::Forbidden(
+                "this needs the root account: a database copy holds every secret the server keeps"
+                    .into(),
+            ));
+        }
+        Access::Public
+        | Access::ApiKey
+        | Access::User
+        | Access::Admin
+        | Access::Root
+        | Access::Metrics => {}
+    }
+    auth::check_csrf(&p, req.method(), req.headers())?;
+    Ok(p)
+}
+
+/// The handler's name for the log line of a failed call.
+fn handler_name(r: Route) -> String {
+    match r {
+        Route::Public(h) => format!("{h:?}"),
+        Route::ApiKey(h) => format!("{h:?}"),
+        Route::Metrics => "Metrics".into(),
+        Route::Playground => "Playground".into(),
+        Route::User(h) | Route::Admin(h) | Route::Root(h) => format!("{h:?}"),
+    }
 }

@@ -1,6 +1,7 @@
 //! Every route in one table. Authentication is on by default: a route is public only when
 //! its row says `Public`.
 
+use crate::relay::RelayRoute;
 use http::Method;
 
 /// Who may call a route.
@@ -19,12 +20,48 @@ pub enum Access {
     Metrics,
 }
 
+/// What a route does, with who may call it: the dispatch matches this enum and each handler
+/// enum with no catch-all arm, so a route cannot reach a handler of another kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handler {
+pub enum Route {
+    Public(Open),
+    /// A sluice API key: the relay's routes.
+    ApiKey(RelayRoute),
+    /// Prometheus scrapes.
+    Metrics,
+    /// The playground: a signed-in user's chat call through the relay.
+    Playground,
+    User(Api),
+    Admin(Api),
+    Root(Api),
+}
+
+impl Route {
+    pub fn access(self) -> Access {
+        match self {
+            Route::Public(_) => Access::Public,
+            Route::ApiKey(_) => Access::ApiKey,
+            Route::Metrics => Access::Metrics,
+            Route::Playground | Route::User(_) => Access::User,
+            Route::Admin(_) => Access::Admin,
+            Route::Root(_) => Access::Root,
+        }
+    }
+}
+
+/// The routes that need no sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
     Status,
     Healthz,
     Readyz,
-    Metrics,
+    OpenApi,
+    Login,
+}
+
+/// The admin API's routes for a signed-in user (their access is in [`Route`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
     Stats,
     ProfilesList,
     ProfilesStart,
@@ -35,8 +72,6 @@ pub enum Handler {
     BackupsCreate,
     BackupGet,
     BackupHotCopy,
-    OpenApi,
-    Login,
     Logout,
     Me,
     AccessToken,
@@ -70,7 +105,6 @@ pub enum Handler {
     LogsExport,
     LogsSelfExport,
     ModelPrices,
-    Playground,
     Dashboard,
     ChannelStats,
     OwnDeliveries,
@@ -83,139 +117,125 @@ pub enum Handler {
     NotifyPut,
     NotifyTest,
     NotifyDeliveries,
-    ChatCompletions,
-    Completions,
-    Embeddings,
-    Models,
-    BillingSubscription,
-    BillingUsage,
 }
 
-use Access::*;
-use Handler::*;
+use Api::*;
+use Open::*;
+use RelayRoute::*;
+use Route::*;
 
-/// (method, path, handler, access). `/api` rows must appear in `openapi.json` (a test checks).
-pub const ROUTES: &[(Method, &str, Handler, Access)] = &[
-    (Method::GET, "/api/status", Status, Public),
-    (Method::GET, "/healthz", Healthz, Public),
-    (Method::GET, "/readyz", Readyz, Public),
-    (Method::GET, "/metrics", Handler::Metrics, Access::Metrics),
-    (Method::GET, "/api/stats", Stats, Admin),
-    (Method::GET, "/api/profiles", ProfilesList, Admin),
-    (Method::POST, "/api/profiles", ProfilesStart, Admin),
-    (Method::GET, "/api/profiles/{id}", ProfileGet, Admin),
-    (Method::GET, "/api/logging", LoggingGet, Admin),
-    (Method::PUT, "/api/logging", LoggingPut, Admin),
-    (Method::GET, "/api/backups", BackupsList, Admin),
-    (Method::POST, "/api/backups", BackupsCreate, Admin),
-    (Method::GET, "/api/backups/{id}", BackupGet, Root),
-    (Method::GET, "/api/backup/hot-copy", BackupHotCopy, Root),
-    (Method::GET, "/api/openapi.json", OpenApi, Public),
-    (Method::POST, "/api/auth/login", Login, Public),
-    (Method::POST, "/api/auth/logout", Logout, User),
-    (Method::GET, "/api/me", Me, User),
-    (Method::POST, "/api/me/access-token", AccessToken, User),
+/// (method, path, route). `/api` rows must appear in `openapi.json` (a test checks).
+pub const ROUTES: &[(Method, &str, Route)] = &[
+    (Method::GET, "/api/status", Public(Status)),
+    (Method::GET, "/healthz", Public(Healthz)),
+    (Method::GET, "/readyz", Public(Readyz)),
+    (Method::GET, "/metrics", Route::Metrics),
+    (Method::GET, "/api/stats", Admin(Stats)),
+    (Method::GET, "/api/profiles", Admin(ProfilesList)),
+    (Method::POST, "/api/profiles", Admin(ProfilesStart)),
+    (Method::GET, "/api/profiles/{id}", Admin(ProfileGet)),
+    (Method::GET, "/api/logging", Admin(LoggingGet)),
+    (Method::PUT, "/api/logging", Admin(LoggingPut)),
+    (Method::GET, "/api/backups", Admin(BackupsList)),
+    (Method::POST, "/api/backups", Admin(BackupsCreate)),
+    (Method::GET, "/api/backups/{id}", Root(BackupGet)),
+    (Method::GET, "/api/backup/hot-copy", Root(BackupHotCopy)),
+    (Method::GET, "/api/openapi.json", Public(OpenApi)),
+    (Method::POST, "/api/auth/login", Public(Login)),
+    (Method::POST, "/api/auth/logout", User(Logout)),
+    (Method::GET, "/api/me", User(Me)),
+    (Method::POST, "/api/me/access-token", User(AccessToken)),
     (
         Method::DELETE,
         "/api/me/access-token",
-        AccessTokenRevoke,
-        User,
+        User(AccessTokenRevoke),
     ),
-    (Method::POST, "/api/me/password", MePassword, User),
-    (Method::GET, "/api/users", UsersList, Admin),
-    (Method::POST, "/api/users", UsersCreate, Admin),
-    (Method::GET, "/api/users/{id}", UserGet, Admin),
-    (Method::PATCH, "/api/users/{id}", UserPatch, Admin),
-    (Method::DELETE, "/api/users/{id}", UserDelete, Admin),
-    (Method::GET, "/api/keys", KeysList, User),
-    (Method::POST, "/api/keys", KeysCreate, User),
-    (Method::GET, "/api/keys/{id}", KeyGet, User),
-    (Method::PATCH, "/api/keys/{id}", KeyPatch, User),
-    (Method::DELETE, "/api/keys/{id}", KeyDelete, User),
-    (Method::GET, "/api/channels", ChannelsList, Admin),
-    (Method::POST, "/api/channels", ChannelsCreate, Admin),
-    (Method::GET, "/api/channels/{id}", ChannelGet, Admin),
-    (Method::PATCH, "/api/channels/{id}", ChannelPatch, Admin),
-    (Method::DELETE, "/api/channels/{id}", ChannelDelete, Admin),
-    (Method::POST, "/api/channels/{id}/test", ChannelTest, Admin),
-    (Method::POST, "/api/channels/test", ChannelsTestAll, Admin),
-    (Method::GET, "/api/log", LogsList, Admin),
-    (Method::DELETE, "/api/log", LogsDelete, Admin),
-    (Method::GET, "/api/log/self", LogsSelf, User),
-    (Method::GET, "/api/log/stat", LogsStat, Admin),
-    (Method::GET, "/api/log/self/stat", LogsSelfStat, User),
-    (Method::GET, "/api/log/export", LogsExport, Admin),
-    (Method::GET, "/api/log/self/export", LogsSelfExport, User),
-    (Method::GET, "/api/models", ModelPrices, User),
+    (Method::POST, "/api/me/password", User(MePassword)),
+    (Method::GET, "/api/users", Admin(UsersList)),
+    (Method::POST, "/api/users", Admin(UsersCreate)),
+    (Method::GET, "/api/users/{id}", Admin(UserGet)),
+    (Method::PATCH, "/api/users/{id}", Admin(UserPatch)),
+    (Method::DELETE, "/api/users/{id}", Admin(UserDelete)),
+    (Method::GET, "/api/keys", User(KeysList)),
+    (Method::POST, "/api/keys", User(KeysCreate)),
+    (Method::GET, "/api/keys/{id}", User(KeyGet)),
+    (Method::PATCH, "/api/keys/{id}", User(KeyPatch)),
+    (Method::DELETE, "/api/keys/{id}", User(KeyDelete)),
+    (Method::GET, "/api/channels", Admin(ChannelsList)),
+    (Method::POST, "/api/channels", Admin(ChannelsCreate)),
+    (Method::GET, "/api/channels/{id}", Admin(ChannelGet)),
+    (Method::PATCH, "/api/channels/{id}", Admin(ChannelPatch)),
+    (Method::DELETE, "/api/channels/{id}", Admin(ChannelDelete)),
+    (Method::POST, "/api/channels/{id}/test", Admin(ChannelTest)),
+    (Method::POST, "/api/channels/test", Admin(ChannelsTestAll)),
+    (Method::GET, "/api/log", Admin(LogsList)),
+    (Method::DELETE, "/api/log", Admin(LogsDelete)),
+    (Method::GET, "/api/log/self", User(LogsSelf)),
+    (Method::GET, "/api/log/stat", Admin(LogsStat)),
+    (Method::GET, "/api/log/self/stat", User(LogsSelfStat)),
+    (Method::GET, "/api/log/export", Admin(LogsExport)),
+    (Method::GET, "/api/log/self/export", User(LogsSelfExport)),
+    (Method::GET, "/api/models", User(ModelPrices)),
     (
         Method::POST,
         "/api/playground/chat/completions",
-        Playground,
-        User,
+        Route::Playground,
     ),
-    (Method::GET, "/api/dashboard", Dashboard, User),
-    (Method::GET, "/api/channels/stats", ChannelStats, Admin),
+    (Method::GET, "/api/dashboard", User(Dashboard)),
+    (Method::GET, "/api/channels/stats", Admin(ChannelStats)),
     (
         Method::GET,
         "/api/me/notify/deliveries",
-        OwnDeliveries,
-        User,
+        User(OwnDeliveries),
     ),
-    (Method::GET, "/api/usage", UsageAll, Admin),
-    (Method::GET, "/api/usage/self", UsageSelf, User),
-    (Method::GET, "/api/reconcile", Reconcile, Admin),
-    (Method::GET, "/api/anomalies", Anomalies, Admin),
-    (Method::GET, "/api/option", OptionsGet, Admin),
-    (Method::GET, "/api/option/export", OptionsExport, Admin),
-    (Method::PUT, "/api/option/import", OptionsImport, Admin),
-    (Method::PUT, "/api/option", OptionsPut, Admin),
-    (Method::GET, "/api/me/notify", NotifyGet, User),
-    (Method::PUT, "/api/me/notify", NotifyPut, User),
-    (Method::POST, "/api/me/notify/test", NotifyTest, User),
+    (Method::GET, "/api/usage", Admin(UsageAll)),
+    (Method::GET, "/api/usage/self", User(UsageSelf)),
+    (Method::GET, "/api/reconcile", Admin(Reconcile)),
+    (Method::GET, "/api/anomalies", Admin(Anomalies)),
+    (Method::GET, "/api/option", Admin(OptionsGet)),
+    (Method::GET, "/api/option/export", Admin(OptionsExport)),
+    (Method::PUT, "/api/option/import", Admin(OptionsImport)),
+    (Method::PUT, "/api/option", Admin(OptionsPut)),
+    (Method::GET, "/api/me/notify", User(NotifyGet)),
+    (Method::PUT, "/api/me/notify", User(NotifyPut)),
+    (Method::POST, "/api/me/notify/test", User(NotifyTest)),
     (
         Method::GET,
         "/api/notify/deliveries",
-        NotifyDeliveries,
-        Admin,
+        Admin(NotifyDeliveries),
     ),
     (
         Method::POST,
         "/v1/chat/completions",
-        ChatCompletions,
-        ApiKey,
+        ApiKey(ChatCompletions),
     ),
-    (Method::POST, "/v1/completions", Completions, ApiKey),
-    (Method::POST, "/v1/embeddings", Embeddings, ApiKey),
-    (Method::GET, "/v1/models", Models, ApiKey),
+    (Method::POST, "/v1/completions", ApiKey(Completions)),
+    (Method::POST, "/v1/embeddings", ApiKey(Embeddings)),
+    (Method::GET, "/v1/models", ApiKey(Models)),
     (
         Method::GET,
         "/dashboard/billing/subscription",
-        BillingSubscription,
-        ApiKey,
+        ApiKey(BillingSubscription),
     ),
     (
         Method::GET,
         "/v1/dashboard/billing/subscription",
-        BillingSubscription,
-        ApiKey,
+        ApiKey(BillingSubscription),
     ),
     (
         Method::GET,
         "/dashboard/billing/usage",
-        BillingUsage,
-        ApiKey,
+        ApiKey(BillingUsage),
     ),
     (
         Method::GET,
         "/v1/dashboard/billing/usage",
-        BillingUsage,
-        ApiKey,
+        ApiKey(BillingUsage),
     ),
 ];
 
 pub struct Matched<'a> {
-    pub handler: Handler,
-    pub access: Access,
+    pub route: Route,
     pub id: Option<&'a str>,
 }
 
@@ -227,7 +247,7 @@ pub enum RouteResult<'a> {
 }
 
 /// The handlers of one path, by method.
-type MethodTable = Vec<(Method, Handler, Access)>;
+type MethodTable = Vec<(Method, Route)>;
 
 pub struct Router {
     inner: matchit::Router<MethodTable>,
@@ -236,10 +256,10 @@ pub struct Router {
 impl Router {
     pub fn new() -> Router {
         let mut by_path: Vec<(&str, MethodTable)> = Vec::new();
-        for (m, p, h, a) in ROUTES {
+        for (m, p, r) in ROUTES {
             match by_path.iter_mut().find(|(path, _)| path == p) {
-                Some((_, v)) => v.push((m.clone(), *h, *a)),
-                None => by_path.push((p, vec![(m.clone(), *h, *a)])),
+                Some((_, v)) => v.push((m.clone(), *r)),
+                None => by_path.push((p, vec![(m.clone(), *r)])),
             }
         }
         let mut inner = matchit::Router::new();
@@ -257,7 +277,7 @@ impl Router {
     pub fn is_relay(&self, path: &str) -> bool {
         self.inner
             .at(path)
-            .is_ok_and(|m| m.value.iter().any(|(_, _, a)| *a == Access::ApiKey))
+            .is_ok_and(|m| m.value.iter().any(|(_, r)| r.access() == Access::ApiKey))
     }
 
     pub fn route<'a>(&'a self, method: &Method, path: &'a str) -> RouteResult<'a> {
@@ -265,16 +285,12 @@ impl Router {
             return RouteResult::NotFound;
         };
         let id = m.params.get("id");
-        match m.value.iter().find(|(meth, _, _)| meth == method) {
-            Some((_, h, a)) => RouteResult::Found(Matched {
-                handler: *h,
-                access: *a,
-                id,
-            }),
+        match m.value.iter().find(|(meth, _)| meth == method) {
+            Some((_, r)) => RouteResult::Found(Matched { route: *r, id }),
             None => RouteResult::MethodNotAllowed(
                 m.value
                     .iter()
-                    .map(|(meth, _, _)| meth.as_str())
+                    .map(|(meth, _)| meth.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
             ),
@@ -295,10 +311,10 @@ mod tests {
     #[test]
     fn every_route_is_reachable() {
         let r = Router::new();
-        for (m, p, h, _) in ROUTES {
+        for (m, p, h) in ROUTES {
             let path = p.replace("{id}", "7");
             match r.route(m, &path) {
-                RouteResult::Found(f) => assert_eq!(f.handler, *h, "{m} {p}"),
+                RouteResult::Found(f) => assert_eq!(f.route, *h, "{m} {p}"),
                 _ => panic!("{m} {p} does not route"),
             }
         }
@@ -308,7 +324,7 @@ mod tests {
     fn only_listed_routes_are_public() {
         let public: Vec<_> = ROUTES
             .iter()
-            .filter(|r| r.3 == Access::Public)
+            .filter(|r| r.2.access() == Access::Public)
             .map(|r| r.1)
             .collect();
         assert_eq!(

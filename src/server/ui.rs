@@ -1,7 +1,7 @@
 //! The embedded web UI (`frontend/dist`, built by `make frontend`).
 
-use super::http::{Resp, full, with_type};
 use crate::error::ApiError;
+use crate::web::{Resp, full, with_type};
 use http::{HeaderValue, StatusCode, header};
 use rust_embed::RustEmbed;
 
@@ -33,7 +33,7 @@ pub fn serve(path: &str) -> Resp {
 }
 
 fn not_found() -> Resp {
-    super::http::error(&ApiError::NotFound("no such page".into()))
+    crate::web::error(&ApiError::NotFound("no such page".into()))
 }
 
 fn file_response(name: &str, file: rust_embed::EmbeddedFile) -> Resp {

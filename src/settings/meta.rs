@@ -381,7 +381,6 @@ pub fn document_schema() -> Value {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::{Options, flatten, merge};
     use super::*;

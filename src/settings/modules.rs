@@ -3,6 +3,7 @@
 
 use super::notify::{NotifyOptions, SmtpOptions};
 use crate::billing::Pricing;
+pub use crate::billing::display::{Currency, DisplayOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -402,51 +403,6 @@ impl AnomalyOptions {
             1_000_000,
             "20",
         )
-    }
-}
-
-/// How money is shown to people (raw quota units are always given alongside).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Currency {
-    Usd,
-    Cny,
-    Tokens,
-    Custom,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct DisplayOptions {
-    pub currency: Currency,
-    /// CNY per USD, or units of the custom currency per USD.
-    pub exchange_rate: f64,
-    /// Symbol of the custom currency.
-    pub symbol: String,
-}
-
-impl Default for DisplayOptions {
-    fn default() -> Self {
-        DisplayOptions {
-            currency: Currency::Usd,
-            exchange_rate: 7.3,
-            symbol: "¤".into(),
-        }
-    }
-}
-
-impl DisplayOptions {
-    fn validate(&self) -> Result<(), String> {
-        if !self.exchange_rate.is_finite() || self.exchange_rate <= 0.0 {
-            return Err(format!(
-                "display.exchange_rate is {}; use a number above 0 (default 7.3)",
-                self.exchange_rate
-            ));
-        }
-        if self.symbol.is_empty() || self.symbol.chars().count() > 8 {
-            return Err("display.symbol must be 1 to 8 characters".into());
-        }
-        Ok(())
     }
 }
 

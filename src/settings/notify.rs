@@ -126,7 +126,6 @@ pub fn to_config(notify: &NotifyOptions, smtp: &SmtpOptions) -> NotifyConfig {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -104,7 +104,6 @@ fn run(conn: &Connection, stop: &mpsc::Receiver<()>, passes: &Passes) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -94,7 +94,7 @@ pub struct PageRequest {
     pub descending: bool,
     pub limit: usize,
     pub after: Option<Cursor>,
-    /// Rows skipped (page-number paging, for scripts written against the reference API).
+    /// Rows skipped (page-number paging, for scripts that page by number).
     pub offset: usize,
 }
 
@@ -209,11 +209,10 @@ pub fn search(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::genlogs::{Spec, generate};
     use crate::store::Store;
+    use crate::store::synthetic::{Spec, generate};
 
     const SORTS: [SortKey; 5] = [
         SortKey::CreatedAt,

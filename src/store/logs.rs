@@ -4,7 +4,8 @@ use super::StoreError;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-/// Log kinds, numbered as the reference system numbers them (scripts rely on the numbers).
+/// Log kinds. The numbers are stored and served as they are, and scripts filter by them: never
+/// renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogType {

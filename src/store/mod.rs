@@ -1,18 +1,22 @@
 //! SQLite: one file in WAL mode, one writer thread, a pool of readers.
 //!
-//! - [`pragmas`]: every PRAGMA in one place.
+//! - [`pragmas`]: the PRAGMAs of the server's connections (copies and offline commands set
+//!   their own; see there).
 //! - [`writer`]: the single writer; batches jobs into `BEGIN IMMEDIATE` transactions (group commit).
 //! - [`journal`]: relayed calls' rows, committed in one page each and folded into `logs`, the
 //!   rollups and the balances in batches.
 //! - [`migrate`]: migrations embedded from `schema/`.
-//! - [`backup`]: online copies through SQLite's backup API, checked and fsynced.
+//! - [`online_copy`]: online copies through SQLite's backup API, checked and fsynced.
 //! - one file per table group ([`users`], [`keys`], [`channels`], [`logs`], [`options`], [`sessions`],
 //!   [`notify`], [`deliveries`], [`heartbeat`]):
-//!   plain functions over a `&Connection`, called inside writer jobs or on pooled readers.
+//!   plain functions over a `&Connection`, called inside writer jobs or on pooled readers;
+//!   the queries of one report or job likewise ([`anomalies`], [`log_purge`] for retention,
+//!   [`reconcile`], [`usage`], [`log_query`], [`log_search`]).
+//! - [`synthetic`]: synthetic traffic for `sluice gen-logs` and the log-query tests.
 //!
 //! The store knows nothing of HTTP; ids, timestamps and amounts come in from the domain code.
 
-pub mod backup;
+pub mod anomalies;
 pub mod channel_stats;
 pub mod channels;
 pub mod checkpoint;
@@ -21,16 +25,18 @@ pub mod heartbeat;
 pub mod journal;
 pub mod keys;
 pub mod listing;
+pub mod log_purge;
 pub mod log_query;
 pub mod log_search;
 pub mod logs;
 pub mod migrate;
 pub mod notify;
+pub mod online_copy;
 pub mod options;
 pub mod pragmas;
 pub mod reconcile;
-pub mod retention;
 pub mod sessions;
+pub mod synthetic;
 pub mod usage;
 pub mod users;
 pub mod writer;

@@ -531,7 +531,6 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, fo
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -174,7 +174,6 @@ pub(super) fn constant_hour_offset(zone: &Zone, start: i64, end: i64) -> Option<
 const MAX_PROBED_DAYS: i64 = 400;
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

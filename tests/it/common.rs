@@ -1,7 +1,7 @@
 //! The test harness: a real sluice (in-process, port 0, temp data dir, real SQLite file)
 //! in front of the project's mock upstream, both over loopback HTTP.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code)]
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -11,7 +11,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use sluice::config::Config;
 use sluice::mock::MockUpstream;
-use sluice::server::state::AppState;
+use sluice::state::AppState;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -170,7 +170,7 @@ impl TestServer {
         let root_password = if config.root_password.is_empty() {
             let file = config
                 .data_dir
-                .join(sluice::app::INITIAL_ROOT_PASSWORD_FILE);
+                .join(sluice::auth::INITIAL_ROOT_PASSWORD_FILE);
             std::fs::read_to_string(file).unwrap().trim().to_string()
         } else {
             config.root_password.expose().to_string()

@@ -3,7 +3,7 @@
 
 use crate::common::{TestServer, send};
 use serde_json::{Value, json};
-use sluice::genlogs::{self, Spec};
+use sluice::store::synthetic::{self, Spec};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -32,7 +32,7 @@ async fn csv_totals_equal_the_stat_totals_for_the_same_filter() {
         keys_per_user: 2,
         seed: 7,
     };
-    tokio::task::spawn_blocking(move || genlogs::generate(&store, &spec, |_| {}))
+    tokio::task::spawn_blocking(move || synthetic::generate(&store, &spec, |_| {}))
         .await
         .unwrap()
         .unwrap();

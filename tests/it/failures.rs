@@ -125,7 +125,7 @@ async fn charge_cannot_commit(stream: bool) {
     assert_eq!(t.charged(1), 0);
     assert_eq!(t.key_balance(kid), (5_000, 0));
     writer_busy_timeout(&t, Duration::from_secs(10)).await;
-    assert!(sluice::health::check(&t.state).await);
+    assert!(sluice::dbhealth::check(&t.state).await);
     let r = t.chat(&key, "gpt-x", 5, stream).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(rows(&t, &r.request_id())[0].1, 12);

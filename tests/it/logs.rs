@@ -3,7 +3,7 @@
 
 use crate::common::{Resp, TestServer, send};
 use serde_json::{Value, json};
-use sluice::genlogs::{self, Spec};
+use sluice::store::synthetic::{self, Spec};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -15,7 +15,7 @@ fn ok(r: &Resp) -> Value {
 /// Fills the test server's database with synthetic traffic, as `sluice gen-logs` does.
 async fn generate(t: &TestServer, spec: Spec) {
     let store = t.state.store.clone();
-    tokio::task::spawn_blocking(move || genlogs::generate(&store, &spec, |_| {}))
+    tokio::task::spawn_blocking(move || synthetic::generate(&store, &spec, |_| {}))
         .await
         .unwrap()
         .unwrap();
@@ -384,7 +384,9 @@ async fn usage_series_sum_to_the_totals_and_survive_retention() {
     let minute_newer = format!("type IN (2, 4, 5) AND created_at >= {}", cutoff + 60);
     let young = count(&format!("SELECT COUNT(*) FROM logs WHERE {minute_newer}"));
     t.put("/api/option", json!({"log.retention_days": 2})).await;
-    sluice::retention::run_once(&t.state).await.unwrap();
+    sluice::retention::run_once(&t.state.store, t.state.catalog.options().log.retention_days)
+        .await
+        .unwrap();
     assert_eq!(
         count(&format!("SELECT COUNT(*) FROM logs WHERE {minute_newer}")),
         young

@@ -1,6 +1,8 @@
 //! Integration tests: the real server over loopback HTTP against the mock upstream.
 
-#![allow(clippy::unwrap_used)]
+// clippy.toml's allow-unwrap-in-tests covers `#[test]` functions and `#[cfg(test)]` modules,
+// not this crate's helpers and `#[tokio::test]` bodies; a panic here is a failed test too.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
 mod access_token;
 mod account;

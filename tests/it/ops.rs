@@ -20,7 +20,7 @@ async fn health_and_readiness() {
     );
     // A dead writer fails the next ping: readiness and the public status say so.
     t.state.store.writer.shutdown().await.unwrap();
-    assert!(!sluice::health::check(&t.state).await);
+    assert!(!sluice::dbhealth::check(&t.state).await);
     let r = send("GET", &t.url("/readyz"), &[], None).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["database"], "failing");

@@ -1,7 +1,7 @@
 //! Notification receivers on loopback for the notify tests: an HTTP receiver that records
 //! every request and answers from a script, and a small SMTP server that captures messages.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code)]
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

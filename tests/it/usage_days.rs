@@ -4,7 +4,7 @@
 
 use crate::common::TestServer;
 use serde_json::Value;
-use sluice::genlogs::{self, Spec};
+use sluice::store::synthetic::{self, Spec};
 use std::collections::BTreeMap;
 
 /// (bucket start, split value) → (requests, quota, tokens).
@@ -35,7 +35,7 @@ async fn local_days_equal_the_hours_cut_at_local_midnight() {
         keys_per_user: 2,
         seed: 5,
     };
-    tokio::task::spawn_blocking(move || genlogs::generate(&store, &spec, |_| {}))
+    tokio::task::spawn_blocking(move || synthetic::generate(&store, &spec, |_| {}))
         .await
         .unwrap()
         .unwrap();

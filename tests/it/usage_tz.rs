@@ -2,7 +2,7 @@
 
 use crate::common::TestServer;
 use serde_json::Value;
-use sluice::genlogs::{self, Spec};
+use sluice::store::synthetic::{self, Spec};
 
 fn sum(v: &Value, field: &str) -> i64 {
     v["points"]
@@ -24,7 +24,7 @@ async fn day_buckets_in_any_zone_sum_to_the_stat_of_the_same_range() {
         keys_per_user: 2,
         seed: 11,
     };
-    tokio::task::spawn_blocking(move || genlogs::generate(&store, &spec, |_| {}))
+    tokio::task::spawn_blocking(move || synthetic::generate(&store, &spec, |_| {}))
         .await
         .unwrap()
         .unwrap();

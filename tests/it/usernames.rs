@@ -101,7 +101,7 @@ async fn new_names_and_renames_are_ascii_and_unlike_existing_ones() {
 async fn existing_names_outside_the_rules_still_sign_in() {
     let t = TestServer::start().await;
     // A row from before the rule, written as an older version would have.
-    let hash = sluice::server::auth::hash_password(PASSWORD).unwrap();
+    let hash = sluice::auth::hash_password(PASSWORD).unwrap();
     t.db()
         .execute(
             "INSERT INTO users (username, password_hash, role, created_at) VALUES ('jürgen', ?1, 'user', 0)",

@@ -1,9 +1,9 @@
 //! `/api/reconcile` and `/api/anomalies`: is the money right, and does anything stand out.
 
-use super::super::http::{Resp, json};
-use super::super::state::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::reconcile;
+use crate::web::{Resp, json};
 use http::StatusCode;
 use std::sync::Arc;
 

@@ -2,13 +2,13 @@
 //! to the caller. Every action writes a manage row: a backup holds every secret the server
 //! keeps (channel keys, password hashes), so who took one is part of the audit trail.
 
-use super::super::auth::Principal;
-use super::super::download::attachment;
-use super::super::http::{Resp, json};
-use super::super::state::AppState;
 use super::manage_entry;
+use crate::auth::Principal;
 use crate::backup::BackupError;
 use crate::error::ApiError;
+use crate::state::AppState;
+use crate::web::download::attachment;
+use crate::web::{Resp, json};
 use http::StatusCode;
 
 const SQLITE_TYPE: &str = "application/vnd.sqlite3";

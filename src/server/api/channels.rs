@@ -1,16 +1,16 @@
 //! `/api/channels`: upstream providers (admins only). The secret is write-only: responses
 //! carry a masked form.
 
-use super::super::auth::Principal;
-use super::super::http::{Resp, json, no_content, parse_json};
-use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
 use super::{Refresh, commit_change, manage_entry, refresh};
+use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::relay::providers;
 use crate::secret::Secret;
+use crate::state::AppState;
 use crate::store::channels::{self, ChannelFields, ChannelRow, ChannelStatus};
+use crate::upstream::providers;
 use crate::util;
+use crate::web::{Resp, json, no_content, parse_json};
 use http::StatusCode;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -75,25 +75,25 @@ pub async fn get(state: &AppState, id: i64) -> Result<Resp, ApiError> {
 #[serde(deny_unknown_fields)]
 struct Body {
     // `null` is refused (as the schema says): leave a field out to keep it.
-    #[serde(default, deserialize_with = "crate::server::http::not_null")]
+    #[serde(default, deserialize_with = "crate::web::not_null")]
     kind: Option<String>,
-    #[serde(default, deserialize_with = "crate::server::http::not_null")]
+    #[serde(default, deserialize_with = "crate::web::not_null")]
     name: Option<String>,
-    #[serde(default, deserialize_with = "crate::server::http::not_null")]
+    #[serde(default, deserialize_with = "crate::web::not_null")]
     base_url: Option<String>,
-    #[serde(default, deserialize_with = "crate::server::http::not_null")]
+    #[serde(default, deserialize_with = "crate::web::not_null")]
     api_key: Option<Secret>,
-    #[serde(default, deserialize_with = "crate::server::http::not_null")]
+    #[serde(default, deserialize_with = "crate::web::not_null")]
     models: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "crate::server::http::not_null")]
+    #[serde(default, deserialize_with = "crate::web::not_null")]
     model_mapping: Option<BTreeMap<String, String>>,
-    #[serde(default, deserialize_with = "crate::server::http::not_null")]
+    #[serde(default, deserialize_with = "crate::web::not_null")]
     groups: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "crate::server::http::not_null")]
+    #[serde(default, deserialize_with = "crate::web::not_null")]
     priority: Option<i64>,
-    #[serde(default, deserialize_with = "crate::server::http::not_null")]
+    #[serde(default, deserialize_with = "crate::web::not_null")]
     weight: Option<i64>,
-    #[serde(default, deserialize_with = "crate::server::http::not_null")]
+    #[serde(default, deserialize_with = "crate::web::not_null")]
     enabled: Option<bool>,
     /// `null` clears it (tests then use the first model).
     #[serde(default, deserialize_with = "present")]

@@ -4,18 +4,18 @@
 //! Totals, series and rankings come from the usage engine (rollups plus ragged rows), so they
 //! agree with the logs page for the same range.
 
-use super::super::auth::Principal;
-use super::super::http::{Resp, json};
-use super::super::state::AppState;
 use super::params;
+use crate::auth::Principal;
 use crate::billing::display;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::channel_stats::{self, ChannelStat};
 use crate::store::channels::ChannelStatus;
 use crate::store::log_query::{self, Bucket, LogFilter, SplitBy, UsagePoint};
 use crate::store::logs::LogType;
 use crate::store::usage::{self, Zone};
 use crate::util;
+use crate::web::{Resp, json};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -5,14 +5,14 @@
 //! channel: memory stays at a few batches whatever the row count, and a slow client slows the
 //! reads rather than queueing rows.
 
-use super::super::auth::Principal;
-use super::super::http::{ChannelBody, Resp};
-use super::super::state::AppState;
 use super::logs::{Params, Scope, filter, no_usage_params, parse_params, sort_order};
+use crate::auth::Principal;
 use crate::billing::display;
 use crate::error::ApiError;
 use crate::settings::modules::DisplayOptions;
+use crate::state::AppState;
 use crate::store::log_query::{self, Cursor, LogFilter, LogRow, PageRequest};
+use crate::web::{ChannelBody, Resp};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;

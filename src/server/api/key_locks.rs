@@ -75,7 +75,6 @@ pub fn describe(l: &Locks) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

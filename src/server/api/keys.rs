@@ -1,15 +1,15 @@
 //! `/api/keys`: API keys. Users manage their own; admins manage everyone's.
 //! The full key is returned once, at creation; only its digest is stored.
 
-use super::super::auth::Principal;
-use super::super::http::{Resp, json, no_content, not_null, parse_json};
-use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
 use super::{Refresh, commit_change, commit_change_checked, key_locks, manage_entry, refresh};
+use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::keys::{self, KeyPatch, KeyRow, Locks, NewKey};
 use crate::store::logs;
 use crate::util;
+use crate::web::{Resp, json, no_content, not_null, parse_json};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;

@@ -1,16 +1,16 @@
 //! `/api/log…` and `/api/usage…`: log search, totals with RPM/TPM, usage series, clean-up.
 //! Admins see every row; `/self` routes see the caller's own rows, without channel details.
 
-use super::super::auth::Principal;
-use super::super::http::{Resp, json};
-use super::super::state::AppState;
 use super::{commit_change, manage_entry, params};
+use crate::auth::Principal;
 use crate::billing::display;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::log_query::{self, Bucket, Cursor, LogFilter, PageRequest, SortKey, SplitBy};
 use crate::store::logs::LogType;
 use crate::store::usage::{self, Zone};
 use crate::util;
+use crate::web::{Resp, json};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,9 +19,9 @@ use std::sync::Arc;
 const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = params::MAX_PAGE_SIZE;
 
-/// Query parameters of the log routes. Names follow the reference API where it has one
-/// (`token_name`, `model_name`, `start_timestamp`…); unknown names are refused, so a typo is
-/// not silently ignored.
+/// Query parameters of the log routes (`token_name`, `model_name`, `start_timestamp`…, the
+/// names existing log scripts send); unknown names are refused, so a typo is not silently
+/// ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Params {
@@ -194,7 +194,7 @@ fn intersect(given: Option<Vec<i64>>, found: Vec<i64>) -> Vec<i64> {
 }
 
 /// `GET /api/log`, `GET /api/log/self`: newest first by default; `cursor` pages are stable
-/// while rows arrive, `p` pages (1-based) are offered for scripts written for the reference.
+/// while rows arrive; `p` pages (1-based, by offset) serve scripts that page by number.
 pub async fn search(
     state: &AppState,
     p: &Principal,

@@ -20,12 +20,12 @@ mod session;
 mod users;
 
 use super::auth::Principal;
-use super::http::{Resp, read_body};
-use super::router::Handler;
-use super::state::AppState;
+use super::router::{Api, Open};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::logs::{LogEntry, LogType};
 use crate::store::users::UserRow;
+use crate::web::{Resp, read_body};
 use hyper::body::Incoming;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -35,35 +35,28 @@ const MAX_API_BODY: usize = 1024 * 1024;
 
 pub async fn public(
     state: &Arc<AppState>,
-    handler: Handler,
+    handler: Open,
     req: http::Request<Incoming>,
     ip: IpAddr,
 ) -> Result<Resp, ApiError> {
     match handler {
-        Handler::Status => Ok(session::status(state)),
-        Handler::Healthz => Ok(ops::healthz()),
-        Handler::Readyz => Ok(ops::readyz(state)),
-        Handler::OpenApi => Ok(session::openapi()),
-        Handler::Login => session::login(state, req, ip).await,
-        other => Err(ApiError::Internal(format!(
-            "{other:?} is not a public route"
-        ))),
+        Open::Status => Ok(session::status(state)),
+        Open::Healthz => Ok(ops::healthz()),
+        Open::Readyz => Ok(ops::readyz(state)),
+        Open::OpenApi => Ok(session::openapi()),
+        Open::Login => session::login(state, req, ip).await,
     }
 }
 
 pub async fn signed_in(
     state: &Arc<AppState>,
-    handler: Handler,
+    handler: Api,
     req: http::Request<Incoming>,
     p: Principal,
     id: Option<&str>,
     ip: IpAddr,
 ) -> Result<Resp, ApiError> {
-    use Handler::*;
-    if handler == Playground {
-        // The relay reads the body itself, under the relay's size limit.
-        return crate::relay::playground(state, p.user.id, req).await;
-    }
+    use Api::*;
     let query = req.uri().query().unwrap_or("").to_string();
     let (parts, body) = read_body(req, MAX_API_BODY).await?;
     let raw_id = id;
@@ -123,10 +116,6 @@ pub async fn signed_in(
         ModelPrices => Ok(models::list(state, &p)),
         Dashboard => dashboard::dashboard(state, &p, &query).await,
         ChannelStats => dashboard::channel_stats(state, &query).await,
-        Status | Healthz | Readyz | Metrics | OpenApi | Login | Playground | ChatCompletions
-        | Completions | Embeddings | Models | BillingSubscription | BillingUsage => Err(
-            ApiError::Internal(format!("{handler:?} is not a signed-in route")),
-        ),
     }
 }
 

@@ -1,9 +1,9 @@
 //! `GET /api/models`: the models the caller's group can call, priced in the display currency.
 
-use super::super::auth::Principal;
-use super::super::http::{Resp, json};
-use super::super::state::AppState;
+use crate::auth::Principal;
 use crate::billing::{Price, Usage, display};
+use crate::state::AppState;
+use crate::web::{Resp, json};
 use http::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

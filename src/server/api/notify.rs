@@ -1,16 +1,16 @@
 //! `/api/me/notify`: one's own notification settings and a test send;
 //! `/api/notify/deliveries`: the delivery log (admin).
 
-use super::super::auth::Principal;
-use super::super::http::{Resp, json, parse_json};
-use super::super::state::AppState;
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::notify::TestError;
-use crate::notify::settings::Patch;
+use crate::notify::receiver::Patch;
 use crate::notify::ssrf::AllowList;
 use crate::notify::{Kind, Settings};
+use crate::state::AppState;
 use crate::store::{deliveries, notify};
 use crate::util;
+use crate::web::{Resp, json, parse_json};
 use http::StatusCode;
 use serde_json::json;
 use std::sync::Arc;

@@ -1,11 +1,11 @@
 //! Health, readiness, stats and metrics.
 
-use super::super::auth::Principal;
-use super::super::http::{Resp, full, json, parse_json, with_type};
-use super::super::state::AppState;
 use super::{commit_change, manage_entry};
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::profiler::{FileKind, ProfileError};
+use crate::state::AppState;
+use crate::web::{Resp, full, json, parse_json, with_type};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -19,7 +19,7 @@ pub fn healthz() -> Resp {
 /// Readiness: migrations ran (they do before the listener opens), the database answers and can
 /// commit, and the server is not draining. Load balancers and `sluice healthcheck` use it.
 pub fn readyz(state: &AppState) -> Resp {
-    let db = crate::health::store_ready(state);
+    let db = crate::dbhealth::store_ready(state);
     let draining = state.draining.load(Ordering::Relaxed);
     let ready = db && !draining;
     let status = if ready {

@@ -1,14 +1,14 @@
 //! `/api/option`: the run-time settings registry (see [`crate::settings`]), applied live.
 
-use super::super::auth::Principal;
-use super::super::http::{Resp, json, parse_json};
-use super::super::state::AppState;
 use super::{Refresh, commit_change, manage_entry, refresh};
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::settings;
+use crate::state::AppState;
 use crate::store::options;
 use crate::store::users::Role;
 use crate::util;
+use crate::web::{Resp, json, parse_json};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -61,7 +61,7 @@ pub async fn put(
     let mut changes: Map<String, Value> = parse_json(parts, body)?;
     // `4.0` is the integer 4 in JSON: integer options take it.
     changes.values_mut().for_each(|v| {
-        crate::server::http::whole_numbers(v);
+        crate::web::whole_numbers(v);
     });
     if changes.is_empty() {
         return Err(ApiError::BadRequest(

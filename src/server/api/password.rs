@@ -3,13 +3,13 @@
 //! failed sign-in for the throttle. Every other session and the access token end with the
 //! change; the session it was made from stays.
 
-use super::super::auth::{self, Principal};
-use super::super::http::{Resp, json, parse_json};
-use super::super::state::AppState;
 use super::manage_entry;
+use crate::auth::{self, Principal};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::users::Role;
 use crate::store::{logs, sessions, users};
+use crate::web::{Resp, json, parse_json};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -96,7 +96,7 @@ fn initial_root_password_path(state: &AppState) -> std::path::PathBuf {
     state
         .config
         .data_dir
-        .join(crate::app::INITIAL_ROOT_PASSWORD_FILE)
+        .join(crate::auth::INITIAL_ROOT_PASSWORD_FILE)
 }
 
 /// True while root still has the generated first password (its file exists): the console then

@@ -1,12 +1,12 @@
 //! Status, sign-in and the caller's own account.
 
-use super::super::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL_SECS};
-use super::super::http::{Resp, full, json, no_content, parse_json, read_body, with_type};
-use super::super::state::AppState;
 use super::MAX_API_BODY;
+use crate::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL_SECS};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{sessions, users};
 use crate::util;
+use crate::web::{Resp, full, json, no_content, parse_json, read_body, with_type};
 use http::{HeaderValue, StatusCode, header};
 use hyper::body::Incoming;
 use serde::Deserialize;
@@ -21,7 +21,7 @@ pub fn status(state: &AppState) -> Resp {
         &json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": state.started.elapsed().as_secs(),
-            "healthy": crate::health::store_ready(state)
+            "healthy": crate::dbhealth::store_ready(state)
                 && !state.draining.load(std::sync::atomic::Ordering::Relaxed),
         }),
     )

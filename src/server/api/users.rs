@@ -1,14 +1,14 @@
 //! `/api/users`: accounts, roles and balances (admins only).
 
-use super::super::auth::{self, Principal};
-use super::super::http::{Resp, json, no_content, not_null, parse_json};
-use super::super::state::AppState;
 use super::listing::{ListParams, page_json};
 use super::{Refresh, admin_change, commit_change_checked, manage_entry, refresh};
+use crate::auth::{self, Principal};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::users::{self, NewUser, Role, UserPatch};
 use crate::store::{logs, sessions};
 use crate::util;
+use crate::web::{Resp, json, no_content, not_null, parse_json};
 use http::StatusCode;
 use serde::Deserialize;
 use std::sync::Arc;

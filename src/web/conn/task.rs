@@ -2,8 +2,9 @@
 //! and at shutdown; and the short refusal for a newcomer that may not stay.
 
 use super::{Connections, Phase, Track, TrackedBody};
-use crate::server::router::Router;
-use crate::server::state::AppState;
+use crate::web::Resp;
+use http::Request;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -19,24 +20,27 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves an admitted connection in a task of its own: closes it when its idle limit runs
 /// out, when it is evicted and at shutdown, then releases it.
-pub fn spawn(
+/// `handle` answers one request (the server's router and handlers).
+pub fn spawn<H, F>(
     stream: TcpStream,
     peer: SocketAddr,
     track: Arc<Track>,
     conns: Arc<Connections>,
-    state: Arc<AppState>,
-    router: Arc<Router>,
+    handle: H,
     builder: &auto::Builder<TokioExecutor>,
-) {
+) where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = Resp> + Send + 'static,
+{
     // A ~40 ms Nagle/delayed-ACK stall on small writes is the classic gateway trap.
     let _ = stream.set_nodelay(true);
     let svc = {
         let (conns, track) = (conns.clone(), track.clone());
         service_fn(move |req| {
             let busy = conns.start_request(&track);
-            let (state, router) = (state.clone(), router.clone());
+            let resp = handle(req);
             async move {
-                let resp = crate::server::handle(state, router, req, peer).await;
+                let resp = resp.await;
                 Ok::<_, Infallible>(resp.map(|b| TrackedBody::new(b, busy)))
             }
         })

@@ -1,8 +1,6 @@
 //! Table-driven tests of the SSRF guard: every refused range in every spelling, the public
 //! addresses that must pass, URL form errors, and the allow-list.
 
-#![allow(clippy::unwrap_used)]
-
 use super::*;
 
 const T: Duration = Duration::from_secs(5);

@@ -1,12 +1,15 @@
-//! Everything a request handler can reach.
+//! The composition root: everything a request handler can reach, built once at start-up.
+//! Domain modules never see [`AppState`]: they take the narrow handle they use (the store,
+//! the catalog, a watch channel, a small trait implemented here).
 
+use crate::auth::LoginThrottle;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::relay::upstream::Upstream;
-use crate::server::auth::LoginThrottle;
 use crate::store::Store;
+use crate::tasks::InFlight;
+use crate::upstream::Upstream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 pub struct AppState {
@@ -16,8 +19,9 @@ pub struct AppState {
     pub upstream: Upstream,
     pub throttle: LoginThrottle,
     pub started: Instant,
-    /// Relay tasks in flight (shutdown waits for them).
-    pub relays: InFlight,
+    /// Relay tasks and the tasks they spawn (an automatic channel disable, a token-audit
+    /// count), in flight: shutdown waits for them.
+    pub relays: Arc<InFlight>,
     pub metrics: crate::metrics::Metrics,
     pub profiler: Arc<crate::profiler::Profiler>,
     /// Sampled local token counts against upstream's (the anomaly report).
@@ -31,7 +35,7 @@ pub struct AppState {
     /// Flipped at shutdown; background monitors watch it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The database answered its last health ping (see `health`; readiness is
-    /// [`crate::health::store_ready`], which also counts failed commits since).
+    /// [`crate::dbhealth::store_ready`], which also counts failed commits since).
     pub db_healthy: AtomicBool,
     /// Per-minute request and token counts (memory only; reset at restart).
     pub limiter: Arc<crate::ratelimit::Limiter>,
@@ -44,78 +48,7 @@ pub struct AppState {
     /// with an error event), settled for what they delivered (see [`until_cut`]).
     pub cut: tokio::sync::watch::Sender<bool>,
     /// Client connections: caps, idle timeouts, the drain.
-    pub connections: Arc<crate::server::conn::Connections>,
-}
-
-/// Resolves when shutdown cuts the relays still running at the end of the grace period.
-pub async fn until_cut(rx: &mut tokio::sync::watch::Receiver<bool>) {
-    if rx.wait_for(|cut| *cut).await.is_err() {
-        // The state (which owns the sender) is gone: nothing will cut.
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Counts relay tasks, which may outlive their connection (a disconnected client's stream is
-/// drained for its usage); shutdown waits for the count to reach zero.
-#[derive(Default)]
-pub struct InFlight {
-    count: AtomicU64,
-    idle: tokio::sync::Notify,
-}
-
-/// Held by a relay task for its whole life.
-pub struct InFlightGuard<'a>(&'a InFlight);
-
-impl InFlight {
-    pub fn enter(&self) -> InFlightGuard<'_> {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        InFlightGuard(self)
-    }
-    pub fn get(&self) -> u64 {
-        self.count.load(Ordering::SeqCst)
-    }
-    pub async fn wait_idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.get() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl Drop for InFlightGuard<'_> {
-    fn drop(&mut self) {
-        self.0.exit();
-    }
-}
-
-impl InFlight {
-    fn exit(&self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.idle.notify_waiters();
-        }
-    }
-}
-
-/// Like [`InFlightGuard`] for a task spawned off a relay (which must own what it holds):
-/// taken before the spawn, so shutdown and tests never see a gap.
-pub struct TaskGuard(Arc<AppState>);
-
-impl TaskGuard {
-    pub fn new(state: &Arc<AppState>) -> TaskGuard {
-        state.relays.count.fetch_add(1, Ordering::SeqCst);
-        TaskGuard(state.clone())
-    }
-}
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.relays.exit();
-    }
+    pub connections: Arc<crate::web::conn::Connections>,
 }
 
 impl AppState {
@@ -157,7 +90,7 @@ impl AppState {
         )
         .map_err(|e| format!("cannot start the notifier: {e}"))?;
         let (limits, lowered) =
-            crate::server::conn::ConnLimits::new(&config, crate::os::open_file_limit());
+            crate::web::conn::ConnLimits::new(&config, crate::os::open_file_limit());
         if let Some(configured) = lowered {
             log::warn!(
                 "max_connections {configured} lowered to {}: the open-file limit is {} and every connection may need a second descriptor upstream; raise the limit (LimitNOFILE=, ulimit -n) to allow more",
@@ -167,7 +100,7 @@ impl AppState {
         }
         Ok(Arc::new(AppState {
             cut: tokio::sync::watch::Sender::new(false),
-            connections: Arc::new(crate::server::conn::Connections::new(limits)),
+            connections: Arc::new(crate::web::conn::Connections::new(limits)),
             backups,
             config,
             store,
@@ -175,7 +108,7 @@ impl AppState {
             upstream,
             throttle: LoginThrottle::default(),
             started: Instant::now(),
-            relays: InFlight::default(),
+            relays: Arc::new(InFlight::default()),
             metrics: crate::metrics::Metrics::default(),
             profiler,
             token_audit: crate::anomaly::TokenAudit::default(),
@@ -212,12 +145,51 @@ impl AppState {
             writer_queue: self.store.writer.queue_depth(),
             commits: self.store.writer.stats.commits.load(Ordering::Relaxed),
             commit_latency: self.store.writer.stats.commit_latency.snapshot(),
-            db_healthy: crate::health::store_ready(self),
+            db_healthy: crate::dbhealth::store_ready(self),
             backups_ok: self.backups.stats.ok.load(Ordering::Relaxed),
             backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),
             last_backup_at: self.backups.stats.last_ok_at.load(Ordering::Relaxed),
             uptime_secs: self.started.elapsed().as_secs(),
-            channel_health: crate::channel_health::HealthGauges::read(self),
+            channel_health: self.channel_health.gauges(&self.catalog),
         }
+    }
+}
+
+impl crate::dbhealth::Pinged for AppState {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn verdict(&self) -> &AtomicBool {
+        &self.db_healthy
+    }
+    fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+impl crate::channel_health::Host for AppState {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+    fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+    fn notifier(&self) -> &crate::notify::Notifier {
+        &self.notifier
+    }
+    fn channel_health(&self) -> &crate::channel_health::ChannelHealth {
+        &self.channel_health
+    }
+    fn tasks(&self) -> &Arc<InFlight> {
+        &self.relays
+    }
+    fn shutdown(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 }

@@ -1,5 +1,11 @@
-//! The pooled HTTP client that talks to upstream channels (hyper-util with hyper-rustls and
-//! bundled web-pki roots; HTTP/1.1 and HTTP/2 by ALPN).
+//! Talking to upstream providers: the pooled HTTP client (hyper-util with hyper-rustls and
+//! bundled web-pki roots; HTTP/1.1 and HTTP/2 by ALPN), the relayed [`Endpoint`]s, the
+//! provider kinds ([`providers`]: building a request, reading usage) and SSE line splitting
+//! ([`sse`]). Used by the relay, the channel tests and `sluice probe`; knows nothing of keys,
+//! quotas or HTTP handlers.
+
+pub mod providers;
+pub mod sse;
 
 use crate::settings::modules::RelayOptions;
 use arc_swap::ArcSwap;
@@ -12,6 +18,25 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The relayed endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Completions,
+    Embeddings,
+}
+
+impl Endpoint {
+    /// Appended to the channel's base URL (which, like the SDKs' `base_url`, ends in `/v1`).
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "/chat/completions",
+            Endpoint::Completions => "/completions",
+            Endpoint::Embeddings => "/embeddings",
+        }
+    }
+}
 
 /// Why an attempt at one channel failed before any byte reached the client.
 #[derive(Debug)]

@@ -1,8 +1,9 @@
 //! Who is calling: API keys for `/v1`, sessions and personal access tokens for `/api`;
 //! password hashing; login throttling; CSRF for cookie sessions.
 
-use crate::catalog::{KeyEntry, UserEntry};
+use crate::catalog::{Catalog, KeyEntry, UserEntry};
 use crate::error::ApiError;
+use crate::store::Store;
 use crate::store::users::{Role, UserRow};
 use crate::util;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
@@ -12,6 +13,10 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The file in the data directory that holds a generated root password until root changes it
+/// (the password change deletes it; while it exists, `GET /api/me` says `must_change_password`).
+pub const INITIAL_ROOT_PASSWORD_FILE: &str = "initial-root-password";
 
 pub const SESSION_COOKIE: &str = "sluice_session";
 pub const SESSION_TTL_SECS: i64 = 7 * 24 * 3600;
@@ -95,18 +100,14 @@ pub struct KeyCaller {
 }
 
 /// Looks the key up in memory by digest; no SQLite read on the request path.
-pub fn authenticate_key(
-    state: &crate::server::state::AppState,
-    headers: &HeaderMap,
-) -> Result<KeyCaller, ApiError> {
+pub fn authenticate_key(catalog: &Catalog, headers: &HeaderMap) -> Result<KeyCaller, ApiError> {
     let secret = bearer(headers).ok_or_else(|| {
         ApiError::InvalidApiKey(
             "no API key given: send it as 'Authorization: Bearer sk-…' or in the x-api-key header"
                 .into(),
         )
     })?;
-    let key = state
-        .catalog
+    let key = catalog
         .key(&util::digest(secret))
         .ok_or_else(|| ApiError::InvalidApiKey("the API key is not valid".into()))?;
     if !key.enabled {
@@ -117,8 +118,7 @@ pub fn authenticate_key(
     {
         return Err(ApiError::Forbidden("the API key has expired".into()));
     }
-    let user = state
-        .catalog
+    let user = catalog
         .user(key.user_id)
         .ok_or_else(|| ApiError::InvalidApiKey("the API key is not valid".into()))?;
     if !user.enabled {
@@ -149,15 +149,11 @@ impl Principal {
 }
 
 /// Resolves a session cookie or personal access token to its user.
-pub async fn authenticate_user(
-    state: &crate::server::state::AppState,
-    headers: &HeaderMap,
-) -> Result<Principal, ApiError> {
+pub async fn authenticate_user(store: &Store, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let now = util::now_secs();
     if let Some(token) = bearer(headers) {
         let digest = util::digest(token);
-        let user = state
-            .store
+        let user = store
             .read(move |c| crate::store::users::by_access_token(c, &digest))
             .await?
             .ok_or_else(|| ApiError::Unauthenticated("the access token is not valid".into()))?;
@@ -169,8 +165,7 @@ pub async fn authenticate_user(
     }
     if let Some(sid) = cookie(headers, SESSION_COOKIE) {
         let digest = util::digest(sid);
-        let found = state
-            .store
+        let found = store
             .read(move |c| crate::store::sessions::lookup(c, &digest, now))
             .await?;
         if let Some((user, csrf)) = found {
@@ -332,7 +327,6 @@ impl LoginThrottle {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -538,5 +538,4 @@ fn classify_v6(a: Ipv6Addr) -> Option<(Rule, Option<Ipv4Addr>)> {
 }
 
 #[cfg(test)]
-#[path = "ssrf_tests.rs"]
 mod tests;

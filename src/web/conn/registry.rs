@@ -1,7 +1,7 @@
 //! The open connections: admission under the caps, eviction, the idle clock, the phase.
 
 use super::ConnStats;
-use crate::server::Body;
+use crate::web::Body;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -328,7 +328,6 @@ impl http_body::Body for TrackedBody {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

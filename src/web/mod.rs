@@ -1,5 +1,9 @@
 //! Small HTTP helpers: the response body type, JSON responses, bounded body reading.
 
+pub mod conn;
+pub mod cors;
+pub mod download;
+
 use crate::error::ApiError;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};

@@ -1,4 +1,4 @@
-//! `sluice gen-logs`: fills a database with synthetic traffic for measuring log queries.
+//! Synthetic traffic for measuring log queries (`sluice gen-logs`, the log-search tests).
 //!
 //! Rows go through the same store functions as real traffic (`record_charge`, `insert`), so
 //! rollups, balances and top-up rows are all consistent and `sluice reconcile` passes on the

@@ -1,5 +1,5 @@
-//! `sluice probe`: a latency probe for an OpenAI-compatible endpoint (the successor of the
-//! reference system's `time_test.sh`).
+//! `sluice probe`: a latency probe for an OpenAI-compatible endpoint (any, not only sluice;
+//! not the channel tests of `channel_health`, which test one configured channel).
 //!
 //! It sends N small chat completions (`"ping"`, `max_tokens: 1`), C at a time, times each one
 //! (and, with `--stream`, the time to the first event carrying content), and prints a line per
@@ -291,7 +291,6 @@ pub async fn run(args: &ProbeArgs, out: &mut dyn Write) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn ep(url: &str) -> String {

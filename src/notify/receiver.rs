@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// Longest secret or token accepted.
 const MAX_SECRET: usize = 256;
-/// Gotify's priority when none is set (the reference's default).
+/// Gotify's priority when none is set (Gotify's "normal" level: a notification, no alert).
 pub const DEFAULT_PRIORITY: i64 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,7 +396,6 @@ fn check_bark_template(t: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,7 +1,7 @@
 //! File downloads streamed from an open file, a chunk at a time: a multi-gigabyte backup never
 //! sits in memory, and when the client goes away hyper drops the body, which closes the file.
 
-use super::http::{Body, Resp};
+use super::{Body, Resp};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body::{Frame, SizeHint};

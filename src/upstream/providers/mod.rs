@@ -6,10 +6,15 @@ mod openai;
 
 use super::Endpoint;
 use crate::billing::Usage;
-use crate::error::ApiError;
 use crate::store::channels::ChannelRow;
 use bytes::Bytes;
 use http_body_util::Full;
+
+/// A channel whose settings cannot make a request (a key that is not a valid header value,
+/// an unusable base URL). The text is what the relay's failure list and a channel test show.
+#[derive(Debug, thiserror::Error)]
+#[error("internal error: {0}")]
+pub struct BuildError(pub String);
 
 pub const KINDS: &[&str] = &["openai"];
 
@@ -20,7 +25,7 @@ pub trait Provider: Send + Sync {
         channel: &ChannelRow,
         endpoint: Endpoint,
         body: Bytes,
-    ) -> Result<http::Request<Full<Bytes>>, ApiError>;
+    ) -> Result<http::Request<Full<Bytes>>, BuildError>;
 
     /// Usage and generated text of a complete (non-stream) answer.
     fn read_response(&self, endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage>;

@@ -1,10 +1,9 @@
 //! OpenAI and every OpenAI-compatible upstream: the body passes through as it is.
 
-use super::{EventInfo, Provider};
+use super::{BuildError, EventInfo, Provider};
 use crate::billing::Usage;
-use crate::error::ApiError;
-use crate::relay::Endpoint;
 use crate::store::channels::ChannelRow;
+use crate::upstream::Endpoint;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, header};
 use http_body_util::Full;
@@ -74,11 +73,11 @@ impl Provider for OpenAi {
         ch: &ChannelRow,
         endpoint: Endpoint,
         body: Bytes,
-    ) -> Result<Request<Full<Bytes>>, ApiError> {
+    ) -> Result<Request<Full<Bytes>>, BuildError> {
         let url = format!("{}{}", ch.base_url.trim_end_matches('/'), endpoint.path());
         let auth =
             HeaderValue::from_str(&format!("Bearer {}", ch.api_key.expose())).map_err(|_| {
-                ApiError::Internal(format!(
+                BuildError(format!(
                     "channel {} has a key that is not a valid header",
                     ch.id
                 ))
@@ -90,9 +89,7 @@ impl Provider for OpenAi {
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream")
             .body(Full::new(body))
-            .map_err(|e| {
-                ApiError::Internal(format!("channel {} has an unusable base URL: {e}", ch.id))
-            })
+            .map_err(|e| BuildError(format!("channel {} has an unusable base URL: {e}", ch.id)))
     }
 
     fn read_response(&self, _endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage> {

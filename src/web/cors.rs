@@ -2,7 +2,7 @@
 //! key of their own. Off by default. The admin API never answers cross-origin: its cookie
 //! sessions must stay same-site, so `/api` responses never carry these headers.
 
-use super::http::{Resp, empty};
+use super::{Resp, empty};
 use crate::settings::cors::CorsOptions;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
@@ -25,7 +25,7 @@ pub fn preflight(opts: &CorsOptions, headers: &HeaderMap, methods: &str) -> Opti
     let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
     let Some(allowed) = opts.allow(origin) else {
         log::debug!("CORS preflight from {origin:?} refused: not in cors.allowed_origins");
-        return Some(super::http::error(&crate::error::ApiError::Forbidden(
+        return Some(super::error(&crate::error::ApiError::Forbidden(
             "this origin may not call the relay from a browser (cors.allowed_origins)".into(),
         )));
     };
