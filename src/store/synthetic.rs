@@ -1,8 +1,9 @@
 //! Synthetic traffic for measuring log queries (`sluice gen-logs`, the log-search tests).
 //!
-//! Rows go through the same store functions as real traffic (`record_charge`, `insert`), so
-//! rollups, balances and top-up rows are all consistent and `sluice reconcile` passes on the
-//! result. Users, keys, models and channels follow a plausible shape: each key sticks to two
+//! Rows go through the store functions that write a call at once (`record_charge`, `insert`;
+//! real traffic's journal rows fold into exactly those rows, rollups and balances, as a test in
+//! `journal` holds), so rollups, balances and top-up rows are all consistent and `sluice
+//! reconcile` passes on the result. Users, keys, models and channels follow a plausible shape: each key sticks to two
 //! models, each model to one or two channels, 2% of calls fail, and timestamps are spread evenly
 //! over the last `days` days, in order.
 
