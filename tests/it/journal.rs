@@ -1,106 +1,30 @@
 //! The log journal: a relayed call commits one journal row, folded later into `logs`, the
 //! rollups and the balances (src/store/journal.rs). A fold that cannot run, and a process
-//! killed with rows not yet folded, lose no charge and count none twice.
+//! killed with rows not yet folded (`process::a_kill_with_calls_not_yet_folded_loses_no_charge`),
+//! lose no charge and count none twice.
 //!
 //! Both tests hold the fold with a real SQLite failure: a trigger, added from another
 //! connection, that aborts the fold's `DELETE FROM log_journal` (and with it the fold's whole
 //! savepoint) until the test drops it.
 
-use crate::common::{TestServer, send};
-use crate::process::{admin_token, api, set_up, spawn};
-use bytes::Bytes;
-use serde_json::{Value, json};
+use crate::common::TestServer;
+use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 
-const HOLD: &str = "CREATE TRIGGER hold_fold BEFORE DELETE ON log_journal
+pub(crate) const HOLD: &str = "CREATE TRIGGER hold_fold BEFORE DELETE ON log_journal
     BEGIN SELECT RAISE(ABORT, 'the fold is held by the test'); END;";
-const RELEASE: &str = "DROP TRIGGER hold_fold;";
+pub(crate) const RELEASE: &str = "DROP TRIGGER hold_fold;";
 
 /// A connection of the test's own: reads the file as it is, without asking sluice to fold.
-fn raw(db: &Path) -> rusqlite::Connection {
+pub(crate) fn raw(db: &Path) -> rusqlite::Connection {
     let c = rusqlite::Connection::open(db).unwrap();
     c.busy_timeout(Duration::from_secs(10)).unwrap();
     c
 }
 
-fn count(c: &rusqlite::Connection, sql: &str) -> i64 {
+pub(crate) fn count(c: &rusqlite::Connection, sql: &str) -> i64 {
     c.query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
-async fn chat(base: &str, key: &str) -> crate::common::Resp {
-    let auth = format!("Bearer {key}");
-    let body = json!({"model": "gpt-x", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 3});
-    send(
-        "POST",
-        &format!("{base}/v1/chat/completions"),
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-        Some(Bytes::from(body.to_string())),
-    )
-    .await
-}
-
-#[tokio::test]
-async fn a_kill_with_calls_not_yet_folded_loses_no_charge() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sluice.db");
-    let mock = sluice::mock::MockUpstream::start(
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    );
-    let mut p = spawn(dir.path());
-    let (token, _) = admin_token(&p.base).await;
-    let key = set_up(&p.base, &token, &mock, "sk-up", &["gpt-x"]).await;
-    raw(&db).execute_batch(HOLD).unwrap();
-    // Three acknowledged calls (7 + 3 = 10 each): durable in the journal only.
-    for _ in 0..3 {
-        assert_eq!(chat(&p.base, &key).await.status, 200);
-    }
-    {
-        let c = raw(&db);
-        assert_eq!(
-            count(&c, "SELECT COUNT(*) FROM log_journal WHERE type = 2"),
-            3
-        );
-        assert_eq!(count(&c, "SELECT SUM(quota) FROM log_journal"), 30);
-        assert_eq!(count(&c, "SELECT COUNT(*) FROM logs WHERE type = 2"), 0);
-        assert_eq!(count(&c, "SELECT used_quota FROM users WHERE id = 1"), 0);
-    }
-    p.child.kill().unwrap();
-    p.wait();
-    raw(&db).execute_batch(RELEASE).unwrap();
-
-    // The restart folds the rows before it loads the balances: each charge once.
-    let mut p2 = spawn(dir.path());
-    assert!(
-        p2.output()
-            .contains("folded 3 log journal rows left by the last run"),
-        "{}",
-        p2.output()
-    );
-    let (token2, _) = admin_token(&p2.base).await;
-    let me = api(&p2.base, &token2, "GET", "/api/users/1", Value::Null).await;
-    assert_eq!(
-        (me["quota"].as_i64(), me["used_quota"].as_i64()),
-        (Some(970), Some(30))
-    );
-    let audit = api(&p2.base, &token2, "GET", "/api/reconcile", Value::Null).await;
-    assert_eq!(audit["clean"], true, "{audit}");
-    // The ledger in memory starts from the folded balance: a fourth call is charged on it.
-    assert_eq!(chat(&p2.base, &key).await.status, 200);
-    p2.signal("-TERM");
-    assert_eq!(p2.wait(), 0);
-    let c = raw(&db);
-    assert_eq!(count(&c, "SELECT COUNT(*) FROM log_journal"), 0);
-    assert_eq!(count(&c, "SELECT COUNT(*) FROM logs WHERE type = 2"), 4);
-    assert_eq!(count(&c, "SELECT SUM(quota) FROM logs WHERE type = 2"), 40);
-    assert_eq!(
-        count(&c, "SELECT quota FROM users WHERE id = 1"),
-        960,
-        "the fourth charge came off the folded balance"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

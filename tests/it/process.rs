@@ -324,3 +324,87 @@ async fn healthcheck_command_reports_readiness() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
 }
+
+/// The log journal's rows are the record of calls not yet folded: a kill leaves them, and the
+/// restart folds each once before it loads the balances (see `journal`).
+#[tokio::test]
+async fn a_kill_with_calls_not_yet_folded_loses_no_charge() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sluice.db");
+    let mock = sluice::mock::MockUpstream::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    );
+    let mut p = spawn(dir.path());
+    let (token, _) = admin_token(&p.base).await;
+    let key = set_up(&p.base, &token, &mock, "sk-up", &["gpt-x"]).await;
+    crate::journal::raw(&db)
+        .execute_batch(crate::journal::HOLD)
+        .unwrap();
+    // Three acknowledged calls (7 + 3 = 10 each): durable in the journal only.
+    for _ in 0..3 {
+        assert_eq!(chat(&p.base, &key, "gpt-x").await.status, 200);
+    }
+    {
+        let c = crate::journal::raw(&db);
+        assert_eq!(
+            crate::journal::count(&c, "SELECT COUNT(*) FROM log_journal WHERE type = 2"),
+            3
+        );
+        assert_eq!(
+            crate::journal::count(&c, "SELECT SUM(quota) FROM log_journal"),
+            30
+        );
+        assert_eq!(
+            crate::journal::count(&c, "SELECT COUNT(*) FROM logs WHERE type = 2"),
+            0
+        );
+        assert_eq!(
+            crate::journal::count(&c, "SELECT used_quota FROM users WHERE id = 1"),
+            0
+        );
+    }
+    p.child.kill().unwrap();
+    p.wait();
+    crate::journal::raw(&db)
+        .execute_batch(crate::journal::RELEASE)
+        .unwrap();
+
+    // The restart folds the rows before it loads the balances: each charge once.
+    let mut p2 = spawn(dir.path());
+    assert!(
+        p2.output()
+            .contains("folded 3 log journal rows left by the last run"),
+        "{}",
+        p2.output()
+    );
+    let (token2, _) = admin_token(&p2.base).await;
+    let me = api(&p2.base, &token2, "GET", "/api/users/1", Value::Null).await;
+    assert_eq!(
+        (me["quota"].as_i64(), me["used_quota"].as_i64()),
+        (Some(970), Some(30))
+    );
+    let audit = api(&p2.base, &token2, "GET", "/api/reconcile", Value::Null).await;
+    assert_eq!(audit["clean"], true, "{audit}");
+    // The ledger in memory starts from the folded balance: a fourth call is charged on it.
+    assert_eq!(chat(&p2.base, &key, "gpt-x").await.status, 200);
+    p2.signal("-TERM");
+    assert_eq!(p2.wait(), 0);
+    let c = crate::journal::raw(&db);
+    assert_eq!(
+        crate::journal::count(&c, "SELECT COUNT(*) FROM log_journal"),
+        0
+    );
+    assert_eq!(
+        crate::journal::count(&c, "SELECT COUNT(*) FROM logs WHERE type = 2"),
+        4
+    );
+    assert_eq!(
+        crate::journal::count(&c, "SELECT SUM(quota) FROM logs WHERE type = 2"),
+        40
+    );
+    assert_eq!(
+        crate::journal::count(&c, "SELECT quota FROM users WHERE id = 1"),
+        960,
+        "the fourth charge came off the folded balance"
+    );
+}
