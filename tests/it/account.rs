@@ -2,7 +2,7 @@
 //! `must_change_password`, and sessions and access tokens ended by a password change or a
 //! disable (issue 11, item 10).
 
-use crate::common::{ROOT_PASSWORD, Resp, TestServer, send};
+use crate::common::{ROOT_PASSWORD, Resp, TestServer, send, with_token};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -66,26 +66,6 @@ impl Session {
         assert_eq!(r.status, 201, "{}", r.text());
         r.json()["token"].as_str().unwrap().to_string()
     }
-}
-
-async fn with_token(
-    t: &TestServer,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Resp {
-    let auth = format!("Bearer {token}");
-    send(
-        method,
-        &t.url(path),
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-        body.map(|b| Bytes::from(b.to_string())),
-    )
-    .await
 }
 
 fn change(current: &str, new: &str) -> Option<Value> {

@@ -58,6 +58,27 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Optio
     }
 }
 
+/// A call with a personal access token (no cookie, no CSRF token).
+pub async fn with_token(
+    t: &TestServer,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Resp {
+    let auth = format!("Bearer {token}");
+    send(
+        method,
+        &t.url(path),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        body.map(|b| Bytes::from(b.to_string())),
+    )
+    .await
+}
+
 /// Signs in at `base` and creates a personal access token: (token, session cookie).
 pub async fn sign_in(base: &str, user: &str, password: &str) -> (String, String) {
     let r = send(

@@ -1,32 +1,11 @@
 //! Bounded keys per account and a catalog that follows key changes one key at a time
 //! (issue 11, item 14).
 
-use crate::common::{Resp, TestServer, send};
-use bytes::Bytes;
-use serde_json::{Value, json};
+use crate::common::{TestServer, send, with_token};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "a-long-enough-password";
-
-async fn as_user(
-    t: &TestServer,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Resp {
-    let auth = format!("Bearer {token}");
-    send(
-        method,
-        &t.url(path),
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-        body.map(|b| Bytes::from(b.to_string())),
-    )
-    .await
-}
 
 /// `n` keys for `user_id` written straight into the database (as an older version, or a
 /// restore, might have left them), then a full catalog load.
@@ -59,7 +38,7 @@ async fn an_account_cannot_make_keys_past_the_cap() {
     let token = t.login_token("bob", PASSWORD).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let r = as_user(
+        let r = with_token(
             &t,
             &token,
             "POST",
@@ -70,7 +49,7 @@ async fn an_account_cannot_make_keys_past_the_cap() {
         assert_eq!(r.status, 201, "{}", r.text());
         ids.push(r.json()["id"].as_i64().unwrap());
     }
-    let r = as_user(
+    let r = with_token(
         &t,
         &token,
         "POST",
@@ -110,9 +89,9 @@ async fn an_account_cannot_make_keys_past_the_cap() {
         .unwrap();
     assert_eq!((keys, topups), (3, 3));
     // Deleting one makes room.
-    let r = as_user(&t, &token, "DELETE", &format!("/api/keys/{}", ids[0]), None).await;
+    let r = with_token(&t, &token, "DELETE", &format!("/api/keys/{}", ids[0]), None).await;
     assert_eq!(r.status, 204);
-    let r = as_user(
+    let r = with_token(
         &t,
         &token,
         "POST",
@@ -123,7 +102,7 @@ async fn an_account_cannot_make_keys_past_the_cap() {
     assert_eq!(r.status, 201, "{}", r.text());
     // 0 lifts the cap.
     t.put("/api/option", json!({"keys.max_per_user": 0})).await;
-    let r = as_user(
+    let r = with_token(
         &t,
         &token,
         "POST",
@@ -232,7 +211,7 @@ async fn the_catalog_follows_key_changes_one_key_at_a_time() {
     // Users changed one at a time too: a disable is seen by the relay at once.
     let (_, bobs) = {
         let token = t.login_token("bob", PASSWORD).await;
-        let r = as_user(
+        let r = with_token(
             &t,
             &token,
             "POST",

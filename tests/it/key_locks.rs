@@ -1,9 +1,8 @@
 //! A key's owner cannot undo what an admin set on it (issue 11, item 9): each lockable setting,
 //! the owner's own settings staying theirs, and an admin lifting the locks.
 
-use crate::common::{Resp, TestServer, send};
-use bytes::Bytes;
-use serde_json::{Value, json};
+use crate::common::{TestServer, send, with_token};
+use serde_json::json;
 
 const PASSWORD: &str = "a-long-enough-password";
 
@@ -18,26 +17,6 @@ async fn user(t: &TestServer, username: &str) -> (i64, String) {
         .as_i64()
         .unwrap();
     (id, t.login_token(username, PASSWORD).await)
-}
-
-async fn as_user(
-    t: &TestServer,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Resp {
-    let auth = format!("Bearer {token}");
-    send(
-        method,
-        &t.url(path),
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-        body.map(|b| Bytes::from(b.to_string())),
-    )
-    .await
 }
 
 /// A relay call with the key: the admin-set restrictions must still hold there.
@@ -106,7 +85,7 @@ async fn an_owner_cannot_undo_any_setting_an_admin_set() {
         ("tpm_limit", json!({"tpm_limit": null})),
         ("admin_locked", json!({"admin_locked": []})),
     ] {
-        let r = as_user(&t, &bob_token, "PATCH", &path, Some(body.clone())).await;
+        let r = with_token(&t, &bob_token, "PATCH", &path, Some(body.clone())).await;
         assert_eq!(r.status, 403, "{body}: {}", r.text());
         assert_eq!(r.json()["error"]["code"], "forbidden");
         assert!(r.text().contains(field), "{body}: {}", r.text());
@@ -124,7 +103,7 @@ async fn an_owner_cannot_undo_any_setting_an_admin_set() {
     );
 
     // What is left to the owner: the name, and deleting the key.
-    let r = as_user(
+    let r = with_token(
         &t,
         &bob_token,
         "PATCH",
@@ -134,7 +113,7 @@ async fn an_owner_cannot_undo_any_setting_an_admin_set() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["name"], "mine");
-    let r = as_user(&t, &bob_token, "DELETE", &path, None).await;
+    let r = with_token(&t, &bob_token, "DELETE", &path, None).await;
     assert_eq!(r.status, 204, "{}", r.text());
 }
 
@@ -142,7 +121,7 @@ async fn an_owner_cannot_undo_any_setting_an_admin_set() {
 async fn owners_keep_what_they_set_and_may_always_disable() {
     let t = TestServer::start().await;
     let (_, bob_token) = user(&t, "bob").await;
-    let r = as_user(
+    let r = with_token(
         &t,
         &bob_token,
         "POST",
@@ -154,7 +133,7 @@ async fn owners_keep_what_they_set_and_may_always_disable() {
     assert_eq!(r.json()["admin_locked"], json!([]));
     let path = format!("/api/keys/{}", r.json()["id"]);
     // The owner's own settings stay theirs.
-    let r = as_user(
+    let r = with_token(
         &t,
         &bob_token,
         "PATCH",
@@ -167,7 +146,7 @@ async fn owners_keep_what_they_set_and_may_always_disable() {
     // An admin tightens the rpm limit: that one is locked now, the tpm limit is still bob's.
     let v = t.patch(&path, json!({"rpm_limit": 1})).await;
     assert_eq!(v["admin_locked"], json!(["rpm_limit"]));
-    let r = as_user(
+    let r = with_token(
         &t,
         &bob_token,
         "PATCH",
@@ -176,7 +155,7 @@ async fn owners_keep_what_they_set_and_may_always_disable() {
     )
     .await;
     assert_eq!(r.status, 403, "{}", r.text());
-    let r = as_user(
+    let r = with_token(
         &t,
         &bob_token,
         "PATCH",
@@ -189,7 +168,7 @@ async fn owners_keep_what_they_set_and_may_always_disable() {
 
     // An admin turns the key on explicitly: bob may still turn it off (stricter), not on again.
     t.patch(&path, json!({"enabled": true})).await;
-    let r = as_user(
+    let r = with_token(
         &t,
         &bob_token,
         "PATCH",
@@ -198,7 +177,7 @@ async fn owners_keep_what_they_set_and_may_always_disable() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = as_user(
+    let r = with_token(
         &t,
         &bob_token,
         "PATCH",
@@ -211,7 +190,7 @@ async fn owners_keep_what_they_set_and_may_always_disable() {
     // The admin hands everything back.
     let v = t.patch(&path, json!({"admin_locked": []})).await;
     assert_eq!(v["admin_locked"], json!([]));
-    let r = as_user(
+    let r = with_token(
         &t,
         &bob_token,
         "PATCH",
@@ -247,7 +226,7 @@ async fn admin_locks_bind_an_admin_owner_too_and_show_in_the_manage_log() {
         .await;
     let path = format!("/api/keys/{}", v["id"]);
     // Root set the quota; ada (an admin, but the owner here) cannot raise it.
-    let r = as_user(&t, &ada, "PATCH", &path, Some(json!({"quota": 1_000_000}))).await;
+    let r = with_token(&t, &ada, "PATCH", &path, Some(json!({"quota": 1_000_000}))).await;
     assert_eq!(r.status, 403, "{}", r.text());
     let content: String = t
         .db()

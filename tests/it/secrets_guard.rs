@@ -1,33 +1,12 @@
 //! What hands out the server's secrets (issue 11, item 11): database downloads are root's
 //! alone, and a channel's stored secret never follows its base URL to another server.
 
-use crate::common::{Resp, TestServer, send};
-use bytes::Bytes;
-use serde_json::{Value, json};
+use crate::common::{TestServer, with_token};
+use serde_json::json;
 use sluice::mock::MockUpstream;
 use tokio::net::TcpListener;
 
 const PASSWORD: &str = "a-long-enough-password";
-
-async fn with_token(
-    t: &TestServer,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Resp {
-    let auth = format!("Bearer {token}");
-    send(
-        method,
-        &t.url(path),
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-        body.map(|b| Bytes::from(b.to_string())),
-    )
-    .await
-}
 
 /// An admin (not root) and its token.
 async fn admin(t: &TestServer) -> String {

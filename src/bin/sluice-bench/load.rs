@@ -179,6 +179,36 @@ impl WorkerOut {
         }
     }
 
+    /// Counts one exchange; a success that was `counted` keeps the latency `latency` gives (ns).
+    pub fn record(
+        &mut self,
+        result: Result<Result<(), Failure>, tokio::time::error::Elapsed>,
+        counted: bool,
+        latency: impl FnOnce() -> Option<u64>,
+    ) -> After {
+        match result {
+            Ok(Ok(())) => {
+                self.answered += 1;
+                if let Some(ns) = latency().filter(|_| counted) {
+                    self.latencies.push(ns);
+                }
+                After::Next
+            }
+            Ok(Err(Failure::Answer(what))) => {
+                self.error(counted, || what);
+                After::Next
+            }
+            Ok(Err(Failure::Connection(what))) => {
+                self.error(counted, || what);
+                After::Reconnect
+            }
+            Err(_) => {
+                self.error(counted, || "timed out".to_owned());
+                After::Stop
+            }
+        }
+    }
+
     pub fn absorb(&mut self, other: WorkerOut) {
         self.latencies.extend(other.latencies);
         self.errors += other.errors;
@@ -252,25 +282,23 @@ async fn worker(
         };
         let result = tokio::time::timeout_at(give_up, exchange(send, req, stream)).await;
         let t1 = Instant::now();
-        match result {
-            Ok(Ok(())) => {
-                out.answered += 1;
-                if counted && t1 <= end {
-                    out.latencies.push((t1 - t0).as_nanos() as u64);
-                }
-            }
-            Ok(Err(Failure::Answer(what))) => out.error(counted, || what),
-            Ok(Err(Failure::Connection(what))) => {
-                out.error(counted, || what);
-                conn = None;
-            }
-            Err(_) => {
-                out.error(counted, || "timed out".to_owned());
-                break;
-            }
+        let latency = || (t1 <= end).then(|| (t1 - t0).as_nanos() as u64);
+        match out.record(result, counted, latency) {
+            After::Next => {}
+            After::Reconnect => conn = None,
+            After::Stop => break,
         }
     }
     out
+}
+
+/// What a worker does after an exchange.
+pub enum After {
+    Next,
+    /// The connection is gone: open another for the next request.
+    Reconnect,
+    /// The request timed out past the window: the worker is done.
+    Stop,
 }
 
 pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {

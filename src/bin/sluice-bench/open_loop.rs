@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 
-use crate::load::{Failure, Stats, Target, Usage, WorkerOut, connect, exchange, sample_window};
+use crate::load::{After, Stats, Target, Usage, WorkerOut, connect, exchange, sample_window};
 
 pub struct Spec {
     /// Requests per second.
@@ -109,22 +109,10 @@ async fn worker(target: Arc<Target>, body: Bytes, stream: bool, slots: Slots) ->
             break;
         };
         let result = tokio::time::timeout_at(give_up, exchange(send, req, stream)).await;
-        match result {
-            Ok(Ok(())) => {
-                out.answered += 1;
-                if counted {
-                    out.latencies.push(due.elapsed().as_nanos() as u64);
-                }
-            }
-            Ok(Err(Failure::Answer(what))) => out.error(counted, || what),
-            Ok(Err(Failure::Connection(what))) => {
-                out.error(counted, || what);
-                conn = None;
-            }
-            Err(_) => {
-                out.error(counted, || "timed out".to_owned());
-                break;
-            }
+        match out.record(result, counted, || Some(due.elapsed().as_nanos() as u64)) {
+            After::Next => {}
+            After::Reconnect => conn = None,
+            After::Stop => break,
         }
     }
     out

@@ -1,7 +1,7 @@
 //! The admin and self-service API over real HTTP: sign-in, sessions and CSRF, users, keys,
 //! channels, options, the manage log and the error shape.
 
-use crate::common::{ROOT_PASSWORD, Resp, TestServer, send};
+use crate::common::{ROOT_PASSWORD, Resp, TestServer, send, with_token};
 
 mod channels;
 mod errors;
@@ -92,27 +92,6 @@ async fn sign_in(t: &TestServer, username: &str, password: &str) -> Session {
         cookie: session_cookie(&r),
         csrf: r.json()["csrf_token"].as_str().unwrap().to_string(),
     }
-}
-
-/// A call with a personal access token (no cookie, no CSRF token).
-async fn with_token(
-    t: &TestServer,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Resp {
-    let auth = format!("Bearer {token}");
-    send(
-        method,
-        &t.url(path),
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-        body.map(|b| Bytes::from(b.to_string())),
-    )
-    .await
 }
 
 /// Root creates an account with `PASSWORD`; returns its id and a personal access token for it.
