@@ -11,7 +11,8 @@
 //! When it folds (see `writer`): before any other write job (so admin changes, manage rows
 //! and reconcile act on folded balances and log ids stay in commit order), before any read
 //! through [`super::Store::read`] when rows are waiting, once a second while rows wait, once
-//! [`FOLD_CHUNK`] rows wait (the oldest that many, in a batch's commit), at shutdown, and at start-up before the balances are loaded.
+//! [`FOLD_CHUNK`] rows wait (the oldest that many, in a batch's commit), at shutdown, and at
+//! start-up before the balances are loaded.
 //!
 //! Money: the in-memory ledger is charged before the append is queued, exactly as before;
 //! the journal row is the durable record of the charge until the fold moves it, in one
