@@ -20,7 +20,7 @@
 //! journal row, which start-up folds.
 
 use super::StoreError;
-use super::logs::{LogEntry, LogType};
+use super::logs::{LogEntry, LogType, log_row_columns};
 use rusqlite::{Connection, params};
 
 /// Rows waiting that make the writer fold the oldest this many at the end of a batch rather
@@ -51,39 +51,18 @@ pub fn append(
         e.quota = c.quota;
         e.key_charge = if c.key_limited { c.quota } else { 0 };
     }
-    conn.prepare_cached(
-        "INSERT INTO log_journal (created_at, type, request_id, user_id, username, key_id, key_name,
-            channel_id, user_group, model, upstream_model, prompt_tokens, completion_tokens, quota,
-            latency_ms, ttfb_ms, is_stream, status, usage_source, content, key_charge, charge_user,
-            charge_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23)",
-    )?
-    .execute(params![
-        e.created_at,
-        e.log_type,
-        e.request_id,
-        e.user_id,
-        e.username,
-        e.key_id,
-        e.key_name,
-        e.channel_id,
-        e.group,
-        e.model,
-        e.upstream_model,
-        e.prompt_tokens,
-        e.completion_tokens,
-        e.quota,
-        e.latency_ms,
-        e.ttfb_ms,
-        e.is_stream,
-        e.status,
-        e.usage_source,
-        e.content,
-        e.key_charge,
-        charge.map(|c| c.user_id),
-        charge.map(|c| c.key_id),
-    ])?;
+    let (user, key) = (charge.map(|c| c.user_id), charge.map(|c| c.key_id));
+    conn.prepare_cached(concat!(
+        "INSERT INTO log_journal (",
+        log_row_columns!(),
+        ", charge_user, charge_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+    ))?
+    .execute(rusqlite::params_from_iter(
+        e.values()
+            .into_iter()
+            .chain([&user as &dyn rusqlite::ToSql, &key]),
+    ))?;
     Ok(())
 }
 
@@ -135,15 +114,13 @@ pub fn fold_oldest(conn: &Connection, limit: i64) -> Result<usize, StoreError> {
     )?
     .execute([last])?;
     // The rows, in journal (= commit) order, so log ids keep the order calls were recorded.
-    conn.prepare_cached(
-        "INSERT INTO logs (created_at, type, request_id, user_id, username, key_id, key_name,
-            channel_id, user_group, model, upstream_model, prompt_tokens, completion_tokens, quota,
-            latency_ms, ttfb_ms, is_stream, status, usage_source, content, key_charge)
-         SELECT created_at, type, request_id, user_id, username, key_id, key_name, channel_id,
-            user_group, model, upstream_model, prompt_tokens, completion_tokens, quota, latency_ms,
-            ttfb_ms, is_stream, status, usage_source, content, key_charge
-         FROM log_journal WHERE id <= ?1 ORDER BY id",
-    )?
+    conn.prepare_cached(concat!(
+        "INSERT INTO logs (",
+        log_row_columns!(),
+        ") SELECT ",
+        log_row_columns!(),
+        " FROM log_journal WHERE id <= ?1 ORDER BY id"
+    ))?
     .execute([last])?;
     for (table, period) in [("usage_hourly (hour", 3600), ("usage_daily (day", 86_400)] {
         conn.prepare_cached(&roll_up_sql(table))?.execute(params![

@@ -45,36 +45,54 @@ pub struct LogEntry {
     pub content: Option<String>,
 }
 
+/// The columns a log row has in `logs` and in `log_journal` (which adds who it charges), in the
+/// order of [`LogEntry::values`]. A macro so the SQL that names them is built at compile time.
+macro_rules! log_row_columns {
+    () => {
+        "created_at, type, request_id, user_id, username, key_id, key_name, channel_id, \
+         user_group, model, upstream_model, prompt_tokens, completion_tokens, quota, latency_ms, \
+         ttfb_ms, is_stream, status, usage_source, content, key_charge"
+    };
+}
+pub(super) use log_row_columns;
+
+impl LogEntry {
+    /// The values of [`log_row_columns!`], in its order.
+    pub(super) fn values(&self) -> [&dyn rusqlite::ToSql; 21] {
+        [
+            &self.created_at,
+            &self.log_type,
+            &self.request_id,
+            &self.user_id,
+            &self.username,
+            &self.key_id,
+            &self.key_name,
+            &self.channel_id,
+            &self.group,
+            &self.model,
+            &self.upstream_model,
+            &self.prompt_tokens,
+            &self.completion_tokens,
+            &self.quota,
+            &self.latency_ms,
+            &self.ttfb_ms,
+            &self.is_stream,
+            &self.status,
+            &self.usage_source,
+            &self.content,
+            &self.key_charge,
+        ]
+    }
+}
+
 pub fn insert(conn: &Connection, e: &LogEntry) -> Result<i64, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO logs (created_at, type, request_id, user_id, username, key_id, key_name, channel_id,
-            user_group, model, upstream_model, prompt_tokens, completion_tokens, quota, latency_ms, ttfb_ms,
-            is_stream, status, usage_source, content, key_charge)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-    )?
-    .execute(params![
-        e.created_at,
-        e.log_type,
-        e.request_id,
-        e.user_id,
-        e.username,
-        e.key_id,
-        e.key_name,
-        e.channel_id,
-        e.group,
-        e.model,
-        e.upstream_model,
-        e.prompt_tokens,
-        e.completion_tokens,
-        e.quota,
-        e.latency_ms,
-        e.ttfb_ms,
-        e.is_stream,
-        e.status,
-        e.usage_source,
-        e.content,
-        e.key_charge
-    ])?;
+    conn.prepare_cached(concat!(
+        "INSERT INTO logs (",
+        log_row_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20, ?21)"
+    ))?
+    .execute(e.values().as_slice())?;
     let id = conn.last_insert_rowid();
     if e.log_type == LogType::Consume as i64 || e.log_type == LogType::Error as i64 {
         roll_up(conn, e)?;
