@@ -37,10 +37,7 @@ pub fn list(state: &AppState, p: &Principal) -> Resp {
                 Price::Ratio { .. } => {
                     let of = |prompt, completion| {
                         display::show(
-                            price.quota(Usage {
-                                prompt_tokens: prompt,
-                                completion_tokens: completion,
-                            }),
+                            price.quota(Usage::new(prompt, completion)),
                             money,
                         )
                     };
