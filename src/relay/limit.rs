@@ -127,6 +127,19 @@ pub fn field(endpoint: Endpoint, upstream_model: &str, o: &RelayOptions) -> Fiel
     }
 }
 
+/// The field in a request of `format`: Anthropic's is always `max_tokens`.
+pub fn field_in(
+    format: crate::formats::Format,
+    endpoint: Endpoint,
+    upstream_model: &str,
+    o: &RelayOptions,
+) -> Field {
+    match format {
+        crate::formats::Format::Anthropic => Field::MaxTokens,
+        crate::formats::Format::OpenAiChat => field(endpoint, upstream_model, o),
+    }
+}
+
 /// Puts `limit` in `field` and removes the other limit field.
 pub fn write(doc: &mut Map<String, Value>, field: Field, limit: u64) {
     doc.remove("max_tokens");

@@ -10,6 +10,8 @@
 //! The work after the body is read runs in its own task, so a client that hangs up cancels
 //! nothing: upstream is still read to the end and the call is charged and logged.
 
+mod convert;
+mod count;
 mod dashboard;
 pub mod limit;
 mod prepare;
@@ -23,6 +25,7 @@ pub use prepare::prompt_tokens;
 use crate::auth::{self, KeyCaller};
 use crate::channel_health as health;
 use crate::error::ApiError;
+use crate::formats::Format;
 use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
 use crate::state::AppState;
@@ -47,9 +50,28 @@ pub enum RelayRoute {
     ChatCompletions,
     Completions,
     Embeddings,
+    /// Anthropic Messages.
+    Messages,
+    /// Anthropic's token count: local, free.
+    CountTokens,
     Models,
     BillingSubscription,
     BillingUsage,
+}
+
+impl RelayRoute {
+    /// The client format the route speaks, and answers its errors in.
+    pub fn format(self) -> Format {
+        match self {
+            RelayRoute::Messages | RelayRoute::CountTokens => Format::Anthropic,
+            RelayRoute::ChatCompletions
+            | RelayRoute::Completions
+            | RelayRoute::Embeddings
+            | RelayRoute::Models
+            | RelayRoute::BillingSubscription
+            | RelayRoute::BillingUsage => Format::OpenAiChat,
+        }
+    }
 }
 
 pub async fn handle(
@@ -62,9 +84,15 @@ pub async fn handle(
         RelayRoute::Models => Ok(dashboard::models(state, &caller)),
         RelayRoute::BillingSubscription => dashboard::subscription(state, &caller).await,
         RelayRoute::BillingUsage => dashboard::usage(state, &caller).await,
-        RelayRoute::ChatCompletions => relay(state, caller, Endpoint::Chat, req, false).await,
-        RelayRoute::Completions => relay(state, caller, Endpoint::Completions, req, false).await,
-        RelayRoute::Embeddings => relay(state, caller, Endpoint::Embeddings, req, false).await,
+        RelayRoute::CountTokens => count::count_tokens(state, &caller, req).await,
+        RelayRoute::Messages => relay(state, caller, Endpoint::Chat, route, req, false).await,
+        RelayRoute::ChatCompletions => relay(state, caller, Endpoint::Chat, route, req, false).await,
+        RelayRoute::Completions => {
+            relay(state, caller, Endpoint::Completions, route, req, false).await
+        }
+        RelayRoute::Embeddings => {
+            relay(state, caller, Endpoint::Embeddings, route, req, false).await
+        }
     }
 }
 
@@ -99,16 +127,19 @@ pub async fn playground(
         rpm_limit: Some(0),
         tpm_limit: Some(0),
     });
-    relay(state, KeyCaller { key, user }, Endpoint::Chat, req, true).await
+    let route = RelayRoute::ChatCompletions;
+    relay(state, KeyCaller { key, user }, Endpoint::Chat, route, req, true).await
 }
 
 async fn relay(
     state: &Arc<AppState>,
     caller: KeyCaller,
     endpoint: Endpoint,
+    route: RelayRoute,
     req: http::Request<Incoming>,
     playground: bool,
 ) -> Result<Resp, ApiError> {
+    let format = route.format();
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(ApiError::ShuttingDown);
     }
@@ -119,7 +150,7 @@ async fn relay(
     }
     let started = Instant::now();
     let (parts, body) = web::read_body(req, state.catalog.options().relay.max_body_bytes).await?;
-    let mut prepared = prepare::prepare(state, &caller, endpoint, &parts, body)?;
+    let mut prepared = prepare::prepare(state, &caller, endpoint, format, &parts, body)?;
     let retries = state.catalog.options().relay.retries as usize;
     let channels = route::candidates(
         &state.catalog.channels(),
@@ -138,6 +169,7 @@ async fn relay(
         key: caller.key,
         user: caller.user,
         endpoint,
+        format,
         model: prepared.model.clone(),
         stream: prepared.stream,
         started,
@@ -196,12 +228,31 @@ async fn attempt_all(
             });
             continue;
         };
-        let body = match p.body_for(channel, &state.catalog.options().relay) {
+        // The channel's format: the same as the client's is passed through, another converted
+        // (chat only: completions and embeddings have no counterpart in other formats).
+        let upstream = Format::of_kind(&channel.kind).unwrap_or(Format::OpenAiChat);
+        if upstream != p.client && call.endpoint != Endpoint::Chat {
+            failures.push(Failure {
+                channel_id: channel.id,
+                what: format!("a {} channel cannot serve this endpoint", channel.kind),
+                status: None,
+                timeout: false,
+            });
+            continue;
+        }
+        let body = match p.body_for(channel, upstream, &state.catalog.options().relay) {
             Ok(b) => b,
             Err(e) => return Err(settle::fail(&call, reservation, Some(channel.id), e, "").await),
         };
         let req = match provider.build_request(channel, call.endpoint, body) {
-            Ok(r) => r,
+            Ok(mut r) => {
+                if upstream == Format::Anthropic {
+                    for (name, v) in &p.anthropic_headers {
+                        r.headers_mut().insert(name.clone(), v.clone());
+                    }
+                }
+                r
+            }
             Err(e) => {
                 failures.push(Failure {
                     channel_id: channel.id,
@@ -290,15 +341,24 @@ async fn attempt_all(
         let ttfb = call.started.elapsed();
         if !status.is_success() {
             // The client's request is at fault (400, 404, 422…): pass upstream's answer on.
-            return Ok(pass_error(&call, reservation, channel, resp).await);
+            let convert = (upstream != p.client).then_some(p.client);
+            return Ok(pass_error(&call, reservation, channel, resp, convert).await);
         }
         let ctx = settle::Answer {
             channel_id: channel.id,
             upstream_model,
-            request: p.doc.clone(),
+            request: p.counted(),
             price: p.price,
             prompt_floor: p.prompt_floor,
             ttfb,
+        };
+        let lane = if upstream == p.client {
+            convert::Lane::Pass
+        } else {
+            convert::Lane::Convert {
+                upstream,
+                info: convert::call_info(&p),
+            }
         };
         if p.stream {
             return Ok(stream::start(
@@ -308,9 +368,10 @@ async fn attempt_all(
                 reservation,
                 p.client_wants_usage,
                 provider,
+                lane,
             ));
         }
-        return Ok(whole(call, ctx, resp, reservation, provider, cut).await);
+        return Ok(whole(call, ctx, resp, reservation, provider, cut, lane).await);
     }
     let err = final_error(&failures);
     let detail: Vec<String> = failures
@@ -346,6 +407,7 @@ async fn whole(
     reservation: Reservation,
     provider: &'static dyn providers::Provider,
     mut cut: tokio::sync::watch::Receiver<bool>,
+    lane: convert::Lane,
 ) -> Resp {
     let (parts, mut body) = resp.into_parts();
     let idle = call.state.catalog.options().relay.idle_timeout();
@@ -375,11 +437,29 @@ async fn whole(
     };
     if let Some((e, why)) = failure {
         // Nothing usable reached the client: no charge (upstream's partial answer is lost).
-        return web::error(&settle::fail(&call, reservation, Some(ctx.channel_id), e, why).await);
+        let e = settle::fail(&call, reservation, Some(ctx.channel_id), e, why).await;
+        return web::error_in(&e, call.format);
     }
     let body = buf.freeze();
     let mut text = String::new();
-    let reported = provider.read_response(call.endpoint, &body, &mut text);
+    // A converted answer is decoded once: its usage, text and the client's answer from it.
+    let (reported, decoded) = match &lane {
+        convert::Lane::Pass => (provider.read_response(call.endpoint, &body, &mut text), None),
+        convert::Lane::Convert { upstream, info } => {
+            match crate::formats::convert::decode_answer(*upstream, &body, info) {
+                Some(r) => {
+                    text = crate::formats::convert::answer_text(&r);
+                    (r.usage, Some(r))
+                }
+                None => {
+                    let why = "upstream's answer is not one of its format";
+                    let e = ApiError::UpstreamFailed(format!("{why}; try again"));
+                    let e = settle::fail(&call, reservation, Some(ctx.channel_id), e, why).await;
+                    return web::error_in(&e, call.format);
+                }
+            }
+        }
+    };
     let usage = match reported {
         Some(u) => (u, settle::Source::Upstream),
         None => settle::count_locally(&call, &ctx, text, 1.0).await,
@@ -388,9 +468,16 @@ async fn whole(
         .client_left
         .load(std::sync::atomic::Ordering::Acquire)
         .then_some("client disconnected before the answer; billed to the end of upstream's answer");
+    let charged_usage = usage.0;
     let charge = match settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, left).await {
         Ok(c) => c,
-        Err(e) => return web::error(&e),
+        Err(e) => return web::error_in(&e, call.format),
+    };
+    let body = match (&lane, decoded) {
+        (convert::Lane::Convert { info, .. }, Some(r)) => {
+            crate::formats::convert::encode_answer(call.format, &r, info, &charged_usage)
+        }
+        _ => body,
     };
     let mut out = http::Response::new(web::full(body));
     *out.status_mut() = parts.status;
@@ -422,6 +509,7 @@ async fn pass_error(
     reservation: Reservation,
     channel: &ChannelRow,
     resp: http::Response<Incoming>,
+    convert: Option<Format>,
 ) -> Resp {
     let status = resp.status();
     let ct = resp.headers().get(http::header::CONTENT_TYPE).cloned();
@@ -442,6 +530,11 @@ async fn pass_error(
     )
     .await;
     reservation.release();
+    // An upstream of another format: its error in the client's shape.
+    let body = match convert {
+        Some(client) => crate::formats::convert::error_body(client, status.as_u16(), &body),
+        None => body,
+    };
     let mut out = http::Response::new(web::full(body));
     *out.status_mut() = status;
     if let Some(ct) = ct {

@@ -22,6 +22,8 @@ pub struct Call {
     pub key: Arc<KeyEntry>,
     pub user: Arc<UserEntry>,
     pub endpoint: Endpoint,
+    /// The client's format: its errors and stream ends are in this shape.
+    pub format: crate::formats::Format,
     pub model: String,
     pub stream: bool,
     pub started: Instant,

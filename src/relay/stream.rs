@@ -11,8 +11,11 @@
 //! - the server stops and the grace period ends first: the same (charge what was generated and
 //!   sent on), the row noting the cut, the client an error event; upstream is not read further.
 
+use super::convert::Lane;
 use super::settle::{self, Answer, Call};
 use crate::billing::Usage;
+use crate::formats::Format;
+use crate::formats::convert::StreamConverter;
 use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
 use crate::tasks::until_cut;
@@ -42,7 +45,14 @@ pub fn start(
     reservation: Reservation,
     client_wants_usage: bool,
     provider: &'static dyn Provider,
+    lane: Lane,
 ) -> Resp {
+    let converter = match lane {
+        Lane::Pass => None,
+        Lane::Convert { upstream, info } => {
+            Some(Box::new(StreamConverter::new(upstream, call.format, &info)))
+        }
+    };
     let (tx, rx) = tokio::sync::mpsc::channel(CLIENT_QUEUE);
     let rid = call.request_id.clone();
     let ttfb_header = call
@@ -59,6 +69,7 @@ pub fn start(
             client_wants_usage,
             tx,
             provider,
+            converter,
         ),
     ));
     let mut out = http::Response::new(http_body_util::BodyExt::boxed(ChannelBody::new(rx)));
@@ -89,6 +100,14 @@ struct Seen {
     done: bool,
     /// The blank line ending a suppressed event is suppressed too.
     skip_blank: bool,
+    /// An `event:` line waiting for its `data:` line (Anthropic's events name themselves),
+    /// so the final `message_stop` can be held back whole.
+    pending_event: Option<Vec<u8>>,
+    /// Upstream sent its own error event (passed through): the client is not sent a second.
+    upstream_error: bool,
+    /// For a call across formats: the converter that reads upstream's events and writes the
+    /// client's (then `usage`, `done` and the text are its).
+    converter: Option<Box<StreamConverter>>,
 }
 
 impl Seen {
@@ -103,6 +122,9 @@ impl Seen {
 
     /// The generated text of the kept events, and the share of all events they are.
     fn text(&self, provider: &dyn Provider, call: &Call) -> (String, f64) {
+        if let Some(c) = &self.converter {
+            return c.text();
+        }
         let mut text = String::new();
         for payload in self.raw.split(|b| *b == b'\n').filter(|p| !p.is_empty()) {
             provider.read_event(call.endpoint, payload, &mut text);
@@ -116,6 +138,13 @@ impl Seen {
     }
 }
 
+/// Anthropic's final event (`{"type":"message_stop"}`), for a client of that format.
+fn is_message_stop(format: Format, payload: &[u8]) -> bool {
+    format == Format::Anthropic
+        && payload.len() < 64
+        && payload.windows(14).any(|w| w == b"\"message_stop\"")
+}
+
 fn mentions_usage(payload: &[u8]) -> bool {
     payload.windows(7).any(|w| w == b"\"usage\"")
 }
@@ -127,6 +156,8 @@ enum End {
     LineTooLong,
     /// The server's shutdown grace period ran out.
     Cut,
+    /// Upstream reported an error in the stream (Anthropic's `event: error`).
+    UpstreamError,
 }
 
 impl End {
@@ -139,6 +170,7 @@ impl End {
                 Some("the upstream sent an event larger than the relay's line limit")
             }
             End::Cut => Some(CUT_MESSAGE),
+            End::UpstreamError => Some("the upstream reported an error mid-stream"),
         }
     }
 
@@ -150,7 +182,11 @@ impl End {
                 "server_error",
                 "shutting_down",
             ),
-            End::Clean | End::UpstreamClosed | End::Idle | End::LineTooLong => {
+            End::Clean
+            | End::UpstreamClosed
+            | End::Idle
+            | End::LineTooLong
+            | End::UpstreamError => {
                 (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_error")
             }
         }
@@ -169,6 +205,7 @@ async fn pump(
     client_wants_usage: bool,
     tx: tokio::sync::mpsc::Sender<Bytes>,
     provider: &'static dyn Provider,
+    converter: Option<Box<StreamConverter>>,
 ) {
     let _in_flight = call.state.relays.enter();
     let _stream = crate::metrics::GaugeGuard::new(&call.state.metrics.streams_in_flight);
@@ -183,6 +220,9 @@ async fn pump(
         raw_total: 0,
         done: false,
         skip_blank: false,
+        pending_event: None,
+        upstream_error: false,
+        converter,
     };
     let mut client_gone = false;
     let mut cut = call.state.cut.subscribe();
@@ -217,7 +257,9 @@ async fn pump(
         };
         let frame = match next {
             None => {
-                break if seen.done {
+                break if seen.converter.as_ref().is_some_and(|c| c.error.is_some()) {
+                    End::UpstreamError
+                } else if seen.done || seen.converter.as_ref().is_some_and(|c| c.done) {
                     End::Clean
                 } else {
                     End::UpstreamClosed
@@ -268,6 +310,9 @@ async fn pump(
     };
     // Gone while the last events were on their way (no send failed yet).
     client_gone |= tx.is_closed();
+    if let Some(c) = &seen.converter {
+        seen.usage = c.usage;
+    }
     let usage = match seen.usage {
         Some(u) => (u, settle::Source::Upstream),
         None => {
@@ -299,14 +344,37 @@ async fn pump(
     if client_gone {
         return;
     }
-    let tail = match (&charged, end.message()) {
-        (Ok(c), None) if call.playground => {
+    // Upstream's own error event already went through to a client of its format.
+    if matches!(end, End::UpstreamClosed) && seen.upstream_error {
+        return;
+    }
+    let detail;
+    let why = match (&end, seen.converter.as_ref().and_then(|c| c.error.as_ref())) {
+        (End::UpstreamError, Some((_, m))) => {
+            detail = format!("the upstream reported an error mid-stream: {m}");
+            Some(detail.as_str())
+        }
+        _ => end.message(),
+    };
+    let tail = match (&charged, why, seen.converter.as_mut()) {
+        (Ok(_), None, Some(c)) => c.tail(&counted),
+        (Ok(_), Some(why), Some(c)) => c.error_tail(why, kind, code),
+        (Err(e), _, Some(c)) => c.error_tail(&e.client_message(), "server_error", "server_error"),
+        (Ok(c), None, None) if call.playground => {
             let cost = cost_event(&call, &answer, c.quota, counted);
             Bytes::from(format!("{cost}data: [DONE]\n\n"))
         }
-        (Ok(_), None) => Bytes::from_static(b"data: [DONE]\n\n"),
-        (Ok(_), Some(why)) => error_event(why, kind, code),
-        (Err(e), _) => error_event(&e.client_message(), "server_error", "server_error"),
+        (Ok(_), None, None) => match call.format {
+            Format::OpenAiChat => Bytes::from_static(b"data: [DONE]\n\n"),
+            Format::Anthropic => Bytes::from_static(MESSAGE_STOP),
+        },
+        (Ok(_), Some(why), None) => error_event(call.format, why, kind, code),
+        (Err(e), _, None) => error_event(
+            call.format,
+            &e.client_message(),
+            "server_error",
+            "server_error",
+        ),
     };
     let _ = tx.send(tail).await;
 }
@@ -332,9 +400,26 @@ fn cost_event(call: &Call, answer: &Answer, quota: i64, usage: Usage) -> String 
     format!("event: sluice.cost\ndata: {v}\n\n")
 }
 
-fn error_event(message: &str, kind: &str, code: &str) -> Bytes {
-    let v = json!({"error": {"message": message, "type": kind, "code": code}});
-    Bytes::from(format!("data: {v}\n\n"))
+/// Anthropic's last event, held back until the charge commits.
+const MESSAGE_STOP: &[u8] = b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+fn error_event(format: Format, message: &str, kind: &str, code: &str) -> Bytes {
+    match format {
+        Format::OpenAiChat => {
+            let v = json!({"error": {"message": message, "type": kind, "code": code}});
+            Bytes::from(format!("data: {v}\n\n"))
+        }
+        Format::Anthropic => {
+            let mut out = Vec::new();
+            let t = if code == "shutting_down" {
+                "overloaded_error"
+            } else {
+                "api_error"
+            };
+            crate::formats::anthropic::client_answer::error_event(message, t, &mut out);
+            Bytes::from(out)
+        }
+    }
 }
 
 fn on_line(
@@ -345,25 +430,52 @@ fn on_line(
     call: &Call,
     provider: &dyn Provider,
 ) {
+    if let Some(conv) = seen.converter.as_mut() {
+        // Across formats the converter writes the client's events whole; upstream's framing
+        // (event names, blank lines, comments) stays behind.
+        if let Some(payload) = line.strip_prefix(b"data:") {
+            let payload = payload.strip_prefix(b" ").unwrap_or(payload);
+            let mut buf = Vec::new();
+            conv.push(payload, &mut buf);
+            out.extend_from_slice(&buf);
+        }
+        return;
+    }
     if line.is_empty() {
         if !std::mem::take(&mut seen.skip_blank) {
             out.extend_from_slice(b"\n");
         }
         return;
     }
+    if call.format == Format::Anthropic && line.starts_with(b"event:") {
+        seen.pending_event = Some(line.to_vec());
+        return;
+    }
     if let Some(payload) = line.strip_prefix(b"data:") {
         let payload = payload.strip_prefix(b" ").unwrap_or(payload);
-        if payload == b"[DONE]" {
+        if payload == b"[DONE]" || is_message_stop(call.format, payload) {
             // Held back: sent after the charge commits.
             seen.done = true;
             seen.skip_blank = true;
+            seen.pending_event = None;
             return;
+        }
+        if let Some(ev) = seen.pending_event.take() {
+            if ev.ends_with(b"error") {
+                seen.upstream_error = true;
+            }
+            out.extend_from_slice(&ev);
+            out.extend_from_slice(b"\n");
         }
         if mentions_usage(payload) {
             let mut text = String::new();
             let info = provider.read_event(call.endpoint, payload, &mut text);
             match info.usage {
-                Some(u) => seen.usage = Some(u),
+                // Cumulative figures (Anthropic sends two parts): the larger of each stands.
+                Some(u) => match &mut seen.usage {
+                    Some(have) => have.merge(u),
+                    None => seen.usage = Some(u),
+                },
                 None => seen.keep(payload),
             }
             if info.usage_only && !client_wants_usage {

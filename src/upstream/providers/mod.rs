@@ -2,7 +2,10 @@
 //! upstream request from the client's OpenAI-shaped body, and how to read usage and text from
 //! the answer. Adding a provider = one new file + one line in [`get`] and [`KINDS`].
 
+mod anthropic;
 mod openai;
+
+pub use anthropic::DEFAULT_VERSION as ANTHROPIC_VERSION;
 
 use super::Endpoint;
 use crate::billing::Usage;
@@ -16,7 +19,7 @@ use http_body_util::Full;
 #[error("internal error: {0}")]
 pub struct BuildError(pub String);
 
-pub const KINDS: &[&str] = &["openai"];
+pub const KINDS: &[&str] = &["openai", "anthropic"];
 
 pub trait Provider: Send + Sync {
     /// The upstream request for `endpoint` with the (already mapped) JSON body.
@@ -44,6 +47,7 @@ pub struct EventInfo {
 pub fn get(kind: &str) -> Option<&'static dyn Provider> {
     match kind {
         "openai" => Some(&openai::OpenAi),
+        "anthropic" => Some(&anthropic::Anthropic),
         _ => None,
     }
 }
