@@ -214,9 +214,9 @@ impl ApiError {
             | ApiError::RateLimited(_)
             | ApiError::UpstreamRateLimited(_) => "rate_limit_error",
             ApiError::ShuttingDown | ApiError::StoreUnready => "overloaded_error",
-            ApiError::UpstreamFailed(_)
-            | ApiError::UpstreamTimeout(_)
-            | ApiError::Internal(_) => "api_error",
+            ApiError::UpstreamFailed(_) | ApiError::UpstreamTimeout(_) | ApiError::Internal(_) => {
+                "api_error"
+            }
             ApiError::Store(e) if e.is_not_found() => "not_found_error",
             ApiError::Store(e) if e.is_conflict() => "invalid_request_error",
             ApiError::Store(_) => "api_error",

@@ -86,7 +86,9 @@ pub async fn handle(
         RelayRoute::BillingUsage => dashboard::usage(state, &caller).await,
         RelayRoute::CountTokens => count::count_tokens(state, &caller, req).await,
         RelayRoute::Messages => relay(state, caller, Endpoint::Chat, route, req, false).await,
-        RelayRoute::ChatCompletions => relay(state, caller, Endpoint::Chat, route, req, false).await,
+        RelayRoute::ChatCompletions => {
+            relay(state, caller, Endpoint::Chat, route, req, false).await
+        }
         RelayRoute::Completions => {
             relay(state, caller, Endpoint::Completions, route, req, false).await
         }
@@ -128,7 +130,15 @@ pub async fn playground(
         tpm_limit: Some(0),
     });
     let route = RelayRoute::ChatCompletions;
-    relay(state, KeyCaller { key, user }, Endpoint::Chat, route, req, true).await
+    relay(
+        state,
+        KeyCaller { key, user },
+        Endpoint::Chat,
+        route,
+        req,
+        true,
+    )
+    .await
 }
 
 async fn relay(
@@ -444,7 +454,10 @@ async fn whole(
     let mut text = String::new();
     // A converted answer is decoded once: its usage, text and the client's answer from it.
     let (reported, decoded) = match &lane {
-        convert::Lane::Pass => (provider.read_response(call.endpoint, &body, &mut text), None),
+        convert::Lane::Pass => (
+            provider.read_response(call.endpoint, &body, &mut text),
+            None,
+        ),
         convert::Lane::Convert { upstream, info } => {
             match crate::formats::convert::decode_answer(*upstream, &body, info) {
                 Some(r) => {

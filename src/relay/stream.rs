@@ -186,9 +186,7 @@ impl End {
             | End::UpstreamClosed
             | End::Idle
             | End::LineTooLong
-            | End::UpstreamError => {
-                (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_error")
-            }
+            | End::UpstreamError => (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_error"),
         }
     }
 }

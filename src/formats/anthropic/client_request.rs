@@ -106,7 +106,10 @@ enum Block {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Source {
-    Base64 { media_type: String, data: String },
+    Base64 {
+        media_type: String,
+        data: String,
+    },
     /// A remote image: refused (the gateway fetches nothing a client names).
     Url {},
 }

@@ -37,7 +37,8 @@ fn block(p: &Part) -> Option<Value> {
             is_error,
         } => {
             let inner: Vec<Value> = content.iter().filter_map(block).collect();
-            let mut v = json!({"type": "tool_result", "tool_use_id": tool_use_id, "content": inner});
+            let mut v =
+                json!({"type": "tool_result", "tool_use_id": tool_use_id, "content": inner});
             if *is_error {
                 v["is_error"] = Value::Bool(true);
             }
@@ -72,7 +73,13 @@ fn messages(ms: &[Message]) -> Vec<Value> {
         }
     }
     if merged.first().is_some_and(|(r, _)| *r == Role::Assistant) {
-        merged.insert(0, (Role::User, vec![json!({"type": "text", "text": "(continue)"})]));
+        merged.insert(
+            0,
+            (
+                Role::User,
+                vec![json!({"type": "text", "text": "(continue)"})],
+            ),
+        );
     }
     merged
         .into_iter()
@@ -91,7 +98,10 @@ pub fn encode(r: &Request) -> Map<String, Value> {
         doc.insert("system".into(), Value::String(r.system.join("\n\n")));
     }
     // Required by Anthropic; the relay overwrites it with the reserved limit.
-    doc.insert("max_tokens".into(), Value::from(r.max_tokens.unwrap_or(4096)));
+    doc.insert(
+        "max_tokens".into(),
+        Value::from(r.max_tokens.unwrap_or(4096)),
+    );
     if !r.tools.is_empty() {
         let tools: Vec<Value> = r
             .tools

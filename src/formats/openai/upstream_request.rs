@@ -72,8 +72,9 @@ pub fn encode(r: &Request) -> Map<String, Value> {
                             );
                         }
                         Part::Text(_) | Part::Image { .. } => rest.push(p.clone()),
-                        Part::ToolUse { .. } | Part::Thinking { .. } | Part::RedactedThinking(_) => {
-                        }
+                        Part::ToolUse { .. }
+                        | Part::Thinking { .. }
+                        | Part::RedactedThinking(_) => {}
                     }
                 }
                 // A tool message cannot carry an image: it follows as the user's.

@@ -36,10 +36,7 @@ pub fn list(state: &AppState, p: &Principal) -> Resp {
                 }),
                 Price::Ratio { .. } => {
                     let of = |prompt, completion| {
-                        display::show(
-                            price.quota(Usage::new(prompt, completion)),
-                            money,
-                        )
+                        display::show(price.quota(Usage::new(prompt, completion)), money)
                     };
                     json!({
                         "model": m,
