@@ -17,6 +17,8 @@ pub mod convert;
 pub mod model;
 pub mod names;
 pub mod openai;
+#[cfg(test)]
+mod tests;
 
 /// A wire format: what a client speaks on a route, what an upstream kind speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
