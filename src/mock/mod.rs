@@ -12,6 +12,7 @@
 //! | `POST /v1/embeddings` | one vector of 8 floats per input |
 //! | `GET /v1/models` | a short fixed list |
 //! | `POST /v1/messages` | Anthropic Messages, stream or not ([`scripted`]: text, parallel tool use, thinking, cache usage, errors) |
+//! | `POST /v1beta/models/{m}:generateContent`, `:streamGenerateContent?alt=sse` | Gemini, key in `x-goog-api-key` ([`gemini`]: text, thoughts, function calls, cache and thoughts usage, safety blocks, errors) |
 //!
 //! Any bearer token is accepted and recorded. Other `/v1` paths get an OpenAI-shaped 404 (and are
 //! counted); paths outside `/v1` get a 404 and are not counted.
@@ -62,6 +63,7 @@
 
 mod anthropic;
 mod body;
+mod gemini;
 mod handler;
 mod render;
 mod scripted;
@@ -98,7 +100,7 @@ pub struct RecordedRequest {
     pub method: String,
     pub path: String,
     pub authorization: Option<String>,
-    /// `x-api-key`, `anthropic-version` and `anthropic-beta`, when sent.
+    /// `x-api-key`, `anthropic-version`, `anthropic-beta` and `x-goog-api-key`, when sent.
     pub anthropic: Vec<(String, String)>,
     /// The request body as JSON; `Null` if it was not JSON (or empty).
     pub body: serde_json::Value,

@@ -252,7 +252,19 @@ async fn attempt_all(
             Ok(b) => b,
             Err(e) => return Err(settle::fail(&call, reservation, Some(channel.id), e, "").await),
         };
-        let req = match provider.build_request(channel, call.endpoint, body) {
+        let upstream_model = channel
+            .model_mapping
+            .get(&p.model)
+            .cloned()
+            .unwrap_or_else(|| p.model.clone());
+        // Gemini names the model and the stream in the URL, not the body.
+        let built = match upstream {
+            Format::Gemini => providers::gemini::request(channel, &upstream_model, p.stream, body),
+            Format::OpenAiChat | Format::Anthropic => {
+                provider.build_request(channel, call.endpoint, body)
+            }
+        };
+        let req = match built {
             Ok(mut r) => {
                 if upstream == Format::Anthropic {
                     for (name, v) in &p.anthropic_headers {
@@ -271,11 +283,6 @@ async fn attempt_all(
                 continue;
             }
         };
-        let upstream_model = channel
-            .model_mapping
-            .get(&p.model)
-            .cloned()
-            .unwrap_or_else(|| p.model.clone());
         if !failures.is_empty() {
             call.state
                 .metrics

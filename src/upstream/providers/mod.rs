@@ -3,6 +3,7 @@
 //! the answer. Adding a provider = one new file + one line in [`get`] and [`KINDS`].
 
 mod anthropic;
+pub mod gemini;
 mod openai;
 
 pub use anthropic::DEFAULT_VERSION as ANTHROPIC_VERSION;
@@ -19,7 +20,7 @@ use http_body_util::Full;
 #[error("internal error: {0}")]
 pub struct BuildError(pub String);
 
-pub const KINDS: &[&str] = &["openai", "anthropic"];
+pub const KINDS: &[&str] = &["openai", "anthropic", "gemini"];
 
 pub trait Provider: Send + Sync {
     /// The upstream request for `endpoint` with the (already mapped) JSON body.
@@ -48,6 +49,7 @@ pub fn get(kind: &str) -> Option<&'static dyn Provider> {
     match kind {
         "openai" => Some(&openai::OpenAi),
         "anthropic" => Some(&anthropic::Anthropic),
+        "gemini" => Some(&gemini::Gemini),
         _ => None,
     }
 }
