@@ -109,3 +109,33 @@ async fn a_schema_gemini_cannot_take_is_refused_before_anything_is_sent() {
     );
     assert_eq!(t.mock.calls(), 0, "nothing went upstream");
 }
+
+/// The channel test (an admin's button, the scheduled checks) speaks Gemini to a gemini
+/// channel: the key in its header, the route naming the model; a refused key is told.
+#[tokio::test]
+async fn a_channel_test_speaks_gemini() {
+    let (t, _) = server().await;
+    let id = gemini_channel(&t, &["gem-x"], json!({})).await;
+    let r = t
+        .api("POST", &format!("/api/channels/{id}/test"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["ok"], true, "{}", r.text());
+    let seen = t.mock.last_request().unwrap();
+    assert_eq!(seen.path, "/v1beta/models/gem-x:generateContent");
+    assert_eq!(
+        seen.body,
+        json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+               "generationConfig": {"maxOutputTokens": 1}})
+    );
+    let bad = gemini_channel(&t, &["gem-y"], json!({"api_key": "goog-mock-key-400"})).await;
+    let r = t
+        .api("POST", &format!("/api/channels/{bad}/test"), None)
+        .await;
+    let v = r.json();
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("API key not valid"),
+        "{v}"
+    );
+}
