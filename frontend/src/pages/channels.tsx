@@ -168,12 +168,13 @@ function ChannelForm(props: { initial: Form; channel?: Channel; onDone: () => vo
           {(p) => (
             <select {...p} value={f.kind} onChange={(e) => set('kind', e.currentTarget.value)}>
               <option value="openai">{m.kinds.openai}</option>
+              <option value="gemini">{m.kinds.gemini}</option>
             </select>
           )}
         </Field>
       </div>
-      <Field label={m.baseUrl} error={errors.base_url} hint={m.baseUrlHint}>
-        {(p) => <input {...p} name="base_url" type="url" placeholder="https://api.openai.com/v1" value={f.base_url} onInput={(e) => set('base_url', e.currentTarget.value)} />}
+      <Field label={m.baseUrl} error={errors.base_url} hint={f.kind === 'gemini' ? m.baseUrlHintGemini : m.baseUrlHint}>
+        {(p) => <input {...p} name="base_url" type="url" placeholder={f.kind === 'gemini' ? 'https://generativelanguage.googleapis.com' : 'https://api.openai.com/v1'} value={f.base_url} onInput={(e) => set('base_url', e.currentTarget.value)} />}
       </Field>
       <Field label={m.apiKey} error={errors.api_key} hint={creating ? m.apiKeyHint : m.apiKeyKeep(props.channel!.api_key)}>
         {(p) => <input {...p} name="api_key" type="password" autocomplete="off" value={f.api_key} onInput={(e) => set('api_key', e.currentTarget.value)} />}
