@@ -469,8 +469,7 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
     if let Some(key) = servers.sluice.as_ref().map(|s| s.key.clone()) {
         check_alive(&mut servers)?;
         let auth = header(&format!("Bearer {key}"))?;
-        let rows =
-            formats::anthropic_rows(&t, &auth, &args.connections, warmup, duration).await;
+        let rows = formats::anthropic_rows(&t, &auth, &args.connections, warmup, duration).await;
         scenarios.extend(rows);
     }
     let open_loop = if args.formats_only {
