@@ -36,6 +36,8 @@ pub(super) struct Seen {
     /// For a call across formats: the converter that reads upstream's events and writes the
     /// client's (then `usage`, `done` and the text are its).
     pub(super) converter: Option<Box<StreamConverter>>,
+    /// What the converter wrote for one line (reused: no allocation per event).
+    scratch: Vec<u8>,
 }
 
 impl Seen {
@@ -51,6 +53,7 @@ impl Seen {
             pending_event: None,
             upstream_error: false,
             converter,
+            scratch: Vec::new(),
         }
     }
 
@@ -104,9 +107,9 @@ pub(super) fn on_line(
         // (event names, blank lines, comments) stays behind.
         if let Some(payload) = line.strip_prefix(b"data:") {
             let payload = payload.strip_prefix(b" ").unwrap_or(payload);
-            let mut buf = Vec::new();
-            conv.push(payload, &mut buf);
-            out.extend_from_slice(&buf);
+            seen.scratch.clear();
+            conv.push(payload, &mut seen.scratch);
+            out.extend_from_slice(&seen.scratch);
         }
         return;
     }
