@@ -164,18 +164,15 @@ fn walk(
                     out.insert(k.clone(), val.clone());
                 }
             },
-            "const" => {
-                if let Value::String(_) = val {
-                    out.insert("enum".into(), Value::Array(vec![val.clone()]));
-                }
+            "const" if val.is_string() => {
+                out.insert("enum".into(), Value::Array(vec![val.clone()]));
             }
-            "enum" => {
+            "enum"
                 if val
                     .as_array()
-                    .is_some_and(|a| a.iter().all(Value::is_string))
-                {
-                    out.insert(k.clone(), val.clone());
-                }
+                    .is_some_and(|a| a.iter().all(Value::is_string)) =>
+            {
+                out.insert(k.clone(), val.clone());
             }
             "format" => {
                 let string = o.get("type").and_then(Value::as_str) == Some("string");
@@ -184,6 +181,8 @@ fn walk(
                     out.insert(k.clone(), val.clone());
                 }
             }
+            // Kept only in the forms above.
+            "const" | "enum" => {}
             k if KEPT.contains(&k) => {
                 out.insert(k.to_string(), val.clone());
             }
