@@ -9,7 +9,9 @@
 //! - `mock-tools`: "Let me check." then a `functionCall` to each of the first two declared
 //!   functions, args `{"city":"Paris","n":1}`, arriving whole; finish `STOP`;
 //! - `mock-think`: a thought part (`"thought": true`) "Let me think." first;
-//!   `thoughtsTokenCount` 3 (apart from the candidates' tokens);
+//!   `thoughtsTokenCount` 3 (apart from the candidates' tokens); with `mock-tools` the first
+//!   call carries a `thoughtSignature`, and a history whose model turn gives a call back
+//!   without its signature is refused (400), as Gemini's newer models do;
 //! - `mock-cache-<r>`: `cachedContentTokenCount` r, inside `promptTokenCount`;
 //! - `mock-tooluse-<t>`: `toolUsePromptTokenCount` t;
 //! - `mock-safety`: stream: the first word, then a chunk with finish `SAFETY` and no content;
@@ -121,6 +123,22 @@ pub(crate) fn generate(
             "* GenerateContentRequest.contents: contents is not specified",
         );
     };
+    // A thinking model's history must give back the signature of each turn's first call, as
+    // Gemini's newer models insist.
+    if model.contains("mock-think") {
+        for c in contents.iter().filter(|c| c["role"] == "model") {
+            let first_call = c["parts"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p.get("functionCall").is_some()));
+            if first_call.is_some_and(|p| p.get("thoughtSignature").is_none()) {
+                return google_error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "Function call is missing a thought_signature in functionCall parts.",
+                );
+            }
+        }
+    }
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
     let n = req
         .pointer("/generationConfig/maxOutputTokens")
@@ -154,8 +172,14 @@ pub(crate) fn generate(
     }
     let output = if tools {
         parts.push(json!({"text": "Let me check."}));
-        for name in &names {
-            parts.push(json!({"functionCall": {"name": name, "args": {"city": "Paris", "n": 1}}}));
+        for (i, name) in names.iter().enumerate() {
+            let mut part =
+                json!({"functionCall": {"name": name, "args": {"city": "Paris", "n": 1}}});
+            // A model that thought signs its first call, as Gemini does (base64, as the SDK checks).
+            if think && i == 0 {
+                part["thoughtSignature"] = json!(format!("sig{id:05}"));
+            }
+            parts.push(part);
         }
         7
     } else {

@@ -50,6 +50,8 @@ r = client.models.generate_content(model=model, contents="weather and time?", co
 calls = r.function_calls
 assert [c.name for c in calls] == ["get_weather", "get_time"], r
 assert calls[0].args == {"city": "Paris", "n": 1}, calls
+signed = [p.thought_signature for p in r.candidates[0].content.parts if p.function_call]
+assert signed[0] and signed[1] is None, signed
 thoughts = [p.text for p in r.candidates[0].content.parts if p.thought]
 assert thoughts == ["Let me think."], r
 u = r.usage_metadata

@@ -92,6 +92,8 @@ struct WirePart {
     thought: bool,
     #[serde(default)]
     function_call: Option<WireCall>,
+    #[serde(default)]
+    thought_signature: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +143,14 @@ pub fn decode(body: &[u8]) -> Option<Response> {
         .unwrap_or_default()
     {
         if let Some(c) = p.function_call {
+            // The call's signature rides ahead of it as a signed, empty thinking part (what
+            // clients already send back across tool turns).
+            if let Some(sig) = p.thought_signature.filter(|s| !s.is_empty()) {
+                parts.push(Part::Thinking {
+                    text: String::new(),
+                    signature: Some(super::wrap_signature(&sig)),
+                });
+            }
             parts.push(Part::ToolUse {
                 id: format!("call_{calls}"),
                 name: c.name,
@@ -244,6 +254,15 @@ impl StreamDecoder {
             for p in c.content.map(|c| c.parts).unwrap_or_default() {
                 if let Some(call) = p.function_call {
                     self.close(out);
+                    if let Some(sig) = p.thought_signature.filter(|s| !s.is_empty()) {
+                        let index = self.next_block;
+                        self.next_block += 1;
+                        out.push(Event::Signature {
+                            index,
+                            signature: super::wrap_signature(&sig),
+                        });
+                        out.push(Event::BlockStop { index });
+                    }
                     let index = self.next_block;
                     self.next_block += 1;
                     out.push(Event::ToolStart {

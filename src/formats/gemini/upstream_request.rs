@@ -9,7 +9,8 @@
 //!   assistant turns (the latest call with that id: Gemini's ids, made by the answer decoder,
 //!   repeat across turns);
 //! - thinking from earlier turns is left out: Gemini takes its thoughts back only as opaque
-//!   signatures, and another provider's mean nothing to it;
+//!   signatures — a Gemini signature (a thinking part's, marked [`super::SIGNATURE_PREFIX`])
+//!   goes back on the `functionCall` it preceded; another provider's mean nothing to it;
 //! - `tools.functionDeclarations` with schemas cleaned ([`super::schema`]);
 //!   `toolConfig.functionCallingConfig` from the tool choice;
 //! - `generationConfig`: `maxOutputTokens` (the reserved limit: Gemini counts thinking in it),
@@ -50,6 +51,8 @@ fn response_object(content: &[Part], is_error: bool) -> Value {
 
 fn parts(ms: &[Message], at: usize) -> Result<Vec<Value>, FormatError> {
     let mut out = Vec::new();
+    // A Gemini signature from a thinking part, for the call that follows it.
+    let mut signature: Option<&str> = None;
     for p in &ms[at].parts {
         match p {
             Part::Text(t) if t.is_empty() => {}
@@ -65,7 +68,11 @@ fn parts(ms: &[Message], at: usize) -> Result<Vec<Value>, FormatError> {
                     Ok(_) | Err(_) if arguments.trim().is_empty() => json!({}),
                     Ok(_) | Err(_) => json!({"_raw_arguments": arguments}),
                 };
-                out.push(json!({"functionCall": {"name": name, "args": args}}));
+                let mut part = json!({"functionCall": {"name": name, "args": args}});
+                if let Some(sig) = signature.take() {
+                    part["thoughtSignature"] = Value::String(sig.to_string());
+                }
+                out.push(part);
             }
             Part::ToolResult {
                 tool_use_id,
@@ -86,6 +93,10 @@ fn parts(ms: &[Message], at: usize) -> Result<Vec<Value>, FormatError> {
                     }
                 }
             }
+            Part::Thinking {
+                signature: Some(sig),
+                ..
+            } => signature = sig.strip_prefix(super::SIGNATURE_PREFIX),
             Part::Thinking { .. } | Part::RedactedThinking(_) => {}
         }
     }
@@ -273,5 +284,53 @@ mod tests {
             parts: vec![result("call_9", "x")],
         }]);
         assert!(encode(&orphan).unwrap_err().0.contains("call_9"));
+    }
+
+    #[test]
+    fn a_gemini_signature_goes_back_on_its_call_and_never_to_anthropic() {
+        let r = req(vec![
+            Message {
+                role: Role::User,
+                parts: vec![Part::Text("go".into())],
+            },
+            Message {
+                role: Role::Assistant,
+                parts: vec![
+                    Part::Thinking {
+                        text: String::new(),
+                        signature: Some(super::super::wrap_signature("c2ln")),
+                    },
+                    Part::ToolUse {
+                        id: "call_0".into(),
+                        name: "f".into(),
+                        arguments: "{}".into(),
+                    },
+                    // Another provider's signature: nothing to Gemini.
+                    Part::Thinking {
+                        text: "t".into(),
+                        signature: Some("anthropic-sig".into()),
+                    },
+                    Part::ToolUse {
+                        id: "call_1".into(),
+                        name: "g".into(),
+                        arguments: "{}".into(),
+                    },
+                ],
+            },
+        ]);
+        let d = Value::Object(encode(&r).unwrap());
+        assert_eq!(
+            d["contents"][1]["parts"],
+            json!([{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"},
+                   {"functionCall": {"name": "g", "args": {}}}])
+        );
+        let a = Value::Object(crate::formats::anthropic::upstream_request::encode(&r));
+        let blocks = a["messages"][1]["content"].as_array().unwrap();
+        assert!(
+            blocks.iter().all(|b| b["signature"] != "gemini:c2ln"),
+            "{blocks:?}"
+        );
+        assert_eq!(blocks[1]["signature"], "anthropic-sig");
+        assert_eq!(blocks.len(), 3, "{blocks:?}");
     }
 }

@@ -113,15 +113,21 @@ async fn tool_turns_with_thinking_and_images_from_an_anthropic_client() {
     assert_eq!(content[0]["type"], "thinking");
     assert_eq!(content[0]["thinking"], "Let me think.");
     assert_eq!(content[1], json!({"type": "text", "text": "Let me check."}));
+    // The first call's thought signature rides ahead of it as a signed, empty thinking block.
     assert_eq!(
         content[2],
+        json!({"type": "thinking", "thinking": "", "signature": "gemini:sig00000"})
+    );
+    assert_eq!(
+        content[3],
         json!({"type": "tool_use", "id": "call_0", "name": "get_weather",
                "input": {"city": "Paris", "n": 1}})
     );
-    assert_eq!(content[3]["id"], "call_1");
-    assert_eq!(content[3]["name"], "get_time");
-    // The second turn: the results, named by their calls (Gemini has no ids), and the
-    // thinking block left out (Gemini takes no other provider's thoughts back).
+    assert_eq!(content[4]["id"], "call_1");
+    assert_eq!(content[4]["name"], "get_time");
+    // The second turn: the results, named by their calls (Gemini has no ids), the thoughts
+    // left out and the signature back on its call (the mock refuses a history without it,
+    // as Gemini's newer models do).
     let r = messages(
         &t,
         &key,
@@ -139,7 +145,8 @@ async fn tool_turns_with_thinking_and_images_from_an_anthropic_client() {
     assert_eq!(
         c[1],
         json!({"role": "model", "parts": [{"text": "Let me check."},
-            {"functionCall": {"name": "get_weather", "args": {"city": "Paris", "n": 1}}},
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris", "n": 1}},
+             "thoughtSignature": "sig00000"},
             {"functionCall": {"name": "get_time", "args": {"city": "Paris", "n": 1}}}]})
     );
     assert_eq!(
@@ -212,6 +219,7 @@ async fn an_openai_client_gets_tool_calls_images_and_reasoning() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let c = t.mock.last_request().unwrap().body["contents"].clone();
+    assert!(c[1]["parts"][1]["thoughtSignature"].is_string(), "{c}");
     assert_eq!(
         c[2]["parts"],
         json!([{"functionResponse": {"name": "get_time", "response": {"result": "noon"}}},

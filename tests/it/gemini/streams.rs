@@ -124,6 +124,9 @@ async fn an_anthropic_stream_from_gemini_is_well_formed() {
             "content_block_start",
             "content_block_delta",
             "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
             "message_delta",
             "message_stop"
         ]
@@ -131,16 +134,21 @@ async fn an_anthropic_stream_from_gemini_is_well_formed() {
     assert_eq!(ev[1].1["content_block"]["type"], "thinking");
     assert_eq!(ev[2].1["delta"]["thinking"], "Let me think.");
     assert_eq!(ev[5].1["delta"]["text"], "Let me check.");
+    // The first call's thought signature: a thinking block of its own, ahead of the call.
     assert_eq!(
-        ev[7].1["content_block"],
+        ev[8].1["delta"],
+        json!({"type": "signature_delta", "signature": "gemini:sig00000"})
+    );
+    assert_eq!(
+        ev[10].1["content_block"],
         json!({"type": "tool_use", "id": "call_0", "name": "get_weather", "input": {}})
     );
     assert_eq!(
-        serde_json::from_str::<Value>(ev[8].1["delta"]["partial_json"].as_str().unwrap()).unwrap(),
+        serde_json::from_str::<Value>(ev[11].1["delta"]["partial_json"].as_str().unwrap()).unwrap(),
         json!({"city": "Paris", "n": 1})
     );
-    assert_eq!(ev[10].1["content_block"]["id"], "call_1");
-    assert_eq!(ev[13].1["delta"]["stop_reason"], "tool_use");
+    assert_eq!(ev[13].1["content_block"]["id"], "call_1");
+    assert_eq!(ev[16].1["delta"]["stop_reason"], "tool_use");
     // A safety stop mid-answer: what came before, then a refusal.
     let r = messages(
         &t,
