@@ -128,10 +128,8 @@ async fn relay(
         retries + 1,
     );
     if channels.is_empty() {
-        return Err(ApiError::ModelNotFound(format!(
-            "no channel serves model {:?} for your group; ask an admin to add one",
-            prepared.model
-        )));
+        // Served when prepare looked, gone since (a channel turned off meanwhile).
+        return Err(route::model_not_found(&prepared.model));
     }
     let mut call = Call {
         state: state.clone(),

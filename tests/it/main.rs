@@ -42,6 +42,7 @@ mod secrets_guard;
 mod service;
 mod shutdown;
 mod store;
+mod unknown_model;
 mod usage_days;
 mod usage_tz;
 mod usernames;
