@@ -54,9 +54,17 @@ pub fn model_for(channel: &ChannelRow, requested: Option<String>) -> Option<Stri
         .or_else(|| channel.models.first().cloned())
 }
 
-/// Sends one `max_tokens: 1` chat request for `model` to the channel and times the whole answer.
-pub async fn run<H: Host>(state: &H, channel: &ChannelRow, model: &str) -> TestRun {
+/// Sends one `max_tokens: 1` chat request for `model` to the channel with its key `key`
+/// (an index into its keys) and times the whole answer.
+pub async fn run<H: Host>(state: &H, channel: &ChannelRow, key: usize, model: &str) -> TestRun {
     let started = Instant::now();
+    let Some(secret) = channel.keys.secret(key) else {
+        return TestRun::failed(
+            Outcome::Connect,
+            started,
+            "the channel has no such key".into(),
+        );
+    };
     let Some(provider) = providers::get(&channel.kind) else {
         return TestRun::failed(
             Outcome::Connect,
@@ -74,7 +82,13 @@ pub async fn run<H: Host>(state: &H, channel: &ChannelRow, model: &str) -> TestR
         "max_tokens": 1,
         "stream": false,
     });
-    let req = match provider.build_request(channel, Endpoint::Chat, Bytes::from(body.to_string())) {
+    let req = match provider.build_request(
+        channel,
+        secret,
+        upstream_model,
+        Endpoint::Chat,
+        Bytes::from(body.to_string()),
+    ) {
         Ok(r) => r,
         Err(e) => return TestRun::failed(Outcome::Connect, started, e.to_string()),
     };
@@ -130,7 +144,7 @@ pub async fn run<H: Host>(state: &H, channel: &ChannelRow, model: &str) -> TestR
         error.push_str(": ");
         error.push_str(&m);
     }
-    TestRun::failed(outcome, started, clean(&error, channel.api_key.expose()))
+    TestRun::failed(outcome, started, clean(&error, &channel.api_key))
 }
 
 /// OpenAI's `error.message` (or a bare `message`) from an error body.
@@ -143,11 +157,13 @@ fn upstream_message(body: &[u8]) -> Option<String> {
     Some(m.to_string())
 }
 
-/// Shortened, on one line, and without the channel's secret should upstream echo it back.
-fn clean(message: &str, secret: &str) -> String {
+/// Shortened, on one line, and without any of the channel's keys should upstream echo one back.
+fn clean(message: &str, secret: &crate::secret::Secret) -> String {
     let mut m = message.replace(['\n', '\r'], " ");
-    if secret.len() >= 4 && m.contains(secret) {
-        m = m.replace(secret, "[channel key]");
+    for key in crate::store::channel_keys::split(secret) {
+        if key.len() >= 4 && m.contains(key) {
+            m = m.replace(key, "[channel key]");
+        }
     }
     if m.chars().count() > MAX_ERROR_CHARS {
         m = m.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…";
@@ -166,8 +182,10 @@ mod tests {
             Some("Incorrect API key".into())
         );
         assert_eq!(upstream_message(b"<html>"), None);
-        let m = clean("bad key sk-secret-1\nagain", "sk-secret-1");
-        assert_eq!(m, "bad key [channel key] again");
-        assert_eq!(clean(&"x".repeat(500), "k").chars().count(), 301);
+        let keys = crate::secret::Secret::new("sk-secret-1\nsk-secret-2");
+        let m = clean("bad key sk-secret-1\nagain, sk-secret-2", &keys);
+        assert_eq!(m, "bad key [channel key] again, [channel key]");
+        let k = crate::secret::Secret::new("k");
+        assert_eq!(clean(&"x".repeat(500), &k).chars().count(), 301);
     }
 }

@@ -94,10 +94,10 @@ mod tests {
         models: &[&str],
         groups: &[&str],
     ) -> Arc<ChannelRow> {
-        Arc::new(ChannelRow {
+        Arc::new(ChannelRow::new(
             id,
-            created_at: 0,
-            fields: ChannelFields {
+            0,
+            ChannelFields {
                 kind: "openai".into(),
                 name: format!("c{id}"),
                 base_url: "http://x/v1".into(),
@@ -109,9 +109,10 @@ mod tests {
                 weight,
                 enabled: true,
                 test_model: None,
+                settings: Default::default(),
             },
-            health: Default::default(),
-        })
+            Default::default(),
+        ))
     }
 
     #[test]

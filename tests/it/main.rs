@@ -7,6 +7,7 @@
 mod access_token;
 mod account;
 mod admin;
+mod azure;
 mod backup;
 mod channel_health;
 mod child;

@@ -1,0 +1,8 @@
+-- Several upstream keys per channel and kind-specific settings.
+-- `api_key` may now hold one key per line. `key_disables` lists the keys the health checks
+-- turned off (upstream refused them), each by a SHA-256 prefix of the key, never the key:
+-- [{"digest","at","reason","status"}]. `settings` holds what only some kinds take, typed in
+-- src/store/channel_settings.rs (an azure channel's api_version and route): {} for most.
+
+ALTER TABLE channels ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE channels ADD COLUMN key_disables TEXT NOT NULL DEFAULT '[]';
