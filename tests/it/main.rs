@@ -28,6 +28,7 @@ mod logfiles;
 mod logs;
 mod modes;
 mod money;
+mod multikey;
 mod notify;
 mod openapi;
 mod ops;
