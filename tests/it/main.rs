@@ -8,6 +8,7 @@ mod access_token;
 mod account;
 mod admin;
 mod azure;
+mod azure_sdk;
 mod backup;
 mod channel_health;
 mod child;

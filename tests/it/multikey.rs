@@ -43,11 +43,11 @@ async fn calls_take_the_keys_in_turn_and_the_api_shows_only_fingerprints() {
     let t = TestServer::start().await;
     t.fund(1_000_000).await;
     let (_, key) = t.key(json!({"unlimited": true})).await;
-    // Blank lines, spaces and a CRLF are tidied away.
+    // Blank lines and a CRLF are tidied away.
     let id = t
         .channel(
             &["gpt-4o-mini"],
-            json!({"api_key": format!(" {K1}\r\n\n{K2} \n")}),
+            json!({"api_key": format!("{K1}\r\n\n{K2}\n")}),
         )
         .await;
     for _ in 0..6 {
@@ -78,6 +78,7 @@ async fn calls_take_the_keys_in_turn_and_the_api_shows_only_fingerprints() {
     for (bad, words) in [
         (format!("{K1}\n{K1}"), "same key twice"),
         (format!("{K1} {K2}"), "one per line"),
+        (format!(" {K1}"), "spaces"),
     ] {
         let r = t
             .api(
