@@ -1,6 +1,7 @@
-// Channels (admin): state with the reason a channel was turned off, priority and weight edited in
-// the row, models, last test; test one or all; create and edit with a write-only secret and a
-// model mapping editor; error rate and latency per channel since the server started.
+// Channels (admin): state with the reason a channel was turned off (and which of its keys are),
+// priority and weight edited in the row, models, last test; test one or all; create and edit with
+// write-only keys (one per line), the kind's settings (Azure's API version and route) and a model
+// mapping editor; error rate and latency per channel since the server started.
 
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api';
@@ -24,10 +25,12 @@ interface Form {
   weight: string;
   test_model: string;
   enabled: boolean;
+  api_version: string;
+  azure_route: 'deployments' | 'v1';
 }
 
 function emptyForm(): Form {
-  return { kind: 'openai', name: '', base_url: '', api_key: '', models: '', mapping: [], groups: 'default', priority: '0', weight: '1', test_model: '', enabled: true };
+  return { kind: 'openai', name: '', base_url: '', api_key: '', models: '', mapping: [], groups: 'default', priority: '0', weight: '1', test_model: '', enabled: true, api_version: '', azure_route: 'deployments' };
 }
 
 function formOf(c: Channel): Form {
@@ -43,7 +46,25 @@ function formOf(c: Channel): Form {
     weight: String(c.weight),
     test_model: c.test_model ?? '',
     enabled: c.enabled,
+    api_version: c.settings?.api_version ?? '',
+    azure_route: c.settings?.azure_route ?? 'deployments',
   };
+}
+
+/** The keys typed, one per line (surrounding spaces and blank lines dropped). */
+const keyLines = (s: string) =>
+  s
+    .split('\n')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/** The settings the form's kind takes; `{}` for kinds that take none. */
+function settingsOf(f: Form): Record<string, string> {
+  if (f.kind !== 'azure') return {};
+  const out: Record<string, string> = {};
+  if (f.azure_route === 'v1') out.azure_route = 'v1';
+  else if (f.api_version.trim()) out.api_version = f.api_version.trim();
+  return out;
 }
 
 const split = (s: string) =>
@@ -65,8 +86,11 @@ function validate(f: Form, creating: boolean): Errors {
   } catch {
     e.base_url = m.channels.urlInvalid;
   }
-  if (creating && !f.api_key.trim()) e.api_key = m.errors.required;
-  if (f.api_key && /\s/.test(f.api_key)) e.api_key = m.channels.keySpaces;
+  const keys = keyLines(f.api_key);
+  if (creating && keys.length === 0) e.api_key = m.errors.required;
+  else if (keys.some((k) => /\s/.test(k))) e.api_key = m.channels.keySpaces;
+  else if (new Set(keys).size !== keys.length) e.api_key = m.channels.keyTwice;
+  if (f.kind === 'azure' && f.azure_route === 'deployments' && f.api_version.trim() && !/^[A-Za-z0-9.-]{1,64}$/.test(f.api_version.trim())) e.api_version = m.channels.apiVersionInvalid;
   if (split(f.models).length === 0) e.models = m.channels.modelsRequired;
   if (split(f.groups).length === 0) e.groups = m.errors.required;
   if (!Number.isInteger(Number(f.priority)) || f.priority.trim() === '') e.priority = m.errors.invalidNumber;
@@ -124,6 +148,7 @@ function ChannelForm(props: { initial: Form; channel?: Channel; onDone: () => vo
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const set = <K extends keyof Form>(k: K, v: Form[K]) => setF((o) => ({ ...o, [k]: v }));
+  const azure = f.kind === 'azure';
 
   async function submit(e: Event) {
     e.preventDefault();
@@ -141,9 +166,11 @@ function ChannelForm(props: { initial: Form; channel?: Channel; onDone: () => vo
       weight: Number(f.weight),
       enabled: f.enabled,
       test_model: f.test_model.trim() || null,
+      settings: settingsOf(f),
     };
-    // Write-only: an empty field on edit keeps the stored secret.
-    if (f.api_key.trim()) body.api_key = f.api_key.trim();
+    // Write-only: an empty field on edit keeps the stored keys.
+    const keys = keyLines(f.api_key);
+    if (keys.length) body.api_key = keys.join('\n');
     setBusy(true);
     setError(null);
     try {
@@ -168,15 +195,33 @@ function ChannelForm(props: { initial: Form; channel?: Channel; onDone: () => vo
           {(p) => (
             <select {...p} value={f.kind} onChange={(e) => set('kind', e.currentTarget.value)}>
               <option value="openai">{m.kinds.openai}</option>
+              <option value="azure">{m.kinds.azure}</option>
             </select>
           )}
         </Field>
       </div>
-      <Field label={m.baseUrl} error={errors.base_url} hint={m.baseUrlHint}>
-        {(p) => <input {...p} name="base_url" type="url" placeholder="https://api.openai.com/v1" value={f.base_url} onInput={(e) => set('base_url', e.currentTarget.value)} />}
+      <Field label={m.baseUrl} error={errors.base_url} hint={azure ? m.baseUrlHintAzure : m.baseUrlHint}>
+        {(p) => <input {...p} name="base_url" type="url" placeholder={azure ? 'https://my-resource.openai.azure.com' : 'https://api.openai.com/v1'} value={f.base_url} onInput={(e) => set('base_url', e.currentTarget.value)} />}
       </Field>
-      <Field label={m.apiKey} error={errors.api_key} hint={creating ? m.apiKeyHint : m.apiKeyKeep(props.channel!.api_key)}>
-        {(p) => <input {...p} name="api_key" type="password" autocomplete="off" value={f.api_key} onInput={(e) => set('api_key', e.currentTarget.value)} />}
+      {azure && (
+        <div class="row">
+          <Field label={m.azureRoute} hint={m.azureRouteHint}>
+            {(p) => (
+              <select {...p} value={f.azure_route} onChange={(e) => set('azure_route', e.currentTarget.value as Form['azure_route'])}>
+                <option value="deployments">{m.azureRoutes.deployments}</option>
+                <option value="v1">{m.azureRoutes.v1}</option>
+              </select>
+            )}
+          </Field>
+          {f.azure_route === 'deployments' && (
+            <Field label={m.apiVersion} error={errors.api_version} hint={m.apiVersionHint}>
+              {(p) => <input {...p} name="api_version" placeholder="2024-10-21" value={f.api_version} maxLength={64} onInput={(e) => set('api_version', e.currentTarget.value)} />}
+            </Field>
+          )}
+        </div>
+      )}
+      <Field label={m.apiKey} error={errors.api_key} hint={creating ? m.apiKeyHint : m.apiKeyKeep(keysStored(props.channel!))}>
+        {(p) => <textarea {...p} name="api_key" class="secret-keys" autocomplete="off" spellcheck={false} rows={2} value={f.api_key} onInput={(e) => set('api_key', e.currentTarget.value)} />}
       </Field>
       <Field label={m.models} error={errors.models} hint={m.modelsHint}>
         {(p) => <textarea {...p} name="models" value={f.models} onInput={(e) => set('models', e.currentTarget.value)} />}
@@ -249,9 +294,16 @@ function InlineNumber(props: { channel: Channel; field: 'priority' | 'weight'; o
   );
 }
 
+/** The stored keys as the edit form names them: fingerprints, never the keys. */
+function keysStored(ch: Channel): string {
+  const keys = ch.keys ?? [];
+  return keys.length > 1 ? keys.map((k) => k.fingerprint).join(', ') : ch.api_key;
+}
+
 function StateCell(props: { c: Channel }) {
   const m = t().channels;
   const ch = props.c;
+  const off = (ch.keys ?? []).filter((k) => !k.enabled);
   return (
     <>
       <Badge kind={ch.status === 'enabled' ? 'ok' : ch.status === 'auto_disabled' ? 'bad' : 'muted'}>{m.states[ch.status]}</Badge>
@@ -261,6 +313,19 @@ function StateCell(props: { c: Channel }) {
           {ch.auto_disabled_at ? ` (${dateTime(ch.auto_disabled_at)})` : ''}
         </small>
       )}
+      {ch.key_count > 1 && (
+        <small class="muted block" data-testid={`keys-${ch.id}`}>
+          {m.keys(num(ch.key_count))}
+          {ch.keys_disabled > 0 ? `, ${m.keysOff(num(ch.keys_disabled))}` : ''}
+        </small>
+      )}
+      {ch.status !== 'auto_disabled' &&
+        off.map((k) => (
+          <small class="block" key={k.fingerprint}>
+            <Badge kind="bad">{m.keyOff(k.fingerprint)}</Badge> <Data>{k.disabled_reason ?? ''}</Data>
+            {k.disabled_at ? ` (${dateTime(k.disabled_at)})` : ''}
+          </small>
+        ))}
     </>
   );
 }
@@ -390,6 +455,7 @@ export default function ChannelsPage() {
                     <tr key={ch.id} data-channel-id={ch.id}>
                       <th scope="row">
                         <Data>{ch.name}</Data>
+                        {ch.kind !== 'openai' && <small class="muted"> · {m.kinds[ch.kind] ?? ch.kind}</small>}
                         <small class="muted block mono">
                           <Data>{ch.base_url}</Data>
                         </small>
