@@ -19,7 +19,7 @@ const admin = {
     apiVersionHint: 'Azure’s api-version for the deployments route; empty: 2024-10-21.',
     apiVersionInvalid: 'Letters, digits, “-” and “.” only, e.g. 2025-04-01-preview.',
     azureRoute: 'Route',
-    azureRoutes: { deployments: 'Deployments (…/openai/deployments/{deployment}/…)', v1: 'v1 (…/openai/v1/…)' } as Record<string, string>,
+    azureRoutes: { deployments: 'Deployments, with api-version', v1: 'v1, no api-version' } as Record<string, string>,
     azureRouteHint: 'The deployment is the model mapping’s name for a model, else the model’s own name.',
     keys: (n: string) => `${n} keys`,
     keysOff: (n: string) => `${n} off`,

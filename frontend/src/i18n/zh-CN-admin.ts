@@ -22,7 +22,7 @@ const zhAdmin: typeof admin = {
     apiVersionHint: '部署路由使用的 Azure api-version；留空则为 2024-10-21。',
     apiVersionInvalid: '只能包含字母、数字、“-”和“.”，例如 2025-04-01-preview。',
     azureRoute: '路由',
-    azureRoutes: { deployments: '部署路由（…/openai/deployments/{部署}/…）', v1: 'v1（…/openai/v1/…）' } as Record<string, string>,
+    azureRoutes: { deployments: '部署路由（带 api-version）', v1: 'v1 路由（无 api-version）' } as Record<string, string>,
     azureRouteHint: '部署名取模型映射中该模型的名称，没有映射则用模型名本身。',
     keys: (n: string) => `${n} 个密钥`,
     keysOff: (n: string) => `${n} 个已停用`,
