@@ -107,7 +107,7 @@ fn a_v2_database_reconciles_and_is_rolled_up_after_migrating() {
     assert!(options.pricing.allow_unpriced_models);
 }
 
-/// A V10 database's channels (one key each, no settings) read as before after V11: one key,
+/// A V10 database's channels (one key each, no settings) read as before after V12: one key,
 /// none turned off, no settings; and a channel with several keys and azure settings
 /// round-trips.
 #[test]

@@ -1,4 +1,5 @@
--- Several upstream keys per channel and kind-specific settings.
+-- Several upstream keys per channel and kind-specific settings. (V12: V11 is the formats
+-- work's cache-aware log columns, written at the same time.)
 -- `api_key` may now hold one key per line. `key_disables` lists the keys the health checks
 -- turned off (upstream refused them), each by a SHA-256 prefix of the key, never the key:
 -- [{"digest","at","reason","status"}]. `settings` holds what only some kinds take, typed in
