@@ -7,6 +7,7 @@ use crate::store::channels::ChannelRow;
 use crate::upstream::{Endpoint, SendError, providers};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Most of an upstream answer read for a test: enough for an error message.
@@ -145,6 +146,45 @@ pub async fn run<H: Host>(state: &H, channel: &ChannelRow, key: usize, model: &s
         error.push_str(&m);
     }
     TestRun::failed(outcome, started, clean(&error, &channel.api_key))
+}
+
+/// Keys tested at once: a channel with many keys is tested in about the time of a few, without
+/// flooding its upstream.
+const KEYS_AT_ONCE: usize = 8;
+
+/// [`run`] with every key of the channel, a few at a time; `result[i]` is key `i`'s.
+pub async fn run_keys<H: Host>(state: &Arc<H>, channel: &ChannelRow, model: &str) -> Vec<TestRun> {
+    let n = channel.keys.len();
+    let row = Arc::new(channel.clone());
+    let mut runs: Vec<Option<TestRun>> = vec![None; n];
+    let mut todo = (0..n).rev().collect::<Vec<_>>();
+    let mut set = tokio::task::JoinSet::new();
+    loop {
+        while set.len() < KEYS_AT_ONCE
+            && let Some(key) = todo.pop()
+        {
+            let (state, row, model) = (state.clone(), row.clone(), model.to_string());
+            set.spawn(async move { (key, run(&*state, &row, key, &model).await) });
+        }
+        let Some(done) = set.join_next().await else {
+            break;
+        };
+        if let Ok((key, r)) = done
+            && let Some(slot) = runs.get_mut(key)
+        {
+            *slot = Some(r);
+        }
+    }
+    runs.into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| TestRun {
+                ok: false,
+                outcome: Outcome::Connect,
+                latency_ms: 0,
+                error: Some("the test of this key did not finish".into()),
+            })
+        })
+        .collect()
 }
 
 /// OpenAI's `error.message` (or a bare `message`) from an error body.

@@ -145,10 +145,7 @@ pub async fn test_channel<H: Host>(
         .await
         .map_err(|e| not_found(e, id))?;
     let model = check::model_for(&row, model).ok_or(TestError::NoModel)?;
-    let mut runs = Vec::with_capacity(row.keys.len());
-    for key in 0..row.keys.len() {
-        runs.push(check::run(&**state, &row, key, &model).await);
-    }
+    let runs = check::run_keys(state, &row, &model).await;
     let h = state.channel_health();
     let opts = state.catalog().options().channel.clone();
     let now = crate::util::now_secs();

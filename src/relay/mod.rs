@@ -282,7 +282,9 @@ async fn attempt_all(
                 channel.id,
                 health::Outcome::Status(status.as_u16()),
             );
-            health::keys::key_refused(&call.state, channel, key.index, status.as_u16());
+            if status.is_client_error() {
+                health::keys::key_refused(&call.state, channel, key.index, status.as_u16());
+            }
             let refused = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
             let retryable =
                 refused || status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
