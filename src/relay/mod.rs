@@ -10,6 +10,7 @@
 //! The work after the body is read runs in its own task, so a client that hangs up cancels
 //! nothing: upstream is still read to the end and the call is charged and logged.
 
+mod attempts;
 mod dashboard;
 pub mod limit;
 mod prepare;
@@ -184,7 +185,10 @@ async fn attempt_all(
     let _in_flight = state.relays.enter();
     let mut cut = state.cut.subscribe();
     let mut failures: Vec<Failure> = Vec::new();
-    'channels: for channel in &channels {
+    // Each channel's usable keys, this call's turn first: a refused key moves the call on to the
+    // channel's next key (each at most once), any other failure to the next channel.
+    let mut attempts = attempts::Attempts::new(&channels);
+    while let Some((channel, key)) = attempts.next(&mut failures) {
         let Some(provider) = providers::get(&channel.kind) else {
             failures.push(Failure {
                 channel_id: channel.id,
@@ -192,149 +196,134 @@ async fn attempt_all(
                 status: None,
                 timeout: false,
             });
+            attempts.next_channel();
             continue;
         };
         let body = match p.body_for(channel, &state.catalog.options().relay) {
             Ok(b) => b,
             Err(e) => return Err(settle::fail(&call, reservation, Some(channel.id), e, "").await),
         };
+        let mapped = channel.model_mapping.get(&p.model).unwrap_or(&p.model);
+        let req = match provider.build_request(channel, key.secret, mapped, call.endpoint, body) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(Failure {
+                    channel_id: channel.id,
+                    what: e.to_string(),
+                    status: None,
+                    timeout: false,
+                });
+                attempts.next_channel();
+                continue;
+            }
+        };
         let upstream_model = channel
             .model_mapping
             .get(&p.model)
             .cloned()
             .unwrap_or_else(|| p.model.clone());
-        // The channel's usable keys, this call's turn first; a refused key moves the call to
-        // the next one (each at most once), anything else to the next channel.
-        let mut keys = channel.keys.order().peekable();
-        if keys.peek().is_none() {
-            failures.push(Failure {
-                channel_id: channel.id,
-                what: "every key of the channel is turned off".into(),
-                status: None,
-                timeout: false,
-            });
-            continue;
-        }
-        for key in keys {
-            let req = match provider.build_request(
-                channel,
-                key.secret,
-                &upstream_model,
-                call.endpoint,
-                body.clone(),
-            ) {
-                Ok(r) => r,
-                Err(e) => {
-                    failures.push(Failure {
-                        channel_id: channel.id,
-                        what: e.to_string(),
-                        status: None,
-                        timeout: false,
-                    });
-                    continue 'channels;
-                }
-            };
-            if !failures.is_empty() {
-                call.state
-                    .metrics
-                    .retries
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            let cm = call.state.metrics.channel(channel.id);
-            cm.requests
+        if !failures.is_empty() {
+            call.state
+                .metrics
+                .retries
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let sent = Instant::now();
-            let opts = call.state.catalog.options();
-            let resp = tokio::select! {
-                biased;
-                // Nothing reached the client: not charged, told to retry.
-                () = until_cut(&mut cut) => {
-                    let e = ApiError::ShuttingDown;
-                    return Err(settle::fail(&call, reservation, Some(channel.id), e, stream::CUT_MESSAGE).await);
-                }
-                r = call.state.upstream.send(req, &opts.relay) => r,
-            };
-            let resp = match resp {
-                Ok(r) => r,
-                Err(e) => {
-                    cm.failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let outcome = match e {
-                        SendError::Timeout => health::Outcome::Timeout,
-                        SendError::Connect(_) => health::Outcome::Connect,
-                    };
-                    health::report(&call.state, channel.id, outcome);
-                    log::warn!("channel {} ({}): {e}", channel.id, channel.name);
-                    failures.push(Failure {
-                        channel_id: channel.id,
-                        timeout: matches!(e, SendError::Timeout),
-                        what: e.to_string(),
-                        status: None,
-                    });
-                    continue 'channels;
-                }
-            };
-            cm.ttfb.observe(sent.elapsed());
-            let status = resp.status();
-            // Every answer feeds the channel's error window; a refusal turns off the key.
-            health::report(
-                &call.state,
-                channel.id,
-                health::Outcome::Status(status.as_u16()),
-            );
-            if status.is_client_error() {
-                health::keys::key_refused(&call.state, channel, key.index, status.as_u16());
+        }
+        let cm = call.state.metrics.channel(channel.id);
+        cm.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sent = Instant::now();
+        let opts = call.state.catalog.options();
+        let resp = tokio::select! {
+            biased;
+            // Nothing reached the client: not charged, told to retry.
+            () = until_cut(&mut cut) => {
+                let e = ApiError::ShuttingDown;
+                return Err(settle::fail(&call, reservation, Some(channel.id), e, stream::CUT_MESSAGE).await);
             }
-            let refused = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
-            let retryable =
-                refused || status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
-            if retryable {
+            r = call.state.upstream.send(req, &opts.relay) => r,
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
                 cm.failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let fp = channel.keys.fingerprint(key.index).unwrap_or("");
-                log::warn!(
-                    "channel {} ({}) answered {status} (key {fp})",
-                    channel.id,
-                    channel.name
-                );
+                let outcome = match e {
+                    SendError::Timeout => health::Outcome::Timeout,
+                    SendError::Connect(_) => health::Outcome::Connect,
+                };
+                health::report(&call.state, channel.id, outcome);
+                log::warn!("channel {} ({}): {e}", channel.id, channel.name);
                 failures.push(Failure {
                     channel_id: channel.id,
-                    what: format!("upstream answered {status} (key {fp})"),
-                    status: Some(status),
-                    timeout: false,
+                    timeout: matches!(e, SendError::Timeout),
+                    what: e.to_string(),
+                    status: None,
                 });
-                // Drop the body: the pooled connection is reused only if fully read, but an
-                // error body is not worth waiting for.
-                if refused {
-                    continue;
-                }
-                continue 'channels;
+                attempts.next_channel();
+                continue;
             }
-            let ttfb = call.started.elapsed();
-            if !status.is_success() {
-                // The client's request is at fault (400, 404, 422…): pass upstream's answer on.
-                return Ok(pass_error(&call, reservation, channel, resp).await);
-            }
-            let ctx = settle::Answer {
-                channel_id: channel.id,
-                upstream_model,
-                request: p.doc.clone(),
-                price: p.price,
-                prompt_floor: p.prompt_floor,
-                ttfb,
-            };
-            if p.stream {
-                return Ok(stream::start(
-                    call,
-                    ctx,
-                    resp,
-                    reservation,
-                    p.client_wants_usage,
-                    provider,
-                ));
-            }
-            return Ok(whole(call, ctx, resp, reservation, provider, cut).await);
+        };
+        cm.ttfb.observe(sent.elapsed());
+        let status = resp.status();
+        // Every answer feeds the channel's error window; a refusal turns off the key.
+        health::report(
+            &call.state,
+            channel.id,
+            health::Outcome::Status(status.as_u16()),
+        );
+        if status.is_client_error() {
+            health::keys::key_refused(&call.state, channel, key.index, status.as_u16());
         }
+        let retryable = status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::UNAUTHORIZED
+            || status == StatusCode::FORBIDDEN;
+        if retryable {
+            cm.failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let fp = channel.keys.fingerprint(key.index).unwrap_or("");
+            log::warn!(
+                "channel {} ({}) answered {status} (key {fp})",
+                channel.id,
+                channel.name
+            );
+            failures.push(Failure {
+                channel_id: channel.id,
+                what: format!("upstream answered {status} (key {fp})"),
+                status: Some(status),
+                timeout: false,
+            });
+            // Drop the body: the pooled connection is reused only if fully read, but an
+            // error body is not worth waiting for.
+            if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+                attempts.next_channel();
+            }
+            continue;
+        }
+        let ttfb = call.started.elapsed();
+        if !status.is_success() {
+            // The client's request is at fault (400, 404, 422…): pass upstream's answer on.
+            return Ok(pass_error(&call, reservation, channel, resp).await);
+        }
+        let ctx = settle::Answer {
+            channel_id: channel.id,
+            upstream_model,
+            request: p.doc.clone(),
+            price: p.price,
+            prompt_floor: p.prompt_floor,
+            ttfb,
+        };
+        if p.stream {
+            return Ok(stream::start(
+                call,
+                ctx,
+                resp,
+                reservation,
+                p.client_wants_usage,
+                provider,
+            ));
+        }
+        return Ok(whole(call, ctx, resp, reservation, provider, cut).await);
     }
     let err = final_error(&failures);
     let detail: Vec<String> = failures
