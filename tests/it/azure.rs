@@ -171,6 +171,11 @@ async fn settings_are_typed_and_checked_against_the_kind() {
             "region",
         ),
         (json!({"kind": "azure", "settings": null}), "null"),
+        (json!({"kind": "azure", "settings": [null, null]}), "a map"),
+        (
+            json!({"kind": "azure", "settings": ["2024-10-21"]}),
+            "a map",
+        ),
     ] {
         let r = t
             .api("POST", "/api/channels", Some(with(extra.clone())))

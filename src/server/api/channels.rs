@@ -101,7 +101,20 @@ struct Body {
     test_model: Option<Option<String>>,
     /// Replaces the kind-specific settings whole (`{}` clears them).
     #[serde(default, deserialize_with = "crate::web::not_null")]
-    settings: Option<ChannelSettings>,
+    settings: Option<SettingsObject>,
+}
+
+/// `settings` as a JSON object only: serde's derived struct reader would also take an array
+/// (`[null, null]`, its fields in order), which the schema refuses.
+struct SettingsObject(ChannelSettings);
+
+impl<'de> Deserialize<'de> for SettingsObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map(SettingsObject)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// A field that was sent: `Some(None)` for `null`, so a PATCH can clear it (absent stays `None`).
@@ -132,7 +145,7 @@ impl Body {
                 .test_model
                 .map(|m| m.map(|m| m.trim().to_string()))
                 .unwrap_or(c.test_model),
-            settings: self.settings.unwrap_or(c.settings),
+            settings: self.settings.map_or(c.settings, |s| s.0),
         }
     }
 }
