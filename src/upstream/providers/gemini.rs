@@ -12,10 +12,12 @@ use crate::billing::Usage;
 use crate::formats::convert::answer_text;
 use crate::formats::gemini::{upstream_answer, upstream_request};
 use crate::formats::model::Event;
+use crate::secret::Secret;
 use crate::store::channels::ChannelRow;
 use crate::upstream::Endpoint;
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, header};
+use http::Request;
+use http::header::HeaderName;
 use http_body_util::Full;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
@@ -55,27 +57,22 @@ pub fn url(base: &str, model: &str, stream: bool) -> String {
 }
 
 /// The request for one call: `body` is a Gemini request, `model` the channel's name for the
-/// model.
+/// model, `key` one of the channel's keys.
 pub fn request(
     ch: &ChannelRow,
+    key: &Secret,
     model: &str,
     stream: bool,
     body: Bytes,
 ) -> Result<Request<Full<Bytes>>, BuildError> {
-    let key = HeaderValue::from_str(ch.api_key.expose()).map_err(|_| {
-        BuildError(format!(
-            "channel {} has a key that is not a valid header",
-            ch.id
-        ))
-    })?;
-    Request::builder()
-        .method(Method::POST)
-        .uri(url(&ch.base_url, model, stream))
-        .header("x-goog-api-key", key)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, "application/json, text/event-stream")
-        .body(Full::new(body))
-        .map_err(|e| BuildError(format!("channel {} has an unusable base URL: {e}", ch.id)))
+    let key = super::openai::header_value(ch, key.expose())?;
+    super::openai::post(
+        ch,
+        url(&ch.base_url, model, stream),
+        HeaderName::from_static("x-goog-api-key"),
+        key,
+        body,
+    )
 }
 
 impl Provider for Gemini {
@@ -84,6 +81,8 @@ impl Provider for Gemini {
     fn build_request(
         &self,
         ch: &ChannelRow,
+        key: &Secret,
+        model: &str,
         _endpoint: Endpoint,
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, BuildError> {
@@ -92,7 +91,7 @@ impl Provider for Gemini {
         let r = crate::formats::openai::client_request::decode(&v).map_err(|e| bad(e.0))?;
         let doc = upstream_request::encode(&r).map_err(|e| bad(e.0))?;
         let bytes = serde_json::to_vec(&doc).map_err(|e| bad(e.to_string()))?;
-        request(ch, &r.model, false, Bytes::from(bytes))
+        request(ch, key, model, false, Bytes::from(bytes))
     }
 
     fn read_response(&self, _endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage> {

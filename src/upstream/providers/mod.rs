@@ -3,6 +3,7 @@
 //! the answer. Adding a provider = one new file + one line in [`get`] and [`KINDS`].
 
 mod anthropic;
+mod azure;
 pub mod gemini;
 mod openai;
 
@@ -10,6 +11,7 @@ pub use anthropic::DEFAULT_VERSION as ANTHROPIC_VERSION;
 
 use super::Endpoint;
 use crate::billing::Usage;
+use crate::secret::Secret;
 use crate::store::channels::ChannelRow;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -20,13 +22,17 @@ use http_body_util::Full;
 #[error("internal error: {0}")]
 pub struct BuildError(pub String);
 
-pub const KINDS: &[&str] = &["openai", "anthropic", "gemini"];
+pub const KINDS: &[&str] = &["openai", "anthropic", "azure", "gemini"];
 
 pub trait Provider: Send + Sync {
-    /// The upstream request for `endpoint` with the (already mapped) JSON body.
+    /// The upstream request for `endpoint` with the (already mapped) JSON body, sent with
+    /// `key` (one of the channel's keys) for `model` (the channel's name for the model: the
+    /// mapping's, else the client's).
     fn build_request(
         &self,
         channel: &ChannelRow,
+        key: &Secret,
+        model: &str,
         endpoint: Endpoint,
         body: Bytes,
     ) -> Result<http::Request<Full<Bytes>>, BuildError>;
@@ -49,6 +55,7 @@ pub fn get(kind: &str) -> Option<&'static dyn Provider> {
     match kind {
         "openai" => Some(&openai::OpenAi),
         "anthropic" => Some(&anthropic::Anthropic),
+        "azure" => Some(&azure::Azure),
         "gemini" => Some(&gemini::Gemini),
         _ => None,
     }
