@@ -6,10 +6,11 @@ use super::{BuildError, EventInfo, Provider};
 use crate::billing::Usage;
 use crate::formats::anthropic::upstream_answer::{self, WireUsage};
 use crate::formats::model::{Event, Part};
+use crate::secret::Secret;
 use crate::store::channels::ChannelRow;
 use crate::upstream::Endpoint;
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, header};
+use http::{HeaderValue, Request, header};
 use http_body_util::Full;
 use serde::Deserialize;
 
@@ -37,24 +38,24 @@ impl Provider for Anthropic {
     fn build_request(
         &self,
         ch: &ChannelRow,
+        key: &Secret,
+        _model: &str,
         _endpoint: Endpoint,
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, BuildError> {
-        let key = HeaderValue::from_str(ch.api_key.expose()).map_err(|_| {
-            BuildError(format!(
-                "channel {} has a key that is not a valid header",
-                ch.id
-            ))
-        })?;
-        Request::builder()
-            .method(Method::POST)
-            .uri(url(&ch.base_url))
-            .header("x-api-key", key)
-            .header("anthropic-version", DEFAULT_VERSION)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json, text/event-stream")
-            .body(Full::new(body))
-            .map_err(|e| BuildError(format!("channel {} has an unusable base URL: {e}", ch.id)))
+        let key = super::openai::header_value(ch, key.expose())?;
+        let mut req = super::openai::post(
+            ch,
+            url(&ch.base_url),
+            header::HeaderName::from_static("x-api-key"),
+            key,
+            body,
+        )?;
+        req.headers_mut().insert(
+            "anthropic-version",
+            HeaderValue::from_static(DEFAULT_VERSION),
+        );
+        Ok(req)
     }
 
     fn read_response(&self, _endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage> {
