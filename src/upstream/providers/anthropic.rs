@@ -10,8 +10,7 @@ use crate::secret::Secret;
 use crate::store::channels::ChannelRow;
 use crate::upstream::Endpoint;
 use bytes::Bytes;
-use http::header::HeaderName;
-use http::{HeaderValue, Request};
+use http::{HeaderValue, Request, header};
 use http_body_util::Full;
 use serde::Deserialize;
 
@@ -45,18 +44,18 @@ impl Provider for Anthropic {
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, BuildError> {
         let key = super::openai::header_value(ch, key.expose())?;
-        let mut r = super::openai::post(
+        let mut req = super::openai::post(
             ch,
             url(&ch.base_url),
-            HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("x-api-key"),
             key,
             body,
         )?;
-        r.headers_mut().insert(
+        req.headers_mut().insert(
             "anthropic-version",
             HeaderValue::from_static(DEFAULT_VERSION),
         );
-        Ok(r)
+        Ok(req)
     }
 
     fn read_response(&self, _endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage> {
