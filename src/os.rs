@@ -63,6 +63,17 @@ pub fn make_private(paths: &[&Path]) -> std::io::Result<Vec<(std::path::PathBuf,
     Ok(changed)
 }
 
+/// The nice value of background threads that must never hold the core a request wants.
+pub const BACKGROUND_NICE: i32 = 19;
+
+/// Gives the calling thread the lowest CPU priority ([`BACKGROUND_NICE`]): under load the
+/// scheduler then runs the request threads first and this one in what time is left (on Linux a
+/// nice value belongs to a thread; lowering one's own priority needs no privilege).
+pub fn lower_this_thread_priority() -> std::io::Result<()> {
+    let me = rustix::thread::gettid();
+    rustix::process::setpriority_process(Some(me), BACKGROUND_NICE).map_err(Into::into)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,15 +93,4 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!((mode(&open), mode(&private)), (0o600, 0o600));
     }
-}
-
-/// The nice value of background threads that must never hold the core a request wants.
-pub const BACKGROUND_NICE: i32 = 19;
-
-/// Gives the calling thread the lowest CPU priority ([`BACKGROUND_NICE`]): under load the
-/// scheduler then runs the request threads first and this one in what time is left (on Linux a
-/// nice value belongs to a thread; lowering one's own priority needs no privilege).
-pub fn lower_this_thread_priority() -> std::io::Result<()> {
-    let me = rustix::thread::gettid();
-    rustix::process::setpriority_process(Some(me), BACKGROUND_NICE).map_err(Into::into)
 }
