@@ -230,7 +230,7 @@ impl<'de> Deserialize<'de> for Inputs {
     }
 }
 
-type Reply = Result<Response<MockBody>, std::io::Error>;
+pub(super) type Reply = Result<Response<MockBody>, std::io::Error>;
 
 /// Where a `/v1` request goes.
 enum Route {
@@ -258,6 +258,9 @@ impl Route {
 
 pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     let path = req.uri().path();
+    if path.starts_with("/openai/") {
+        return super::azure::handle(state, req).await;
+    }
     if !path.starts_with("/v1/") {
         return Ok(error(StatusCode::NOT_FOUND, render::ERROR_404));
     }
@@ -280,7 +283,9 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     state.record(RawRequest {
         method,
         path,
+        query: None,
         authorization,
+        api_key: None,
         body: body.clone(),
     });
     match route {
@@ -296,7 +301,7 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
 }
 
 /// A completion (`kind` set) or an embeddings answer (`kind` None).
-async fn respond(
+pub(super) async fn respond(
     state: &Arc<State>,
     body: &[u8],
     kind: Option<Kind>,
@@ -413,7 +418,7 @@ fn error(status: StatusCode, body: &'static str) -> Response<MockBody> {
     json(status, Bytes::from_static(body.as_bytes()))
 }
 
-fn json(status: StatusCode, body: Bytes) -> Response<MockBody> {
+pub(super) fn json(status: StatusCode, body: Bytes) -> Response<MockBody> {
     let mut res = Response::new(MockBody::full(body));
     *res.status_mut() = status;
     res.headers_mut().insert(

@@ -2,10 +2,12 @@
 //! upstream request from the client's OpenAI-shaped body, and how to read usage and text from
 //! the answer. Adding a provider = one new file + one line in [`get`] and [`KINDS`].
 
+mod azure;
 mod openai;
 
 use super::Endpoint;
 use crate::billing::Usage;
+use crate::secret::Secret;
 use crate::store::channels::ChannelRow;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -16,13 +18,17 @@ use http_body_util::Full;
 #[error("internal error: {0}")]
 pub struct BuildError(pub String);
 
-pub const KINDS: &[&str] = &["openai"];
+pub const KINDS: &[&str] = &["openai", "azure"];
 
 pub trait Provider: Send + Sync {
-    /// The upstream request for `endpoint` with the (already mapped) JSON body.
+    /// The upstream request for `endpoint` with the (already mapped) JSON body, sent with
+    /// `key` (one of the channel's keys) for `model` (the channel's name for the model: the
+    /// mapping's, else the client's).
     fn build_request(
         &self,
         channel: &ChannelRow,
+        key: &Secret,
+        model: &str,
         endpoint: Endpoint,
         body: Bytes,
     ) -> Result<http::Request<Full<Bytes>>, BuildError>;
@@ -44,6 +50,7 @@ pub struct EventInfo {
 pub fn get(kind: &str) -> Option<&'static dyn Provider> {
     match kind {
         "openai" => Some(&openai::OpenAi),
+        "azure" => Some(&azure::Azure),
         _ => None,
     }
 }
