@@ -40,6 +40,7 @@ mod params;
 mod playground;
 mod probe;
 mod process;
+mod profile_memory;
 mod ratelimit;
 mod receivers;
 mod relay;
