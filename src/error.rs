@@ -197,6 +197,45 @@ impl ApiError {
         Bytes::from(v.to_string())
     }
 
+    /// Anthropic's error `type` (the Messages routes answer in Anthropic's shape).
+    fn anthropic_kind(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_)
+            | ApiError::InvalidFields { .. }
+            | ApiError::Conflict(_)
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::UnsupportedMediaType(_) => "invalid_request_error",
+            ApiError::PayloadTooLarge(_) => "request_too_large",
+            ApiError::InvalidApiKey(_) | ApiError::Unauthenticated(_) => "authentication_error",
+            ApiError::Forbidden(_) | ApiError::ModelNotAllowed(_) => "permission_error",
+            ApiError::NotFound(_) | ApiError::ModelNotFound(_) => "not_found_error",
+            ApiError::InsufficientQuota(_)
+            | ApiError::Throttled { .. }
+            | ApiError::RateLimited(_)
+            | ApiError::UpstreamRateLimited(_) => "rate_limit_error",
+            ApiError::ShuttingDown | ApiError::StoreUnready => "overloaded_error",
+            ApiError::UpstreamFailed(_) | ApiError::UpstreamTimeout(_) | ApiError::Internal(_) => {
+                "api_error"
+            }
+            ApiError::Store(e) if e.is_not_found() => "not_found_error",
+            ApiError::Store(e) if e.is_conflict() => "invalid_request_error",
+            ApiError::Store(_) => "api_error",
+        }
+    }
+
+    /// The body in the client's format: OpenAI's shape, or on the Messages routes
+    /// Anthropic's (`{"type":"error","error":{"type","message"}}`).
+    pub fn body_in(&self, format: crate::formats::Format) -> Bytes {
+        match format {
+            crate::formats::Format::OpenAiChat => self.body(),
+            crate::formats::Format::Anthropic => {
+                let v = json!({"type": "error",
+                    "error": {"type": self.anthropic_kind(), "message": self.client_message()}});
+                Bytes::from(v.to_string())
+            }
+        }
+    }
+
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Throttled { retry_after } => Some(*retry_after),

@@ -14,7 +14,9 @@
 //!    waits for; the cut).
 //! 2. Storage: [`store`], SQLite: one writer thread with group commit, a read pool,
 //!    migrations from `schema/`, and every SQL statement.
-//! 3. Domain: [`billing`] (pure pricing, token counting, display currency), [`ledger`]
+//! 3. Domain: [`billing`] (pure pricing, token counting, display currency), [`formats`] (the
+//!    wire formats, OpenAI chat and Anthropic Messages, and the one internal model of a call
+//!    that converts between them; pure), [`ledger`]
 //!    (balances and reservations: the one place money moves), [`settings`] (the typed
 //!    run-time options), [`catalog`] (in-memory keys, users, channels, prices and options, so
 //!    the request path never waits on SQLite), [`notify`] (quota warnings to each user's
@@ -54,6 +56,7 @@ pub mod cli;
 pub mod config;
 pub mod dbhealth;
 pub mod error;
+pub mod formats;
 pub mod ledger;
 pub mod lock;
 pub mod logging;

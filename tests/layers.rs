@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("store", 2),
     // 3 domain
     ("billing", 3),
+    ("formats", 3),
     ("ledger", 3),
     ("settings", 3),
     ("catalog", 3),

@@ -1,7 +1,9 @@
 //! Ratio tables and the quota formula.
 //!
-//! Ratio mode: `quota = round((prompt + completion × completion_ratio) × model_ratio × group_ratio)`,
+//! Ratio mode: `quota = round((uncached + read × cache_read_ratio + write_5m × cache_write_ratio
+//! + write_1h × cache_write_1h_ratio + completion × completion_ratio) × model_ratio × group_ratio)`,
 //! at least 1 when the ratio is non-zero and any token was used. Model ratio 1 = $2 per 1M tokens.
+//! `uncached` is the prompt less its cached parts ([`Usage`] has one normalised meaning).
 //! Price mode (per-call models): `quota = round(price_usd × 500,000 × group_ratio)`.
 
 use super::{QUOTA_PER_USD, Usage};
@@ -16,8 +18,48 @@ pub struct Pricing {
     pub group_ratio: BTreeMap<String, f64>,
     /// Per-call prices in USD; a model listed here is billed per call, not per token.
     pub model_price: BTreeMap<String, f64>,
+    /// Cache reads cost this many times an uncached input token (model → ratio; a model not
+    /// listed pays the full rate: no discount is assumed that the operator has not set).
+    #[serde(default)]
+    pub cache_read_ratio: BTreeMap<String, f64>,
+    /// 5-minute cache writes cost this many times an uncached input token (model → ratio;
+    /// [`DEFAULT_CACHE_WRITE`] when not listed: Anthropic's rule, the only provider that
+    /// reports writes).
+    #[serde(default)]
+    pub cache_write_ratio: BTreeMap<String, f64>,
+    /// 1-hour cache writes, likewise ([`DEFAULT_CACHE_WRITE_1H`] when not listed).
+    #[serde(default)]
+    pub cache_write_1h_ratio: BTreeMap<String, f64>,
     /// Relay models with no ratio at ratio 1 instead of refusing them.
     pub allow_unpriced_models: bool,
+}
+
+/// Anthropic's list price for a 5-minute cache write: 1.25 × input.
+pub const DEFAULT_CACHE_WRITE: f64 = 1.25;
+/// Anthropic's list price for a 1-hour cache write: 2 × input.
+pub const DEFAULT_CACHE_WRITE_1H: f64 = 2.0;
+
+/// What input tokens cost relative to an uncached input token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CacheRatios {
+    pub read: f64,
+    pub write_5m: f64,
+    pub write_1h: f64,
+}
+
+impl CacheRatios {
+    /// No discount, no surcharge: every input token at the full rate.
+    pub const FLAT: CacheRatios = CacheRatios {
+        read: 1.0,
+        write_5m: 1.0,
+        write_1h: 1.0,
+    };
+
+    /// The dearest an input token can be (a cache write), for a reservation that must cover
+    /// a prompt written to the cache whole.
+    pub fn dearest(&self) -> f64 {
+        self.write_5m.max(self.write_1h).max(1.0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +68,7 @@ pub enum Price {
         model_ratio: f64,
         completion_ratio: f64,
         group_ratio: f64,
+        cache: CacheRatios,
     },
     PerCall {
         usd: f64,
@@ -45,31 +88,49 @@ pub enum PricingError {
 
 impl Default for Pricing {
     fn default() -> Self {
-        // (model, model_ratio, completion_ratio): list prices per 1M tokens / $2.
-        const MODELS: &[(&str, f64, f64)] = &[
-            ("gpt-3.5-turbo", 0.25, 3.0),
-            ("gpt-3.5-turbo-instruct", 0.75, 4.0 / 3.0),
-            ("gpt-4", 15.0, 2.0),
-            ("gpt-4-turbo", 5.0, 3.0),
-            ("gpt-4o", 1.25, 4.0),
-            ("gpt-4o-mini", 0.075, 4.0),
-            ("gpt-4.1", 1.0, 4.0),
-            ("gpt-4.1-mini", 0.2, 4.0),
-            ("gpt-4.1-nano", 0.05, 4.0),
-            ("o1", 7.5, 4.0),
-            ("o1-mini", 0.55, 4.0),
-            ("o3", 1.0, 4.0),
-            ("o3-mini", 0.55, 4.0),
-            ("o4-mini", 0.55, 4.0),
-            ("text-embedding-3-small", 0.01, 1.0),
-            ("text-embedding-3-large", 0.065, 1.0),
-            ("text-embedding-ada-002", 0.05, 1.0),
+        // (model, model_ratio, completion_ratio, cache read ratio): list prices per 1M
+        // tokens / $2; the read ratio is the list price of cached input over input (OpenAI's
+        // cached input: 0.5 for the 4o and o1 families, 0.25 for 4.1, o3 and o4-mini; none for
+        // the older models; Anthropic's cache reads 0.1).
+        const MODELS: &[(&str, f64, f64, f64)] = &[
+            ("gpt-3.5-turbo", 0.25, 3.0, 1.0),
+            ("gpt-3.5-turbo-instruct", 0.75, 4.0 / 3.0, 1.0),
+            ("gpt-4", 15.0, 2.0, 1.0),
+            ("gpt-4-turbo", 5.0, 3.0, 1.0),
+            ("gpt-4o", 1.25, 4.0, 0.5),
+            ("gpt-4o-mini", 0.075, 4.0, 0.5),
+            ("gpt-4.1", 1.0, 4.0, 0.25),
+            ("gpt-4.1-mini", 0.2, 4.0, 0.25),
+            ("gpt-4.1-nano", 0.05, 4.0, 0.25),
+            ("o1", 7.5, 4.0, 0.5),
+            ("o1-mini", 0.55, 4.0, 0.5),
+            ("o3", 1.0, 4.0, 0.25),
+            ("o3-mini", 0.55, 4.0, 0.5),
+            ("o4-mini", 0.55, 4.0, 0.25),
+            ("text-embedding-3-small", 0.01, 1.0, 1.0),
+            ("text-embedding-3-large", 0.065, 1.0, 1.0),
+            ("text-embedding-ada-002", 0.05, 1.0, 1.0),
+            ("claude-opus-4-1", 7.5, 5.0, 0.1),
+            ("claude-opus-4-0", 7.5, 5.0, 0.1),
+            ("claude-sonnet-4-5", 1.5, 5.0, 0.1),
+            ("claude-sonnet-4-0", 1.5, 5.0, 0.1),
+            ("claude-3-7-sonnet-latest", 1.5, 5.0, 0.1),
+            ("claude-haiku-4-5", 0.5, 5.0, 0.1),
+            ("claude-3-5-haiku-latest", 0.4, 5.0, 0.1),
         ];
         let mut model_ratio = BTreeMap::new();
         let mut completion_ratio = BTreeMap::new();
-        for (m, r, c) in MODELS {
+        let mut cache_read_ratio = BTreeMap::new();
+        let mut cache_write_ratio = BTreeMap::new();
+        let mut cache_write_1h_ratio = BTreeMap::new();
+        for (m, r, c, read) in MODELS {
             model_ratio.insert((*m).to_string(), *r);
             completion_ratio.insert((*m).to_string(), *c);
+            cache_read_ratio.insert((*m).to_string(), *read);
+            if m.starts_with("claude") {
+                cache_write_ratio.insert((*m).to_string(), DEFAULT_CACHE_WRITE);
+                cache_write_1h_ratio.insert((*m).to_string(), DEFAULT_CACHE_WRITE_1H);
+            }
         }
         let group_ratio = [("default", 1.0), ("vip", 1.0), ("svip", 1.0)]
             .into_iter()
@@ -81,6 +142,9 @@ impl Default for Pricing {
             group_ratio,
             model_price: BTreeMap::new(),
             allow_unpriced_models: false,
+            cache_read_ratio,
+            cache_write_ratio,
+            cache_write_1h_ratio,
         }
     }
 }
@@ -105,7 +169,25 @@ impl Pricing {
             model_ratio,
             completion_ratio,
             group_ratio,
+            cache: self.cache(model),
         })
+    }
+
+    /// The cache ratios of `model` (defaults where the tables list none).
+    pub fn cache(&self, model: &str) -> CacheRatios {
+        CacheRatios {
+            read: self.cache_read_ratio.get(model).copied().unwrap_or(1.0),
+            write_5m: self
+                .cache_write_ratio
+                .get(model)
+                .copied()
+                .unwrap_or(DEFAULT_CACHE_WRITE),
+            write_1h: self
+                .cache_write_1h_ratio
+                .get(model)
+                .copied()
+                .unwrap_or(DEFAULT_CACHE_WRITE_1H),
+        }
     }
 
     /// Checks the tables an admin sets: finite, non-negative numbers.
@@ -115,6 +197,9 @@ impl Pricing {
             ("completion_ratio", &self.completion_ratio),
             ("group_ratio", &self.group_ratio),
             ("model_price", &self.model_price),
+            ("cache_read_ratio", &self.cache_read_ratio),
+            ("cache_write_ratio", &self.cache_write_ratio),
+            ("cache_write_1h_ratio", &self.cache_write_1h_ratio),
         ];
         for (name, table) in tables {
             for (k, v) in table {
@@ -145,13 +230,18 @@ impl Price {
                 model_ratio,
                 completion_ratio,
                 group_ratio,
+                cache,
             } => {
                 if usage.prompt_tokens == 0 && usage.completion_tokens == 0 {
                     return 0;
                 }
                 let ratio = model_ratio * group_ratio;
-                let tokens =
-                    usage.prompt_tokens as f64 + usage.completion_tokens as f64 * completion_ratio;
+                // Each input token once: the cached parts at their ratios, the rest in full.
+                let tokens = usage.uncached_input() as f64
+                    + usage.cache_read as f64 * cache.read
+                    + usage.cache_write_5m as f64 * cache.write_5m
+                    + usage.cache_write_1h as f64 * cache.write_1h
+                    + usage.completion_tokens as f64 * completion_ratio;
                 let q = (tokens * ratio).round() as i64;
                 if ratio > 0.0 { q.max(1) } else { 0 }
             }
@@ -164,10 +254,7 @@ mod tests {
     use super::*;
 
     fn usage(p: u64, c: u64) -> Usage {
-        Usage {
-            prompt_tokens: p,
-            completion_tokens: c,
-        }
+        Usage::new(p, c)
     }
 
     #[test]
@@ -176,6 +263,7 @@ mod tests {
             model_ratio: 0.075,
             completion_ratio: 4.0,
             group_ratio: 1.0,
+            cache: CacheRatios::FLAT,
         };
         // (1000 + 500*4) * 0.075 = 225
         assert_eq!(p.quota(usage(1000, 500)), 225);
@@ -187,14 +275,51 @@ mod tests {
             model_ratio: 1.0,
             completion_ratio: 1.0,
             group_ratio: 1.5,
+            cache: CacheRatios::FLAT,
         };
         assert_eq!(g.quota(usage(10, 10)), 30);
         let free = Price::Ratio {
             model_ratio: 0.0,
             completion_ratio: 1.0,
             group_ratio: 1.0,
+            cache: CacheRatios::FLAT,
         };
         assert_eq!(free.quota(usage(10, 10)), 0);
+    }
+
+    #[test]
+    fn cached_input_is_priced_once_at_its_ratio() {
+        let pr = Pricing::default();
+        let p = pr.price("claude-sonnet-4-5", "default").unwrap();
+        // 10,000 input of which 8,000 read, 1,000 written for 5 min, 500 for 1 h; 100 out:
+        // (500 + 8000×0.1 + 1000×1.25 + 500×2 + 100×5) × 1.5 = 4050×1.5 = 6075.
+        let u = Usage {
+            prompt_tokens: 10_000,
+            completion_tokens: 100,
+            cache_read: 8_000,
+            cache_write_5m: 1_000,
+            cache_write_1h: 500,
+            reasoning_tokens: 0,
+        };
+        assert_eq!(p.quota(u), 6075);
+        // gpt-4o: cached input at half price; reasoning is inside completion, not added.
+        let p = pr.price("gpt-4o", "default").unwrap();
+        let u = Usage {
+            prompt_tokens: 1_000,
+            cache_read: 800,
+            completion_tokens: 10,
+            reasoning_tokens: 8,
+            ..Usage::default()
+        };
+        // (200 + 400 + 40) × 1.25 = 800
+        assert_eq!(p.quota(u), 800);
+        // Cache figures above the prompt never make the uncached part negative.
+        let u = Usage {
+            prompt_tokens: 10,
+            cache_read: 50,
+            ..Usage::default()
+        };
+        assert_eq!(u.uncached_input(), 0);
     }
 
     #[test]

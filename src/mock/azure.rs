@@ -72,6 +72,7 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
         path: path.clone(),
         query: query.clone(),
         authorization,
+        anthropic: Vec::new(),
         api_key: api_key.clone(),
         body: body.clone(),
     });

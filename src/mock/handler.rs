@@ -73,6 +73,11 @@ impl Behaviour {
 }
 
 impl Behaviour {
+    /// The error status the model name asks for, if any.
+    pub(crate) fn fail_status(&self) -> Option<StatusCode> {
+        self.fail
+    }
+
     /// `mock-key-<status>` anywhere in the bearer key: every call with that key fails with
     /// that status (an error status, 400–599; anything else is ignored).
     pub(crate) fn key_failure(authorization: &str) -> Option<StatusCode> {
@@ -237,6 +242,7 @@ enum Route {
     Models,
     Completion(Kind),
     Embeddings,
+    Messages,
     WrongMethod,
     Unknown,
 }
@@ -248,6 +254,7 @@ impl Route {
             (&Method::POST, "/v1/chat/completions") => Route::Completion(Kind::Chat),
             (&Method::POST, "/v1/completions") => Route::Completion(Kind::Text),
             (&Method::POST, "/v1/embeddings") => Route::Embeddings,
+            (&Method::POST, "/v1/messages") => Route::Messages,
             (_, "/v1/models" | "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings") => {
                 Route::WrongMethod
             }
@@ -270,6 +277,14 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     let method = req.method().clone();
     let path = path.to_owned();
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
+    // Anthropic's headers, recorded for the tests (none on the OpenAI routes: nothing cloned).
+    let anthropic: Vec<(String, String)> = ["x-api-key", "anthropic-version", "anthropic-beta"]
+        .into_iter()
+        .filter_map(|n| {
+            let v = req.headers().get(n)?.to_str().ok()?;
+            Some((n.to_string(), v.to_string()))
+        })
+        .collect();
     let body = match req.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) => return Err(std::io::Error::other(err)),
@@ -279,12 +294,19 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     let key_fail = authorization
         .as_ref()
         .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            anthropic
+                .iter()
+                .find(|(n, _)| n == "x-api-key")
+                .map(|(_, v)| v.as_str())
+        })
         .and_then(Behaviour::key_failure);
     state.record(RawRequest {
         method,
         path,
         query: None,
         authorization,
+        anthropic,
         api_key: None,
         body: body.clone(),
     });
@@ -295,6 +317,7 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
         )),
         Route::Completion(kind) => respond(&state, &body, Some(kind), key_fail).await,
         Route::Embeddings => respond(&state, &body, None, key_fail).await,
+        Route::Messages => Ok(super::anthropic::messages(&state, &body, key_fail)),
         Route::WrongMethod => Ok(error(StatusCode::METHOD_NOT_ALLOWED, render::ERROR_405)),
         Route::Unknown => Ok(error(StatusCode::NOT_FOUND, render::ERROR_404)),
     }
@@ -310,6 +333,13 @@ pub(super) async fn respond(
     let Ok(req) = serde_json::from_slice::<CompletionRequest<'_>>(body) else {
         return Ok(error(StatusCode::BAD_REQUEST, render::ERROR_BAD_JSON));
     };
+    if kind == Some(Kind::Chat)
+        && super::scripted::wants(&req.model)
+        && key_fail.is_none()
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+    {
+        return Ok(super::scripted::chat(state, &v));
+    }
     let mut how = Behaviour::of(&req.model);
     how.fail = key_fail.or(how.fail);
     if let Some(delay) = how.delay {

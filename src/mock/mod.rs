@@ -1,4 +1,6 @@
-//! A mock OpenAI-compatible upstream, for integration tests and the benchmark.
+//! A mock OpenAI-compatible (and Anthropic Messages) upstream, for integration tests and the
+//! benchmark. Chat models with the markers of [`scripted`] (`mock-tools`, `mock-think`,
+//! `mock-cache-…`, `mock-reasoning-…`, `mock-midfail`) get its recorded-shape answers.
 //!
 //! [`MockUpstream::start`] serves on an already-bound listener (port 0 in tests) and records every
 //! request under `/v1`. It answers:
@@ -9,6 +11,7 @@
 //! | `POST /v1/completions` | legacy `text_completion` (one choice, whatever the number of prompts), stream or not |
 //! | `POST /v1/embeddings` | one vector of 8 floats per input |
 //! | `GET /v1/models` | a short fixed list |
+//! | `POST /v1/messages` | Anthropic Messages, stream or not ([`scripted`]: text, parallel tool use, thinking, cache usage, errors) |
 //!
 //! Any bearer token is accepted and recorded. Other `/v1` paths get an OpenAI-shaped 404 (and are
 //! counted); paths outside `/v1` get a 404 and are not counted.
@@ -65,10 +68,12 @@
 //! embeddings call with that key answer that error status (400–599), whatever the model: a
 //! channel with a bad key, which recovers once its key is edited.
 
+mod anthropic;
 mod azure;
 mod body;
 mod handler;
 mod render;
+mod scripted;
 #[cfg(test)]
 mod tests;
 
@@ -104,6 +109,8 @@ pub struct RecordedRequest {
     /// The query string (Azure's `api-version=…`), when there was one.
     pub query: Option<String>,
     pub authorization: Option<String>,
+    /// `x-api-key`, `anthropic-version` and `anthropic-beta`, when sent.
+    pub anthropic: Vec<(String, String)>,
     /// Azure's `api-key` header.
     pub api_key: Option<String>,
     /// The request body as JSON; `Null` if it was not JSON (or empty).
@@ -118,6 +125,7 @@ struct RawRequest {
     path: String,
     query: Option<String>,
     authorization: Option<http::HeaderValue>,
+    anthropic: Vec<(String, String)>,
     api_key: Option<http::HeaderValue>,
     body: Bytes,
 }
@@ -132,6 +140,7 @@ impl RawRequest {
                 .authorization
                 .as_ref()
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            anthropic: self.anthropic.clone(),
             api_key: self
                 .api_key
                 .as_ref()

@@ -36,6 +36,9 @@ pub struct Asked {
     /// Completions the upstream generates, each up to the limit: `n`, and for legacy
     /// completions `best_of` (generated server-side and billed, though one is returned).
     pub copies: u64,
+    /// The request marks prompt parts for caching (Anthropic's `cache_control`): its prompt
+    /// may be written to the cache whole, at the cache-write ratio, dearer than full rate.
+    pub writes_cache: bool,
 }
 
 /// An optional non-negative integer field (`null` is the same as absent).
@@ -64,6 +67,7 @@ pub fn asked(endpoint: Endpoint, doc: &Map<String, Value>) -> Result<Asked, ApiE
         return Ok(Asked {
             max: None,
             copies: 0,
+            writes_cache: false,
         });
     }
     let max = match (
@@ -78,7 +82,11 @@ pub fn asked(endpoint: Endpoint, doc: &Map<String, Value>) -> Result<Asked, ApiE
         Endpoint::Completions => n.max(copies(doc, "best_of", MAX_BEST_OF)?),
         Endpoint::Chat | Endpoint::Embeddings => n,
     };
-    Ok(Asked { max, copies })
+    Ok(Asked {
+        max,
+        copies,
+        writes_cache: false,
+    })
 }
 
 /// The field that carries the limit.
@@ -119,6 +127,19 @@ pub fn field(endpoint: Endpoint, upstream_model: &str, o: &RelayOptions) -> Fiel
     }
 }
 
+/// The field in a request of `format`: Anthropic's is always `max_tokens`.
+pub fn field_in(
+    format: crate::formats::Format,
+    endpoint: Endpoint,
+    upstream_model: &str,
+    o: &RelayOptions,
+) -> Field {
+    match format {
+        crate::formats::Format::Anthropic => Field::MaxTokens,
+        crate::formats::Format::OpenAiChat => field(endpoint, upstream_model, o),
+    }
+}
+
 /// Puts `limit` in `field` and removes the other limit field.
 pub fn write(doc: &mut Map<String, Value>, field: Field, limit: u64) {
     doc.remove("max_tokens");
@@ -140,11 +161,21 @@ pub fn model_cap(endpoint: Endpoint, model: &str, o: &RelayOptions) -> u64 {
 }
 
 /// What a call costs at most: the estimated prompt and `limit` tokens for each copy.
+/// Cached input only ever costs less than full rate, except a cache write: a request that may
+/// write the cache is reserved as if its whole prompt were written at the dearest write ratio.
 pub fn cost(price: &Price, prompt: u64, asked: &Asked, limit: u64) -> i64 {
-    price.quota(Usage {
-        prompt_tokens: prompt,
-        completion_tokens: limit.saturating_mul(asked.copies),
-    })
+    let mut usage = Usage::new(prompt, limit.saturating_mul(asked.copies));
+    if asked.writes_cache
+        && let Price::Ratio { cache, .. } = price
+        && cache.dearest() > 1.0
+    {
+        if cache.write_1h >= cache.write_5m {
+            usage.cache_write_1h = prompt;
+        } else {
+            usage.cache_write_5m = prompt;
+        }
+    }
+    price.quota(usage)
 }
 
 /// The largest limit, at most `cap`, whose [`cost`] is within `budget`. The cost grows with
@@ -191,7 +222,8 @@ mod tests {
             a,
             Asked {
                 max: Some(1),
-                copies: 3
+                copies: 3,
+                writes_cache: false,
             }
         );
         let a = asked(
@@ -203,7 +235,8 @@ mod tests {
             a,
             Asked {
                 max: None,
-                copies: 5
+                copies: 5,
+                writes_cache: false,
             }
         );
         for bad in [
@@ -255,10 +288,12 @@ mod tests {
             model_ratio: 0.075,
             completion_ratio: 4.0,
             group_ratio: 1.0,
+            cache: crate::billing::pricing::CacheRatios::FLAT,
         };
         let asked = Asked {
             max: None,
             copies: 2,
+            writes_cache: false,
         };
         // From the prompt alone (4 units) upwards.
         for budget in [4, 5, 7, 100, 1_000, 123_457] {

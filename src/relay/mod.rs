@@ -10,13 +10,17 @@
 //! The work after the body is read runs in its own task, so a client that hangs up cancels
 //! nothing: upstream is still read to the end and the call is charged and logged.
 
+mod answer;
 mod attempts;
+mod convert;
+mod count;
 mod dashboard;
 pub mod limit;
 mod prepare;
 mod reserve;
 pub mod route;
 mod settle;
+mod sse_in;
 mod stream;
 
 pub use prepare::prompt_tokens;
@@ -24,6 +28,7 @@ pub use prepare::prompt_tokens;
 use crate::auth::{self, KeyCaller};
 use crate::channel_health as health;
 use crate::error::ApiError;
+use crate::formats::Format;
 use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
 use crate::state::AppState;
@@ -32,15 +37,11 @@ use crate::tasks::until_cut;
 use crate::upstream::{Endpoint, SendError, providers};
 use crate::web::{self as web, Resp};
 use http::StatusCode;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use prepare::Prepared;
 use settle::Call;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Largest non-stream answer read from upstream.
-const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// The routes a sluice API key calls (the server's route table names them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +49,28 @@ pub enum RelayRoute {
     ChatCompletions,
     Completions,
     Embeddings,
+    /// Anthropic Messages.
+    Messages,
+    /// Anthropic's token count: local, free.
+    CountTokens,
     Models,
     BillingSubscription,
     BillingUsage,
+}
+
+impl RelayRoute {
+    /// The client format the route speaks, and answers its errors in.
+    pub fn format(self) -> Format {
+        match self {
+            RelayRoute::Messages | RelayRoute::CountTokens => Format::Anthropic,
+            RelayRoute::ChatCompletions
+            | RelayRoute::Completions
+            | RelayRoute::Embeddings
+            | RelayRoute::Models
+            | RelayRoute::BillingSubscription
+            | RelayRoute::BillingUsage => Format::OpenAiChat,
+        }
+    }
 }
 
 pub async fn handle(
@@ -63,9 +83,17 @@ pub async fn handle(
         RelayRoute::Models => Ok(dashboard::models(state, &caller)),
         RelayRoute::BillingSubscription => dashboard::subscription(state, &caller).await,
         RelayRoute::BillingUsage => dashboard::usage(state, &caller).await,
-        RelayRoute::ChatCompletions => relay(state, caller, Endpoint::Chat, req, false).await,
-        RelayRoute::Completions => relay(state, caller, Endpoint::Completions, req, false).await,
-        RelayRoute::Embeddings => relay(state, caller, Endpoint::Embeddings, req, false).await,
+        RelayRoute::CountTokens => count::count_tokens(state, &caller, req).await,
+        RelayRoute::Messages => relay(state, caller, Endpoint::Chat, route, req, false).await,
+        RelayRoute::ChatCompletions => {
+            relay(state, caller, Endpoint::Chat, route, req, false).await
+        }
+        RelayRoute::Completions => {
+            relay(state, caller, Endpoint::Completions, route, req, false).await
+        }
+        RelayRoute::Embeddings => {
+            relay(state, caller, Endpoint::Embeddings, route, req, false).await
+        }
     }
 }
 
@@ -100,16 +128,27 @@ pub async fn playground(
         rpm_limit: Some(0),
         tpm_limit: Some(0),
     });
-    relay(state, KeyCaller { key, user }, Endpoint::Chat, req, true).await
+    let route = RelayRoute::ChatCompletions;
+    relay(
+        state,
+        KeyCaller { key, user },
+        Endpoint::Chat,
+        route,
+        req,
+        true,
+    )
+    .await
 }
 
 async fn relay(
     state: &Arc<AppState>,
     caller: KeyCaller,
     endpoint: Endpoint,
+    route: RelayRoute,
     req: http::Request<Incoming>,
     playground: bool,
 ) -> Result<Resp, ApiError> {
+    let format = route.format();
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(ApiError::ShuttingDown);
     }
@@ -120,7 +159,7 @@ async fn relay(
     }
     let started = Instant::now();
     let (parts, body) = web::read_body(req, state.catalog.options().relay.max_body_bytes).await?;
-    let mut prepared = prepare::prepare(state, &caller, endpoint, &parts, body)?;
+    let mut prepared = prepare::prepare(state, &caller, endpoint, format, &parts, body)?;
     let retries = state.catalog.options().relay.retries as usize;
     let channels = route::candidates(
         &state.catalog.channels(),
@@ -137,6 +176,7 @@ async fn relay(
         key: caller.key,
         user: caller.user,
         endpoint,
+        format,
         model: prepared.model.clone(),
         stream: prepared.stream,
         started,
@@ -199,13 +239,33 @@ async fn attempt_all(
             attempts.next_channel();
             continue;
         };
-        let body = match p.body_for(channel, &state.catalog.options().relay) {
+        // The channel's format: the same as the client's is passed through, another converted
+        // (chat only: completions and embeddings have no counterpart in other formats).
+        let upstream = Format::of_kind(&channel.kind).unwrap_or(Format::OpenAiChat);
+        if upstream != p.client && call.endpoint != Endpoint::Chat {
+            failures.push(Failure {
+                channel_id: channel.id,
+                what: format!("a {} channel cannot serve this endpoint", channel.kind),
+                status: None,
+                timeout: false,
+            });
+            attempts.next_channel();
+            continue;
+        }
+        let body = match p.body_for(channel, upstream, &state.catalog.options().relay) {
             Ok(b) => b,
             Err(e) => return Err(settle::fail(&call, reservation, Some(channel.id), e, "").await),
         };
         let mapped = channel.model_mapping.get(&p.model).unwrap_or(&p.model);
         let req = match provider.build_request(channel, key.secret, mapped, call.endpoint, body) {
-            Ok(r) => r,
+            Ok(mut r) => {
+                if upstream == Format::Anthropic {
+                    for (name, v) in &p.anthropic_headers {
+                        r.headers_mut().insert(name.clone(), v.clone());
+                    }
+                }
+                r
+            }
             Err(e) => {
                 failures.push(Failure {
                     channel_id: channel.id,
@@ -303,15 +363,24 @@ async fn attempt_all(
         let ttfb = call.started.elapsed();
         if !status.is_success() {
             // The client's request is at fault (400, 404, 422…): pass upstream's answer on.
-            return Ok(pass_error(&call, reservation, channel, resp).await);
+            let convert = (upstream != p.client).then_some(p.client);
+            return Ok(answer::pass_error(&call, reservation, channel, resp, convert).await);
         }
         let ctx = settle::Answer {
             channel_id: channel.id,
             upstream_model,
-            request: p.doc.clone(),
+            request: p.counted(),
             price: p.price,
             prompt_floor: p.prompt_floor,
             ttfb,
+        };
+        let lane = if upstream == p.client {
+            convert::Lane::Pass
+        } else {
+            convert::Lane::Convert {
+                upstream,
+                info: convert::call_info(&p),
+            }
         };
         if p.stream {
             return Ok(stream::start(
@@ -321,9 +390,10 @@ async fn attempt_all(
                 reservation,
                 p.client_wants_usage,
                 provider,
+                lane,
             ));
         }
-        return Ok(whole(call, ctx, resp, reservation, provider, cut).await);
+        return Ok(answer::whole(call, ctx, resp, reservation, provider, cut, lane).await);
     }
     let err = final_error(&failures);
     let detail: Vec<String> = failures
@@ -348,117 +418,4 @@ fn final_error(failures: &[Failure]) -> ApiError {
             if failures.len() == 1 { "" } else { "s" }
         )),
     }
-}
-
-/// A non-stream answer: read it whole (bounded, with the idle timeout between chunks), settle,
-/// then answer the client.
-async fn whole(
-    call: Call,
-    ctx: settle::Answer,
-    resp: http::Response<Incoming>,
-    reservation: Reservation,
-    provider: &'static dyn providers::Provider,
-    mut cut: tokio::sync::watch::Receiver<bool>,
-) -> Resp {
-    let (parts, mut body) = resp.into_parts();
-    let idle = call.state.catalog.options().relay.idle_timeout();
-    let mut buf = bytes::BytesMut::new();
-    let failure = loop {
-        let next = tokio::select! {
-            biased;
-            () = until_cut(&mut cut) => break Some((ApiError::ShuttingDown, stream::CUT_MESSAGE)),
-            next = tokio::time::timeout(idle, body.frame()) => next,
-        };
-        let why = match next {
-            Err(_) => "upstream went silent mid-answer (idle timeout)",
-            Ok(None) => break None,
-            Ok(Some(Err(_))) => "upstream closed the connection mid-answer",
-            Ok(Some(Ok(frame))) => {
-                if let Some(d) = frame.data_ref() {
-                    if buf.len() + d.len() > MAX_ANSWER_BYTES {
-                        let why = "upstream answer is larger than the 64 MiB limit";
-                        break Some((ApiError::UpstreamFailed(format!("{why}; try again")), why));
-                    }
-                    buf.extend_from_slice(d);
-                }
-                continue;
-            }
-        };
-        break Some((ApiError::UpstreamFailed(format!("{why}; try again")), why));
-    };
-    if let Some((e, why)) = failure {
-        // Nothing usable reached the client: no charge (upstream's partial answer is lost).
-        return web::error(&settle::fail(&call, reservation, Some(ctx.channel_id), e, why).await);
-    }
-    let body = buf.freeze();
-    let mut text = String::new();
-    let reported = provider.read_response(call.endpoint, &body, &mut text);
-    let usage = match reported {
-        Some(u) => (u, settle::Source::Upstream),
-        None => settle::count_locally(&call, &ctx, text, 1.0).await,
-    };
-    let left = call
-        .client_left
-        .load(std::sync::atomic::Ordering::Acquire)
-        .then_some("client disconnected before the answer; billed to the end of upstream's answer");
-    let charge = match settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, left).await {
-        Ok(c) => c,
-        Err(e) => return web::error(&e),
-    };
-    let mut out = http::Response::new(web::full(body));
-    *out.status_mut() = parts.status;
-    if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
-        out.headers_mut()
-            .insert(http::header::CONTENT_TYPE, ct.clone());
-    }
-    if call.playground {
-        let shown =
-            crate::billing::display::show(charge.quota, &call.state.catalog.options().display);
-        let h = out.headers_mut();
-        for (name, v) in [
-            ("x-sluice-quota", charge.quota.to_string()),
-            ("x-sluice-cost", shown.text),
-            ("x-sluice-ttfb-ms", ctx.ttfb.as_millis().to_string()),
-        ] {
-            if let Ok(v) = http::HeaderValue::from_str(&v) {
-                h.insert(name, v);
-            }
-        }
-    }
-    out
-}
-
-/// Upstream refused the request itself (a 4xx other than auth and rate limits): release the
-/// reservation, log an error row and give the client upstream's status and error body.
-async fn pass_error(
-    call: &Call,
-    reservation: Reservation,
-    channel: &ChannelRow,
-    resp: http::Response<Incoming>,
-) -> Resp {
-    let status = resp.status();
-    let ct = resp.headers().get(http::header::CONTENT_TYPE).cloned();
-    let body = tokio::time::timeout(
-        call.state.catalog.options().relay.idle_timeout(),
-        http_body_util::Limited::new(resp.into_body(), 1024 * 1024).collect(),
-    )
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .map(|c| c.to_bytes())
-    .unwrap_or_default();
-    settle::log_error(
-        call,
-        Some(channel.id),
-        status,
-        &format!("upstream refused the request with {status}"),
-    )
-    .await;
-    reservation.release();
-    let mut out = http::Response::new(web::full(body));
-    *out.status_mut() = status;
-    if let Some(ct) = ct {
-        out.headers_mut().insert(http::header::CONTENT_TYPE, ct);
-    }
-    out
 }

@@ -6,6 +6,7 @@ use super::limit::{self, Asked};
 use crate::auth::KeyCaller;
 use crate::billing::{Price, PricingError, tokens};
 use crate::error::ApiError;
+use crate::formats::{self, Format, model};
 use crate::settings::modules::RelayOptions;
 use crate::state::AppState;
 use crate::store::channels::ChannelRow;
@@ -20,6 +21,17 @@ pub struct Prepared {
     /// The request as sent upstream: the client's, with the output limit written (see
     /// [`Prepared::set_limit`]) and, for a stream, usage asked for.
     pub doc: Arc<Map<String, Value>>,
+    /// The client's format (the route's).
+    pub client: Format,
+    /// The request in OpenAI's chat shape, which the token counter reads, for an Anthropic
+    /// client (an OpenAI client's is `doc`: no second reference, so writing the limit into it
+    /// copies nothing).
+    count_doc: Option<Arc<Map<String, Value>>>,
+    /// The request in the model, for a channel of another format: decoded once, on first use
+    /// (an OpenAI client on an OpenAI channel never decodes it).
+    model_req: std::sync::OnceLock<Result<model::Request, formats::FormatError>>,
+    /// `anthropic-version` and `anthropic-beta` from the client, for an anthropic channel.
+    pub anthropic_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// `doc` serialised, for a channel that maps no model name. Never the client's own bytes:
     /// a key sent twice (`"model"`, `"max_tokens"`) is its last value here but its first in
     /// some upstream JSON parsers (cJSON), so a relayed body could ask for a model or an
@@ -39,14 +51,35 @@ pub struct Prepared {
     pub price: Price,
 }
 
+/// The client's `anthropic-version` and `anthropic-beta`, passed on to anthropic channels.
+fn anthropic_headers(parts: &http::request::Parts) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    ["anthropic-version", "anthropic-beta"]
+        .into_iter()
+        .filter_map(|n| {
+            let v = parts.headers.get(n)?.clone();
+            Some((http::HeaderName::from_static(n), v))
+        })
+        .collect()
+}
+
 pub fn prepare(
     state: &AppState,
     caller: &KeyCaller,
     endpoint: Endpoint,
+    client: Format,
     parts: &http::request::Parts,
     body: Bytes,
 ) -> Result<Prepared, ApiError> {
     let value: Value = web::parse_json(parts, &body)?;
+    // An Anthropic request is checked whole here (the message names the field at fault) and
+    // turned into OpenAI's shape for the token counter.
+    let decoded = match client {
+        Format::Anthropic => Some(
+            formats::anthropic::client_request::decode(&value)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        ),
+        Format::OpenAiChat => None,
+    };
     let Value::Object(mut doc) = value else {
         return Err(ApiError::BadRequest(
             "the request body must be a JSON object".into(),
@@ -79,15 +112,24 @@ pub fn prepare(
         })?;
     let stream = endpoint != Endpoint::Embeddings
         && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let asked = limit::asked(endpoint, &doc)?;
-    let prompt = prompt_tokens(endpoint, &model, &doc, tokens::Mode::Estimate);
+    let mut asked = limit::asked(endpoint, &doc)?;
+    let count_doc = match &decoded {
+        Some(r) => {
+            // Cache writes cost more than full rate: reserve for them when asked for.
+            asked.writes_cache = body.windows(15).any(|w| w == b"\"cache_control\"");
+            Arc::new(formats::openai::upstream_request::encode(r))
+        }
+        None => Arc::new(Map::new()),
+    };
+    let counted = if decoded.is_some() { &count_doc } else { &doc };
+    let prompt = prompt_tokens(endpoint, &model, counted, tokens::Mode::Estimate);
     let prompt_floor = match endpoint {
-        Endpoint::Chat => tokens::chat_prompt_floor(&doc),
+        Endpoint::Chat => tokens::chat_prompt_floor(counted),
         Endpoint::Completions => tokens::input_floor(doc.get("prompt")),
         Endpoint::Embeddings => tokens::input_floor(doc.get("input")),
     };
     let mut client_wants_usage = false;
-    if stream {
+    if stream && client == Format::OpenAiChat {
         // Ask upstream for usage in the last chunk; hide that chunk from a client that did not ask.
         let opts = doc
             .entry("stream_options")
@@ -111,8 +153,18 @@ pub fn prepare(
         Endpoint::Embeddings => serialise(&doc)?,
         Endpoint::Chat | Endpoint::Completions => Bytes::new(),
     };
+    let doc = Arc::new(doc);
+    let decoded_some = decoded.is_some();
+    let model_req = std::sync::OnceLock::new();
+    if let Some(r) = decoded {
+        let _ = model_req.set(Ok(r));
+    }
     Ok(Prepared {
-        doc: Arc::new(doc),
+        count_doc: decoded_some.then_some(count_doc),
+        doc,
+        client,
+        model_req,
+        anthropic_headers: anthropic_headers(parts),
         body,
         endpoint,
         model,
@@ -164,24 +216,106 @@ impl Prepared {
     /// Writes the reserved output `limit` into the request (in the field the client's model
     /// takes) and serialises it once.
     pub fn set_limit(&mut self, limit: u64, o: &RelayOptions) -> Result<(), ApiError> {
-        let field = limit::field(self.endpoint, &self.model, o);
+        let field = limit::field_in(self.client, self.endpoint, &self.model, o);
         let doc = Arc::make_mut(&mut self.doc);
         limit::write(doc, field, limit);
         self.limit = Some(limit);
         self.body = serialise(doc)?;
+        // The OpenAI shape of an Anthropic request is the body an OpenAI channel gets: the
+        // limit goes in it too (its only reference: nothing is copied).
+        if let Some(cd) = &mut self.count_doc {
+            let field = limit::field_in(Format::OpenAiChat, self.endpoint, &self.model, o);
+            limit::write(Arc::make_mut(cd), field, limit);
+        }
         Ok(())
     }
 
-    /// The body for one channel: the prepared bytes, or re-serialised with the channel's
-    /// model name (and the limit in the field that model takes).
-    pub fn body_for(&self, channel: &ChannelRow, o: &RelayOptions) -> Result<Bytes, ApiError> {
+    /// The body for one channel. A channel of the client's format gets the client's body
+    /// (passthrough): the prepared bytes, or re-serialised with the channel's model name (and
+    /// the limit in the field that model takes). One of another format gets the request
+    /// converted through the model.
+    pub fn body_for(
+        &self,
+        channel: &ChannelRow,
+        upstream: Format,
+        o: &RelayOptions,
+    ) -> Result<Bytes, ApiError> {
+        if upstream != self.client {
+            return self.converted(channel, upstream, o);
+        }
         let Some(mapped) = channel.model_mapping.get(&self.model) else {
             return Ok(self.body.clone());
         };
         let mut doc = (*self.doc).clone();
         doc.insert("model".into(), Value::String(mapped.clone()));
         if let Some(limit) = self.limit {
-            limit::write(&mut doc, limit::field(self.endpoint, mapped, o), limit);
+            limit::write(
+                &mut doc,
+                limit::field_in(upstream, self.endpoint, mapped, o),
+                limit,
+            );
+        }
+        serialise(&doc)
+    }
+
+    /// The request as the token counter reads it (OpenAI's chat shape).
+    pub fn counted(&self) -> Arc<Map<String, Value>> {
+        self.count_doc.clone().unwrap_or_else(|| self.doc.clone())
+    }
+
+    /// The request in the model (decoded on first use).
+    pub fn model_request(&self) -> Result<&model::Request, ApiError> {
+        let decoded = self.model_req.get_or_init(|| match self.client {
+            Format::OpenAiChat => {
+                formats::openai::client_request::decode(&Value::Object((*self.doc).clone()))
+            }
+            Format::Anthropic => {
+                formats::anthropic::client_request::decode(&Value::Object((*self.doc).clone()))
+            }
+        });
+        decoded
+            .as_ref()
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+
+    fn converted(
+        &self,
+        channel: &ChannelRow,
+        upstream: Format,
+        o: &RelayOptions,
+    ) -> Result<Bytes, ApiError> {
+        let mapped = channel.model_mapping.get(&self.model);
+        if upstream == Format::OpenAiChat
+            && let Some(cd) = &self.count_doc
+        {
+            // Made once in `prepare` (for the token count), the limit written in `set_limit`.
+            let Some(mapped) = mapped else {
+                return serialise(cd);
+            };
+            let mut doc = (**cd).clone();
+            doc.insert("model".into(), Value::String(mapped.clone()));
+            if let Some(limit) = self.limit {
+                limit::write(
+                    &mut doc,
+                    limit::field_in(upstream, self.endpoint, mapped, o),
+                    limit,
+                );
+            }
+            return serialise(&doc);
+        }
+        let mut r = self.model_request()?.clone();
+        if let Some(mapped) = mapped {
+            r.model = mapped.clone();
+        }
+        r.max_tokens = self.limit.or(r.max_tokens);
+        r.stream = self.stream;
+        let mut doc = match upstream {
+            Format::OpenAiChat => formats::openai::upstream_request::encode(&r),
+            Format::Anthropic => formats::anthropic::upstream_request::encode(&r),
+        };
+        if let Some(limit) = self.limit {
+            let field = limit::field_in(upstream, self.endpoint, &r.model, o);
+            limit::write(&mut doc, field, limit);
         }
         serialise(&doc)
     }

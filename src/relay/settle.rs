@@ -22,6 +22,8 @@ pub struct Call {
     pub key: Arc<KeyEntry>,
     pub user: Arc<UserEntry>,
     pub endpoint: Endpoint,
+    /// The client's format: its errors and stream ends are in this shape.
+    pub format: crate::formats::Format,
     pub model: String,
     pub stream: bool,
     pub started: Instant,
@@ -107,13 +109,7 @@ pub async fn count_locally(
     } else {
         completion
     };
-    (
-        Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-        },
-        Source::Local,
-    )
+    (Usage::new(prompt, completion), Source::Local)
 }
 
 fn base_entry(
@@ -165,6 +161,10 @@ pub async fn charge(
     entry.upstream_model = Some(answer.upstream_model.clone());
     entry.prompt_tokens = usage.prompt_tokens as i64;
     entry.completion_tokens = usage.completion_tokens as i64;
+    entry.cache_read_tokens = usage.cache_read as i64;
+    entry.cache_write_tokens = usage.cache_write_5m as i64;
+    entry.cache_write_1h_tokens = usage.cache_write_1h as i64;
+    entry.reasoning_tokens = usage.reasoning_tokens as i64;
     entry.quota = charge.quota;
     entry.ttfb_ms = Some(answer.ttfb.as_millis() as i64);
     entry.usage_source = Some(match source {

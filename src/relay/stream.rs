@@ -11,8 +11,12 @@
 //! - the server stops and the grace period ends first: the same (charge what was generated and
 //!   sent on), the row noting the cut, the client an error event; upstream is not read further.
 
+use super::convert::Lane;
 use super::settle::{self, Answer, Call};
+use super::sse_in::{Seen, on_line};
 use crate::billing::Usage;
+use crate::formats::Format;
+use crate::formats::convert::StreamConverter;
 use crate::ledger::Reservation;
 use crate::logging::REQUEST_ID;
 use crate::tasks::until_cut;
@@ -28,8 +32,6 @@ use std::task::Poll;
 
 /// The row's note for a client that hung up before `data: [DONE]` (see docs/api.md).
 const LEFT: &str = "client disconnected before the end of the stream";
-/// Text kept for local counting; beyond it the count is extrapolated by bytes.
-const MAX_KEPT_TEXT: usize = 1024 * 1024;
 /// Most bytes gathered from ready frames into one write to the client.
 const COALESCE_BYTES: usize = 64 * 1024;
 /// Events buffered towards a slow client before the relay waits for it.
@@ -42,7 +44,15 @@ pub fn start(
     reservation: Reservation,
     client_wants_usage: bool,
     provider: &'static dyn Provider,
+    lane: Lane,
 ) -> Resp {
+    let converter = match lane {
+        Lane::Pass => None,
+        Lane::Convert { upstream, info } => {
+            Some(Box::new(StreamConverter::new(upstream, call.format, &info)))
+        }
+    };
+    let seen = Seen::new(converter, client_wants_usage);
     let (tx, rx) = tokio::sync::mpsc::channel(CLIENT_QUEUE);
     let rid = call.request_id.clone();
     let ttfb_header = call
@@ -56,9 +66,9 @@ pub fn start(
             answer,
             resp.into_body(),
             reservation,
-            client_wants_usage,
             tx,
             provider,
+            seen,
         ),
     ));
     let mut out = http::Response::new(http_body_util::BodyExt::boxed(ChannelBody::new(rx)));
@@ -76,50 +86,6 @@ pub fn start(
     out
 }
 
-/// What is learnt from the events as they pass. Events are not parsed on the way unless they
-/// mention `"usage"`: the others are kept raw (bounded) and parsed only if upstream never
-/// reports usage and the text must be counted here.
-struct Seen {
-    usage: Option<Usage>,
-    /// `data:` payloads kept for a local count, newline-separated.
-    raw: Vec<u8>,
-    /// Payload bytes kept, and seen in all: the ratio extrapolates a count past the kept part.
-    raw_kept: usize,
-    raw_total: usize,
-    done: bool,
-    /// The blank line ending a suppressed event is suppressed too.
-    skip_blank: bool,
-}
-
-impl Seen {
-    fn keep(&mut self, payload: &[u8]) {
-        self.raw_total += payload.len();
-        if self.raw.len() + payload.len() < MAX_KEPT_TEXT {
-            self.raw.extend_from_slice(payload);
-            self.raw.push(b'\n');
-            self.raw_kept += payload.len();
-        }
-    }
-
-    /// The generated text of the kept events, and the share of all events they are.
-    fn text(&self, provider: &dyn Provider, call: &Call) -> (String, f64) {
-        let mut text = String::new();
-        for payload in self.raw.split(|b| *b == b'\n').filter(|p| !p.is_empty()) {
-            provider.read_event(call.endpoint, payload, &mut text);
-        }
-        let scale = if self.raw_kept == 0 {
-            1.0
-        } else {
-            self.raw_total as f64 / self.raw_kept as f64
-        };
-        (text, scale.max(1.0))
-    }
-}
-
-fn mentions_usage(payload: &[u8]) -> bool {
-    payload.windows(7).any(|w| w == b"\"usage\"")
-}
-
 enum End {
     Clean,
     UpstreamClosed,
@@ -127,6 +93,8 @@ enum End {
     LineTooLong,
     /// The server's shutdown grace period ran out.
     Cut,
+    /// Upstream reported an error in the stream (Anthropic's `event: error`).
+    UpstreamError,
 }
 
 impl End {
@@ -139,6 +107,7 @@ impl End {
                 Some("the upstream sent an event larger than the relay's line limit")
             }
             End::Cut => Some(CUT_MESSAGE),
+            End::UpstreamError => Some("the upstream reported an error mid-stream"),
         }
     }
 
@@ -150,9 +119,11 @@ impl End {
                 "server_error",
                 "shutting_down",
             ),
-            End::Clean | End::UpstreamClosed | End::Idle | End::LineTooLong => {
-                (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_error")
-            }
+            End::Clean
+            | End::UpstreamClosed
+            | End::Idle
+            | End::LineTooLong
+            | End::UpstreamError => (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_error"),
         }
     }
 }
@@ -166,9 +137,9 @@ async fn pump(
     answer: Answer,
     mut body: Incoming,
     reservation: Reservation,
-    client_wants_usage: bool,
     tx: tokio::sync::mpsc::Sender<Bytes>,
     provider: &'static dyn Provider,
+    mut seen: Seen,
 ) {
     let _in_flight = call.state.relays.enter();
     let _stream = crate::metrics::GaugeGuard::new(&call.state.metrics.streams_in_flight);
@@ -176,14 +147,6 @@ async fn pump(
     let cfg = &opts.relay;
     let idle = cfg.idle_timeout();
     let mut lines = LineSplitter::new(cfg.max_sse_line_bytes);
-    let mut seen = Seen {
-        usage: None,
-        raw: Vec::new(),
-        raw_kept: 0,
-        raw_total: 0,
-        done: false,
-        skip_blank: false,
-    };
     let mut client_gone = false;
     let mut cut = call.state.cut.subscribe();
     // An end or error found while gathering ready frames, handled at the top of the next turn.
@@ -217,7 +180,9 @@ async fn pump(
         };
         let frame = match next {
             None => {
-                break if seen.done {
+                break if seen.converter.as_ref().is_some_and(|c| c.error.is_some()) {
+                    End::UpstreamError
+                } else if seen.done || seen.converter.as_ref().is_some_and(|c| c.done) {
                     End::Clean
                 } else {
                     End::UpstreamClosed
@@ -237,14 +202,7 @@ async fn pump(
         while let Some(f) = frame.take() {
             if let Some(data) = f.data_ref() {
                 pushed = lines.push(data, |line| {
-                    on_line(
-                        line,
-                        &mut seen,
-                        &mut out,
-                        client_wants_usage,
-                        &call,
-                        provider,
-                    )
+                    on_line(line, &mut seen, &mut out, &call, provider)
                 });
             }
             if pushed.is_err() || out.len() >= COALESCE_BYTES {
@@ -268,6 +226,9 @@ async fn pump(
     };
     // Gone while the last events were on their way (no send failed yet).
     client_gone |= tx.is_closed();
+    if let Some(c) = &seen.converter {
+        seen.usage = c.usage;
+    }
     let usage = match seen.usage {
         Some(u) => (u, settle::Source::Upstream),
         None => {
@@ -299,14 +260,43 @@ async fn pump(
     if client_gone {
         return;
     }
-    let tail = match (&charged, end.message()) {
-        (Ok(c), None) if call.playground => {
+    // Upstream's own error event already went through to a client of its format.
+    if matches!(end, End::UpstreamClosed) && seen.upstream_error {
+        return;
+    }
+    let detail;
+    let why = match (&end, seen.converter.as_ref().and_then(|c| c.error.as_ref())) {
+        (End::UpstreamError, Some((_, m))) => {
+            detail = format!("the upstream reported an error mid-stream: {m}");
+            Some(detail.as_str())
+        }
+        _ => end.message(),
+    };
+    let tail = match (&charged, why, seen.converter.as_mut()) {
+        (Ok(ch), None, Some(c)) if call.playground => {
+            let cost = cost_event(&call, &answer, ch.quota, counted);
+            let mut tail = cost.into_bytes();
+            tail.extend_from_slice(&c.tail(&counted));
+            Bytes::from(tail)
+        }
+        (Ok(_), None, Some(c)) => c.tail(&counted),
+        (Ok(_), Some(why), Some(c)) => c.error_tail(why, kind, code),
+        (Err(e), _, Some(c)) => c.error_tail(&e.client_message(), "server_error", "server_error"),
+        (Ok(c), None, None) if call.playground => {
             let cost = cost_event(&call, &answer, c.quota, counted);
             Bytes::from(format!("{cost}data: [DONE]\n\n"))
         }
-        (Ok(_), None) => Bytes::from_static(b"data: [DONE]\n\n"),
-        (Ok(_), Some(why)) => error_event(why, kind, code),
-        (Err(e), _) => error_event(&e.client_message(), "server_error", "server_error"),
+        (Ok(_), None, None) => match call.format {
+            Format::OpenAiChat => Bytes::from_static(b"data: [DONE]\n\n"),
+            Format::Anthropic => Bytes::from_static(MESSAGE_STOP),
+        },
+        (Ok(_), Some(why), None) => error_event(call.format, why, kind, code),
+        (Err(e), _, None) => error_event(
+            call.format,
+            &e.client_message(),
+            "server_error",
+            "server_error",
+        ),
     };
     let _ = tx.send(tail).await;
 }
@@ -332,48 +322,24 @@ fn cost_event(call: &Call, answer: &Answer, quota: i64, usage: Usage) -> String 
     format!("event: sluice.cost\ndata: {v}\n\n")
 }
 
-fn error_event(message: &str, kind: &str, code: &str) -> Bytes {
-    let v = json!({"error": {"message": message, "type": kind, "code": code}});
-    Bytes::from(format!("data: {v}\n\n"))
-}
+/// Anthropic's last event, held back until the charge commits.
+const MESSAGE_STOP: &[u8] = b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
-fn on_line(
-    line: &[u8],
-    seen: &mut Seen,
-    out: &mut BytesMut,
-    client_wants_usage: bool,
-    call: &Call,
-    provider: &dyn Provider,
-) {
-    if line.is_empty() {
-        if !std::mem::take(&mut seen.skip_blank) {
-            out.extend_from_slice(b"\n");
+fn error_event(format: Format, message: &str, kind: &str, code: &str) -> Bytes {
+    match format {
+        Format::OpenAiChat => {
+            let v = json!({"error": {"message": message, "type": kind, "code": code}});
+            Bytes::from(format!("data: {v}\n\n"))
         }
-        return;
-    }
-    if let Some(payload) = line.strip_prefix(b"data:") {
-        let payload = payload.strip_prefix(b" ").unwrap_or(payload);
-        if payload == b"[DONE]" {
-            // Held back: sent after the charge commits.
-            seen.done = true;
-            seen.skip_blank = true;
-            return;
-        }
-        if mentions_usage(payload) {
-            let mut text = String::new();
-            let info = provider.read_event(call.endpoint, payload, &mut text);
-            match info.usage {
-                Some(u) => seen.usage = Some(u),
-                None => seen.keep(payload),
-            }
-            if info.usage_only && !client_wants_usage {
-                seen.skip_blank = true;
-                return;
-            }
-        } else {
-            seen.keep(payload);
+        Format::Anthropic => {
+            let mut out = Vec::new();
+            let t = if code == "shutting_down" {
+                "overloaded_error"
+            } else {
+                "api_error"
+            };
+            crate::formats::anthropic::client_answer::error_event(message, t, &mut out);
+            Bytes::from(out)
         }
     }
-    out.extend_from_slice(line);
-    out.extend_from_slice(b"\n");
 }

@@ -230,10 +230,13 @@ async fn dispatch(
             {
                 return r;
             }
-            return web::error(&ApiError::MethodNotAllowed {
-                method: req.method().to_string(),
-                allow,
-            });
+            return web::error_in(
+                &ApiError::MethodNotAllowed {
+                    method: req.method().to_string(),
+                    allow,
+                },
+                path_format(&path),
+            );
         }
         RouteResult::NotFound => {
             if req.method() == Method::GET || req.method() == Method::HEAD {
@@ -244,10 +247,10 @@ async fn dispatch(
                     return ui::serve(&path);
                 }
             }
-            return web::error(&ApiError::NotFound(format!(
-                "no route for {} {path}",
-                req.method()
-            )));
+            return web::error_in(
+                &ApiError::NotFound(format!("no route for {} {path}", req.method())),
+                path_format(&path),
+            );
         }
     };
     let route = matched.route;
@@ -289,7 +292,17 @@ async fn dispatch(
         Ok(r) => r,
         Err(e) => {
             log::log!(e.log_level(), "{} {path}: {e}", handler_name(route));
-            web::error(&e)
+            // Errors from shared code (auth, quota, limits, bodies) in the route's format.
+            let format = match route {
+                Route::ApiKey(h) => h.format(),
+                Route::Public(_)
+                | Route::Metrics
+                | Route::Playground
+                | Route::User(_)
+                | Route::Admin(_)
+                | Route::Root(_) => crate::formats::Format::OpenAiChat,
+            };
+            web::error_in(&e, format)
         }
     };
     if cors_origin.is_some() {
@@ -300,6 +313,15 @@ async fn dispatch(
         );
     }
     resp
+}
+
+/// The client format of a path no route matched: Anthropic's under `/v1/messages`.
+fn path_format(path: &str) -> crate::formats::Format {
+    if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+        crate::formats::Format::Anthropic
+    } else {
+        crate::formats::Format::OpenAiChat
+    }
 }
 
 /// The caller of a signed-in route, when their session or token is valid, their account has

@@ -210,6 +210,12 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
         ApiKey(ChatCompletions),
     ),
     (Method::POST, "/v1/completions", ApiKey(Completions)),
+    (Method::POST, "/v1/messages", ApiKey(Messages)),
+    (
+        Method::POST,
+        "/v1/messages/count_tokens",
+        ApiKey(CountTokens),
+    ),
     (Method::POST, "/v1/embeddings", ApiKey(Embeddings)),
     (Method::GET, "/v1/models", ApiKey(Models)),
     (

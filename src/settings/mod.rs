@@ -44,6 +44,18 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
         "Per-call price in USD; a model listed here is billed per call (model → USD).",
     ),
     (
+        "pricing.cache_read_ratio",
+        "Cached input tokens read cost this many times an uncached input token (model → ratio; 1 when not listed).",
+    ),
+    (
+        "pricing.cache_write_ratio",
+        "Input tokens written to a 5-minute prompt cache cost this many times an uncached one (model → ratio; 1.25 when not listed).",
+    ),
+    (
+        "pricing.cache_write_1h_ratio",
+        "Input tokens written to a 1-hour prompt cache cost this many times an uncached one (model → ratio; 2 when not listed).",
+    ),
+    (
         "pricing.allow_unpriced_models",
         "Relay models with no ratio at ratio 1 instead of refusing them.",
     ),

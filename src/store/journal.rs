@@ -56,7 +56,7 @@ pub fn append(
         "INSERT INTO log_journal (",
         log_row_columns!(),
         ", charge_user, charge_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)"
     ))?
     .execute(rusqlite::params_from_iter(
         e.values()

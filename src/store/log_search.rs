@@ -124,11 +124,18 @@ pub struct LogRow {
     pub status: Option<i64>,
     pub usage_source: Option<String>,
     pub content: Option<String>,
+    /// Parts of the prompt read from / written to the prompt cache, and of the completion
+    /// spent reasoning (0 when the upstream reports none).
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
 }
 
 const ROW_COLUMNS: &str = "id, created_at, type, request_id, user_id, username, key_id, key_name, channel_id, \
     user_group, model, upstream_model, prompt_tokens, completion_tokens, quota, latency_ms, ttfb_ms, is_stream, \
-    status, usage_source, content";
+    status, usage_source, content, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, \
+    reasoning_tokens";
 
 fn log_row(r: &Row) -> rusqlite::Result<LogRow> {
     Ok(LogRow {
@@ -153,6 +160,10 @@ fn log_row(r: &Row) -> rusqlite::Result<LogRow> {
         status: r.get(18)?,
         usage_source: r.get(19)?,
         content: r.get(20)?,
+        cache_read_tokens: r.get(21)?,
+        cache_write_tokens: r.get(22)?,
+        cache_write_1h_tokens: r.get(23)?,
+        reasoning_tokens: r.get(24)?,
     })
 }
 

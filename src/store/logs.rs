@@ -43,6 +43,12 @@ pub struct LogEntry {
     /// `upstream` when the usage came from upstream, `local` when counted here.
     pub usage_source: Option<String>,
     pub content: Option<String>,
+    /// Parts of `prompt_tokens` read from / written to the prompt cache (5 min, 1 h), and of
+    /// `completion_tokens` spent reasoning.
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
 }
 
 /// The columns a log row has in `logs` and in `log_journal` (which adds who it charges), in the
@@ -51,14 +57,15 @@ macro_rules! log_row_columns {
     () => {
         "created_at, type, request_id, user_id, username, key_id, key_name, channel_id, \
          user_group, model, upstream_model, prompt_tokens, completion_tokens, quota, latency_ms, \
-         ttfb_ms, is_stream, status, usage_source, content, key_charge"
+         ttfb_ms, is_stream, status, usage_source, content, key_charge, cache_read_tokens, \
+         cache_write_tokens, cache_write_1h_tokens, reasoning_tokens"
     };
 }
 pub(super) use log_row_columns;
 
 impl LogEntry {
     /// The values of [`log_row_columns!`], in its order.
-    pub(super) fn values(&self) -> [&dyn rusqlite::ToSql; 21] {
+    pub(super) fn values(&self) -> [&dyn rusqlite::ToSql; 25] {
         [
             &self.created_at,
             &self.log_type,
@@ -81,6 +88,10 @@ impl LogEntry {
             &self.usage_source,
             &self.content,
             &self.key_charge,
+            &self.cache_read_tokens,
+            &self.cache_write_tokens,
+            &self.cache_write_1h_tokens,
+            &self.reasoning_tokens,
         ]
     }
 }
@@ -90,7 +101,7 @@ pub fn insert(conn: &Connection, e: &LogEntry) -> Result<i64, StoreError> {
         "INSERT INTO logs (",
         log_row_columns!(),
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21)"
+         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
     ))?
     .execute(e.values().as_slice())?;
     let id = conn.last_insert_rowid();

@@ -51,7 +51,13 @@ pub fn no_content() -> Resp {
 
 /// The error response, in OpenAI's shape, with `Retry-After` where it applies.
 pub fn error(e: &ApiError) -> Resp {
-    let mut r = with_type(e.status(), "application/json", full(e.body()));
+    error_in(e, crate::formats::Format::OpenAiChat)
+}
+
+/// [`error`] in the shape of the route's client format (the one place the format is chosen:
+/// the server's dispatch and the relay call this with the route's format).
+pub fn error_in(e: &ApiError, format: crate::formats::Format) -> Resp {
+    let mut r = with_type(e.status(), "application/json", full(e.body_in(format)));
     if let ApiError::MethodNotAllowed { allow, .. } = e
         && let Ok(v) = HeaderValue::from_str(allow)
     {

@@ -20,6 +20,7 @@ mod dashboard;
 mod display;
 mod export;
 mod failures;
+mod formats;
 mod fulldisk;
 mod journal;
 mod key_cap;

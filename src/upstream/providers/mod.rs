@@ -2,8 +2,11 @@
 //! upstream request from the client's OpenAI-shaped body, and how to read usage and text from
 //! the answer. Adding a provider = one new file + one line in [`get`] and [`KINDS`].
 
+mod anthropic;
 mod azure;
 mod openai;
+
+pub use anthropic::DEFAULT_VERSION as ANTHROPIC_VERSION;
 
 use super::Endpoint;
 use crate::billing::Usage;
@@ -18,7 +21,7 @@ use http_body_util::Full;
 #[error("internal error: {0}")]
 pub struct BuildError(pub String);
 
-pub const KINDS: &[&str] = &["openai", "azure"];
+pub const KINDS: &[&str] = &["openai", "azure", "anthropic"];
 
 pub trait Provider: Send + Sync {
     /// The upstream request for `endpoint` with the (already mapped) JSON body, sent with
@@ -51,6 +54,7 @@ pub fn get(kind: &str) -> Option<&'static dyn Provider> {
     match kind {
         "openai" => Some(&openai::OpenAi),
         "azure" => Some(&azure::Azure),
+        "anthropic" => Some(&anthropic::Anthropic),
         _ => None,
     }
 }

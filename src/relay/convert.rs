@@ -1,0 +1,27 @@
+//! The relay's side of the format axis: whether a channel's answer passes through or is
+//! converted, and what the converters need to know of the call.
+
+use super::prepare::Prepared;
+use crate::formats::Format;
+use crate::formats::convert::CallInfo;
+
+/// How an answer reaches the client.
+pub enum Lane {
+    /// The channel speaks the client's format: bytes pass through (today's path).
+    Pass,
+    /// The channel speaks `upstream`: the answer is decoded and re-encoded.
+    Convert { upstream: Format, info: CallInfo },
+}
+
+pub fn call_info(p: &Prepared) -> CallInfo {
+    CallInfo {
+        model: p.model.clone(),
+        tools: p
+            .model_request()
+            .map(|r| r.tools.iter().map(|t| t.name.clone()).collect())
+            .unwrap_or_default(),
+        input_estimate: p.prompt,
+        client_wants_usage: p.client_wants_usage,
+        created: crate::util::now_secs().max(0) as u64,
+    }
+}
