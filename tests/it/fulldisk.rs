@@ -161,7 +161,16 @@ async fn a_full_log_disk_is_said_once_counted_and_recovered_from_without_new_fil
         send("GET", &status, &[], None).await;
         sent += 1;
     }
-    let m = metrics(&p.base).await;
+    // A request's access line is written after its answer, so the last ones may still be on
+    // their way: wait (bounded) until the counter has them all.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let m = loop {
+        let m = metrics(&p.base).await;
+        let dropped = metric(&m, "sluice_log_lines_dropped_total").unwrap_or(0.0);
+        if dropped >= sent as f64 || Instant::now() >= deadline {
+            break m;
+        }
+    };
     let out = p.output();
     let says = |what: &str| {
         out.lines()
