@@ -227,7 +227,8 @@ impl ApiError {
     /// Anthropic's (`{"type":"error","error":{"type","message"}}`).
     pub fn body_in(&self, format: crate::formats::Format) -> Bytes {
         match format {
-            crate::formats::Format::OpenAiChat => self.body(),
+            // Gemini is never a client's format.
+            crate::formats::Format::OpenAiChat | crate::formats::Format::Gemini => self.body(),
             crate::formats::Format::Anthropic => {
                 let v = json!({"type": "error",
                     "error": {"type": self.anthropic_kind(), "message": self.client_message()}});

@@ -365,4 +365,29 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
       assert.doesNotMatch(body, /root:.*:0:0:/, `GET ${rawPath} leaked /etc/passwd`);
     }
   });
+
+  test('channels: a Gemini channel made in the form passes its test (Gemini\'s route and key header at the mock)', { timeout: T }, async (t) => {
+    const base = ctx.sluice.baseUrl;
+    const { page, problems } = await openPage(ctx.browser, t, { baseUrl: base });
+    await signIn(page, base, 'root', NEW_ROOT_PASSWORD, { problems });
+    await goTo(page, problems, 'Channels');
+    await page.getByRole('button', { name: 'New channel' }).click();
+    const form = page.getByRole('dialog', { name: 'New channel' });
+    await form.getByLabel('Name', { exact: true }).fill('gemini');
+    await form.getByLabel('Kind').selectOption('gemini');
+    // The form says where Gemini's base URL stops, and the mock's gemini mode is at its root.
+    await form.getByPlaceholder('https://generativelanguage.googleapis.com').waitFor();
+    await form.getByLabel('Base URL').fill(ctx.mock.baseUrl);
+    await form.getByLabel('Upstream API keys').fill('goog-e2e-key-4321');
+    await form.getByLabel('Models', { exact: true }).fill('gemini-2.5-flash');
+    await form.getByRole('button', { name: 'Create channel' }).click();
+    await form.waitFor({ state: 'hidden' });
+    const made = (await call(base, 'GET', '/api/channels', { token: ctx.token })).json.find((c) => c.name === 'gemini');
+    assert.equal(made.kind, 'gemini');
+    const row = page.locator('tr', { hasText: 'gemini' }).first();
+    await row.getByRole('button', { name: 'Test: gemini' }).click();
+    await row.getByText('Passed').waitFor();
+    assert.ok(!(await page.content()).includes('goog-e2e-key-4321'));
+    assertClean(problems, 'gemini channel');
+  });
 });

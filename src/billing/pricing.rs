@@ -91,7 +91,9 @@ impl Default for Pricing {
         // (model, model_ratio, completion_ratio, cache read ratio): list prices per 1M
         // tokens / $2; the read ratio is the list price of cached input over input (OpenAI's
         // cached input: 0.5 for the 4o and o1 families, 0.25 for 4.1, o3 and o4-mini; none for
-        // the older models; Anthropic's cache reads 0.1).
+        // the older models; Anthropic's cache reads 0.1; Gemini's cached input 0.25 for the
+        // 2.0 and 2.5 models that have caching, at the ≤ 200k-token prompt tier of 2.5 Pro;
+        // thinking is billed as output, at the completion ratio).
         const MODELS: &[(&str, f64, f64, f64)] = &[
             ("gpt-3.5-turbo", 0.25, 3.0, 1.0),
             ("gpt-3.5-turbo-instruct", 0.75, 4.0 / 3.0, 1.0),
@@ -117,6 +119,11 @@ impl Default for Pricing {
             ("claude-3-7-sonnet-latest", 1.5, 5.0, 0.1),
             ("claude-haiku-4-5", 0.5, 5.0, 0.1),
             ("claude-3-5-haiku-latest", 0.4, 5.0, 0.1),
+            ("gemini-2.5-pro", 0.625, 8.0, 0.25),
+            ("gemini-2.5-flash", 0.15, 25.0 / 3.0, 0.25),
+            ("gemini-2.5-flash-lite", 0.05, 4.0, 0.25),
+            ("gemini-2.0-flash", 0.05, 4.0, 0.25),
+            ("gemini-2.0-flash-lite", 0.0375, 4.0, 1.0),
         ];
         let mut model_ratio = BTreeMap::new();
         let mut completion_ratio = BTreeMap::new();

@@ -4,7 +4,7 @@
 //! whole answer; [`error_body`] puts an upstream's error into the client's shape.
 
 use super::model::{Event, Part, Response};
-use super::{Format, anthropic, openai};
+use super::{Format, anthropic, gemini, openai};
 use crate::billing::Usage;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -26,6 +26,7 @@ pub struct CallInfo {
 enum Decoder {
     OpenAi(openai::upstream_answer::StreamDecoder),
     Anthropic(anthropic::upstream_answer::StreamDecoder),
+    Gemini(gemini::upstream_answer::StreamDecoder),
 }
 
 enum Encoder {
@@ -61,13 +62,17 @@ impl StreamConverter {
                 Format::Anthropic => {
                     Decoder::Anthropic(anthropic::upstream_answer::StreamDecoder::new())
                 }
+                Format::Gemini => Decoder::Gemini(gemini::upstream_answer::StreamDecoder::new()),
             },
             encoder: match client {
-                Format::OpenAiChat => Encoder::OpenAi(openai::client_answer::StreamEncoder::new(
-                    &info.model,
-                    info.created,
-                    info.client_wants_usage,
-                )),
+                // No route speaks Gemini to clients: a Gemini "client" cannot occur.
+                Format::OpenAiChat | Format::Gemini => {
+                    Encoder::OpenAi(openai::client_answer::StreamEncoder::new(
+                        &info.model,
+                        info.created,
+                        info.client_wants_usage,
+                    ))
+                }
                 Format::Anthropic => Encoder::Anthropic(
                     anthropic::client_answer::StreamEncoder::new(&info.model, info.input_estimate),
                 ),
@@ -87,6 +92,7 @@ impl StreamConverter {
         match &mut self.decoder {
             Decoder::OpenAi(d) => d.push(data, &mut self.events),
             Decoder::Anthropic(d) => d.push(data, &mut self.events),
+            Decoder::Gemini(d) => d.push(data, &mut self.events),
         }
         let events = std::mem::take(&mut self.events);
         for e in &events {
@@ -168,6 +174,7 @@ pub fn decode_answer(upstream: Format, body: &[u8], info: &CallInfo) -> Option<R
     match upstream {
         Format::OpenAiChat => openai::upstream_answer::decode(body, &info.tools),
         Format::Anthropic => anthropic::upstream_answer::decode(body),
+        Format::Gemini => gemini::upstream_answer::decode(body),
     }
 }
 
@@ -192,7 +199,9 @@ pub fn answer_text(r: &Response) -> String {
 /// The client's answer, with the usage the call was charged for.
 pub fn encode_answer(client: Format, r: &Response, info: &CallInfo, usage: &Usage) -> Bytes {
     let v = match client {
-        Format::OpenAiChat => openai::client_answer::encode(r, &info.model, usage, info.created),
+        Format::OpenAiChat | Format::Gemini => {
+            openai::client_answer::encode(r, &info.model, usage, info.created)
+        }
         Format::Anthropic => anthropic::client_answer::encode(r, &info.model, usage),
     };
     Bytes::from(v.to_string())
@@ -224,7 +233,7 @@ pub fn error_body(client: Format, status: u16, upstream_body: &[u8]) -> Bytes {
     let v = match client {
         Format::Anthropic => json!({"type": "error",
             "error": {"type": anthropic_error_type(status), "message": message}}),
-        Format::OpenAiChat => {
+        Format::OpenAiChat | Format::Gemini => {
             let kind = parsed
                 .as_ref()
                 .and_then(|v| v.pointer("/error/type"))

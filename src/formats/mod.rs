@@ -14,6 +14,7 @@
 
 pub mod anthropic;
 pub mod convert;
+pub mod gemini;
 pub mod model;
 pub mod names;
 pub mod openai;
@@ -27,6 +28,8 @@ pub enum Format {
     OpenAiChat,
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
+    /// Google Gemini `generateContent`: an upstream format only (no client route speaks it).
+    Gemini,
 }
 
 impl Format {
@@ -35,6 +38,7 @@ impl Format {
         match kind {
             "openai" | "azure" => Some(Format::OpenAiChat),
             "anthropic" => Some(Format::Anthropic),
+            "gemini" => Some(Format::Gemini),
             _ => None,
         }
     }

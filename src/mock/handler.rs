@@ -268,23 +268,30 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     if path.starts_with("/openai/") {
         return super::azure::handle(state, req).await;
     }
-    if !path.starts_with("/v1/") {
+    let gemini = path.starts_with("/v1beta/");
+    if !path.starts_with("/v1/") && !gemini {
         return Ok(error(StatusCode::NOT_FOUND, render::ERROR_404));
     }
     state.calls.fetch_add(1, Ordering::Relaxed);
     state.call_seen.notify_waiters();
     let route = Route::of(req.method(), path);
     let method = req.method().clone();
+    let query = req.uri().query().map(str::to_owned);
     let path = path.to_owned();
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     // Anthropic's headers, recorded for the tests (none on the OpenAI routes: nothing cloned).
-    let anthropic: Vec<(String, String)> = ["x-api-key", "anthropic-version", "anthropic-beta"]
-        .into_iter()
-        .filter_map(|n| {
-            let v = req.headers().get(n)?.to_str().ok()?;
-            Some((n.to_string(), v.to_string()))
-        })
-        .collect();
+    let anthropic: Vec<(String, String)> = [
+        "x-api-key",
+        "anthropic-version",
+        "anthropic-beta",
+        "x-goog-api-key",
+    ]
+    .into_iter()
+    .filter_map(|n| {
+        let v = req.headers().get(n)?.to_str().ok()?;
+        Some((n.to_string(), v.to_string()))
+    })
+    .collect();
     let body = match req.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) => return Err(std::io::Error::other(err)),
@@ -301,15 +308,33 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
                 .map(|(_, v)| v.as_str())
         })
         .and_then(Behaviour::key_failure);
+    let goog_key = anthropic
+        .iter()
+        .find(|(n, _)| n == "x-goog-api-key")
+        .map(|(_, v)| v.clone());
     state.record(RawRequest {
         method,
-        path,
-        query: None,
+        // Gemini's route says whether it streams in its query (`?alt=sse`): kept in the path
+        // too, so a test reads the whole route at once.
+        path: match (&query, gemini) {
+            (Some(q), true) => format!("{path}?{q}"),
+            _ => path.clone(),
+        },
+        query: query.clone(),
         authorization,
         anthropic,
         api_key: None,
         body: body.clone(),
     });
+    if gemini {
+        return Ok(super::gemini::generate(
+            &state,
+            &path,
+            query.as_deref(),
+            goog_key.as_deref(),
+            &body,
+        ));
+    }
     match route {
         Route::Models => Ok(json(
             StatusCode::OK,

@@ -12,6 +12,7 @@
 //! | `POST /v1/embeddings` | one vector of 8 floats per input |
 //! | `GET /v1/models` | a short fixed list |
 //! | `POST /v1/messages` | Anthropic Messages, stream or not ([`scripted`]: text, parallel tool use, thinking, cache usage, errors) |
+//! | `POST /v1beta/models/{m}:generateContent`, `:streamGenerateContent?alt=sse` | Gemini, key in `x-goog-api-key` ([`gemini`]: text, thoughts, function calls, cache and thoughts usage, safety blocks, errors) |
 //!
 //! Any bearer token is accepted and recorded. Other `/v1` paths get an OpenAI-shaped 404 (and are
 //! counted); paths outside `/v1` get a 404 and are not counted.
@@ -71,6 +72,7 @@
 mod anthropic;
 mod azure;
 mod body;
+mod gemini;
 mod handler;
 mod render;
 mod scripted;
@@ -109,7 +111,7 @@ pub struct RecordedRequest {
     /// The query string (Azure's `api-version=…`), when there was one.
     pub query: Option<String>,
     pub authorization: Option<String>,
-    /// `x-api-key`, `anthropic-version` and `anthropic-beta`, when sent.
+    /// `x-api-key`, `anthropic-version`, `anthropic-beta` and `x-goog-api-key`, when sent.
     pub anthropic: Vec<(String, String)>,
     /// Azure's `api-key` header.
     pub api_key: Option<String>,

@@ -135,7 +135,8 @@ pub fn field_in(
     o: &RelayOptions,
 ) -> Field {
     match format {
-        crate::formats::Format::Anthropic => Field::MaxTokens,
+        // Gemini's (`maxOutputTokens`) is written by its encoder; never a client's format.
+        crate::formats::Format::Anthropic | crate::formats::Format::Gemini => Field::MaxTokens,
         crate::formats::Format::OpenAiChat => field(endpoint, upstream_model, o),
     }
 }

@@ -257,7 +257,16 @@ async fn attempt_all(
             Err(e) => return Err(settle::fail(&call, reservation, Some(channel.id), e, "").await),
         };
         let mapped = channel.model_mapping.get(&p.model).unwrap_or(&p.model);
-        let req = match provider.build_request(channel, key.secret, mapped, call.endpoint, body) {
+        // Gemini names the model and the stream in the URL, not the body.
+        let built = match upstream {
+            Format::Gemini => {
+                providers::gemini::request(channel, key.secret, mapped, p.stream, body)
+            }
+            Format::OpenAiChat | Format::Anthropic => {
+                provider.build_request(channel, key.secret, mapped, call.endpoint, body)
+            }
+        };
+        let req = match built {
             Ok(mut r) => {
                 if upstream == Format::Anthropic {
                     for (name, v) in &p.anthropic_headers {
@@ -277,11 +286,6 @@ async fn attempt_all(
                 continue;
             }
         };
-        let upstream_model = channel
-            .model_mapping
-            .get(&p.model)
-            .cloned()
-            .unwrap_or_else(|| p.model.clone());
         if !failures.is_empty() {
             call.state
                 .metrics
@@ -368,7 +372,7 @@ async fn attempt_all(
         }
         let ctx = settle::Answer {
             channel_id: channel.id,
-            upstream_model,
+            upstream_model: mapped.clone(),
             request: p.counted(),
             price: p.price,
             prompt_floor: p.prompt_floor,

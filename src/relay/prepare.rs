@@ -78,7 +78,8 @@ pub fn prepare(
             formats::anthropic::client_request::decode(&value)
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?,
         ),
-        Format::OpenAiChat => None,
+        // No route speaks Gemini to clients.
+        Format::OpenAiChat | Format::Gemini => None,
     };
     let Value::Object(mut doc) = value else {
         return Err(ApiError::BadRequest(
@@ -266,7 +267,7 @@ impl Prepared {
     /// The request in the model (decoded on first use).
     pub fn model_request(&self) -> Result<&model::Request, ApiError> {
         let decoded = self.model_req.get_or_init(|| match self.client {
-            Format::OpenAiChat => {
+            Format::OpenAiChat | Format::Gemini => {
                 formats::openai::client_request::decode(&Value::Object((*self.doc).clone()))
             }
             Format::Anthropic => {
@@ -312,6 +313,12 @@ impl Prepared {
         let mut doc = match upstream {
             Format::OpenAiChat => formats::openai::upstream_request::encode(&r),
             Format::Anthropic => formats::anthropic::upstream_request::encode(&r),
+            // Gemini's limit is `generationConfig.maxOutputTokens`, written by the encoder.
+            Format::Gemini => {
+                let doc = formats::gemini::upstream_request::encode(&r)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                return serialise(&doc);
+            }
         };
         if let Some(limit) = self.limit {
             let field = limit::field_in(upstream, self.endpoint, &r.model, o);

@@ -287,7 +287,7 @@ async fn pump(
             Bytes::from(format!("{cost}data: [DONE]\n\n"))
         }
         (Ok(_), None, None) => match call.format {
-            Format::OpenAiChat => Bytes::from_static(b"data: [DONE]\n\n"),
+            Format::OpenAiChat | Format::Gemini => Bytes::from_static(b"data: [DONE]\n\n"),
             Format::Anthropic => Bytes::from_static(MESSAGE_STOP),
         },
         (Ok(_), Some(why), None) => error_event(call.format, why, kind, code),
@@ -327,7 +327,8 @@ const MESSAGE_STOP: &[u8] = b"event: message_stop\ndata: {\"type\":\"message_sto
 
 fn error_event(format: Format, message: &str, kind: &str, code: &str) -> Bytes {
     match format {
-        Format::OpenAiChat => {
+        // Gemini is never a client's format.
+        Format::OpenAiChat | Format::Gemini => {
             let v = json!({"error": {"message": message, "type": kind, "code": code}});
             Bytes::from(format!("data: {v}\n\n"))
         }

@@ -22,6 +22,7 @@ mod export;
 mod failures;
 mod formats;
 mod fulldisk;
+mod gemini;
 mod journal;
 mod key_cap;
 mod key_locks;

@@ -144,6 +144,7 @@ export function ChannelForm(props: { initial: Form; channel?: Channel; onDone: (
   const [busy, setBusy] = useState(false);
   const set = <K extends keyof Form>(k: K, v: Form[K]) => setF((o) => ({ ...o, [k]: v }));
   const azure = f.kind === 'azure';
+  const gemini = f.kind === 'gemini';
 
   async function submit(e: Event) {
     e.preventDefault();
@@ -191,12 +192,13 @@ export function ChannelForm(props: { initial: Form; channel?: Channel; onDone: (
             <select {...p} value={f.kind} onChange={(e) => set('kind', e.currentTarget.value)}>
               <option value="openai">{m.kinds.openai}</option>
               <option value="azure">{m.kinds.azure}</option>
+              <option value="gemini">{m.kinds.gemini}</option>
             </select>
           )}
         </Field>
       </div>
-      <Field label={m.baseUrl} error={errors.base_url} hint={azure ? m.baseUrlHintAzure : m.baseUrlHint}>
-        {(p) => <input {...p} name="base_url" type="url" placeholder={azure ? 'https://my-resource.openai.azure.com' : 'https://api.openai.com/v1'} value={f.base_url} onInput={(e) => set('base_url', e.currentTarget.value)} />}
+      <Field label={m.baseUrl} error={errors.base_url} hint={azure ? m.baseUrlHintAzure : gemini ? m.baseUrlHintGemini : m.baseUrlHint}>
+        {(p) => <input {...p} name="base_url" type="url" placeholder={azure ? 'https://my-resource.openai.azure.com' : gemini ? 'https://generativelanguage.googleapis.com' : 'https://api.openai.com/v1'} value={f.base_url} onInput={(e) => set('base_url', e.currentTarget.value)} />}
       </Field>
       {azure && (
         <div class="row">

@@ -44,6 +44,12 @@ fn block(p: &Part) -> Option<Value> {
             }
             v
         }
+        // A Gemini thought signature (on a conversation moved from a gemini channel) would
+        // fail Anthropic's check: left out like unsigned thinking.
+        Part::Thinking {
+            signature: Some(sig),
+            ..
+        } if sig.starts_with(crate::formats::gemini::SIGNATURE_PREFIX) => return None,
         Part::Thinking {
             text,
             signature: Some(sig),

@@ -4,6 +4,7 @@
 
 mod anthropic;
 mod azure;
+pub mod gemini;
 mod openai;
 
 pub use anthropic::DEFAULT_VERSION as ANTHROPIC_VERSION;
@@ -21,7 +22,7 @@ use http_body_util::Full;
 #[error("internal error: {0}")]
 pub struct BuildError(pub String);
 
-pub const KINDS: &[&str] = &["openai", "azure", "anthropic"];
+pub const KINDS: &[&str] = &["openai", "azure", "anthropic", "gemini"];
 
 pub trait Provider: Send + Sync {
     /// The upstream request for `endpoint` with the (already mapped) JSON body, sent with
@@ -55,6 +56,7 @@ pub fn get(kind: &str) -> Option<&'static dyn Provider> {
         "openai" => Some(&openai::OpenAi),
         "azure" => Some(&azure::Azure),
         "anthropic" => Some(&anthropic::Anthropic),
+        "gemini" => Some(&gemini::Gemini),
         _ => None,
     }
 }
