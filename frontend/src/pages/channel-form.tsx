@@ -145,6 +145,7 @@ export function ChannelForm(props: { initial: Form; channel?: Channel; onDone: (
   const set = <K extends keyof Form>(k: K, v: Form[K]) => setF((o) => ({ ...o, [k]: v }));
   const azure = f.kind === 'azure';
   const gemini = f.kind === 'gemini';
+  const anthropic = f.kind === 'anthropic';
 
   async function submit(e: Event) {
     e.preventDefault();
@@ -191,14 +192,15 @@ export function ChannelForm(props: { initial: Form; channel?: Channel; onDone: (
           {(p) => (
             <select {...p} value={f.kind} onChange={(e) => set('kind', e.currentTarget.value)}>
               <option value="openai">{m.kinds.openai}</option>
+              <option value="anthropic">{m.kinds.anthropic}</option>
               <option value="azure">{m.kinds.azure}</option>
               <option value="gemini">{m.kinds.gemini}</option>
             </select>
           )}
         </Field>
       </div>
-      <Field label={m.baseUrl} error={errors.base_url} hint={azure ? m.baseUrlHintAzure : gemini ? m.baseUrlHintGemini : m.baseUrlHint}>
-        {(p) => <input {...p} name="base_url" type="url" placeholder={azure ? 'https://my-resource.openai.azure.com' : gemini ? 'https://generativelanguage.googleapis.com' : 'https://api.openai.com/v1'} value={f.base_url} onInput={(e) => set('base_url', e.currentTarget.value)} />}
+      <Field label={m.baseUrl} error={errors.base_url} hint={azure ? m.baseUrlHintAzure : gemini ? m.baseUrlHintGemini : anthropic ? m.baseUrlHintAnthropic : m.baseUrlHint}>
+        {(p) => <input {...p} name="base_url" type="url" placeholder={azure ? 'https://my-resource.openai.azure.com' : gemini ? 'https://generativelanguage.googleapis.com' : anthropic ? 'https://api.anthropic.com' : 'https://api.openai.com/v1'} value={f.base_url} onInput={(e) => set('base_url', e.currentTarget.value)} />}
       </Field>
       {azure && (
         <div class="row">
