@@ -227,7 +227,7 @@ impl ApiError {
     /// Anthropic's (`{"type":"error","error":{"type","message"}}`).
     pub fn body_in(&self, format: crate::formats::Format) -> Bytes {
         match format {
-            crate::formats::Format::OpenAiChat => self.body(),
+            crate::formats::Format::OpenAiChat | crate::formats::Format::Responses => self.body(),
             crate::formats::Format::Anthropic => {
                 let v = json!({"type": "error",
                     "error": {"type": self.anthropic_kind(), "message": self.client_message()}});

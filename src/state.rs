@@ -22,6 +22,8 @@ pub struct AppState {
     /// Relay tasks and the tasks they spawn (an automatic channel disable, a token-audit
     /// count), in flight: shutdown waits for them.
     pub relays: Arc<InFlight>,
+    /// Responses created by passthrough: who may read them back, through which channel.
+    pub responses: crate::relay::stored::Registry,
     pub metrics: crate::metrics::Metrics,
     pub profiler: Arc<crate::profiler::Profiler>,
     /// Sampled local token counts against upstream's (the anomaly report).
@@ -109,6 +111,7 @@ impl AppState {
             throttle: LoginThrottle::default(),
             started: Instant::now(),
             relays: Arc::new(InFlight::default()),
+            responses: Default::default(),
             metrics: crate::metrics::Metrics::default(),
             profiler,
             token_audit: crate::anomaly::TokenAudit::default(),

@@ -4,7 +4,7 @@
 //! whole answer; [`error_body`] puts an upstream's error into the client's shape.
 
 use super::model::{Event, Part, Response};
-use super::{Format, anthropic, openai};
+use super::{Format, anthropic, openai, responses};
 use crate::billing::Usage;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -26,11 +26,13 @@ pub struct CallInfo {
 enum Decoder {
     OpenAi(openai::upstream_answer::StreamDecoder),
     Anthropic(anthropic::upstream_answer::StreamDecoder),
+    Responses(responses::upstream_answer::StreamDecoder),
 }
 
 enum Encoder {
     OpenAi(openai::client_answer::StreamEncoder),
     Anthropic(anthropic::client_answer::StreamEncoder),
+    Responses(responses::client_answer::StreamEncoder),
 }
 
 /// Most generated text kept for a local count when upstream reports no usage.
@@ -61,6 +63,9 @@ impl StreamConverter {
                 Format::Anthropic => {
                     Decoder::Anthropic(anthropic::upstream_answer::StreamDecoder::new())
                 }
+                Format::Responses => {
+                    Decoder::Responses(responses::upstream_answer::StreamDecoder::new())
+                }
             },
             encoder: match client {
                 Format::OpenAiChat => Encoder::OpenAi(openai::client_answer::StreamEncoder::new(
@@ -70,6 +75,9 @@ impl StreamConverter {
                 )),
                 Format::Anthropic => Encoder::Anthropic(
                     anthropic::client_answer::StreamEncoder::new(&info.model, info.input_estimate),
+                ),
+                Format::Responses => Encoder::Responses(
+                    responses::client_answer::StreamEncoder::new(&info.model, info.created),
                 ),
             },
             events: Vec::new(),
@@ -87,6 +95,7 @@ impl StreamConverter {
         match &mut self.decoder {
             Decoder::OpenAi(d) => d.push(data, &mut self.events),
             Decoder::Anthropic(d) => d.push(data, &mut self.events),
+            Decoder::Responses(d) => d.push(data, &mut self.events),
         }
         let events = std::mem::take(&mut self.events);
         for e in &events {
@@ -112,6 +121,7 @@ impl StreamConverter {
             match &mut self.encoder {
                 Encoder::OpenAi(enc) => enc.push(e, out),
                 Encoder::Anthropic(enc) => enc.push(e, out),
+                Encoder::Responses(enc) => enc.push(e, out),
             }
         }
         self.events = events;
@@ -140,6 +150,7 @@ impl StreamConverter {
         match &mut self.encoder {
             Encoder::OpenAi(enc) => enc.tail(usage, &mut out),
             Encoder::Anthropic(enc) => enc.tail(usage, &mut out),
+            Encoder::Responses(enc) => enc.tail(usage, &mut out),
         }
         Bytes::from(out)
     }
@@ -158,6 +169,7 @@ impl StreamConverter {
                 };
                 enc.error(message, t, &mut out)
             }
+            Encoder::Responses(enc) => enc.error(message, code, &mut out),
         }
         Bytes::from(out)
     }
@@ -168,6 +180,7 @@ pub fn decode_answer(upstream: Format, body: &[u8], info: &CallInfo) -> Option<R
     match upstream {
         Format::OpenAiChat => openai::upstream_answer::decode(body, &info.tools),
         Format::Anthropic => anthropic::upstream_answer::decode(body),
+        Format::Responses => responses::upstream_answer::decode(body),
     }
 }
 
@@ -194,6 +207,7 @@ pub fn encode_answer(client: Format, r: &Response, info: &CallInfo, usage: &Usag
     let v = match client {
         Format::OpenAiChat => openai::client_answer::encode(r, &info.model, usage, info.created),
         Format::Anthropic => anthropic::client_answer::encode(r, &info.model, usage),
+        Format::Responses => responses::client_answer::encode(r, &info.model, usage, info.created),
     };
     Bytes::from(v.to_string())
 }
@@ -224,7 +238,7 @@ pub fn error_body(client: Format, status: u16, upstream_body: &[u8]) -> Bytes {
     let v = match client {
         Format::Anthropic => json!({"type": "error",
             "error": {"type": anthropic_error_type(status), "message": message}}),
-        Format::OpenAiChat => {
+        Format::OpenAiChat | Format::Responses => {
             let kind = parsed
                 .as_ref()
                 .and_then(|v| v.pointer("/error/type"))

@@ -17,6 +17,7 @@ pub mod convert;
 pub mod model;
 pub mod names;
 pub mod openai;
+pub mod responses;
 
 /// A wire format: what a client speaks on a route, what an upstream kind speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +26,9 @@ pub enum Format {
     OpenAiChat,
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
+    /// OpenAI Responses (`/v1/responses`): what an `openai` channel speaks to a Responses
+    /// client unless the channel is marked as having no Responses API ([`Format::of_channel`]).
+    Responses,
 }
 
 impl Format {

@@ -44,7 +44,7 @@ pub(crate) fn wants(model: &str) -> bool {
     .any(|m| model.contains(m))
 }
 
-enum Block {
+pub(super) enum Block {
     Thinking {
         text: String,
         signature: String,
@@ -57,15 +57,15 @@ enum Block {
     },
 }
 
-struct Script {
-    blocks: Vec<Block>,
-    tool_stop: bool,
-    input: u64,
-    output: u64,
-    cache_read: u64,
-    cache_write: u64,
-    reasoning: u64,
-    midfail: bool,
+pub(super) struct Script {
+    pub(super) blocks: Vec<Block>,
+    pub(super) tool_stop: bool,
+    pub(super) input: u64,
+    pub(super) output: u64,
+    pub(super) cache_read: u64,
+    pub(super) cache_write: u64,
+    pub(super) reasoning: u64,
+    pub(super) midfail: bool,
 }
 
 fn words(v: &Value) -> u64 {
@@ -83,7 +83,7 @@ fn number_after(model: &str, marker: &str) -> Option<u64> {
     rest[..digits].parse().ok()
 }
 
-fn script(req: &Value, id: u64) -> Script {
+pub(super) fn script(req: &Value, id: u64) -> Script {
     let model = req["model"].as_str().unwrap_or("");
     let n = req["max_tokens"]
         .as_u64()
@@ -157,7 +157,7 @@ fn script(req: &Value, id: u64) -> Script {
     }
 }
 
-fn json_response(status: StatusCode, v: &Value) -> Response<MockBody> {
+pub(super) fn json_response(status: StatusCode, v: &Value) -> Response<MockBody> {
     let mut res = Response::new(MockBody::full(Bytes::from(v.to_string())));
     *res.status_mut() = status;
     res.headers_mut().insert(
@@ -167,7 +167,7 @@ fn json_response(status: StatusCode, v: &Value) -> Response<MockBody> {
     res
 }
 
-fn sse(chunks: Vec<Bytes>, state: &Arc<State>) -> Response<MockBody> {
+pub(super) fn sse(chunks: Vec<Bytes>, state: &Arc<State>) -> Response<MockBody> {
     let mut res = Response::new(MockBody::stream(chunks, state.clone()));
     res.headers_mut().insert(
         header::CONTENT_TYPE,

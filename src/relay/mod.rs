@@ -18,6 +18,7 @@ mod prepare;
 mod reserve;
 pub mod route;
 mod settle;
+pub mod stored;
 mod stream;
 
 pub use prepare::prompt_tokens;
@@ -54,6 +55,10 @@ pub enum RelayRoute {
     Messages,
     /// Anthropic's token count: local, free.
     CountTokens,
+    /// OpenAI Responses.
+    Responses,
+    /// `GET` / `DELETE /v1/responses/{id}`: a stored response, at the channel that made it.
+    StoredResponse,
     Models,
     BillingSubscription,
     BillingUsage,
@@ -64,6 +69,7 @@ impl RelayRoute {
     pub fn format(self) -> Format {
         match self {
             RelayRoute::Messages | RelayRoute::CountTokens => Format::Anthropic,
+            RelayRoute::Responses | RelayRoute::StoredResponse => Format::Responses,
             RelayRoute::ChatCompletions
             | RelayRoute::Completions
             | RelayRoute::Embeddings
@@ -86,6 +92,8 @@ pub async fn handle(
         RelayRoute::BillingUsage => dashboard::usage(state, &caller).await,
         RelayRoute::CountTokens => count::count_tokens(state, &caller, req).await,
         RelayRoute::Messages => relay(state, caller, Endpoint::Chat, route, req, false).await,
+        RelayRoute::StoredResponse => stored::handle(state, &caller, req).await,
+        RelayRoute::Responses => relay(state, caller, Endpoint::Responses, route, req, false).await,
         RelayRoute::ChatCompletions => {
             relay(state, caller, Endpoint::Chat, route, req, false).await
         }
@@ -210,6 +218,19 @@ async fn relay(
     }
 }
 
+/// Remembers a passed-through response's channel and owner, for `GET/DELETE
+/// /v1/responses/{id}` ([`stored`]).
+fn remember_response(call: &Call, channel_id: i64, id: &str) {
+    call.state.responses.remember(
+        id,
+        stored::Owner {
+            channel_id,
+            key_id: call.key.id,
+            user_id: call.user.id,
+        },
+    );
+}
+
 /// One failed attempt, for the error log row.
 struct Failure {
     channel_id: i64,
@@ -240,8 +261,9 @@ async fn attempt_all(
         };
         // The channel's format: the same as the client's is passed through, another converted
         // (chat only: completions and embeddings have no counterpart in other formats).
-        let upstream = Format::of_kind(&channel.kind).unwrap_or(Format::OpenAiChat);
-        if upstream != p.client && call.endpoint != Endpoint::Chat {
+        let upstream = convert::upstream_format(channel, p.client);
+        let convertible = matches!(call.endpoint, Endpoint::Chat | Endpoint::Responses);
+        if upstream != p.client && !convertible {
             failures.push(Failure {
                 channel_id: channel.id,
                 what: format!("a {} channel cannot serve this endpoint", channel.kind),
@@ -254,7 +276,13 @@ async fn attempt_all(
             Ok(b) => b,
             Err(e) => return Err(settle::fail(&call, reservation, Some(channel.id), e, "").await),
         };
-        let req = match provider.build_request(channel, call.endpoint, body) {
+        // A converted Responses call is a chat one upstream.
+        let endpoint = if upstream == Format::Responses || call.endpoint != Endpoint::Responses {
+            call.endpoint
+        } else {
+            Endpoint::Chat
+        };
+        let req = match provider.build_request(channel, endpoint, body) {
             Ok(mut r) => {
                 if upstream == Format::Anthropic {
                     for (name, v) in &p.anthropic_headers {
@@ -482,6 +510,12 @@ async fn whole(
         .load(std::sync::atomic::Ordering::Acquire)
         .then_some("client disconnected before the answer; billed to the end of upstream's answer");
     let charged_usage = usage.0;
+    if matches!(lane, convert::Lane::Pass)
+        && call.endpoint == crate::upstream::Endpoint::Responses
+        && let Some(id) = crate::formats::responses::upstream_answer::response_id(&body)
+    {
+        remember_response(&call, ctx.channel_id, &id);
+    }
     let charge = match settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, left).await {
         Ok(c) => c,
         Err(e) => return web::error_in(&e, call.format),

@@ -78,6 +78,13 @@ pub fn prepare(
             formats::anthropic::client_request::decode(&value)
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?,
         ),
+        // Read leniently, for the count only: a passthrough may carry what conversion refuses
+        // (built-in tools, previous_response_id); a converting channel decodes it strictly
+        // (`model_request`).
+        Format::Responses => Some(
+            formats::responses::client_request::decode_for_count(&value)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        ),
         Format::OpenAiChat => None,
     };
     let Value::Object(mut doc) = value else {
@@ -123,7 +130,7 @@ pub fn prepare(
     let counted = if decoded.is_some() { &count_doc } else { &doc };
     let prompt = prompt_tokens(endpoint, &model, counted, tokens::Mode::Estimate);
     let prompt_floor = match endpoint {
-        Endpoint::Chat => tokens::chat_prompt_floor(counted),
+        Endpoint::Chat | Endpoint::Responses => tokens::chat_prompt_floor(counted),
         Endpoint::Completions => tokens::input_floor(doc.get("prompt")),
         Endpoint::Embeddings => tokens::input_floor(doc.get("input")),
     };
@@ -150,12 +157,14 @@ pub fn prepare(
     // Chat and completions are serialised once their limit is written (set_limit).
     let body = match endpoint {
         Endpoint::Embeddings => serialise(&doc)?,
-        Endpoint::Chat | Endpoint::Completions => Bytes::new(),
+        Endpoint::Chat | Endpoint::Completions | Endpoint::Responses => Bytes::new(),
     };
     let doc = Arc::new(doc);
     let decoded_some = decoded.is_some();
     let model_req = std::sync::OnceLock::new();
-    if let Some(r) = decoded {
+    if let Some(r) = decoded
+        && client == Format::Anthropic
+    {
         let _ = model_req.set(Ok(r));
     }
     Ok(Prepared {
@@ -186,7 +195,8 @@ pub fn prompt_tokens(
     mode: tokens::Mode,
 ) -> u64 {
     match endpoint {
-        Endpoint::Chat => tokens::chat_prompt_tokens(model, doc, mode),
+        // A Responses request is counted in chat's shape (see `Prepared::count_doc`).
+        Endpoint::Chat | Endpoint::Responses => tokens::chat_prompt_tokens(model, doc, mode),
         Endpoint::Completions => tokens::input_tokens(model, doc.get("prompt"), mode),
         Endpoint::Embeddings => tokens::input_tokens(model, doc.get("input"), mode),
     }
@@ -265,6 +275,9 @@ impl Prepared {
             Format::Anthropic => {
                 formats::anthropic::client_request::decode(&Value::Object((*self.doc).clone()))
             }
+            Format::Responses => {
+                formats::responses::client_request::decode(&Value::Object((*self.doc).clone()))
+            }
         });
         decoded
             .as_ref()
@@ -286,9 +299,16 @@ impl Prepared {
         let mut doc = match upstream {
             Format::OpenAiChat => formats::openai::upstream_request::encode(&r),
             Format::Anthropic => formats::anthropic::upstream_request::encode(&r),
+            // Only a Responses client reaches a Responses upstream, and that is passed through.
+            Format::Responses => {
+                return Err(ApiError::Internal(
+                    "no conversion into the Responses format exists".into(),
+                ));
+            }
         };
         if let Some(limit) = self.limit {
-            let field = limit::field_in(upstream, self.endpoint, &r.model, o);
+            // The converted request is a chat one whatever the client's route was.
+            let field = limit::field_in(upstream, Endpoint::Chat, &r.model, o);
             limit::write(&mut doc, field, limit);
         }
         serialise(&doc)

@@ -105,6 +105,12 @@ struct Seen {
     pending_event: Option<Vec<u8>>,
     /// Upstream sent its own error event (passed through): the client is not sent a second.
     upstream_error: bool,
+    /// A Responses stream's last event (`response.completed`), held back whole until the
+    /// charge commits.
+    held: Option<Vec<u8>>,
+    /// A passed-through Responses stream's response id (from `response.created`), remembered
+    /// for `GET/DELETE /v1/responses/{id}`.
+    response_id: Option<String>,
     /// For a call across formats: the converter that reads upstream's events and writes the
     /// client's (then `usage`, `done` and the text are its).
     converter: Option<Box<StreamConverter>>,
@@ -220,6 +226,8 @@ async fn pump(
         skip_blank: false,
         pending_event: None,
         upstream_error: false,
+        held: None,
+        response_id: None,
         converter,
     };
     let mut client_gone = false;
@@ -338,6 +346,9 @@ async fn pump(
         failed_status
     };
     let counted = usage.0;
+    if let Some(id) = &seen.response_id {
+        super::remember_response(&call, answer.channel_id, id);
+    }
     let charged = settle::charge(&call, &answer, reservation, usage, status, note.as_deref()).await;
     if client_gone {
         return;
@@ -365,6 +376,7 @@ async fn pump(
         (Ok(_), None, None) => match call.format {
             Format::OpenAiChat => Bytes::from_static(b"data: [DONE]\n\n"),
             Format::Anthropic => Bytes::from_static(MESSAGE_STOP),
+            Format::Responses => Bytes::from(seen.held.take().unwrap_or_default()),
         },
         (Ok(_), Some(why), None) => error_event(call.format, why, kind, code),
         (Err(e), _, None) => error_event(
@@ -417,6 +429,11 @@ fn error_event(format: Format, message: &str, kind: &str, code: &str) -> Bytes {
             crate::formats::anthropic::client_answer::error_event(message, t, &mut out);
             Bytes::from(out)
         }
+        Format::Responses => {
+            let mut out = Vec::new();
+            crate::formats::responses::client_answer::error_event(message, code, &mut out);
+            Bytes::from(out)
+        }
     }
 }
 
@@ -445,12 +462,39 @@ fn on_line(
         }
         return;
     }
-    if call.format == Format::Anthropic && line.starts_with(b"event:") {
+    // Anthropic's and the Responses API's events name themselves: the name waits for its data.
+    if matches!(call.format, Format::Anthropic | Format::Responses) && line.starts_with(b"event:") {
         seen.pending_event = Some(line.to_vec());
         return;
     }
     if let Some(payload) = line.strip_prefix(b"data:") {
         let payload = payload.strip_prefix(b" ").unwrap_or(payload);
+        if call.format == Format::Responses && seen.response_id.is_none() {
+            seen.response_id = crate::formats::responses::upstream_answer::created_id(payload);
+        }
+        if call.format == Format::Responses
+            && crate::formats::responses::upstream_answer::is_final(payload)
+        {
+            // Held back whole (name, data, blank line): sent after the charge commits. It
+            // carries the call's usage.
+            let mut text = String::new();
+            if let Some(u) = provider.read_event(call.endpoint, payload, &mut text).usage {
+                match &mut seen.usage {
+                    Some(have) => have.merge(u),
+                    None => seen.usage = Some(u),
+                }
+            }
+            let mut held = seen.pending_event.take().unwrap_or_default();
+            if !held.is_empty() {
+                held.push(b'\n');
+            }
+            held.extend_from_slice(line);
+            held.extend_from_slice(b"\n\n");
+            seen.held = Some(held);
+            seen.done = true;
+            seen.skip_blank = true;
+            return;
+        }
         if payload == b"[DONE]" || is_message_stop(call.format, payload) {
             // Held back: sent after the charge commits.
             seen.done = true;
@@ -459,7 +503,7 @@ fn on_line(
             return;
         }
         if let Some(ev) = seen.pending_event.take() {
-            if ev.ends_with(b"error") {
+            if ev.ends_with(b"error") || ev.ends_with(b"response.failed") {
                 seen.upstream_error = true;
             }
             out.extend_from_slice(&ev);

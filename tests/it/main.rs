@@ -39,6 +39,7 @@ mod process;
 mod ratelimit;
 mod receivers;
 mod relay;
+mod responses;
 mod secrets_guard;
 mod service;
 mod shutdown;

@@ -1,0 +1,211 @@
+//! `GET` and `DELETE /v1/responses/{id}`: a response the Responses API stored upstream is read
+//! or deleted at the channel that created it, by the user whose key created it.
+//!
+//! Sluice remembers (response id → channel, key, user) in memory, for responses created by
+//! passthrough: bounded ([`MAX_REMEMBERED`], the oldest forgotten first) and aged
+//! ([`MAX_AGE`], OpenAI's own retention of stored responses). Memory rather than a table: the
+//! record is written on every Responses call, and the hot path must not wait on SQLite, while
+//! losing the map on a restart costs only a clear 404 (the upstream still has the response;
+//! its owner can fetch it with the provider's own key). A response of another user is a 404
+//! too, so ids cannot be probed across accounts.
+
+use crate::auth::KeyCaller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::web::{self, Resp};
+use bytes::Bytes;
+use http::{HeaderValue, Method, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Most responses remembered (about 100 bytes each).
+pub const MAX_REMEMBERED: usize = 100_000;
+/// How long a response is remembered: OpenAI keeps stored responses 30 days.
+pub const MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Largest stored response read back from upstream.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub channel_id: i64,
+    pub key_id: i64,
+    pub user_id: i64,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_id: HashMap<String, (Owner, Instant)>,
+    /// Ids in the order they were remembered (a re-remembered id appears twice; the map's
+    /// instant tells the live entry).
+    order: VecDeque<(String, Instant)>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    inner: parking_lot::Mutex<Inner>,
+}
+
+impl Registry {
+    pub fn remember(&self, id: &str, owner: Owner) {
+        self.remember_at(id, owner, Instant::now());
+    }
+
+    fn remember_at(&self, id: &str, owner: Owner, now: Instant) {
+        let mut g = self.inner.lock();
+        g.by_id.insert(id.to_string(), (owner, now));
+        g.order.push_back((id.to_string(), now));
+        while g.by_id.len() > MAX_REMEMBERED || g.order.len() > 2 * MAX_REMEMBERED {
+            let Some((old, at)) = g.order.pop_front() else {
+                break;
+            };
+            if g.by_id.get(&old).is_some_and(|(_, t)| *t == at) {
+                g.by_id.remove(&old);
+            }
+        }
+    }
+
+    pub fn lookup(&self, id: &str) -> Option<Owner> {
+        self.lookup_at(id, Instant::now())
+    }
+
+    fn lookup_at(&self, id: &str, now: Instant) -> Option<Owner> {
+        let mut g = self.inner.lock();
+        // Age out from the front: the oldest first.
+        while let Some((old, at)) = g.order.front().cloned() {
+            if now.duration_since(at) <= MAX_AGE {
+                break;
+            }
+            g.order.pop_front();
+            if g.by_id.get(&old).is_some_and(|(_, t)| *t == at) {
+                g.by_id.remove(&old);
+            }
+        }
+        g.by_id.get(id).map(|(o, _)| *o)
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.inner.lock().by_id.remove(id);
+    }
+}
+
+/// The id in `/v1/responses/{id}` (the route's one parameter).
+fn id_of(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/responses/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+pub async fn handle(
+    state: &Arc<AppState>,
+    caller: &KeyCaller,
+    req: http::Request<Incoming>,
+) -> Result<Resp, ApiError> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let id = id_of(&path).ok_or_else(|| ApiError::NotFound("no response id in the path".into()))?;
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "no response {id:?} created through this gateway by your account is known (sluice remembers responses in memory: a restart or {} days forget them)",
+            MAX_AGE.as_secs() / 86400
+        ))
+    };
+    let owner = state.responses.lookup(id).ok_or_else(not_found)?;
+    if owner.user_id != caller.user.id {
+        return Err(not_found());
+    }
+    let channel = state
+        .catalog
+        .channels()
+        .iter()
+        .find(|c| c.id == owner.channel_id)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "the channel that created response {id:?} no longer exists"
+            ))
+        })?;
+    let mut url = format!("{}/responses/{id}", channel.base_url.trim_end_matches('/'));
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(&q);
+    }
+    let auth = HeaderValue::from_str(&format!("Bearer {}", channel.api_key.expose()))
+        .map_err(|_| ApiError::Internal("the channel's key is not a valid header".into()))?;
+    let upstream_req = http::Request::builder()
+        .method(method.clone())
+        .uri(url)
+        .header(header::AUTHORIZATION, auth)
+        .header(header::ACCEPT, "application/json")
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| ApiError::Internal(format!("the channel has an unusable base URL: {e}")))?;
+    let opts = state.catalog.options();
+    let resp = state
+        .upstream
+        .send(upstream_req, &opts.relay)
+        .await
+        .map_err(|e| match e {
+            crate::upstream::SendError::Timeout => {
+                ApiError::UpstreamTimeout("the upstream did not answer in time; try again".into())
+            }
+            crate::upstream::SendError::Connect(_) => {
+                ApiError::UpstreamFailed("the upstream could not be reached; try again".into())
+            }
+        })?;
+    let status = resp.status();
+    let ct = resp.headers().get(header::CONTENT_TYPE).cloned();
+    let body = tokio::time::timeout(
+        opts.relay.idle_timeout(),
+        http_body_util::Limited::new(resp.into_body(), MAX_BODY).collect(),
+    )
+    .await
+    .map_err(|_| ApiError::UpstreamTimeout("the upstream went silent mid-answer".into()))?
+    .map_err(|_| ApiError::UpstreamFailed("the upstream's answer could not be read".into()))?
+    .to_bytes();
+    if method == Method::DELETE && status.is_success() {
+        state.responses.forget(id);
+    }
+    let mut out = http::Response::new(web::full(body));
+    *out.status_mut() = status;
+    if let Some(ct) = ct {
+        out.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_within_bounds_and_age() {
+        let r = Registry::default();
+        let o = Owner {
+            channel_id: 1,
+            key_id: 2,
+            user_id: 3,
+        };
+        let t0 = Instant::now();
+        r.remember_at("resp_a", o, t0);
+        assert_eq!(r.lookup_at("resp_a", t0), Some(o));
+        assert_eq!(r.lookup_at("resp_b", t0), None);
+        assert_eq!(
+            r.lookup_at("resp_a", t0 + MAX_AGE + Duration::from_secs(1)),
+            None
+        );
+        for i in 0..MAX_REMEMBERED + 5 {
+            r.remember_at(&format!("x{i}"), o, t0);
+        }
+        assert_eq!(r.lookup_at("x0", t0), None);
+        assert_eq!(
+            r.lookup_at(&format!("x{}", MAX_REMEMBERED + 4), t0),
+            Some(o)
+        );
+        r.forget(&format!("x{}", MAX_REMEMBERED + 4));
+        assert_eq!(r.lookup_at(&format!("x{}", MAX_REMEMBERED + 4), t0), None);
+        assert_eq!(id_of("/v1/responses/resp_1"), Some("resp_1"));
+        assert_eq!(id_of("/v1/responses/a/b"), None);
+    }
+}
