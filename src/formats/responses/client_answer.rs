@@ -195,9 +195,15 @@ impl StreamEncoder {
         }
     }
 
-    fn event(&mut self, name: &str, mut data: Value, out: &mut Vec<u8>) {
-        data["type"] = Value::String(name.to_string());
-        data["sequence_number"] = Value::from(self.seq);
+    fn event(&mut self, name: &str, data: Value, out: &mut Vec<u8>) {
+        // `type` and `sequence_number` first, as OpenAI writes them.
+        let mut o = serde_json::Map::new();
+        o.insert("type".into(), Value::String(name.to_string()));
+        o.insert("sequence_number".into(), Value::from(self.seq));
+        if let Value::Object(rest) = data {
+            o.extend(rest);
+        }
+        let data = Value::Object(o);
         self.seq += 1;
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(name.as_bytes());
