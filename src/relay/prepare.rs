@@ -116,6 +116,13 @@ pub fn prepare(
             PricingError::Unpriced(_) => ApiError::Forbidden(e.to_string()),
             PricingError::Invalid(m) => ApiError::Internal(m),
         })?;
+    if client == Format::Responses && doc.get("background").and_then(Value::as_bool) == Some(true) {
+        // A background response is generated after the call has answered: its usage never
+        // reaches sluice, so it could not be billed.
+        return Err(ApiError::BadRequest(
+            "'background' responses cannot be used through this gateway: it bills a call when its answer ends, and a background response ends after the call has returned; leave 'background' out".into(),
+        ));
+    }
     let stream = endpoint != Endpoint::Embeddings
         && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let mut asked = limit::asked(endpoint, &doc)?;

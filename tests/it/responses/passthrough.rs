@@ -79,6 +79,27 @@ async fn a_responses_call_passes_through_to_an_openai_channel_stream_and_not() {
 }
 
 #[tokio::test]
+async fn a_background_response_is_refused_since_it_could_not_be_billed() {
+    let (t, key) = priced().await;
+    t.channel(&["gpt-x"], json!({})).await;
+    let calls = t.mock.calls();
+    let r = responses(
+        &t,
+        &key,
+        json!({"model": "gpt-x", "input": "hi", "background": true}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let e = &r.json()["error"];
+    assert_eq!(e["type"], "invalid_request_error");
+    assert!(
+        e["message"].as_str().unwrap().contains("'background'"),
+        "{e}"
+    );
+    assert_eq!(t.mock.calls(), calls, "nothing went upstream");
+}
+
+#[tokio::test]
 async fn an_upstream_failure_mid_stream_is_passed_on_once_and_what_was_generated_is_billed() {
     let (t, key) = priced().await;
     t.channel(
