@@ -7,3 +7,6 @@
 pub mod client_answer;
 pub mod client_request;
 pub mod upstream_answer;
+
+#[cfg(test)]
+mod tests;
