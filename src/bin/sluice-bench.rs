@@ -13,6 +13,8 @@
 mod accounting;
 #[path = "sluice-bench/client.rs"]
 mod client;
+#[path = "sluice-bench/formats.rs"]
+mod formats;
 #[path = "sluice-bench/load.rs"]
 mod load;
 #[path = "sluice-bench/nginx.rs"]
@@ -115,6 +117,10 @@ struct Args {
     /// Leave out the CPU profile under load.
     #[arg(long)]
     no_profile: bool,
+    /// Only the stream rows through sluice: native passthrough and Anthropic in → OpenAI out
+    /// (no non-stream rows, open loop, tail or profile): the conversion's cost alone.
+    #[arg(long)]
+    formats_only: bool,
 }
 
 fn main() -> ExitCode {
@@ -413,7 +419,12 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
     };
     let pid = servers.sluice.as_ref().and_then(|s| s.pid);
     let mut scenarios = Vec::new();
-    for stream in [false, true] {
+    let modes: &[bool] = if args.formats_only {
+        &[true]
+    } else {
+        &[false, true]
+    };
+    for &stream in modes {
         let body = Bytes::from(request_body(stream).to_string());
         for &connections in &args.connections {
             let shape = runs::Shape::Closed(load::Spec {
@@ -444,6 +455,7 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
                 |f: fn(&load::Stats) -> f64| Some(f(&through.as_ref()?.stats) - f(&direct.stats));
             scenarios.push(Scenario {
                 stream,
+                anthropic_in: false,
                 connections,
                 added_p50_ms: added(|s| s.p50_ms),
                 added_p99_ms: added(|s| s.p99_ms),
@@ -454,10 +466,23 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
             });
         }
     }
-    let open_loop = open_loop_runs(args, &t, &scenarios, warmup, duration).await;
-    let tail_secs = args
-        .tail_seconds
-        .unwrap_or(if args.quick { seconds } else { 60.0 });
+    if let Some(key) = servers.sluice.as_ref().map(|s| s.key.clone()) {
+        check_alive(&mut servers)?;
+        let auth = header(&format!("Bearer {key}"))?;
+        let rows = formats::anthropic_rows(&t, &auth, &args.connections, warmup, duration).await;
+        scenarios.extend(rows);
+    }
+    let open_loop = if args.formats_only {
+        Vec::new()
+    } else {
+        open_loop_runs(args, &t, &scenarios, warmup, duration).await
+    };
+    let tail_secs = if args.formats_only {
+        0.0
+    } else {
+        args.tail_seconds
+            .unwrap_or(if args.quick { seconds } else { 60.0 })
+    };
     let tail = match &t.sluice {
         Some((target, spid)) if tail_secs > 0.0 => {
             check_alive(&mut servers)?;
@@ -485,7 +510,7 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
         .as_ref()
         .and_then(|s| Some((s.addr, s.admin.clone()?)))
     {
-        Some((addr, admin)) if !args.no_profile => {
+        Some((addr, admin)) if !args.no_profile && !args.formats_only => {
             check_alive(&mut servers)?;
             let secs = seconds.floor().max(1.0) as u64;
             eprintln!("a {secs} s CPU profile under load (non-stream, 32 connections)…");
@@ -568,7 +593,7 @@ async fn open_loop_runs(
     for stream in [false, true] {
         let capacity = scenarios
             .iter()
-            .filter(|s| s.stream == stream)
+            .filter(|s| s.stream == stream && !s.anthropic_in)
             .filter_map(|s| Some((s.connections, s.sluice.as_ref()?.stats.rps)))
             .min_by_key(|(c, _)| c.abs_diff(32))
             .map(|(_, rps)| rps);

@@ -18,6 +18,8 @@ pub mod model;
 pub mod names;
 pub mod openai;
 pub mod responses;
+#[cfg(test)]
+mod tests;
 
 /// A wire format: what a client speaks on a route, what an upstream kind speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

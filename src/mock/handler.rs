@@ -319,7 +319,7 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
         )),
         Route::Completion(kind) => respond(&state, &body, Some(kind), key_fail).await,
         Route::Embeddings => respond(&state, &body, None, key_fail).await,
-        Route::Messages => Ok(super::scripted::anthropic(&state, &body, key_fail)),
+        Route::Messages => Ok(super::anthropic::messages(&state, &body, key_fail)),
         Route::Responses => Ok(super::responses::create(&state, &body, key_fail)),
         Route::StoredResponse => Ok(super::responses::stored(
             &state,
@@ -341,10 +341,12 @@ async fn respond(
     let Ok(req) = serde_json::from_slice::<CompletionRequest<'_>>(body) else {
         return Ok(error(StatusCode::BAD_REQUEST, render::ERROR_BAD_JSON));
     };
-    if kind == Some(Kind::Chat) && super::scripted::wants(&req.model) && key_fail.is_none() {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-            return Ok(super::scripted::chat(state, &v));
-        }
+    if kind == Some(Kind::Chat)
+        && super::scripted::wants(&req.model)
+        && key_fail.is_none()
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+    {
+        return Ok(super::scripted::chat(state, &v));
     }
     let mut how = Behaviour::of(&req.model);
     how.fail = key_fail.or(how.fail);

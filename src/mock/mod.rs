@@ -62,6 +62,7 @@
 //! embeddings call with that key answer that error status (400–599), whatever the model: a
 //! channel with a bad key, which recovers once its key is edited.
 
+mod anthropic;
 mod body;
 mod handler;
 mod render;

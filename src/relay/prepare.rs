@@ -237,13 +237,19 @@ impl Prepared {
         limit::write(doc, field, limit);
         self.limit = Some(limit);
         self.body = serialise(doc)?;
+        // The OpenAI shape of an Anthropic request is the body an OpenAI channel gets: the
+        // limit goes in it too (its only reference: nothing is copied).
+        if let Some(cd) = &mut self.count_doc {
+            let field = limit::field_in(Format::OpenAiChat, self.endpoint, &self.model, o);
+            limit::write(Arc::make_mut(cd), field, limit);
+        }
         Ok(())
     }
 
-    /// The body for one channel: the prepared bytes, or re-serialised with the channel's
-    /// model name (and the limit in the field that model takes).
-    /// A channel of the client's format gets the client's body (passthrough); one of another
-    /// format the request converted through the model.
+    /// The body for one channel. A channel of the client's format gets the client's body
+    /// (passthrough): the prepared bytes, or re-serialised with the channel's model name (and
+    /// the limit in the field that model takes). One of another format gets the request
+    /// converted through the model.
     pub fn body_for(
         &self,
         channel: &ChannelRow,
@@ -297,8 +303,27 @@ impl Prepared {
         upstream: Format,
         o: &RelayOptions,
     ) -> Result<Bytes, ApiError> {
+        let mapped = channel.model_mapping.get(&self.model);
+        if upstream == Format::OpenAiChat
+            && let Some(cd) = &self.count_doc
+        {
+            // Made once in `prepare` (for the token count), the limit written in `set_limit`.
+            let Some(mapped) = mapped else {
+                return serialise(cd);
+            };
+            let mut doc = (**cd).clone();
+            doc.insert("model".into(), Value::String(mapped.clone()));
+            if let Some(limit) = self.limit {
+                limit::write(
+                    &mut doc,
+                    limit::field_in(upstream, self.endpoint, mapped, o),
+                    limit,
+                );
+            }
+            return serialise(&doc);
+        }
         let mut r = self.model_request()?.clone();
-        if let Some(mapped) = channel.model_mapping.get(&self.model) {
+        if let Some(mapped) = mapped {
             r.model = mapped.clone();
         }
         r.max_tokens = self.limit.or(r.max_tokens);

@@ -13,6 +13,7 @@
 
 use super::convert::Lane;
 use super::settle::{self, Answer, Call};
+use super::sse_in::{Seen, on_line};
 use crate::billing::Usage;
 use crate::formats::Format;
 use crate::formats::convert::StreamConverter;
@@ -31,8 +32,6 @@ use std::task::Poll;
 
 /// The row's note for a client that hung up before `data: [DONE]` (see docs/api.md).
 const LEFT: &str = "client disconnected before the end of the stream";
-/// Text kept for local counting; beyond it the count is extrapolated by bytes.
-const MAX_KEPT_TEXT: usize = 1024 * 1024;
 /// Most bytes gathered from ready frames into one write to the client.
 const COALESCE_BYTES: usize = 64 * 1024;
 /// Events buffered towards a slow client before the relay waits for it.
@@ -53,6 +52,7 @@ pub fn start(
             Some(Box::new(StreamConverter::new(upstream, call.format, &info)))
         }
     };
+    let seen = Seen::new(converter, client_wants_usage);
     let (tx, rx) = tokio::sync::mpsc::channel(CLIENT_QUEUE);
     let rid = call.request_id.clone();
     let ttfb_header = call
@@ -66,10 +66,9 @@ pub fn start(
             answer,
             resp.into_body(),
             reservation,
-            client_wants_usage,
             tx,
             provider,
-            converter,
+            seen,
         ),
     ));
     let mut out = http::Response::new(http_body_util::BodyExt::boxed(ChannelBody::new(rx)));
@@ -85,74 +84,6 @@ pub fn start(
         h.insert("x-sluice-ttfb-ms", v);
     }
     out
-}
-
-/// What is learnt from the events as they pass. Events are not parsed on the way unless they
-/// mention `"usage"`: the others are kept raw (bounded) and parsed only if upstream never
-/// reports usage and the text must be counted here.
-struct Seen {
-    usage: Option<Usage>,
-    /// `data:` payloads kept for a local count, newline-separated.
-    raw: Vec<u8>,
-    /// Payload bytes kept, and seen in all: the ratio extrapolates a count past the kept part.
-    raw_kept: usize,
-    raw_total: usize,
-    done: bool,
-    /// The blank line ending a suppressed event is suppressed too.
-    skip_blank: bool,
-    /// An `event:` line waiting for its `data:` line (Anthropic's events name themselves),
-    /// so the final `message_stop` can be held back whole.
-    pending_event: Option<Vec<u8>>,
-    /// Upstream sent its own error event (passed through): the client is not sent a second.
-    upstream_error: bool,
-    /// A Responses stream's last event (`response.completed`), held back whole until the
-    /// charge commits.
-    held: Option<Vec<u8>>,
-    /// A passed-through Responses stream's response id (from `response.created`), remembered
-    /// for `GET/DELETE /v1/responses/{id}`.
-    response_id: Option<String>,
-    /// For a call across formats: the converter that reads upstream's events and writes the
-    /// client's (then `usage`, `done` and the text are its).
-    converter: Option<Box<StreamConverter>>,
-}
-
-impl Seen {
-    fn keep(&mut self, payload: &[u8]) {
-        self.raw_total += payload.len();
-        if self.raw.len() + payload.len() < MAX_KEPT_TEXT {
-            self.raw.extend_from_slice(payload);
-            self.raw.push(b'\n');
-            self.raw_kept += payload.len();
-        }
-    }
-
-    /// The generated text of the kept events, and the share of all events they are.
-    fn text(&self, provider: &dyn Provider, call: &Call) -> (String, f64) {
-        if let Some(c) = &self.converter {
-            return c.text();
-        }
-        let mut text = String::new();
-        for payload in self.raw.split(|b| *b == b'\n').filter(|p| !p.is_empty()) {
-            provider.read_event(call.endpoint, payload, &mut text);
-        }
-        let scale = if self.raw_kept == 0 {
-            1.0
-        } else {
-            self.raw_total as f64 / self.raw_kept as f64
-        };
-        (text, scale.max(1.0))
-    }
-}
-
-/// Anthropic's final event (`{"type":"message_stop"}`), for a client of that format.
-fn is_message_stop(format: Format, payload: &[u8]) -> bool {
-    format == Format::Anthropic
-        && payload.len() < 64
-        && payload.windows(14).any(|w| w == b"\"message_stop\"")
-}
-
-fn mentions_usage(payload: &[u8]) -> bool {
-    payload.windows(7).any(|w| w == b"\"usage\"")
 }
 
 enum End {
@@ -206,10 +137,9 @@ async fn pump(
     answer: Answer,
     mut body: Incoming,
     reservation: Reservation,
-    client_wants_usage: bool,
     tx: tokio::sync::mpsc::Sender<Bytes>,
     provider: &'static dyn Provider,
-    converter: Option<Box<StreamConverter>>,
+    mut seen: Seen,
 ) {
     let _in_flight = call.state.relays.enter();
     let _stream = crate::metrics::GaugeGuard::new(&call.state.metrics.streams_in_flight);
@@ -217,19 +147,6 @@ async fn pump(
     let cfg = &opts.relay;
     let idle = cfg.idle_timeout();
     let mut lines = LineSplitter::new(cfg.max_sse_line_bytes);
-    let mut seen = Seen {
-        usage: None,
-        raw: Vec::new(),
-        raw_kept: 0,
-        raw_total: 0,
-        done: false,
-        skip_blank: false,
-        pending_event: None,
-        upstream_error: false,
-        held: None,
-        response_id: None,
-        converter,
-    };
     let mut client_gone = false;
     let mut cut = call.state.cut.subscribe();
     // An end or error found while gathering ready frames, handled at the top of the next turn.
@@ -285,14 +202,7 @@ async fn pump(
         while let Some(f) = frame.take() {
             if let Some(data) = f.data_ref() {
                 pushed = lines.push(data, |line| {
-                    on_line(
-                        line,
-                        &mut seen,
-                        &mut out,
-                        client_wants_usage,
-                        &call,
-                        provider,
-                    )
+                    on_line(line, &mut seen, &mut out, &call, provider)
                 });
             }
             if pushed.is_err() || out.len() >= COALESCE_BYTES {
@@ -366,6 +276,12 @@ async fn pump(
         _ => end.message(),
     };
     let tail = match (&charged, why, seen.converter.as_mut()) {
+        (Ok(ch), None, Some(c)) if call.playground => {
+            let cost = cost_event(&call, &answer, ch.quota, counted);
+            let mut tail = cost.into_bytes();
+            tail.extend_from_slice(&c.tail(&counted));
+            Bytes::from(tail)
+        }
         (Ok(_), None, Some(c)) => c.tail(&counted),
         (Ok(_), Some(why), Some(c)) => c.error_tail(why, kind, code),
         (Err(e), _, Some(c)) => c.error_tail(&e.client_message(), "server_error", "server_error"),
@@ -435,99 +351,4 @@ fn error_event(format: Format, message: &str, kind: &str, code: &str) -> Bytes {
             Bytes::from(out)
         }
     }
-}
-
-fn on_line(
-    line: &[u8],
-    seen: &mut Seen,
-    out: &mut BytesMut,
-    client_wants_usage: bool,
-    call: &Call,
-    provider: &dyn Provider,
-) {
-    if let Some(conv) = seen.converter.as_mut() {
-        // Across formats the converter writes the client's events whole; upstream's framing
-        // (event names, blank lines, comments) stays behind.
-        if let Some(payload) = line.strip_prefix(b"data:") {
-            let payload = payload.strip_prefix(b" ").unwrap_or(payload);
-            let mut buf = Vec::new();
-            conv.push(payload, &mut buf);
-            out.extend_from_slice(&buf);
-        }
-        return;
-    }
-    if line.is_empty() {
-        if !std::mem::take(&mut seen.skip_blank) {
-            out.extend_from_slice(b"\n");
-        }
-        return;
-    }
-    // Anthropic's and the Responses API's events name themselves: the name waits for its data.
-    if matches!(call.format, Format::Anthropic | Format::Responses) && line.starts_with(b"event:") {
-        seen.pending_event = Some(line.to_vec());
-        return;
-    }
-    if let Some(payload) = line.strip_prefix(b"data:") {
-        let payload = payload.strip_prefix(b" ").unwrap_or(payload);
-        if call.format == Format::Responses && seen.response_id.is_none() {
-            seen.response_id = crate::formats::responses::upstream_answer::created_id(payload);
-        }
-        if call.format == Format::Responses
-            && crate::formats::responses::upstream_answer::is_final(payload)
-        {
-            // Held back whole (name, data, blank line): sent after the charge commits. It
-            // carries the call's usage.
-            let mut text = String::new();
-            if let Some(u) = provider.read_event(call.endpoint, payload, &mut text).usage {
-                match &mut seen.usage {
-                    Some(have) => have.merge(u),
-                    None => seen.usage = Some(u),
-                }
-            }
-            let mut held = seen.pending_event.take().unwrap_or_default();
-            if !held.is_empty() {
-                held.push(b'\n');
-            }
-            held.extend_from_slice(line);
-            held.extend_from_slice(b"\n\n");
-            seen.held = Some(held);
-            seen.done = true;
-            seen.skip_blank = true;
-            return;
-        }
-        if payload == b"[DONE]" || is_message_stop(call.format, payload) {
-            // Held back: sent after the charge commits.
-            seen.done = true;
-            seen.skip_blank = true;
-            seen.pending_event = None;
-            return;
-        }
-        if let Some(ev) = seen.pending_event.take() {
-            if ev.ends_with(b"error") || ev.ends_with(b"response.failed") {
-                seen.upstream_error = true;
-            }
-            out.extend_from_slice(&ev);
-            out.extend_from_slice(b"\n");
-        }
-        if mentions_usage(payload) {
-            let mut text = String::new();
-            let info = provider.read_event(call.endpoint, payload, &mut text);
-            match info.usage {
-                // Cumulative figures (Anthropic sends two parts): the larger of each stands.
-                Some(u) => match &mut seen.usage {
-                    Some(have) => have.merge(u),
-                    None => seen.usage = Some(u),
-                },
-                None => seen.keep(payload),
-            }
-            if info.usage_only && !client_wants_usage {
-                seen.skip_blank = true;
-                return;
-            }
-        } else {
-            seen.keep(payload);
-        }
-    }
-    out.extend_from_slice(line);
-    out.extend_from_slice(b"\n");
 }

@@ -413,6 +413,9 @@ async fn transient_failures_are_retried_and_other_4xx_are_final() {
     save(&t, json!({"webhook_url": limited.url("/h")})).await;
     cross(&t);
     limited.wait_for(2).await;
+    // Its row is written after the receiver answered: wait for it, or the 400 below (on
+    // another worker) may be written first and not be the newest row.
+    idle(&t).await;
 
     // A 400 is not retried.
     let refusing = Receiver::start(vec![Reply::status(400)]).await;

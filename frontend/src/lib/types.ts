@@ -122,6 +122,11 @@ export interface LogRow {
   upstream_model?: string | null;
   prompt_tokens: number;
   completion_tokens: number;
+  /** Parts of prompt_tokens read from / written to the prompt cache; of completion_tokens, reasoning. */
+  cache_read_tokens?: number;
+  cache_write_tokens?: number;
+  cache_write_1h_tokens?: number;
+  reasoning_tokens?: number;
   quota: number;
   latency_ms: number | null;
   ttfb_ms: number | null;
@@ -378,8 +383,14 @@ export interface ModelPrice {
   input_per_1m: Money | null;
   output_per_1m: Money | null;
   per_call: Money | null;
+  /** Per 1M input tokens read from / written (5 min) to the prompt cache. */
+  cache_read_per_1m?: Money | null;
+  cache_write_per_1m?: Money | null;
   /** Admins only. */
   model_ratio?: number;
+  cache_read_ratio?: number;
+  cache_write_ratio?: number;
+  cache_write_1h_ratio?: number;
   completion_ratio?: number;
   group_ratio?: number;
   model_price_usd?: number | null;

@@ -70,6 +70,8 @@ function Detail(props: { row: LogRow; onClose: () => void }) {
   fields.push(
     [m.promptTokens, num(r.prompt_tokens)],
     [m.completionTokens, num(r.completion_tokens)],
+    [m.cacheTokens, m.cacheSplit(num(r.cache_read_tokens ?? 0), num((r.cache_write_tokens ?? 0) + (r.cache_write_1h_tokens ?? 0)))],
+    [m.reasoningTokens, num(r.reasoning_tokens ?? 0)],
     [m.col.cost, money(r.quota_display)],
     [m.quotaUnits, num(r.quota)],
     [m.latency, ms(r.latency_ms)],

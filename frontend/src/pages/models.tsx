@@ -49,6 +49,8 @@ export default function ModelsPage() {
                   <th scope="col">{m.billing}</th>
                   <th scope="col" class="num">{m.input}</th>
                   <th scope="col" class="num">{m.output}</th>
+                  <th scope="col" class="num">{m.cacheRead}</th>
+                  <th scope="col" class="num">{m.cacheWrite}</th>
                   <th scope="col" class="num">{m.perCall}</th>
                   {admin && <th scope="col" class="num">{m.modelRatio}</th>}
                   {admin && <th scope="col" class="num">{m.completionRatio}</th>}
@@ -64,6 +66,8 @@ export default function ModelsPage() {
                     <td>{x.billing === 'tokens' ? m.byTokens : m.byCall}</td>
                     <td class="num">{x.input_per_1m ? money(x.input_per_1m) : '–'}</td>
                     <td class="num">{x.output_per_1m ? money(x.output_per_1m) : '–'}</td>
+                    <td class="num">{x.cache_read_per_1m ? money(x.cache_read_per_1m) : '–'}</td>
+                    <td class="num">{x.cache_write_per_1m ? money(x.cache_write_per_1m) : '–'}</td>
                     <td class="num">{x.per_call ? money(x.per_call) : '–'}</td>
                     {admin && <td class="num">{x.model_ratio === undefined ? '–' : num(x.model_ratio, 6)}</td>}
                     {admin && <td class="num">{x.completion_ratio === undefined ? '–' : num(x.completion_ratio, 6)}</td>}

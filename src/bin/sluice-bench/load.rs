@@ -333,9 +333,11 @@ pub async fn exchange(
         let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
         return Err(Failure::Answer(format!("status {status}: {text}")));
     }
-    if stream && !body.trim_ascii_end().ends_with(b"[DONE]") {
+    // OpenAI's stream ends with `data: [DONE]`, Anthropic's with `message_stop`.
+    let end = body.trim_ascii_end();
+    if stream && !end.ends_with(b"[DONE]") && !end.ends_with(br#"{"type":"message_stop"}"#) {
         return Err(Failure::Answer(
-            "stream ended without data: [DONE]".to_owned(),
+            "stream ended without data: [DONE] or message_stop".to_owned(),
         ));
     }
     Ok(())

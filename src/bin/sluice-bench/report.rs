@@ -43,6 +43,8 @@ pub struct Report {
 #[derive(Serialize)]
 pub struct Scenario {
     pub stream: bool,
+    /// `POST /v1/messages` converted to an OpenAI upstream (the format axis's row).
+    pub anthropic_in: bool,
     pub connections: usize,
     pub direct: Option<Run>,
     /// nginx as a bare reverse proxy: the floor.
@@ -56,7 +58,11 @@ pub struct Scenario {
 
 impl Scenario {
     pub fn mode(&self) -> &'static str {
-        mode(self.stream)
+        if self.anthropic_in {
+            "stream, Anthropic in → OpenAI out"
+        } else {
+            mode(self.stream)
+        }
     }
 
     /// sluice's throughput over nginx's.
@@ -123,7 +129,7 @@ impl Report {
     pub fn find(&self, stream: bool, connections: usize) -> Option<&Scenario> {
         self.scenarios
             .iter()
-            .find(|s| s.stream == stream && s.connections == connections)
+            .find(|s| s.stream == stream && s.connections == connections && !s.anthropic_in)
     }
 
     /// Compare with the targets in docs/performance.md.

@@ -6,6 +6,7 @@
 
 use crate::billing::Usage;
 use crate::formats::model::{Event, Finish, Part, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// Anthropic's usage object for the normalised usage: `input_tokens` is the uncached part
@@ -69,12 +70,36 @@ pub fn encode(r: &Response, model: &str, usage_now: &Usage) -> Value {
     })
 }
 
-fn event(name: &str, data: &Value, out: &mut Vec<u8>) {
+fn event(name: &str, data: &impl Serialize, out: &mut Vec<u8>) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\ndata: ");
-    out.extend_from_slice(data.to_string().as_bytes());
+    // Writing these types into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, data);
     out.extend_from_slice(b"\n\n");
+}
+
+/// `content_block_delta`, the event of nearly every chunk: written straight from borrowed
+/// text (no JSON tree built per chunk).
+#[derive(Serialize)]
+struct BlockDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: usize,
+    delta: Delta<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum Delta<'a> {
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
 }
 
 /// The stream encoder's state for one call.
@@ -144,12 +169,13 @@ impl StreamEncoder {
         Some(i)
     }
 
-    fn delta(&self, i: usize, delta: Value, out: &mut Vec<u8>) {
-        event(
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": i, "delta": delta}),
-            out,
-        );
+    fn delta(&self, i: usize, delta: Delta<'_>, out: &mut Vec<u8>) {
+        let d = BlockDelta {
+            kind: "content_block_delta",
+            index: i,
+            delta,
+        };
+        event("content_block_delta", &d, out);
     }
 
     pub fn push(&mut self, e: &Event, out: &mut Vec<u8>) {
@@ -157,23 +183,19 @@ impl StreamEncoder {
             Event::Start { id, .. } => self.start(id, out),
             Event::TextDelta { index, text } => {
                 if let Some(i) = self.block(*index, json!({"type": "text", "text": ""}), out) {
-                    self.delta(i, json!({"type": "text_delta", "text": text}), out);
+                    self.delta(i, Delta::Text { text }, out);
                 }
             }
             Event::ThinkingDelta { index, text } => {
                 let start = json!({"type": "thinking", "thinking": "", "signature": ""});
                 if let Some(i) = self.block(*index, start, out) {
-                    self.delta(i, json!({"type": "thinking_delta", "thinking": text}), out);
+                    self.delta(i, Delta::Thinking { thinking: text }, out);
                 }
             }
             Event::Signature { index, signature } => {
                 let start = json!({"type": "thinking", "thinking": "", "signature": ""});
                 if let Some(i) = self.block(*index, start, out) {
-                    self.delta(
-                        i,
-                        json!({"type": "signature_delta", "signature": signature}),
-                        out,
-                    );
+                    self.delta(i, Delta::Signature { signature }, out);
                 }
             }
             Event::ToolStart { index, id, name } => {
@@ -184,7 +206,9 @@ impl StreamEncoder {
                 if let Some(i) = self.blocks.iter().position(|b| b == index) {
                     self.delta(
                         i,
-                        json!({"type": "input_json_delta", "partial_json": fragment}),
+                        Delta::InputJson {
+                            partial_json: fragment,
+                        },
                         out,
                     );
                 }

@@ -4,7 +4,34 @@
 
 use crate::billing::Usage;
 use crate::formats::model::{Event, Finish, Part, Response};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+
+/// A `chat.completion.chunk`, written straight from borrowed parts (no JSON tree per chunk).
+#[derive(Serialize)]
+struct Chunk<'a, D: Serialize> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [ChunkChoice<D>; 1],
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<D: Serialize> {
+    index: u32,
+    delta: D,
+    finish_reason: Option<&'static str>,
+}
+
+/// The deltas of nearly every chunk.
+#[derive(Serialize)]
+enum TextDelta<'a> {
+    #[serde(rename = "content")]
+    Content(&'a str),
+    #[serde(rename = "reasoning_content")]
+    Reasoning(&'a str),
+}
 
 /// OpenAI's usage object for the normalised usage (the same meaning: nothing to subtract).
 pub fn usage(u: &Usage) -> Value {
@@ -114,14 +141,21 @@ impl StreamEncoder {
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
-        let v = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
+    fn chunk(&self, delta: impl Serialize, finish: Option<&'static str>, out: &mut Vec<u8>) {
+        let c = Chunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: [ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish,
+            }],
+        };
         out.extend_from_slice(b"data: ");
-        out.extend_from_slice(v.to_string().as_bytes());
+        // Writing these types into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &c);
         out.extend_from_slice(b"\n\n");
     }
 
@@ -140,11 +174,12 @@ impl StreamEncoder {
             Event::Start { id, .. } => self.start(id, out),
             Event::TextDelta { text, .. } => {
                 self.start("", out);
-                self.chunk(json!({"content": text}), None, out);
+                // An externally tagged newtype variant is `{"content": text}`.
+                self.chunk(TextDelta::Content(text), None, out);
             }
             Event::ThinkingDelta { text, .. } => {
                 self.start("", out);
-                self.chunk(json!({"reasoning_content": text}), None, out);
+                self.chunk(TextDelta::Reasoning(text), None, out);
             }
             Event::Signature { signature, .. } => {
                 self.start("", out);

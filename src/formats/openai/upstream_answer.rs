@@ -7,6 +7,7 @@ use crate::formats::model::{Event, Part, Response};
 use crate::formats::names;
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 #[derive(Deserialize)]
 pub(crate) struct WireUsage {
@@ -39,55 +40,57 @@ impl WireUsage {
     }
 }
 
+// Borrowed where the JSON has no escapes: a chunk's strings are read, not copied, until an
+// event needs its own.
 #[derive(Deserialize)]
-struct WireAnswer {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    choices: Vec<WireChoice>,
+struct WireAnswer<'a> {
+    #[serde(default, borrow)]
+    id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    model: Cow<'a, str>,
+    #[serde(default, borrow)]
+    choices: Vec<WireChoice<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
 }
 
 #[derive(Deserialize)]
-struct WireChoice {
-    #[serde(default)]
-    message: Option<WireMessage>,
-    #[serde(default)]
-    delta: Option<WireMessage>,
-    #[serde(default)]
-    finish_reason: Option<String>,
+struct WireChoice<'a> {
+    #[serde(default, borrow)]
+    message: Option<WireMessage<'a>>,
+    #[serde(default, borrow)]
+    delta: Option<WireMessage<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
-struct WireMessage {
-    #[serde(default)]
-    content: Option<String>,
+struct WireMessage<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
     /// Reasoning text as DeepSeek, vLLM, OpenRouter and others send it.
-    #[serde(default, alias = "reasoning")]
-    reasoning_content: Option<String>,
-    #[serde(default)]
-    tool_calls: Vec<WireCall>,
+    #[serde(default, borrow, alias = "reasoning")]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Vec<WireCall<'a>>,
 }
 
 #[derive(Deserialize)]
-struct WireCall {
+struct WireCall<'a> {
     #[serde(default)]
     index: Option<usize>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    function: Option<WireFunction>,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    function: Option<WireFunction<'a>>,
 }
 
 #[derive(Deserialize)]
-struct WireFunction {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    arguments: Option<String>,
+struct WireFunction<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
 }
 
 /// A whole answer; `tools` are the request's tool names (to restore shortened ones).
@@ -102,12 +105,12 @@ pub fn decode(body: &[u8], tools: &[String]) -> Option<Response> {
     let mut parts = Vec::new();
     if let Some(r) = m.reasoning_content.filter(|r| !r.is_empty()) {
         parts.push(Part::Thinking {
-            text: r,
+            text: r.into_owned(),
             signature: None,
         });
     }
     if let Some(t) = m.content.filter(|t| !t.is_empty()) {
-        parts.push(Part::Text(t));
+        parts.push(Part::Text(t.into_owned()));
     }
     for c in m.tool_calls {
         let f = c.function.unwrap_or(WireFunction {
@@ -115,17 +118,17 @@ pub fn decode(body: &[u8], tools: &[String]) -> Option<Response> {
             arguments: None,
         });
         parts.push(Part::ToolUse {
-            id: c.id.unwrap_or_default(),
+            id: c.id.unwrap_or_default().into_owned(),
             name: names::restore(
                 f.name.as_deref().unwrap_or(""),
                 tools.iter().map(String::as_str),
             ),
-            arguments: f.arguments.unwrap_or_default(),
+            arguments: f.arguments.unwrap_or_default().into_owned(),
         });
     }
     Some(Response {
-        id: w.id,
-        model: w.model,
+        id: w.id.into_owned(),
+        model: w.model.into_owned(),
         parts,
         finish,
         usage: w.usage.map(|u| u.normalise()),
@@ -204,8 +207,8 @@ impl StreamDecoder {
         if !self.started {
             self.started = true;
             out.push(Event::Start {
-                id: w.id.clone(),
-                model: w.model.clone(),
+                id: w.id.clone().into_owned(),
+                model: w.model.clone().into_owned(),
             });
         }
         for c in w.choices.into_iter().take(1) {
@@ -215,14 +218,20 @@ impl StreamDecoder {
                     Some(Open::Thinking(i)) => i,
                     _ => self.open(Open::Thinking, out),
                 };
-                out.push(Event::ThinkingDelta { index, text: r });
+                out.push(Event::ThinkingDelta {
+                    index,
+                    text: r.into_owned(),
+                });
             }
             if let Some(t) = d.content.filter(|t| !t.is_empty()) {
                 let index = match self.open {
                     Some(Open::Text(i)) => i,
                     _ => self.open(Open::Text, out),
                 };
-                out.push(Event::TextDelta { index, text: t });
+                out.push(Event::TextDelta {
+                    index,
+                    text: t.into_owned(),
+                });
             }
             for (k, call) in d.tool_calls.into_iter().enumerate() {
                 let n = call.index.unwrap_or(k);
@@ -240,7 +249,7 @@ impl StreamDecoder {
                         self.calls.push((n, b));
                         out.push(Event::ToolStart {
                             index: b,
-                            id: call.id.unwrap_or_else(|| format!("call_{b}")),
+                            id: call.id.map_or_else(|| format!("call_{b}"), Cow::into_owned),
                             name: names::restore(
                                 f.name.as_deref().unwrap_or(""),
                                 self.tools.iter().map(String::as_str),
@@ -252,7 +261,7 @@ impl StreamDecoder {
                 if let Some(a) = f.arguments.filter(|a| !a.is_empty()) {
                     out.push(Event::ToolArgs {
                         index: block,
-                        fragment: a,
+                        fragment: a.into_owned(),
                     });
                 }
             }

@@ -33,16 +33,30 @@ pub fn list(state: &AppState, p: &Principal) -> Resp {
                     "input_per_1m": null,
                     "output_per_1m": null,
                     "per_call": display::show(price.quota(Usage::default()), money),
+                    "cache_read_per_1m": null,
+                    "cache_write_per_1m": null,
                 }),
                 Price::Ratio { .. } => {
                     let of = |prompt, completion| {
                         display::show(price.quota(Usage::new(prompt, completion)), money)
+                    };
+                    // A million input tokens all read from, or all written to, the cache.
+                    let cached = |read: bool| {
+                        let mut u = Usage::new(MILLION, 0);
+                        if read {
+                            u.cache_read = MILLION;
+                        } else {
+                            u.cache_write_5m = MILLION;
+                        }
+                        display::show(price.quota(u), money)
                     };
                     json!({
                         "model": m,
                         "billing": "tokens",
                         "input_per_1m": of(MILLION, 0),
                         "output_per_1m": of(0, MILLION),
+                        "cache_read_per_1m": cached(true),
+                        "cache_write_per_1m": cached(false),
                         "per_call": null,
                     })
                 }
@@ -57,6 +71,10 @@ pub fn list(state: &AppState, p: &Principal) -> Resp {
                     json!(pr.completion_ratio.get(m).copied().unwrap_or(1.0));
                 item["group_ratio"] = json!(pr.group_ratio.get(&group).copied().unwrap_or(1.0));
                 item["model_price_usd"] = json!(pr.model_price.get(m));
+                let cache = pr.cache(m);
+                item["cache_read_ratio"] = json!(cache.read);
+                item["cache_write_ratio"] = json!(cache.write_5m);
+                item["cache_write_1h_ratio"] = json!(cache.write_1h);
                 item["unpriced"] =
                     json!(!pr.model_ratio.contains_key(m) && !pr.model_price.contains_key(m));
             }

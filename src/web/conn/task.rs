@@ -81,6 +81,12 @@ pub fn spawn<H, F>(
                     }
                 }
                 () = track.evict.notified(), if drop_at.is_none() => {
+                    // Chosen because it was idle, and the registry no longer counts it: its
+                    // descriptor goes back now, so a burst of newcomers cannot hold evicted
+                    // descriptors past the cap. A request that began since may finish.
+                    if track.busy.load(Ordering::SeqCst) == 0 {
+                        break;
+                    }
                     conn.as_mut().graceful_shutdown();
                     drop_at = Some(Instant::now() + CLOSE_GRACE);
                 }

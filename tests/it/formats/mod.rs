@@ -5,6 +5,7 @@
 mod billing;
 mod conversions;
 mod errors;
+mod lifecycle;
 mod sdk;
 mod streams;
 
