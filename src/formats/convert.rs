@@ -32,7 +32,7 @@ enum Decoder {
 enum Encoder {
     OpenAi(openai::client_answer::StreamEncoder),
     Anthropic(anthropic::client_answer::StreamEncoder),
-    Responses(responses::client_answer::StreamEncoder),
+    Responses(responses::client_stream::StreamEncoder),
 }
 
 /// Most generated text kept for a local count when upstream reports no usage.
@@ -77,7 +77,7 @@ impl StreamConverter {
                     anthropic::client_answer::StreamEncoder::new(&info.model, info.input_estimate),
                 ),
                 Format::Responses => Encoder::Responses(
-                    responses::client_answer::StreamEncoder::new(&info.model, info.created),
+                    responses::client_stream::StreamEncoder::new(&info.model, info.created),
                 ),
             },
             events: Vec::new(),

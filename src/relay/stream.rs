@@ -347,7 +347,7 @@ fn error_event(format: Format, message: &str, kind: &str, code: &str) -> Bytes {
         }
         Format::Responses => {
             let mut out = Vec::new();
-            crate::formats::responses::client_answer::error_event(message, code, &mut out);
+            crate::formats::responses::client_stream::error_event(message, code, &mut out);
             Bytes::from(out)
         }
     }

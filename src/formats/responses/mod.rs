@@ -6,6 +6,7 @@
 
 pub mod client_answer;
 pub mod client_request;
+pub mod client_stream;
 pub mod upstream_answer;
 
 #[cfg(test)]
