@@ -29,7 +29,7 @@ pub enum Format {
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
     /// OpenAI Responses (`/v1/responses`): what an `openai` channel speaks to a Responses
-    /// client unless the channel is marked as having no Responses API ([`Format::of_channel`]).
+    /// client (`relay::convert::upstream_format`); never a kind's own format.
     Responses,
 }
 

@@ -39,7 +39,10 @@ pub fn upstream_format(channel: &ChannelRow, client: Format) -> Format {
     }
 }
 
-/// Whether an OpenAI-shaped channel has the Responses API.
+/// Whether an OpenAI-shaped channel has the Responses API. Every `openai` channel is taken to
+/// have it: the per-channel mark for an OpenAI-compatible server with chat/completions only
+/// belongs in the channel settings the `azure` work adds (`settings.responses_api`), and is
+/// read here once they exist.
 pub fn has_responses_api(_channel: &ChannelRow) -> bool {
     true
 }

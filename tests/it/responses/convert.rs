@@ -1,5 +1,4 @@
-//! A Responses client on a chat-only channel (anthropic here; an openai channel without the
-//! Responses API in `billing.rs`): converted through the model, the answer a `response`
+//! A Responses client on a chat-only channel (anthropic): converted through the model, the answer a `response`
 //! object, the stream Responses events in order, tool turns and reasoning kept across them.
 
 use super::{anthropic_channel, event_types, priced, responses, sse, usage_row};

@@ -1,6 +1,7 @@
 //! OpenAI Responses clients (`/v1/responses`) over real HTTP: passthrough to an openai
-//! channel, conversion for chat-only channels (anthropic, and openai channels without the
-//! Responses API), streamed and not; refusals; billing exactness and a race; stored responses
+//! channel, conversion for chat-only channels (anthropic; the chat upstream's side of the
+//! conversion is in src/formats/responses/tests.rs), streamed and not; refusals; billing
+//! exactness and a race; stored responses
 //! read and deleted through the channel that made them; the official `openai` Python SDK.
 
 mod billing;
