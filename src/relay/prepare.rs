@@ -304,7 +304,11 @@ impl Prepared {
         o: &RelayOptions,
     ) -> Result<Bytes, ApiError> {
         let mapped = channel.model_mapping.get(&self.model);
+        // Only an Anthropic request's counting shape is its OpenAI body: a Responses request's
+        // is read leniently (for a passthrough's count), so its conversion decodes it strictly
+        // below and refuses what a chat upstream cannot do.
         if upstream == Format::OpenAiChat
+            && self.client == Format::Anthropic
             && let Some(cd) = &self.count_doc
         {
             // Made once in `prepare` (for the token count), the limit written in `set_limit`.
