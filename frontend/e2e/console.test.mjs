@@ -320,6 +320,36 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
     assertClean(problems, 'plain user', { allowHttp: ['/api/channels'] });
   });
 
+  test('channels: an Azure channel with two keys, made in the form, shows its kind and key count and passes its test with both', { timeout: T }, async (t) => {
+    const base = ctx.sluice.baseUrl;
+    const { page, problems } = await openPage(ctx.browser, t, { baseUrl: base });
+    await signIn(page, base, 'root', NEW_ROOT_PASSWORD, { problems });
+    await goTo(page, problems, 'Channels');
+    await page.getByRole('button', { name: 'New channel' }).click();
+    const form = page.getByRole('dialog', { name: 'New channel' });
+    await form.getByLabel('Name', { exact: true }).fill('azure east');
+    await form.getByLabel('Kind').selectOption('azure');
+    // The mock's Azure mode is its root: the resource endpoint.
+    await form.getByLabel('Base URL').fill(ctx.mock.baseUrl);
+    await form.getByLabel('API version').fill('2025-04-01-preview');
+    await form.getByLabel('Upstream API keys').fill('azure-key-one-0001\n azure-key-two-0002 \n');
+    await form.getByLabel('Models', { exact: true }).fill('gpt-4o-mini');
+    await form.getByRole('button', { name: 'Create channel' }).click();
+    await form.waitFor({ state: 'hidden' });
+    const row = page.locator('tr', { hasText: 'azure east' });
+    await row.getByText('Azure OpenAI').waitFor();
+    await row.getByText('2 keys').waitFor();
+    const made = (await call(base, 'GET', '/api/channels', { token: ctx.token })).json.find((c) => c.name === 'azure east');
+    assert.deepEqual(made.settings, { api_version: '2025-04-01-preview' });
+    assert.deepEqual(made.keys.map((k) => k.fingerprint), ['…0001', '…0002']);
+    await row.getByRole('button', { name: 'Test: azure east' }).click();
+    await row.getByText('Passed').waitFor();
+    // Neither key is ever on the page.
+    const html = await page.content();
+    assert.ok(!html.includes('azure-key-one-0001') && !html.includes('azure-key-two-0002'));
+    assertClean(problems, 'azure channel');
+  });
+
   test('every page, in English and Chinese, light and dark', { timeout: 10 * T }, async (t) => {
     await everyPage(ctx, t, NEW_ROOT_PASSWORD);
   });

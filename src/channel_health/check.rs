@@ -7,6 +7,7 @@ use crate::store::channels::ChannelRow;
 use crate::upstream::{Endpoint, SendError, providers};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Most of an upstream answer read for a test: enough for an error message.
@@ -54,9 +55,17 @@ pub fn model_for(channel: &ChannelRow, requested: Option<String>) -> Option<Stri
         .or_else(|| channel.models.first().cloned())
 }
 
-/// Sends one `max_tokens: 1` chat request for `model` to the channel and times the whole answer.
-pub async fn run<H: Host>(state: &H, channel: &ChannelRow, model: &str) -> TestRun {
+/// Sends one `max_tokens: 1` chat request for `model` to the channel with its key `key`
+/// (an index into its keys) and times the whole answer.
+pub async fn run<H: Host>(state: &H, channel: &ChannelRow, key: usize, model: &str) -> TestRun {
     let started = Instant::now();
+    let Some(secret) = channel.keys.secret(key) else {
+        return TestRun::failed(
+            Outcome::Connect,
+            started,
+            "the channel has no such key".into(),
+        );
+    };
     let Some(provider) = providers::get(&channel.kind) else {
         return TestRun::failed(
             Outcome::Connect,
@@ -74,7 +83,13 @@ pub async fn run<H: Host>(state: &H, channel: &ChannelRow, model: &str) -> TestR
         "max_tokens": 1,
         "stream": false,
     });
-    let req = match provider.build_request(channel, Endpoint::Chat, Bytes::from(body.to_string())) {
+    let req = match provider.build_request(
+        channel,
+        secret,
+        upstream_model,
+        Endpoint::Chat,
+        Bytes::from(body.to_string()),
+    ) {
         Ok(r) => r,
         Err(e) => return TestRun::failed(Outcome::Connect, started, e.to_string()),
     };
@@ -130,7 +145,46 @@ pub async fn run<H: Host>(state: &H, channel: &ChannelRow, model: &str) -> TestR
         error.push_str(": ");
         error.push_str(&m);
     }
-    TestRun::failed(outcome, started, clean(&error, channel.api_key.expose()))
+    TestRun::failed(outcome, started, clean(&error, &channel.api_key))
+}
+
+/// Keys tested at once: a channel with many keys is tested in about the time of a few, without
+/// flooding its upstream.
+const KEYS_AT_ONCE: usize = 8;
+
+/// [`run`] with every key of the channel, a few at a time; `result[i]` is key `i`'s.
+pub async fn run_keys<H: Host>(state: &Arc<H>, channel: &ChannelRow, model: &str) -> Vec<TestRun> {
+    let n = channel.keys.len();
+    let row = Arc::new(channel.clone());
+    let mut runs: Vec<Option<TestRun>> = vec![None; n];
+    let mut todo = (0..n).rev().collect::<Vec<_>>();
+    let mut set = tokio::task::JoinSet::new();
+    loop {
+        while set.len() < KEYS_AT_ONCE
+            && let Some(key) = todo.pop()
+        {
+            let (state, row, model) = (state.clone(), row.clone(), model.to_string());
+            set.spawn(async move { (key, run(&*state, &row, key, &model).await) });
+        }
+        let Some(done) = set.join_next().await else {
+            break;
+        };
+        if let Ok((key, r)) = done
+            && let Some(slot) = runs.get_mut(key)
+        {
+            *slot = Some(r);
+        }
+    }
+    runs.into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| TestRun {
+                ok: false,
+                outcome: Outcome::Connect,
+                latency_ms: 0,
+                error: Some("the test of this key did not finish".into()),
+            })
+        })
+        .collect()
 }
 
 /// OpenAI's `error.message` (or a bare `message`) from an error body.
@@ -143,11 +197,13 @@ fn upstream_message(body: &[u8]) -> Option<String> {
     Some(m.to_string())
 }
 
-/// Shortened, on one line, and without the channel's secret should upstream echo it back.
-fn clean(message: &str, secret: &str) -> String {
+/// Shortened, on one line, and without any of the channel's keys should upstream echo one back.
+fn clean(message: &str, secret: &crate::secret::Secret) -> String {
     let mut m = message.replace(['\n', '\r'], " ");
-    if secret.len() >= 4 && m.contains(secret) {
-        m = m.replace(secret, "[channel key]");
+    for key in crate::store::channel_keys::split(secret) {
+        if key.len() >= 4 && m.contains(key) {
+            m = m.replace(key, "[channel key]");
+        }
     }
     if m.chars().count() > MAX_ERROR_CHARS {
         m = m.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…";
@@ -166,8 +222,10 @@ mod tests {
             Some("Incorrect API key".into())
         );
         assert_eq!(upstream_message(b"<html>"), None);
-        let m = clean("bad key sk-secret-1\nagain", "sk-secret-1");
-        assert_eq!(m, "bad key [channel key] again");
-        assert_eq!(clean(&"x".repeat(500), "k").chars().count(), 301);
+        let keys = crate::secret::Secret::new("sk-secret-1\nsk-secret-2");
+        let m = clean("bad key sk-secret-1\nagain, sk-secret-2", &keys);
+        assert_eq!(m, "bad key [channel key] again, [channel key]");
+        let k = crate::secret::Secret::new("k");
+        assert_eq!(clean(&"x".repeat(500), &k).chars().count(), 301);
     }
 }

@@ -12,6 +12,7 @@
 //! a passing test turns back on only a channel the health checks turned off.
 
 pub mod check;
+pub mod keys;
 pub mod scheduler;
 pub mod tracker;
 
@@ -92,6 +93,8 @@ pub struct TestReport {
     pub error: Option<String>,
     /// The channel's status after the test (a test may have turned it off or back on).
     pub channel_status: ChannelStatus,
+    /// Each key's result, by fingerprint, in the order of the channel's keys.
+    pub keys: Vec<keys::KeyTest>,
 }
 
 /// The relay's report of one upstream attempt. Decides in memory; a disable is applied by a
@@ -116,7 +119,7 @@ pub fn report<H: Host>(state: &Arc<H>, channel_id: i64, outcome: Outcome) {
             reason: trip.reason,
             status: trip.status,
         };
-        match apply(&*state, channel_id, Some(change), None).await {
+        match apply(&*state, channel_id, Some(change), None, Default::default()).await {
             Ok(_) => {}
             // Deleted while its last requests were answered: nothing to turn off.
             Err(e) if e.is_not_found() => state.channel_health().tracker.reset(channel_id),
@@ -128,8 +131,9 @@ pub fn report<H: Host>(state: &Arc<H>, channel_id: i64, outcome: Outcome) {
     }));
 }
 
-/// Tests one channel now: records the result on it, and turns it off (a listed status, or the
-/// error rate) or back on (a pass, when it was turned off automatically) as the options say.
+/// Tests one channel now, with each of its keys: records the result on it, turns a key off
+/// (a listed status) or back on (a pass), and the channel off (no key left, or the error
+/// rate) or back on (a pass, when it was turned off automatically) as the options say.
 pub async fn test_channel<H: Host>(
     state: &Arc<H>,
     id: i64,
@@ -141,11 +145,19 @@ pub async fn test_channel<H: Host>(
         .await
         .map_err(|e| not_found(e, id))?;
     let model = check::model_for(&row, model).ok_or(TestError::NoModel)?;
-    let run = check::run(&**state, &row, &model).await;
+    let runs = check::run_keys(state, &row, &model).await;
     let h = state.channel_health();
     let opts = state.catalog().options().channel.clone();
     let now = crate::util::now_secs();
-    let trip = h.tracker.observe(id, run.outcome, now, &opts);
+    let mut trip = None;
+    for run in &runs {
+        trip = trip.or(h.tracker.observe(id, run.outcome, now, &opts));
+    }
+    let tested = keys::tested(&row, &runs, &model, &opts, now);
+    // The run that speaks for the channel: the first pass, else the last failure.
+    let Some(run) = runs.iter().find(|r| r.ok).or(runs.last()).cloned() else {
+        return Err(TestError::NoModel);
+    };
     let change = if run.ok {
         h.stats.tests_passed.fetch_add(1, Relaxed);
         (row.status() == ChannelStatus::AutoDisabled && opts.auto_enable).then(|| Change::Enable {
@@ -153,19 +165,22 @@ pub async fn test_channel<H: Host>(
         })
     } else {
         h.stats.tests_failed.fetch_add(1, Relaxed);
-        trip.map(|t| Change::Disable {
-            reason: format!("a test with {model} failed: {}", t.reason),
-            status: t.status,
+        let by_keys = tested.every_key_off.clone().map(|r| (r, run.http_status()));
+        let by_rate = trip.as_ref().map(|t| (t.reason.clone(), t.status));
+        by_keys.or(by_rate).map(|(reason, status)| Change::Disable {
+            reason: format!("a test with {model} failed: {reason}"),
+            status,
         })
     };
+    let error = tested.error.clone().or(run.error.clone());
     let record = TestRecord {
         ok: run.ok,
         http_status: run.http_status(),
         latency_ms: run.latency_ms,
         tested_at: now,
-        error: run.error.clone(),
+        error: error.clone(),
     };
-    let after = match apply(&**state, id, change, Some(record)).await {
+    let after = match apply(&**state, id, change, Some(record), tested.changes).await {
         Ok(r) => r,
         Err(e) => {
             h.tracker.reset(id);
@@ -178,8 +193,9 @@ pub async fn test_channel<H: Host>(
         ok: run.ok,
         status: run.http_status(),
         latency_ms: run.latency_ms,
-        error: run.error,
+        error,
         channel_status: after.status(),
+        keys: tested.views,
     })
 }
 
@@ -199,12 +215,13 @@ async fn apply<H: Host>(
     id: i64,
     change: Option<Change>,
     test: Option<TestRecord>,
+    key_changes: keys::KeyChanges,
 ) -> Result<ChannelRow, StoreError> {
     let now = crate::util::now_secs();
     let request_id = crate::logging::current_request_id();
     let c2 = change.clone();
     let rid = request_id.clone();
-    let (row, changed) = state
+    let (row, changed, keys_changed) = state
         .store()
         .writer
         .exec(move |c| {
@@ -212,7 +229,7 @@ async fn apply<H: Host>(
                 channels::record_test(c, id, t)?;
             }
             let (changed, status, what) = match &c2 {
-                None => return Ok((channels::get(c, id)?, false)),
+                None => (false, None, String::new()),
                 Some(Change::Disable { reason, status }) => (
                     channels::set_auto_disabled(c, id, reason, now)?,
                     *status,
@@ -224,6 +241,10 @@ async fn apply<H: Host>(
                     format!("re-enabled: {reason}"),
                 ),
             };
+            let name = channels::get(c, id)?.fields.name;
+            // A key's own row only when the channel's status did not change with it: the
+            // channel's row says it (a one-key channel's refusal is one disable, as before).
+            let keys_changed = key_changes.apply(c, id, &name, &rid, now, !changed)?;
             let row = channels::get(c, id)?;
             if changed {
                 crate::store::logs::insert(
@@ -239,11 +260,13 @@ async fn apply<H: Host>(
                     },
                 )?;
             }
-            Ok((row, changed))
+            Ok((row, changed, keys_changed))
         })
         .await?;
     let h = state.channel_health();
-    if changed && let Err(e) = state.catalog().reload_channels().await {
+    if (changed || keys_changed)
+        && let Err(e) = state.catalog().reload_channels().await
+    {
         log::error!("reloading the channels after a channel status change failed: {e}");
     }
     if change.is_some() {

@@ -1,7 +1,8 @@
 //! The in-memory error window per channel, fed by every upstream attempt. It decides, without
-//! touching SQLite, when a channel should be turned off: at once on a status the admin listed
-//! (the upstream refused the channel's credentials), or when errors over a sliding window pass
-//! the threshold after enough requests — never on one transient error.
+//! touching SQLite, when a channel should be turned off: when errors over a sliding window pass
+//! the threshold after enough requests — never on one transient error. A status the admin
+//! listed (upstream refused a key) turns off that key instead ([`super::keys`]), and the
+//! channel once every key is off; here it only counts as an error.
 
 use crate::settings::channel::ChannelOptions;
 use parking_lot::{Mutex, RwLock};
@@ -122,16 +123,6 @@ impl Tracker {
         if !opts.auto_disable || w.tripped || !error {
             return None;
         }
-        if let Outcome::Status(s) = outcome
-            && opts.disable_statuses.contains(&s)
-        {
-            w.tripped = true;
-            return Some(Trip {
-                channel_id,
-                reason: format!("upstream answered {}", describe_status(s)),
-                status: Some(s),
-            });
-        }
         let (requests, errors) = w.totals();
         let rate = errors as f64 / requests as f64;
         if requests >= u64::from(opts.error_rate_min_requests) && rate > opts.error_rate_threshold {
@@ -192,15 +183,21 @@ mod tests {
     }
 
     #[test]
-    fn a_listed_status_trips_at_once_and_only_once() {
+    fn a_listed_status_counts_as_an_error_but_trips_only_by_the_rate() {
+        // Turning a key (and a channel with no key left) off is the keys' business.
         let t = Tracker::default();
-        let trip = t.observe(1, Outcome::Status(401), 100, &opts()).unwrap();
-        assert_eq!(trip.status, Some(401));
-        assert!(trip.reason.contains("401 Unauthorized"), "{}", trip.reason);
         assert_eq!(t.observe(1, Outcome::Status(401), 100, &opts()), None);
-        assert!(t.observe(2, Outcome::Status(403), 100, &opts()).is_some());
-        t.reset(1);
-        assert!(t.observe(1, Outcome::Status(401), 101, &opts()).is_some());
+        assert_eq!(t.counts(1, 100, 300), (1, 1));
+        for i in 0..8 {
+            assert_eq!(t.observe(1, Outcome::Status(403), 101 + i, &opts()), None);
+        }
+        let trip = t.observe(1, Outcome::Status(401), 110, &opts()).unwrap();
+        assert!(trip.reason.contains("10 of the last 10"), "{}", trip.reason);
+        assert_eq!(
+            t.observe(1, Outcome::Status(401), 111, &opts()),
+            None,
+            "once"
+        );
     }
 
     #[test]

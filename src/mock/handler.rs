@@ -235,7 +235,7 @@ impl<'de> Deserialize<'de> for Inputs {
     }
 }
 
-type Reply = Result<Response<MockBody>, std::io::Error>;
+pub(super) type Reply = Result<Response<MockBody>, std::io::Error>;
 
 /// Where a `/v1` request goes.
 enum Route {
@@ -271,6 +271,9 @@ impl Route {
 
 pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     let path = req.uri().path();
+    if path.starts_with("/openai/") {
+        return super::azure::handle(state, req).await;
+    }
     if !path.starts_with("/v1/") {
         return Ok(error(StatusCode::NOT_FOUND, render::ERROR_404));
     }
@@ -308,8 +311,10 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     state.record(RawRequest {
         method,
         path,
+        query: None,
         authorization,
         anthropic,
+        api_key: None,
         body: body.clone(),
     });
     match route {
@@ -332,7 +337,7 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
 }
 
 /// A completion (`kind` set) or an embeddings answer (`kind` None).
-async fn respond(
+pub(super) async fn respond(
     state: &Arc<State>,
     body: &[u8],
     kind: Option<Kind>,
@@ -456,7 +461,7 @@ fn error(status: StatusCode, body: &'static str) -> Response<MockBody> {
     json(status, Bytes::from_static(body.as_bytes()))
 }
 
-fn json(status: StatusCode, body: Bytes) -> Response<MockBody> {
+pub(super) fn json(status: StatusCode, body: Bytes) -> Response<MockBody> {
     let mut res = Response::new(MockBody::full(body));
     *res.status_mut() = status;
     res.headers_mut().insert(

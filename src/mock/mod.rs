@@ -57,12 +57,21 @@
 //!   `max_completion_tokens` are set, as OpenAI answers;
 //! - anything else: the normal answer; the response's `model` echoes the requested one.
 //!
+//! # Azure mode
+//! Under `/openai/` the mock is an Azure OpenAI resource (see [`azure`]'s module docs):
+//! `POST /openai/deployments/{deployment}/{chat/completions|completions|embeddings}` with
+//! `?api-version=` (else Azure's 404 "Resource not found"), or `POST /openai/v1/{…}` without
+//! it; the key in the `api-key` header (else Azure's 401). The deployment name stands for the
+//! model (its `mock-*` markers apply); the answers are the ones above. These calls count and
+//! are recorded like `/v1` ones.
+//!
 //! # Behaviour by key
 //! `mock-key-<status>` in the bearer key (e.g. `sk-mock-key-401`) makes every completion and
 //! embeddings call with that key answer that error status (400–599), whatever the model: a
 //! channel with a bad key, which recovers once its key is edited.
 
 mod anthropic;
+mod azure;
 mod body;
 mod handler;
 mod render;
@@ -100,9 +109,13 @@ pub struct MockUpstream {
 pub struct RecordedRequest {
     pub method: String,
     pub path: String,
+    /// The query string (Azure's `api-version=…`), when there was one.
+    pub query: Option<String>,
     pub authorization: Option<String>,
     /// `x-api-key`, `anthropic-version` and `anthropic-beta`, when sent.
     pub anthropic: Vec<(String, String)>,
+    /// Azure's `api-key` header.
+    pub api_key: Option<String>,
     /// The request body as JSON; `Null` if it was not JSON (or empty).
     pub body: serde_json::Value,
     /// The body's bytes as they came (a key sent twice shows here, not in `body`).
@@ -113,8 +126,10 @@ pub struct RecordedRequest {
 struct RawRequest {
     method: http::Method,
     path: String,
+    query: Option<String>,
     authorization: Option<http::HeaderValue>,
     anthropic: Vec<(String, String)>,
+    api_key: Option<http::HeaderValue>,
     body: Bytes,
 }
 
@@ -123,11 +138,16 @@ impl RawRequest {
         RecordedRequest {
             method: self.method.as_str().to_owned(),
             path: self.path.clone(),
+            query: self.query.clone(),
             authorization: self
                 .authorization
                 .as_ref()
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
             anthropic: self.anthropic.clone(),
+            api_key: self
+                .api_key
+                .as_ref()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
             body: serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null),
             raw: self.body.clone(),
         }
@@ -181,6 +201,11 @@ impl MockUpstream {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, the endpoint an Azure client or an azure channel is given.
+    pub fn azure_endpoint(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// `http://127.0.0.1:PORT/v1`, the base URL a client or a gateway channel is given.

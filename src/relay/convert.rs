@@ -28,8 +28,8 @@ pub fn call_info(p: &Prepared) -> CallInfo {
 }
 
 /// The format a channel is spoken to in, for a client of `client`'s format: its kind's,
-/// except that an `openai` channel serves a Responses client natively (passthrough to its
-/// `/v1/responses`) unless it is marked as having no Responses API.
+/// except that an OpenAI-shaped channel with the Responses API serves a Responses client
+/// natively (passthrough to its `/v1/responses`).
 pub fn upstream_format(channel: &ChannelRow, client: Format) -> Format {
     let native = Format::of_kind(&channel.kind).unwrap_or(Format::OpenAiChat);
     if client == Format::Responses && native == Format::OpenAiChat && has_responses_api(channel) {
@@ -39,10 +39,8 @@ pub fn upstream_format(channel: &ChannelRow, client: Format) -> Format {
     }
 }
 
-/// Whether an OpenAI-shaped channel has the Responses API. Every `openai` channel is taken to
-/// have it: the per-channel mark for an OpenAI-compatible server with chat/completions only
-/// belongs in the channel settings the `azure` work adds (`settings.responses_api`), and is
-/// read here once they exist.
-pub fn has_responses_api(_channel: &ChannelRow) -> bool {
-    true
+/// Whether an OpenAI-shaped channel has the Responses API: its `settings.responses_api`
+/// (an openai channel has it unless marked `false`; an azure one on the v1 route only).
+pub fn has_responses_api(channel: &ChannelRow) -> bool {
+    channel.settings.responses_api(&channel.kind)
 }

@@ -11,6 +11,7 @@
 //! nothing: upstream is still read to the end and the call is charged and logged.
 
 mod answer;
+mod attempts;
 mod convert;
 mod count;
 mod dashboard;
@@ -175,10 +176,8 @@ async fn relay(
         retries + 1,
     );
     if channels.is_empty() {
-        return Err(ApiError::ModelNotFound(format!(
-            "no channel serves model {:?} for your group; ask an admin to add one",
-            prepared.model
-        )));
+        // Served when prepare looked, gone since (a channel turned off meanwhile).
+        return Err(route::model_not_found(&prepared.model));
     }
     let mut call = Call {
         state: state.clone(),
@@ -247,7 +246,10 @@ async fn attempt_all(
     let _in_flight = state.relays.enter();
     let mut cut = state.cut.subscribe();
     let mut failures: Vec<Failure> = Vec::new();
-    for channel in &channels {
+    // Each channel's usable keys, this call's turn first: a refused key moves the call on to the
+    // channel's next key (each at most once), any other failure to the next channel.
+    let mut attempts = attempts::Attempts::new(&channels);
+    while let Some((channel, key)) = attempts.next(&mut failures) {
         let Some(provider) = providers::get(&channel.kind) else {
             failures.push(Failure {
                 channel_id: channel.id,
@@ -255,6 +257,7 @@ async fn attempt_all(
                 status: None,
                 timeout: false,
             });
+            attempts.next_channel();
             continue;
         };
         // The channel's format: the same as the client's is passed through, another converted
@@ -268,6 +271,7 @@ async fn attempt_all(
                 status: None,
                 timeout: false,
             });
+            attempts.next_channel();
             continue;
         }
         let body = match p.body_for(channel, upstream, &state.catalog.options().relay) {
@@ -280,7 +284,8 @@ async fn attempt_all(
         } else {
             Endpoint::Chat
         };
-        let req = match provider.build_request(channel, endpoint, body) {
+        let mapped = channel.model_mapping.get(&p.model).unwrap_or(&p.model);
+        let req = match provider.build_request(channel, key.secret, mapped, endpoint, body) {
             Ok(mut r) => {
                 if upstream == Format::Anthropic {
                     for (name, v) in &p.anthropic_headers {
@@ -296,6 +301,7 @@ async fn attempt_all(
                     status: None,
                     timeout: false,
                 });
+                attempts.next_channel();
                 continue;
             }
         };
@@ -341,17 +347,21 @@ async fn attempt_all(
                     what: e.to_string(),
                     status: None,
                 });
+                attempts.next_channel();
                 continue;
             }
         };
         cm.ttfb.observe(sent.elapsed());
         let status = resp.status();
-        // Every answer feeds the channel's error window (auth failures may turn it off).
+        // Every answer feeds the channel's error window; a refusal turns off the key.
         health::report(
             &call.state,
             channel.id,
             health::Outcome::Status(status.as_u16()),
         );
+        if status.is_client_error() {
+            health::keys::key_refused(&call.state, channel, key.index, status.as_u16());
+        }
         let retryable = status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::UNAUTHORIZED
@@ -359,19 +369,23 @@ async fn attempt_all(
         if retryable {
             cm.failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let fp = channel.keys.fingerprint(key.index).unwrap_or("");
             log::warn!(
-                "channel {} ({}) answered {status}",
+                "channel {} ({}) answered {status} (key {fp})",
                 channel.id,
                 channel.name
             );
             failures.push(Failure {
                 channel_id: channel.id,
-                what: format!("upstream answered {status}"),
+                what: format!("upstream answered {status} (key {fp})"),
                 status: Some(status),
                 timeout: false,
             });
             // Drop the body: the pooled connection is reused only if fully read, but an
             // error body is not worth waiting for.
+            if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+                attempts.next_channel();
+            }
             continue;
         }
         let ttfb = call.started.elapsed();

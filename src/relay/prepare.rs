@@ -107,6 +107,7 @@ pub fn prepare(
             "this API key may not use model {model:?}"
         )));
     }
+    super::route::ensure_served(&state.catalog.channels(), &model, &caller.user.group)?;
     let price = state
         .catalog
         .options()

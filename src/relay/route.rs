@@ -2,6 +2,7 @@
 //! serve the model in the caller's group, highest priority first, weighted random order inside
 //! a priority.
 
+use crate::error::ApiError;
 use crate::store::channels::ChannelRow;
 use rand::Rng;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ pub fn candidates(
 ) -> Vec<Arc<ChannelRow>> {
     let mut eligible: Vec<&Arc<ChannelRow>> = channels
         .iter()
-        .filter(|c| c.routable() && serves(c, model) && c.groups.iter().any(|g| g == group))
+        .filter(|c| eligible(c, model, group))
         .collect();
     eligible.sort_by_key(|c| std::cmp::Reverse(c.priority));
     let mut out = Vec::with_capacity(eligible.len().min(limit));
@@ -48,6 +49,33 @@ pub fn candidates(
     out
 }
 
+/// May a call for `model` from a caller in `group` go to this channel now?
+fn eligible(c: &ChannelRow, model: &str, group: &str) -> bool {
+    c.routable() && serves(c, model) && c.groups.iter().any(|g| g == group)
+}
+
+/// Checked before the price: a model that nothing serves is the client's mistake (OpenAI's
+/// 404 `model_not_found`), not a missing price (which only matters for a model that is served).
+pub fn ensure_served(
+    channels: &[Arc<ChannelRow>],
+    model: &str,
+    group: &str,
+) -> Result<(), ApiError> {
+    if channels.iter().any(|c| eligible(c, model, group)) {
+        Ok(())
+    } else {
+        Err(model_not_found(model))
+    }
+}
+
+/// The one error for a model no channel serves to the caller; every client format renders it
+/// (OpenAI's shape here, code `model_not_found`).
+pub fn model_not_found(model: &str) -> ApiError {
+    ApiError::ModelNotFound(format!(
+        "the model {model:?} does not exist or you do not have access to it: no channel serves it for your group; ask an admin to add one"
+    ))
+}
+
 /// Does the channel serve `model` (by name, or by a mapping from that name)?
 pub fn serves(c: &ChannelRow, model: &str) -> bool {
     c.models.iter().any(|m| m == model) || c.model_mapping.contains_key(model)
@@ -66,10 +94,10 @@ mod tests {
         models: &[&str],
         groups: &[&str],
     ) -> Arc<ChannelRow> {
-        Arc::new(ChannelRow {
+        Arc::new(ChannelRow::new(
             id,
-            created_at: 0,
-            fields: ChannelFields {
+            0,
+            ChannelFields {
                 kind: "openai".into(),
                 name: format!("c{id}"),
                 base_url: "http://x/v1".into(),
@@ -81,9 +109,10 @@ mod tests {
                 weight,
                 enabled: true,
                 test_model: None,
+                settings: Default::default(),
             },
-            health: Default::default(),
-        })
+            Default::default(),
+        ))
     }
 
     #[test]

@@ -127,17 +127,40 @@ pub async fn handle(
                 "the channel that created response {id:?} no longer exists"
             ))
         })?;
-    let mut url = format!("{}/responses/{id}", channel.base_url.trim_end_matches('/'));
+    // One of the channel's usable keys (a response is readable by any key of the provider
+    // account that created it).
+    let key = channel.keys.order().next().ok_or_else(|| {
+        ApiError::UpstreamFailed("the channel that created this response has no usable key".into())
+    })?;
+    let base = channel.base_url.trim_end_matches('/');
+    let (mut url, auth_name, auth) = if channel.kind == "azure" {
+        // Azure serves the Responses API on its v1 route.
+        let base = base.strip_suffix("/openai").unwrap_or(base);
+        let url = format!("{base}/openai/v1/responses/{id}");
+        (
+            url,
+            http::HeaderName::from_static("api-key"),
+            key.secret.expose().to_string(),
+        )
+    } else {
+        let url = format!("{base}/responses/{id}");
+        (
+            url,
+            header::AUTHORIZATION,
+            format!("Bearer {}", key.secret.expose()),
+        )
+    };
     if let Some(q) = query {
         url.push('?');
         url.push_str(&q);
     }
-    let auth = HeaderValue::from_str(&format!("Bearer {}", channel.api_key.expose()))
+    let mut auth = HeaderValue::from_str(&auth)
         .map_err(|_| ApiError::Internal("the channel's key is not a valid header".into()))?;
+    auth.set_sensitive(true);
     let upstream_req = http::Request::builder()
         .method(method.clone())
         .uri(url)
-        .header(header::AUTHORIZATION, auth)
+        .header(auth_name, auth)
         .header(header::ACCEPT, "application/json")
         .body(Full::new(Bytes::new()))
         .map_err(|e| ApiError::Internal(format!("the channel has an unusable base URL: {e}")))?;

@@ -2,10 +2,13 @@
 //! never returned in full by the API nor written to a log.
 
 use super::StoreError;
+use super::channel_keys::{self, KeyDisable, KeyRing, KeyView};
+pub use super::channel_settings::ChannelSettings;
 use crate::secret::Secret;
 use rusqlite::{Connection, Row, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A stored channel: its settable fields plus what the store assigns.
 #[derive(Debug, Clone)]
@@ -15,6 +18,9 @@ pub struct ChannelRow {
     pub fields: ChannelFields,
     /// What the health checks recorded; never set through the admin's create/update.
     pub health: Health,
+    /// The keys of `fields.api_key` as the relay takes them (round robin; see
+    /// [`channel_keys`]). Shared by clones, so every call sees the same turn.
+    pub keys: Arc<KeyRing>,
 }
 
 /// Whether a channel is routed, and who turned it off. The admin's switch (`enabled`) and the
@@ -47,6 +53,8 @@ pub struct Health {
     pub auto_disabled_reason: Option<String>,
     /// The last test, manual or scheduled.
     pub last_test: Option<TestRecord>,
+    /// Keys turned off because upstream refused them.
+    pub key_disables: Vec<KeyDisable>,
 }
 
 /// One channel test's result, as recorded on the channel.
@@ -61,6 +69,17 @@ pub struct TestRecord {
 }
 
 impl ChannelRow {
+    pub fn new(id: i64, created_at: i64, fields: ChannelFields, health: Health) -> ChannelRow {
+        let keys = Arc::new(KeyRing::new(&fields.api_key, &health.key_disables));
+        ChannelRow {
+            id,
+            created_at,
+            fields,
+            health,
+            keys,
+        }
+    }
+
     /// A manual disable wins over an automatic one: it is what the admin asked for.
     pub fn status(&self) -> ChannelStatus {
         if !self.enabled {
@@ -94,6 +113,11 @@ pub struct ChannelView<'a> {
     pub name: &'a str,
     pub base_url: &'a str,
     pub api_key: String,
+    /// Every key by its fingerprint, and whether the health checks turned it off.
+    pub keys: Vec<KeyView>,
+    pub key_count: usize,
+    pub keys_disabled: usize,
+    pub settings: &'a ChannelSettings,
     pub models: &'a [String],
     pub model_mapping: &'a BTreeMap<String, String>,
     pub groups: &'a [String],
@@ -116,7 +140,12 @@ pub struct ChannelView<'a> {
 impl ChannelRow {
     pub fn view(&self) -> ChannelView<'_> {
         let t = self.health.last_test.as_ref();
+        let keys = channel_keys::views(&self.api_key, &self.health.key_disables);
         ChannelView {
+            key_count: keys.len(),
+            keys_disabled: keys.iter().filter(|k| !k.enabled).count(),
+            keys,
+            settings: &self.settings,
             id: self.id,
             kind: &self.kind,
             name: &self.name,
@@ -143,7 +172,8 @@ impl ChannelRow {
 }
 
 const COLUMNS: &str = "id, kind, name, base_url, api_key, models, model_mapping, groups, priority, weight, enabled, created_at,
-    test_model, auto_disabled_at, auto_disabled_reason, test_status, test_http_status, test_latency_ms, tested_at, test_error";
+    test_model, auto_disabled_at, auto_disabled_reason, test_status, test_http_status, test_latency_ms, tested_at, test_error,
+    settings, key_disables";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
     let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
@@ -160,15 +190,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
         }),
         _ => None,
     };
-    Ok(ChannelRow {
-        health: Health {
-            auto_disabled_at: r.get(13)?,
-            auto_disabled_reason: r.get(14)?,
-            last_test,
-        },
-        id: r.get(0)?,
-        created_at: r.get(11)?,
-        fields: ChannelFields {
+    let health = Health {
+        auto_disabled_at: r.get(13)?,
+        auto_disabled_reason: r.get(14)?,
+        last_test,
+        key_disables: channel_keys::parse_disables(&json(21)?),
+    };
+    Ok(ChannelRow::new(
+        r.get(0)?,
+        r.get(11)?,
+        ChannelFields {
             kind: r.get(1)?,
             name: r.get(2)?,
             base_url: r.get(3)?,
@@ -180,8 +211,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
             weight: r.get(9)?,
             enabled: r.get(10)?,
             test_model: r.get(12)?,
+            settings: ChannelSettings::parse(&json(20)?),
         },
-    })
+        health,
+    ))
 }
 
 /// A new channel, already validated by the domain layer.
@@ -199,6 +232,8 @@ pub struct ChannelFields {
     pub enabled: bool,
     /// The model a channel test asks for; `None` = the first of `models`.
     pub test_model: Option<String>,
+    /// What only some kinds take (an azure channel's API version and route).
+    pub settings: ChannelSettings,
 }
 
 fn to_json<T: Serialize>(v: &T) -> String {
@@ -207,8 +242,8 @@ fn to_json<T: Serialize>(v: &T) -> String {
 
 pub fn insert(conn: &Connection, c: &ChannelFields, now: i64) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO channels (kind, name, base_url, api_key, models, model_mapping, groups, priority, weight, enabled, created_at, test_model)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO channels (kind, name, base_url, api_key, models, model_mapping, groups, priority, weight, enabled, created_at, test_model, settings)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             c.kind,
             c.name,
@@ -221,7 +256,8 @@ pub fn insert(conn: &Connection, c: &ChannelFields, now: i64) -> Result<i64, Sto
             c.weight,
             c.enabled,
             now,
-            c.test_model
+            c.test_model,
+            c.settings.to_json()
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -232,7 +268,7 @@ pub fn replace(conn: &Connection, id: i64, c: &ChannelFields) -> Result<(), Stor
     let n = conn.execute(
         "UPDATE channels SET kind = ?2, name = ?3, base_url = ?4, api_key = ?5, models = ?6,
             model_mapping = ?7, groups = ?8, priority = ?9, weight = ?10, enabled = ?11,
-            test_model = ?12
+            test_model = ?12, settings = ?13
          WHERE id = ?1",
         params![
             id,
@@ -246,13 +282,15 @@ pub fn replace(conn: &Connection, id: i64, c: &ChannelFields) -> Result<(), Stor
             c.priority,
             c.weight,
             c.enabled,
-            c.test_model
+            c.test_model,
+            c.settings.to_json()
         ],
     )?;
     if n == 0 {
         return Err(rusqlite::Error::QueryReturnedNoRows.into());
     }
-    Ok(())
+    // A key no longer held forgets its disable: given again later, it starts on.
+    channel_keys::prune(conn, id, &c.api_key)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<ChannelRow, StoreError> {
@@ -382,6 +420,7 @@ mod tests {
             weight: 1,
             enabled,
             test_model: None,
+            settings: ChannelSettings::default(),
         }
     }
 

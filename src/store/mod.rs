@@ -17,6 +17,8 @@
 //! The store knows nothing of HTTP; ids, timestamps and amounts come in from the domain code.
 
 pub mod anomalies;
+pub mod channel_keys;
+pub mod channel_settings;
 pub mod channel_stats;
 pub mod channels;
 pub mod checkpoint;

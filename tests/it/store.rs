@@ -106,3 +106,50 @@ fn a_v2_database_reconciles_and_is_rolled_up_after_migrating() {
     let options = store.read_blocking(sluice::settings::load).unwrap();
     assert!(options.pricing.allow_unpriced_models);
 }
+
+/// A V10 database's channels (one key each, no settings) read as before after V12: one key,
+/// none turned off, no settings; and a channel with several keys and azure settings
+/// round-trips.
+#[test]
+fn a_v10_channel_migrates_to_keys_and_settings() {
+    use sluice::store::channels;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v10.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        migrate::run_to(&mut conn, 10).unwrap();
+        conn.execute(
+            "INSERT INTO channels (kind, name, base_url, api_key, models, auto_disabled_at, auto_disabled_reason, created_at)
+             VALUES ('openai', 'old', 'http://x/v1', 'sk-old-key-000000042', '[\"m\"]', 5, 'upstream answered 401', 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let row = store.read_blocking(|c| channels::get(c, 1)).unwrap();
+    assert_eq!(row.name, "old");
+    assert_eq!(row.api_key.expose(), "sk-old-key-000000042");
+    assert_eq!(row.keys.len(), 1);
+    assert!(
+        !row.keys.all_down(),
+        "a V10 disable is the channel's, not a key's"
+    );
+    assert_eq!(row.health.auto_disabled_at, Some(5));
+    assert_eq!(row.settings, channels::ChannelSettings::default());
+    let view = serde_json::to_value(row.view()).unwrap();
+    assert_eq!(view["key_count"], 1);
+    assert_eq!(view["keys"][0]["fingerprint"], "…0042");
+    assert_eq!(view["settings"], serde_json::json!({}));
+
+    let mut f = row.fields.clone();
+    f.kind = "azure".into();
+    f.api_key = sluice::secret::Secret::new("k-one-000000000001\nk-two-000000000002");
+    f.settings = channels::ChannelSettings::parse(r#"{"api_version":"2025-04-01-preview"}"#);
+    store
+        .writer
+        .exec_blocking(move |c| channels::replace(c, 1, &f))
+        .unwrap();
+    let row = store.read_blocking(|c| channels::get(c, 1)).unwrap();
+    assert_eq!(row.keys.len(), 2);
+    assert_eq!(row.settings.api_version(), "2025-04-01-preview");
+}

@@ -78,6 +78,24 @@ export interface Channel {
   test_latency_ms: number | null;
   tested_at: number | null;
   test_error: string | null;
+  key_count: number;
+  keys_disabled: number;
+  keys: ChannelKey[];
+  settings: ChannelSettings;
+}
+
+/** One upstream key of a channel, by fingerprint (the key itself is never shown). */
+export interface ChannelKey {
+  fingerprint: string;
+  enabled: boolean;
+  disabled_at: number | null;
+  disabled_reason: string | null;
+}
+
+/** Settings only some kinds take (azure). */
+export interface ChannelSettings {
+  api_version?: string;
+  azure_route?: 'deployments' | 'v1';
 }
 
 export interface ChannelTestReport {
@@ -88,6 +106,7 @@ export interface ChannelTestReport {
   latency_ms: number;
   error?: string;
   channel_status: ChannelStatus;
+  keys: { fingerprint: string; ok: boolean; status: number | null; error?: string; enabled: boolean }[];
 }
 
 export interface ChannelTestRun {

@@ -1,6 +1,6 @@
-// Channels (admin): state with the reason a channel was turned off, priority and weight edited in
-// the row, models, last test; test one or all; create and edit with a write-only secret and a
-// model mapping editor; error rate and latency per channel since the server started.
+// Channels (admin): state with the reason a channel was turned off (and which of its keys are),
+// priority and weight edited in the row, models, last test; test one or all; create and edit
+// (channel-form.tsx); error rate and latency per channel since the server started.
 
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api';
@@ -8,206 +8,10 @@ import { dateTime, ms, num, pct } from '../lib/format';
 import { useLoad } from '../lib/hooks';
 import { t } from '../lib/i18n';
 import type { Channel, ChannelStat, ChannelTestReport, ChannelTestRun } from '../lib/types';
-import { Badge, Card, Checkbox, ConfirmDialog, Data, Dialog, ErrorNote, Field, Page, Pending } from '../components/ui';
+import { Badge, Card, ConfirmDialog, Data, Dialog, ErrorNote, Page, Pending } from '../components/ui';
+import { ChannelForm, emptyForm, formOf } from './channel-form';
 import { Pager, SearchBox, usePagedList } from '../components/list';
 import { forgetModels } from '../components/inputs';
-
-interface Form {
-  kind: string;
-  name: string;
-  base_url: string;
-  api_key: string;
-  models: string;
-  mapping: [string, string][];
-  groups: string;
-  priority: string;
-  weight: string;
-  test_model: string;
-  enabled: boolean;
-}
-
-function emptyForm(): Form {
-  return { kind: 'openai', name: '', base_url: '', api_key: '', models: '', mapping: [], groups: 'default', priority: '0', weight: '1', test_model: '', enabled: true };
-}
-
-function formOf(c: Channel): Form {
-  return {
-    kind: c.kind,
-    name: c.name,
-    base_url: c.base_url,
-    api_key: '',
-    models: c.models.join('\n'),
-    mapping: Object.entries(c.model_mapping),
-    groups: c.groups.join(', '),
-    priority: String(c.priority),
-    weight: String(c.weight),
-    test_model: c.test_model ?? '',
-    enabled: c.enabled,
-  };
-}
-
-const split = (s: string) =>
-  s
-    .split(/[\n,]/)
-    .map((x) => x.trim())
-    .filter(Boolean);
-
-type Errors = Partial<Record<keyof Form, string>>;
-
-function validate(f: Form, creating: boolean): Errors {
-  const m = t();
-  const e: Errors = {};
-  if (!f.name.trim()) e.name = m.errors.required;
-  try {
-    const u = new URL(f.base_url.trim());
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') e.base_url = m.channels.urlScheme;
-    else if (u.search) e.base_url = m.channels.urlQuery;
-  } catch {
-    e.base_url = m.channels.urlInvalid;
-  }
-  if (creating && !f.api_key.trim()) e.api_key = m.errors.required;
-  if (f.api_key && /\s/.test(f.api_key)) e.api_key = m.channels.keySpaces;
-  if (split(f.models).length === 0) e.models = m.channels.modelsRequired;
-  if (split(f.groups).length === 0) e.groups = m.errors.required;
-  if (!Number.isInteger(Number(f.priority)) || f.priority.trim() === '') e.priority = m.errors.invalidNumber;
-  if (!Number.isInteger(Number(f.weight)) || Number(f.weight) < 0 || f.weight.trim() === '') e.weight = m.errors.tooSmall('0');
-  if (f.mapping.some(([from, to]) => !from.trim() || !to.trim())) e.mapping = m.channels.mappingIncomplete;
-  return e;
-}
-
-function MappingEditor(props: { value: [string, string][]; onChange: (v: [string, string][]) => void; error?: string }) {
-  const m = t().channels;
-  const rows = props.value;
-  const set = (i: number, j: 0 | 1, v: string) => props.onChange(rows.map((r, k) => (k === i ? ((j === 0 ? [v, r[1]] : [r[0], v]) as [string, string]) : r)));
-  return (
-    <fieldset class="mapping">
-      <legend>{m.mapping}</legend>
-      <small class="hint">{m.mappingHint}</small>
-      {rows.map(([from, to], i) => (
-        <div class="row" key={i}>
-          <div class="field">
-            <label for={`map-from-${i}`}>{m.mapFrom}</label>
-            <input id={`map-from-${i}`} value={from} onInput={(e) => set(i, 0, e.currentTarget.value)} />
-          </div>
-          <div class="field">
-            <label for={`map-to-${i}`}>{m.mapTo}</label>
-            <input id={`map-to-${i}`} value={to} onInput={(e) => set(i, 1, e.currentTarget.value)} />
-          </div>
-          <div class="field">
-            <span class="sr-only">{t().common.actions}</span>
-            <button type="button" class="secondary small" onClick={() => props.onChange(rows.filter((_, k) => k !== i))} aria-label={m.removeMapping(String(i + 1))}>
-              {m.remove}
-            </button>
-          </div>
-        </div>
-      ))}
-      {props.error && (
-        <small class="field-error" role="alert">
-          {props.error}
-        </small>
-      )}
-      <div>
-        <button type="button" class="secondary small" onClick={() => props.onChange([...rows, ['', '']])}>
-          {m.addMapping}
-        </button>
-      </div>
-    </fieldset>
-  );
-}
-
-function ChannelForm(props: { initial: Form; channel?: Channel; onDone: () => void }) {
-  const m = t().channels;
-  const c = t().common;
-  const creating = !props.channel;
-  const [f, setF] = useState(props.initial);
-  const [errors, setErrors] = useState<Errors>({});
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const set = <K extends keyof Form>(k: K, v: Form[K]) => setF((o) => ({ ...o, [k]: v }));
-
-  async function submit(e: Event) {
-    e.preventDefault();
-    const errs = validate(f, creating);
-    setErrors(errs);
-    if (Object.keys(errs).length) return;
-    const body: Record<string, unknown> = {
-      kind: f.kind,
-      name: f.name.trim(),
-      base_url: f.base_url.trim(),
-      models: split(f.models),
-      model_mapping: Object.fromEntries(f.mapping.map(([a, b]) => [a.trim(), b.trim()])),
-      groups: split(f.groups),
-      priority: Number(f.priority),
-      weight: Number(f.weight),
-      enabled: f.enabled,
-      test_model: f.test_model.trim() || null,
-    };
-    // Write-only: an empty field on edit keeps the stored secret.
-    if (f.api_key.trim()) body.api_key = f.api_key.trim();
-    setBusy(true);
-    setError(null);
-    try {
-      if (creating) await api.post('channels', body);
-      else await api.patch(`channels/${props.channel!.id}`, body);
-      forgetModels();
-      props.onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  return (
-    <form class="form" onSubmit={submit} noValidate>
-      <div class="row">
-        <Field label={m.name} error={errors.name}>
-          {(p) => <input {...p} name="name" value={f.name} maxLength={64} onInput={(e) => set('name', e.currentTarget.value)} />}
-        </Field>
-        <Field label={m.kind}>
-          {(p) => (
-            <select {...p} value={f.kind} onChange={(e) => set('kind', e.currentTarget.value)}>
-              <option value="openai">{m.kinds.openai}</option>
-            </select>
-          )}
-        </Field>
-      </div>
-      <Field label={m.baseUrl} error={errors.base_url} hint={m.baseUrlHint}>
-        {(p) => <input {...p} name="base_url" type="url" placeholder="https://api.openai.com/v1" value={f.base_url} onInput={(e) => set('base_url', e.currentTarget.value)} />}
-      </Field>
-      <Field label={m.apiKey} error={errors.api_key} hint={creating ? m.apiKeyHint : m.apiKeyKeep(props.channel!.api_key)}>
-        {(p) => <input {...p} name="api_key" type="password" autocomplete="off" value={f.api_key} onInput={(e) => set('api_key', e.currentTarget.value)} />}
-      </Field>
-      <Field label={m.models} error={errors.models} hint={m.modelsHint}>
-        {(p) => <textarea {...p} name="models" value={f.models} onInput={(e) => set('models', e.currentTarget.value)} />}
-      </Field>
-      <MappingEditor value={f.mapping} onChange={(v) => set('mapping', v)} error={errors.mapping} />
-      <div class="row">
-        <Field label={m.groups} error={errors.groups} hint={m.groupsHint}>
-          {(p) => <input {...p} name="groups" value={f.groups} onInput={(e) => set('groups', e.currentTarget.value)} />}
-        </Field>
-        <Field label={m.testModel} hint={m.testModelHint}>
-          {(p) => <input {...p} name="test_model" value={f.test_model} onInput={(e) => set('test_model', e.currentTarget.value)} />}
-        </Field>
-      </div>
-      <div class="row">
-        <Field label={m.priority} error={errors.priority} hint={m.priorityHint}>
-          {(p) => <input {...p} type="number" step="1" value={f.priority} onInput={(e) => set('priority', e.currentTarget.value)} />}
-        </Field>
-        <Field label={m.weight} error={errors.weight} hint={m.weightHint}>
-          {(p) => <input {...p} type="number" min="0" step="1" value={f.weight} onInput={(e) => set('weight', e.currentTarget.value)} />}
-        </Field>
-      </div>
-      <Checkbox label={c.enabled} checked={f.enabled} onChange={(v) => set('enabled', v)} />
-      <ErrorNote error={error} />
-      <div class="buttons">
-        <button type="submit" disabled={busy}>
-          {busy ? c.saving : creating ? m.create : c.save}
-        </button>
-      </div>
-    </form>
-  );
-}
 
 /** Priority or weight, edited in the row: saved when the field loses focus or on Enter. */
 function InlineNumber(props: { channel: Channel; field: 'priority' | 'weight'; onSaved: (c: Channel) => void; onError: (e: unknown) => void }) {
@@ -252,6 +56,7 @@ function InlineNumber(props: { channel: Channel; field: 'priority' | 'weight'; o
 function StateCell(props: { c: Channel }) {
   const m = t().channels;
   const ch = props.c;
+  const off = (ch.keys ?? []).filter((k) => !k.enabled);
   return (
     <>
       <Badge kind={ch.status === 'enabled' ? 'ok' : ch.status === 'auto_disabled' ? 'bad' : 'muted'}>{m.states[ch.status]}</Badge>
@@ -261,6 +66,19 @@ function StateCell(props: { c: Channel }) {
           {ch.auto_disabled_at ? ` (${dateTime(ch.auto_disabled_at)})` : ''}
         </small>
       )}
+      {ch.key_count > 1 && (
+        <small class="muted block" data-testid={`keys-${ch.id}`}>
+          {m.keys(num(ch.key_count))}
+          {ch.keys_disabled > 0 ? `, ${m.keysOff(num(ch.keys_disabled))}` : ''}
+        </small>
+      )}
+      {ch.status !== 'auto_disabled' &&
+        off.map((k) => (
+          <small class="block" key={k.fingerprint}>
+            <Badge kind="bad">{m.keyOff(k.fingerprint)}</Badge> <Data>{k.disabled_reason ?? ''}</Data>
+            {k.disabled_at ? ` (${dateTime(k.disabled_at)})` : ''}
+          </small>
+        ))}
     </>
   );
 }
@@ -390,6 +208,7 @@ export default function ChannelsPage() {
                     <tr key={ch.id} data-channel-id={ch.id}>
                       <th scope="row">
                         <Data>{ch.name}</Data>
+                        {ch.kind !== 'openai' && <small class="muted"> · {m.kinds[ch.kind] ?? ch.kind}</small>}
                         <small class="muted block mono">
                           <Data>{ch.base_url}</Data>
                         </small>

@@ -7,7 +7,8 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::secret::Secret;
 use crate::state::AppState;
-use crate::store::channels::{self, ChannelFields, ChannelRow, ChannelStatus};
+use crate::store::channel_keys;
+use crate::store::channels::{self, ChannelFields, ChannelRow, ChannelSettings, ChannelStatus};
 use crate::upstream::providers;
 use crate::util;
 use crate::web::{Resp, json, no_content, parse_json};
@@ -98,6 +99,22 @@ struct Body {
     /// `null` clears it (tests then use the first model).
     #[serde(default, deserialize_with = "present")]
     test_model: Option<Option<String>>,
+    /// Replaces the kind-specific settings whole (`{}` clears them).
+    #[serde(default, deserialize_with = "crate::web::not_null")]
+    settings: Option<SettingsObject>,
+}
+
+/// `settings` as a JSON object only: serde's derived struct reader would also take an array
+/// (`[null, null]`, its fields in order), which the schema refuses.
+struct SettingsObject(ChannelSettings);
+
+impl<'de> Deserialize<'de> for SettingsObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map(SettingsObject)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// A field that was sent: `Some(None)` for `null`, so a PATCH can clear it (absent stays `None`).
@@ -114,7 +131,10 @@ impl Body {
                 .base_url
                 .map(|u| u.trim().trim_end_matches('/').to_string())
                 .unwrap_or(c.base_url),
-            api_key: self.api_key.unwrap_or(c.api_key),
+            api_key: self
+                .api_key
+                .map(|k| channel_keys::normalise(&k))
+                .unwrap_or(c.api_key),
             models: self.models.unwrap_or(c.models),
             model_mapping: self.model_mapping.unwrap_or(c.model_mapping),
             groups: self.groups.unwrap_or(c.groups),
@@ -125,6 +145,7 @@ impl Body {
                 .test_model
                 .map(|m| m.map(|m| m.trim().to_string()))
                 .unwrap_or(c.test_model),
+            settings: self.settings.map_or(c.settings, |s| s.0),
         }
     }
 }
@@ -155,7 +176,7 @@ pub fn validate(c: &ChannelFields) -> Result<(), ApiError> {
     }
     if c.api_key.is_empty() {
         return Err(ApiError::BadRequest(
-            "api_key (the upstream's secret key) is required".into(),
+            "api_key (the upstream's secret key, or several, one per line) is required".into(),
         ));
     }
     if c.api_key.expose().contains('…') {
@@ -163,15 +184,31 @@ pub fn validate(c: &ChannelFields) -> Result<(), ApiError> {
             "api_key looks like the masked form shown by the API: send the real key, or leave api_key out to keep it".into(),
         ));
     }
-    if c.api_key
-        .expose()
-        .chars()
-        .any(|ch| ch.is_control() || ch == ' ')
+    // Stored normalised (one key per line), so a line break here separates keys.
+    let keys: Vec<&str> = channel_keys::split(&c.api_key).collect();
+    if keys
+        .iter()
+        .any(|k| k.chars().any(|ch| ch.is_control() || ch == ' '))
     {
         return Err(ApiError::BadRequest(
-            "api_key must not contain spaces or control characters".into(),
+            "api_key must not contain spaces or control characters; give several keys one per line"
+                .into(),
         ));
     }
+    if keys.len() > channel_keys::MAX_KEYS {
+        return Err(ApiError::BadRequest(format!(
+            "api_key holds {} keys; at most {} per channel",
+            keys.len(),
+            channel_keys::MAX_KEYS
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if !keys.iter().all(|k| seen.insert(*k)) {
+        return Err(ApiError::BadRequest(
+            "api_key lists the same key twice; give each key once".into(),
+        ));
+    }
+    c.settings.check(&c.kind).map_err(ApiError::BadRequest)?;
     if c.models.is_empty() || c.models.iter().any(|m| m.trim().is_empty()) {
         return Err(ApiError::BadRequest(
             "models must list at least one model name".into(),
@@ -221,6 +258,7 @@ fn defaults() -> ChannelFields {
         weight: 1,
         enabled: true,
         test_model: None,
+        settings: ChannelSettings::default(),
     }
 }
 
@@ -274,6 +312,7 @@ pub async fn patch(
         channels::replace(c, id, &fields)?;
         if switch_on {
             channels::clear_auto_disabled(c, id)?;
+            channel_keys::enable_all(c, id)?;
         }
         channels::get(c, id)
     })

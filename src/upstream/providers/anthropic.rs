@@ -6,10 +6,11 @@ use super::{BuildError, EventInfo, Provider};
 use crate::billing::Usage;
 use crate::formats::anthropic::upstream_answer::{self, WireUsage};
 use crate::formats::model::{Event, Part};
+use crate::secret::Secret;
 use crate::store::channels::ChannelRow;
 use crate::upstream::Endpoint;
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, header};
+use http::{Method, Request, header};
 use http_body_util::Full;
 use serde::Deserialize;
 
@@ -37,15 +38,12 @@ impl Provider for Anthropic {
     fn build_request(
         &self,
         ch: &ChannelRow,
+        key: &Secret,
+        _model: &str,
         _endpoint: Endpoint,
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, BuildError> {
-        let key = HeaderValue::from_str(ch.api_key.expose()).map_err(|_| {
-            BuildError(format!(
-                "channel {} has a key that is not a valid header",
-                ch.id
-            ))
-        })?;
+        let key = super::openai::header_value(ch, key.expose())?;
         Request::builder()
             .method(Method::POST)
             .uri(url(&ch.base_url))

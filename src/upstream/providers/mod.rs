@@ -3,12 +3,14 @@
 //! the answer. Adding a provider = one new file + one line in [`get`] and [`KINDS`].
 
 mod anthropic;
+mod azure;
 mod openai;
 
 pub use anthropic::DEFAULT_VERSION as ANTHROPIC_VERSION;
 
 use super::Endpoint;
 use crate::billing::Usage;
+use crate::secret::Secret;
 use crate::store::channels::ChannelRow;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -19,13 +21,17 @@ use http_body_util::Full;
 #[error("internal error: {0}")]
 pub struct BuildError(pub String);
 
-pub const KINDS: &[&str] = &["openai", "anthropic"];
+pub const KINDS: &[&str] = &["openai", "anthropic", "azure"];
 
 pub trait Provider: Send + Sync {
-    /// The upstream request for `endpoint` with the (already mapped) JSON body.
+    /// The upstream request for `endpoint` with the (already mapped) JSON body, sent with
+    /// `key` (one of the channel's keys) for `model` (the channel's name for the model: the
+    /// mapping's, else the client's).
     fn build_request(
         &self,
         channel: &ChannelRow,
+        key: &Secret,
+        model: &str,
         endpoint: Endpoint,
         body: Bytes,
     ) -> Result<http::Request<Full<Bytes>>, BuildError>;
@@ -48,6 +54,7 @@ pub fn get(kind: &str) -> Option<&'static dyn Provider> {
     match kind {
         "openai" => Some(&openai::OpenAi),
         "anthropic" => Some(&anthropic::Anthropic),
+        "azure" => Some(&azure::Azure),
         _ => None,
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{BuildError, EventInfo, Provider};
 use crate::billing::Usage;
+use crate::secret::Secret;
 use crate::store::channels::ChannelRow;
 use crate::upstream::Endpoint;
 use bytes::Bytes;
@@ -94,29 +95,48 @@ fn collect_text(choices: &[Choice<'_>], text: &mut String) {
     }
 }
 
+/// A key as a header value; the error names the channel, never the key.
+pub(super) fn header_value(ch: &ChannelRow, v: &str) -> Result<HeaderValue, BuildError> {
+    let mut v = HeaderValue::from_str(v).map_err(|_| {
+        BuildError(format!(
+            "channel {} has a key that is not a valid header",
+            ch.id
+        ))
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// A JSON POST to `url` with the key in `auth_name`.
+pub(super) fn post(
+    ch: &ChannelRow,
+    url: String,
+    auth_name: header::HeaderName,
+    auth: HeaderValue,
+    body: Bytes,
+) -> Result<Request<Full<Bytes>>, BuildError> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(url)
+        .header(auth_name, auth)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .body(Full::new(body))
+        .map_err(|e| BuildError(format!("channel {} has an unusable base URL: {e}", ch.id)))
+}
+
 impl Provider for OpenAi {
     fn build_request(
         &self,
         ch: &ChannelRow,
+        key: &Secret,
+        _model: &str,
         endpoint: Endpoint,
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, BuildError> {
         let url = format!("{}{}", ch.base_url.trim_end_matches('/'), endpoint.path());
-        let auth =
-            HeaderValue::from_str(&format!("Bearer {}", ch.api_key.expose())).map_err(|_| {
-                BuildError(format!(
-                    "channel {} has a key that is not a valid header",
-                    ch.id
-                ))
-            })?;
-        Request::builder()
-            .method(Method::POST)
-            .uri(url)
-            .header(header::AUTHORIZATION, auth)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json, text/event-stream")
-            .body(Full::new(body))
-            .map_err(|e| BuildError(format!("channel {} has an unusable base URL: {e}", ch.id)))
+        let auth = header_value(ch, &format!("Bearer {}", key.expose()))?;
+        post(ch, url, header::AUTHORIZATION, auth, body)
     }
 
     fn read_response(&self, endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage> {

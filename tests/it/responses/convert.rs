@@ -266,3 +266,96 @@ async fn an_upstream_error_mid_stream_ends_a_converted_stream_with_response_fail
         "billed what was generated: {prompt} {completion}"
     );
 }
+
+#[tokio::test]
+async fn an_openai_channel_marked_chat_only_gets_the_call_converted_to_chat() {
+    let (t, key) = priced().await;
+    t.channel(
+        &["gpt-chat", "gpt-chat-tools"],
+        json!({"settings": {"responses_api": false}, "model_mapping": {
+            "gpt-chat": "gpt-chat-mock-cache-800-0-mock-reasoning-2",
+            "gpt-chat-tools": "gpt-chat-mock-tools"}}),
+    )
+    .await;
+    // 807 in of which 800 cached, 4 out of which 2 reasoning: 7 + 800×0.5 + 4×4 = 423.
+    for stream in [false, true] {
+        let r = responses(
+            &t,
+            &key,
+            json!({"model": "gpt-chat", "input": "hi", "max_output_tokens": 4, "stream": stream}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let sent = t.mock.last_request().unwrap();
+        assert_eq!(
+            sent.path, "/v1/chat/completions",
+            "converted, not passed through"
+        );
+        assert_eq!(sent.body["messages"][0]["content"], "hi");
+        assert_eq!(
+            usage_row(&t, &r.request_id()),
+            (807, 4, 800, 0, 0, 2, 423),
+            "stream={stream}"
+        );
+        let v = if stream {
+            assert_eq!(
+                event_types(&r).last().map(String::as_str),
+                Some("response.completed")
+            );
+            sse(&r).last().unwrap().1["response"].clone()
+        } else {
+            r.json()
+        };
+        assert_eq!(
+            v["output"][0]["content"][0]["text"],
+            "hello hello hello hello"
+        );
+        assert_eq!(v["usage"]["input_tokens_details"]["cached_tokens"], 800);
+        assert_eq!(v["usage"]["output_tokens_details"]["reasoning_tokens"], 2);
+    }
+    // Parallel tool calls with argument fragments, streamed.
+    let r = responses(
+        &t,
+        &key,
+        json!({"model": "gpt-chat-tools", "input": "weather and time?", "tools": tools(),
+            "max_output_tokens": 50, "stream": true}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let events = sse(&r);
+    let done = &events.last().unwrap().1["response"];
+    let calls: Vec<&Value> = done["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "function_call")
+        .collect();
+    assert_eq!(calls.len(), 2, "{done}");
+    for c in &calls {
+        let args: Value = serde_json::from_str(c["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(args, json!({"city": "Paris", "n": 1}));
+    }
+    // What conversion refuses is refused here too, the strict reading and not the count's.
+    let calls_before = t.mock.calls();
+    let r = responses(
+        &t,
+        &key,
+        json!({"model": "gpt-chat", "input": "hi", "tools": [{"type": "web_search"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("tools[0].type"), "{}", r.text());
+    assert_eq!(t.mock.calls(), calls_before);
+    // The mark is for OpenAI-shaped kinds only.
+    let bad = t
+        .api(
+            "POST",
+            "/api/channels",
+            Some(
+                json!({"name": "a", "kind": "anthropic", "base_url": "https://api.anthropic.com",
+                "api_key": "k", "models": ["x"], "settings": {"responses_api": false}}),
+            ),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+}

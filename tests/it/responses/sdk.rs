@@ -1,6 +1,6 @@
 //! The official `openai` Python SDK (pinned: tests/sdk/openai-requirements.txt), unchanged, as
-//! a Responses client of a real sluice over a passthrough channel (openai) and a converting one
-//! (anthropic): `responses.create` streamed and not, and `responses.stream()`, which checks
+//! a Responses client of a real sluice over a passthrough channel (openai) and converting ones
+//! (an openai channel marked chat-only, an anthropic one): `responses.create` streamed and not, and `responses.stream()`, which checks
 //! the event sequence.
 //!
 //! The SDK is installed once into a venv under target/ (re-made when the requirements change)
@@ -92,6 +92,12 @@ async fn the_openai_python_sdk_speaks_responses_through_passthrough_and_conversi
         json!({"model_mapping": {"gpt-tools": "gpt-tools-mock-think-mock-tools"}}),
     )
     .await;
+    t.channel(
+        &["gpt-chat", "gpt-chat-tools"],
+        json!({"settings": {"responses_api": false},
+            "model_mapping": {"gpt-chat-tools": "gpt-chat-tools-mock-think-mock-tools"}}),
+    )
+    .await;
     anthropic_channel(
         &t,
         &["claude-x", "claude-tools"],
@@ -102,7 +108,10 @@ async fn the_openai_python_sdk_speaks_responses_through_passthrough_and_conversi
     c.arg(root().join("tests/sdk/openai_responses_client.py"))
         .env("SLUICE_BASE", &t.base)
         .env("SLUICE_KEY", &key)
-        .env("SLUICE_MODELS", "gpt-x:gpt-tools,claude-x:claude-tools")
+        .env(
+            "SLUICE_MODELS",
+            "gpt-x:gpt-tools,gpt-chat:gpt-chat-tools,claude-x:claude-tools",
+        )
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("OPENAI_ORG_ID");
@@ -112,9 +121,14 @@ async fn the_openai_python_sdk_speaks_responses_through_passthrough_and_conversi
         "the openai SDK Responses client",
     )
     .await;
-    assert!(out.contains("2 channel passes ok"), "{out}");
-    // Both kinds were used: the passthrough's /v1/responses and the conversion's /v1/messages.
+    assert!(out.contains("3 channel passes ok"), "{out}");
+    // Every lane was used: the passthrough's /v1/responses, the conversions' chat/completions
+    // and /v1/messages.
     let paths: Vec<String> = t.mock.requests().iter().map(|r| r.path.clone()).collect();
     assert!(paths.iter().any(|p| p == "/v1/responses"), "{paths:?}");
     assert!(paths.iter().any(|p| p == "/v1/messages"), "{paths:?}");
+    assert!(
+        paths.iter().any(|p| p == "/v1/chat/completions"),
+        "{paths:?}"
+    );
 }
