@@ -220,7 +220,7 @@ async fn relay(
 fn remember_response(call: &Call, channel_id: i64, id: &str) {
     call.state.responses.remember(
         id,
-        stored::Owner {
+        crate::state::Owner {
             channel_id,
             key_id: call.key.id,
             user_id: call.user.id,

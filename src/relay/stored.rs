@@ -1,9 +1,9 @@
 //! `GET` and `DELETE /v1/responses/{id}`: a response the Responses API stored upstream is read
 //! or deleted at the channel that created it, by the user whose key created it.
 //!
-//! Sluice remembers (response id → channel, key, user) in memory, for responses created by
-//! passthrough: bounded ([`MAX_REMEMBERED`], the oldest forgotten first) and aged
-//! ([`MAX_AGE`], OpenAI's own retention of stored responses). Memory rather than a table: the
+//! Sluice remembers (response id → channel, key, user) in memory ([`crate::state::Responses`]),
+//! for responses created by passthrough: bounded (the oldest forgotten first) and aged (30
+//! days, OpenAI's own retention of stored responses). Memory rather than a table: the
 //! record is written on every Responses call, and the hot path must not wait on SQLite, while
 //! losing the map on a restart costs only a clear 404 (the upstream still has the response;
 //! its owner can fetch it with the provider's own key). A response of another user is a 404
@@ -12,84 +12,16 @@
 use crate::auth::KeyCaller;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::state::MAX_AGE;
 use crate::web::{self, Resp};
 use bytes::Bytes;
 use http::{HeaderValue, Method, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-/// Most responses remembered (about 100 bytes each).
-pub const MAX_REMEMBERED: usize = 100_000;
-/// How long a response is remembered: OpenAI keeps stored responses 30 days.
-pub const MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Largest stored response read back from upstream.
 const MAX_BODY: usize = 16 * 1024 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Owner {
-    pub channel_id: i64,
-    pub key_id: i64,
-    pub user_id: i64,
-}
-
-#[derive(Default)]
-struct Inner {
-    by_id: HashMap<String, (Owner, Instant)>,
-    /// Ids in the order they were remembered (a re-remembered id appears twice; the map's
-    /// instant tells the live entry).
-    order: VecDeque<(String, Instant)>,
-}
-
-#[derive(Default)]
-pub struct Registry {
-    inner: parking_lot::Mutex<Inner>,
-}
-
-impl Registry {
-    pub fn remember(&self, id: &str, owner: Owner) {
-        self.remember_at(id, owner, Instant::now());
-    }
-
-    fn remember_at(&self, id: &str, owner: Owner, now: Instant) {
-        let mut g = self.inner.lock();
-        g.by_id.insert(id.to_string(), (owner, now));
-        g.order.push_back((id.to_string(), now));
-        while g.by_id.len() > MAX_REMEMBERED || g.order.len() > 2 * MAX_REMEMBERED {
-            let Some((old, at)) = g.order.pop_front() else {
-                break;
-            };
-            if g.by_id.get(&old).is_some_and(|(_, t)| *t == at) {
-                g.by_id.remove(&old);
-            }
-        }
-    }
-
-    pub fn lookup(&self, id: &str) -> Option<Owner> {
-        self.lookup_at(id, Instant::now())
-    }
-
-    fn lookup_at(&self, id: &str, now: Instant) -> Option<Owner> {
-        let mut g = self.inner.lock();
-        // Age out from the front: the oldest first.
-        while let Some((old, at)) = g.order.front().cloned() {
-            if now.duration_since(at) <= MAX_AGE {
-                break;
-            }
-            g.order.pop_front();
-            if g.by_id.get(&old).is_some_and(|(_, t)| *t == at) {
-                g.by_id.remove(&old);
-            }
-        }
-        g.by_id.get(id).map(|(o, _)| *o)
-    }
-
-    pub fn forget(&self, id: &str) {
-        self.inner.lock().by_id.remove(id);
-    }
-}
+use std::sync::Arc;
 
 /// The id in `/v1/responses/{id}` (the route's one parameter).
 fn id_of(path: &str) -> Option<&str> {
@@ -203,32 +135,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remembered_within_bounds_and_age() {
-        let r = Registry::default();
-        let o = Owner {
-            channel_id: 1,
-            key_id: 2,
-            user_id: 3,
-        };
-        let t0 = Instant::now();
-        r.remember_at("resp_a", o, t0);
-        assert_eq!(r.lookup_at("resp_a", t0), Some(o));
-        assert_eq!(r.lookup_at("resp_b", t0), None);
-        assert_eq!(
-            r.lookup_at("resp_a", t0 + MAX_AGE + Duration::from_secs(1)),
-            None
-        );
-        for i in 0..MAX_REMEMBERED + 5 {
-            r.remember_at(&format!("x{i}"), o, t0);
-        }
-        assert_eq!(r.lookup_at("x0", t0), None);
-        assert_eq!(
-            r.lookup_at(&format!("x{}", MAX_REMEMBERED + 4), t0),
-            Some(o)
-        );
-        r.forget(&format!("x{}", MAX_REMEMBERED + 4));
-        assert_eq!(r.lookup_at(&format!("x{}", MAX_REMEMBERED + 4), t0), None);
+    fn the_id_is_the_last_segment() {
         assert_eq!(id_of("/v1/responses/resp_1"), Some("resp_1"));
         assert_eq!(id_of("/v1/responses/a/b"), None);
+        assert_eq!(id_of("/v1/responses/"), None);
     }
 }
