@@ -1,5 +1,6 @@
 //! What sluice sets on its own process at start, however it was started (systemd, a shell, a
-//! container): the file-creation mask and the open-file limit.
+//! container): the file-creation mask and the open-file limit; and the lowest CPU priority for
+//! background threads.
 
 use std::path::Path;
 
@@ -60,6 +61,17 @@ pub fn make_private(paths: &[&Path]) -> std::io::Result<Vec<(std::path::PathBuf,
         }
     }
     Ok(changed)
+}
+
+/// The nice value of background threads that must never hold the core a request wants.
+pub const BACKGROUND_NICE: i32 = 19;
+
+/// Gives the calling thread the lowest CPU priority ([`BACKGROUND_NICE`]): under load the
+/// scheduler then runs the request threads first and this one in what time is left (on Linux a
+/// nice value belongs to a thread; lowering one's own priority needs no privilege).
+pub fn lower_this_thread_priority() -> std::io::Result<()> {
+    let me = rustix::thread::gettid();
+    rustix::process::setpriority_process(Some(me), BACKGROUND_NICE).map_err(Into::into)
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ mod config;
 mod files;
 mod record;
 mod sampler;
+mod symbols;
 #[cfg(test)]
 mod tests;
 
@@ -437,6 +438,9 @@ impl Profiler {
                 .unwrap_or_else(|_| {
                     Err(ProfileError::Pprof("the recording thread panicked".into()))
                 });
+                // The sample table, the report and the symbol tables are dropped by now: give
+                // their pages back, or they stay in this thread's malloc arena (issue 15).
+                pprof::release_memory();
                 drop(busy);
                 {
                     let mut st = inner.state.lock();

@@ -36,13 +36,13 @@ pub(super) fn record_blocking(
         .map_err(|e| ProfileError::Pprof(format!("start: {e}")))?;
     // Returns at the timeout, or at once when the requester went away.
     let _ = stop.recv_timeout(job.duration);
-    let report = guard
+    let unresolved = guard
         .report()
-        .frames_post_processor(trim_profiler_frames)
-        .build()
+        .build_unresolved()
         .map_err(|e| ProfileError::Pprof(format!("report: {e}")));
+    // Stops sampling and frees the sample table before symbolization needs memory.
     drop(guard);
-    let report = report?;
+    let report = symbols::resolve(unresolved?, trim_profiler_frames);
     let samples: i64 = report.data.values().map(|&n| n as i64).sum();
 
     let pb = report

@@ -5,7 +5,9 @@
 //! caller waited milliseconds (the p99 of a single connection's requests). Here a second
 //! connection runs a PASSIVE checkpoint twice a second, which never blocks the writer or the
 //! readers; the writer keeps a large automatic limit only as a backstop should this thread
-//! fall behind.
+//! fall behind. The thread runs at the lowest CPU priority: copying pages is never urgent, and
+//! at normal priority a pass held the one core sluice may have for milliseconds while calls
+//! waited (the slowest calls of a single connection, issue 15).
 
 use super::{StoreError, pragmas};
 use parking_lot::{Condvar, Mutex};
@@ -83,6 +85,9 @@ impl Drop for Checkpointer {
 }
 
 fn run(conn: &Connection, stop: &mpsc::Receiver<()>, passes: &Passes) {
+    if let Err(e) = crate::os::lower_this_thread_priority() {
+        log::debug!("WAL checkpoints keep the normal CPU priority: {e}");
+    }
     let mut failing = false;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(EVERY) {
         match pragmas::checkpoint_passive(conn) {
@@ -106,6 +111,44 @@ fn run(conn: &Connection, stop: &mpsc::Receiver<()>, passes: &Passes) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The nice value of each thread of this process named `comm`.
+    fn nice_of_threads(comm: &str) -> Vec<i64> {
+        let mut out = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let dir = task.path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if name.trim_end() != comm {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+            // Fields after the command name's closing parenthesis; nice is the 19th field.
+            let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+            if let Some(nice) = rest.split_whitespace().nth(16).and_then(|n| n.parse().ok()) {
+                out.push(nice);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_checkpoint_thread_runs_at_the_lowest_priority() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.db");
+        let conn = Connection::open(&path).unwrap();
+        pragmas::enable_wal(&conn).unwrap();
+        let c = Checkpointer::start(&path).unwrap();
+        assert!(c.wait_for_passes(1, Duration::from_secs(10)), "no pass");
+        // Thread names are cut to 15 bytes.
+        let nices = nice_of_threads("sqlite-checkpoi");
+        assert!(!nices.is_empty(), "no checkpoint thread found");
+        assert!(
+            nices
+                .iter()
+                .all(|&n| n == i64::from(crate::os::BACKGROUND_NICE)),
+            "{nices:?}"
+        );
+    }
 
     #[test]
     fn commits_reach_the_main_file_without_the_writer_checkpointing() {

@@ -422,6 +422,35 @@ fn fold_in_savepoint(
     }
 }
 
+/// Folds the oldest [`journal::FOLD_CHUNK`] of the `rows` waiting, in its own transaction.
+fn fold_chunk(conn: &Connection, rows: u64, stats: &WriterStats, folds: &mut Folds) {
+    // Every append counted so far is committed, so in the journal.
+    let mark = stats.journal_appended.load(Ordering::Acquire);
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        log::error!("cannot begin a write transaction to fold the journal: {e}");
+        return;
+    }
+    let Ok(moved) = fold_in_savepoint(conn, Some(journal::FOLD_CHUNK), stats, folds) else {
+        let _ = conn.execute_batch("ROLLBACK");
+        return;
+    };
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            let left = rows.saturating_sub(moved);
+            folds.rows = Some(left);
+            if left == 0 {
+                stats.journal_folded.fetch_max(mark, Ordering::AcqRel);
+            }
+        }
+        Err(e) => {
+            log::error!("commit of a journal fold failed: {e}");
+            let _ = conn.execute_batch("ROLLBACK");
+            // Counted again by the next batch.
+            folds.rows = None;
+        }
+    }
+}
+
 fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, folds: &mut Folds) {
     let started = std::time::Instant::now();
     let n = batch.len();
@@ -486,16 +515,6 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, fo
         storage_failed |= ran == Ran::StorageFailed;
         let _ = conn.execute_batch("RELEASE job");
     }
-    // Under load appends alone fill batch after batch: fold the oldest chunk once a chunk waits.
-    if rows >= journal::FOLD_CHUNK && !fold_failed {
-        let mark = stats.journal_appended.load(Ordering::Acquire);
-        if let Ok(moved) = fold_in_savepoint(conn, Some(journal::FOLD_CHUNK), stats, folds) {
-            rows = rows.saturating_sub(moved);
-            if rows == 0 {
-                folded_mark = Some(mark);
-            }
-        }
-    }
     let result = match conn.execute_batch("COMMIT") {
         Ok(()) if storage_failed => {
             stats.commit_failed();
@@ -525,8 +544,16 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, fo
         .last_commit_micros
         .store(took.as_micros() as u64, Ordering::Relaxed);
     stats.commit_latency.observe(took);
+    let committed = result.is_ok();
     for job in batch.drain(..) {
         job.finish(result.clone());
+    }
+    // Under load appends alone fill batch after batch: fold the oldest chunk once a chunk
+    // waits, in a transaction of its own after the batch's callers have their answers (inside
+    // the batch's transaction, every call in it waited for the fold: the slowest calls of a
+    // single connection, issue 15).
+    if committed && rows >= journal::FOLD_CHUNK && !fold_failed {
+        fold_chunk(conn, rows, stats, folds);
     }
 }
 

@@ -39,6 +39,7 @@ mod params;
 mod playground;
 mod probe;
 mod process;
+mod profile_memory;
 mod ratelimit;
 mod receivers;
 mod relay;
