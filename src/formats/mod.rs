@@ -37,7 +37,7 @@ impl Format {
     /// The format an upstream kind speaks (`None` for a kind this build does not know).
     pub fn of_kind(kind: &str) -> Option<Format> {
         match kind {
-            "openai" => Some(Format::OpenAiChat),
+            "openai" | "azure" => Some(Format::OpenAiChat),
             "anthropic" => Some(Format::Anthropic),
             _ => None,
         }

@@ -10,7 +10,7 @@ use crate::secret::Secret;
 use crate::store::channels::ChannelRow;
 use crate::upstream::Endpoint;
 use bytes::Bytes;
-use http::{Method, Request, header};
+use http::{HeaderValue, Request, header};
 use http_body_util::Full;
 use serde::Deserialize;
 
@@ -44,15 +44,18 @@ impl Provider for Anthropic {
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, BuildError> {
         let key = super::openai::header_value(ch, key.expose())?;
-        Request::builder()
-            .method(Method::POST)
-            .uri(url(&ch.base_url))
-            .header("x-api-key", key)
-            .header("anthropic-version", DEFAULT_VERSION)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json, text/event-stream")
-            .body(Full::new(body))
-            .map_err(|e| BuildError(format!("channel {} has an unusable base URL: {e}", ch.id)))
+        let mut req = super::openai::post(
+            ch,
+            url(&ch.base_url),
+            header::HeaderName::from_static("x-api-key"),
+            key,
+            body,
+        )?;
+        req.headers_mut().insert(
+            "anthropic-version",
+            HeaderValue::from_static(DEFAULT_VERSION),
+        );
+        Ok(req)
     }
 
     fn read_response(&self, _endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage> {

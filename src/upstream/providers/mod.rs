@@ -21,7 +21,7 @@ use http_body_util::Full;
 #[error("internal error: {0}")]
 pub struct BuildError(pub String);
 
-pub const KINDS: &[&str] = &["openai", "anthropic", "azure"];
+pub const KINDS: &[&str] = &["openai", "azure", "anthropic"];
 
 pub trait Provider: Send + Sync {
     /// The upstream request for `endpoint` with the (already mapped) JSON body, sent with
@@ -53,8 +53,8 @@ pub struct EventInfo {
 pub fn get(kind: &str) -> Option<&'static dyn Provider> {
     match kind {
         "openai" => Some(&openai::OpenAi),
-        "anthropic" => Some(&anthropic::Anthropic),
         "azure" => Some(&azure::Azure),
+        "anthropic" => Some(&anthropic::Anthropic),
         _ => None,
     }
 }
