@@ -228,7 +228,9 @@ impl ApiError {
     pub fn body_in(&self, format: crate::formats::Format) -> Bytes {
         match format {
             // Gemini is never a client's format.
-            crate::formats::Format::OpenAiChat | crate::formats::Format::Gemini => self.body(),
+            crate::formats::Format::OpenAiChat
+            | crate::formats::Format::Responses
+            | crate::formats::Format::Gemini => self.body(),
             crate::formats::Format::Anthropic => {
                 let v = json!({"type": "error",
                     "error": {"type": self.anthropic_kind(), "message": self.client_message()}});

@@ -4,7 +4,7 @@
 //! whole answer; [`error_body`] puts an upstream's error into the client's shape.
 
 use super::model::{Event, Part, Response};
-use super::{Format, anthropic, gemini, openai};
+use super::{Format, anthropic, gemini, openai, responses};
 use crate::billing::Usage;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -27,11 +27,13 @@ enum Decoder {
     OpenAi(openai::upstream_answer::StreamDecoder),
     Anthropic(anthropic::upstream_answer::StreamDecoder),
     Gemini(gemini::upstream_answer::StreamDecoder),
+    Responses(responses::upstream_answer::StreamDecoder),
 }
 
 enum Encoder {
     OpenAi(openai::client_answer::StreamEncoder),
     Anthropic(anthropic::client_answer::StreamEncoder),
+    Responses(responses::client_stream::StreamEncoder),
 }
 
 /// Most generated text kept for a local count when upstream reports no usage.
@@ -63,6 +65,9 @@ impl StreamConverter {
                     Decoder::Anthropic(anthropic::upstream_answer::StreamDecoder::new())
                 }
                 Format::Gemini => Decoder::Gemini(gemini::upstream_answer::StreamDecoder::new()),
+                Format::Responses => {
+                    Decoder::Responses(responses::upstream_answer::StreamDecoder::new())
+                }
             },
             encoder: match client {
                 // No route speaks Gemini to clients: a Gemini "client" cannot occur.
@@ -75,6 +80,9 @@ impl StreamConverter {
                 }
                 Format::Anthropic => Encoder::Anthropic(
                     anthropic::client_answer::StreamEncoder::new(&info.model, info.input_estimate),
+                ),
+                Format::Responses => Encoder::Responses(
+                    responses::client_stream::StreamEncoder::new(&info.model, info.created),
                 ),
             },
             events: Vec::new(),
@@ -93,6 +101,7 @@ impl StreamConverter {
             Decoder::OpenAi(d) => d.push(data, &mut self.events),
             Decoder::Anthropic(d) => d.push(data, &mut self.events),
             Decoder::Gemini(d) => d.push(data, &mut self.events),
+            Decoder::Responses(d) => d.push(data, &mut self.events),
         }
         let events = std::mem::take(&mut self.events);
         for e in &events {
@@ -118,6 +127,7 @@ impl StreamConverter {
             match &mut self.encoder {
                 Encoder::OpenAi(enc) => enc.push(e, out),
                 Encoder::Anthropic(enc) => enc.push(e, out),
+                Encoder::Responses(enc) => enc.push(e, out),
             }
         }
         self.events = events;
@@ -146,6 +156,7 @@ impl StreamConverter {
         match &mut self.encoder {
             Encoder::OpenAi(enc) => enc.tail(usage, &mut out),
             Encoder::Anthropic(enc) => enc.tail(usage, &mut out),
+            Encoder::Responses(enc) => enc.tail(usage, &mut out),
         }
         Bytes::from(out)
     }
@@ -164,6 +175,7 @@ impl StreamConverter {
                 };
                 enc.error(message, t, &mut out)
             }
+            Encoder::Responses(enc) => enc.error(message, code, &mut out),
         }
         Bytes::from(out)
     }
@@ -175,6 +187,7 @@ pub fn decode_answer(upstream: Format, body: &[u8], info: &CallInfo) -> Option<R
         Format::OpenAiChat => openai::upstream_answer::decode(body, &info.tools),
         Format::Anthropic => anthropic::upstream_answer::decode(body),
         Format::Gemini => gemini::upstream_answer::decode(body),
+        Format::Responses => responses::upstream_answer::decode(body),
     }
 }
 
@@ -203,6 +216,7 @@ pub fn encode_answer(client: Format, r: &Response, info: &CallInfo, usage: &Usag
             openai::client_answer::encode(r, &info.model, usage, info.created)
         }
         Format::Anthropic => anthropic::client_answer::encode(r, &info.model, usage),
+        Format::Responses => responses::client_answer::encode(r, &info.model, usage, info.created),
     };
     Bytes::from(v.to_string())
 }
@@ -233,7 +247,7 @@ pub fn error_body(client: Format, status: u16, upstream_body: &[u8]) -> Bytes {
     let v = match client {
         Format::Anthropic => json!({"type": "error",
             "error": {"type": anthropic_error_type(status), "message": message}}),
-        Format::OpenAiChat | Format::Gemini => {
+        Format::OpenAiChat | Format::Responses | Format::Gemini => {
             let kind = parsed
                 .as_ref()
                 .and_then(|v| v.pointer("/error/type"))

@@ -18,6 +18,7 @@ pub mod gemini;
 pub mod model;
 pub mod names;
 pub mod openai;
+pub mod responses;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,9 @@ pub enum Format {
     Anthropic,
     /// Google Gemini `generateContent`: an upstream format only (no client route speaks it).
     Gemini,
+    /// OpenAI Responses (`/v1/responses`): what an `openai` channel speaks to a Responses
+    /// client (`relay::convert::upstream_format`); never a kind's own format.
+    Responses,
 }
 
 impl Format {

@@ -243,6 +243,8 @@ enum Route {
     Completion(Kind),
     Embeddings,
     Messages,
+    Responses,
+    StoredResponse,
     WrongMethod,
     Unknown,
 }
@@ -255,6 +257,10 @@ impl Route {
             (&Method::POST, "/v1/completions") => Route::Completion(Kind::Text),
             (&Method::POST, "/v1/embeddings") => Route::Embeddings,
             (&Method::POST, "/v1/messages") => Route::Messages,
+            (&Method::POST, "/v1/responses") => Route::Responses,
+            (&Method::GET | &Method::DELETE, p) if p.starts_with("/v1/responses/") => {
+                Route::StoredResponse
+            }
             (_, "/v1/models" | "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings") => {
                 Route::WrongMethod
             }
@@ -278,6 +284,7 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     let method = req.method().clone();
     let query = req.uri().query().map(str::to_owned);
     let path = path.to_owned();
+    let (stored_method, stored_path) = (method.clone(), path.clone());
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     // Anthropic's headers, recorded for the tests (none on the OpenAI routes: nothing cloned).
     let anthropic: Vec<(String, String)> = [
@@ -343,6 +350,12 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
         Route::Completion(kind) => respond(&state, &body, Some(kind), key_fail).await,
         Route::Embeddings => respond(&state, &body, None, key_fail).await,
         Route::Messages => Ok(super::anthropic::messages(&state, &body, key_fail)),
+        Route::Responses => Ok(super::responses::create(&state, &body, key_fail)),
+        Route::StoredResponse => Ok(super::responses::stored(
+            &state,
+            &stored_method,
+            &stored_path,
+        )),
         Route::WrongMethod => Ok(error(StatusCode::METHOD_NOT_ALLOWED, render::ERROR_405)),
         Route::Unknown => Ok(error(StatusCode::NOT_FOUND, render::ERROR_404)),
     }

@@ -13,6 +13,8 @@
 //! | `GET /v1/models` | a short fixed list |
 //! | `POST /v1/messages` | Anthropic Messages, stream or not ([`scripted`]: text, parallel tool use, thinking, cache usage, errors) |
 //! | `POST /v1beta/models/{m}:generateContent`, `:streamGenerateContent?alt=sse` | Gemini, key in `x-goog-api-key` ([`gemini`]: text, thoughts, function calls, cache and thoughts usage, safety blocks, errors) |
+//! | `POST /v1/responses` | OpenAI Responses, stream or not ([`responses`]: the same scripts as Responses items and events) |
+//! | `GET`/`DELETE /v1/responses/{id}` | a response the Responses mode stored, or a 404 |
 //!
 //! Any bearer token is accepted and recorded. Other `/v1` paths get an OpenAI-shaped 404 (and are
 //! counted); paths outside `/v1` get a 404 and are not counted.
@@ -75,6 +77,7 @@ mod body;
 mod gemini;
 mod handler;
 mod render;
+mod responses;
 mod scripted;
 #[cfg(test)]
 mod tests;
@@ -162,6 +165,8 @@ struct State {
     completed_streams: AtomicU64,
     next_id: AtomicU64,
     recorded: Mutex<VecDeque<RawRequest>>,
+    /// The Responses mode's stored responses (`store` not false), by id.
+    stored: Mutex<std::collections::HashMap<String, serde_json::Value>>,
 }
 
 impl State {

@@ -93,6 +93,12 @@ pub(super) async fn whole(
         .load(std::sync::atomic::Ordering::Acquire)
         .then_some("client disconnected before the answer; billed to the end of upstream's answer");
     let charged_usage = usage.0;
+    if matches!(lane, convert::Lane::Pass)
+        && call.endpoint == crate::upstream::Endpoint::Responses
+        && let Some(id) = crate::formats::responses::upstream_answer::response_id(&body)
+    {
+        super::remember_response(&call, ctx.channel_id, &id);
+    }
     let charge = match settle::charge(&call, &ctx, reservation, usage, StatusCode::OK, left).await {
         Ok(c) => c,
         Err(e) => return web::error_in(&e, call.format),

@@ -70,6 +70,14 @@ pub fn asked(endpoint: Endpoint, doc: &Map<String, Value>) -> Result<Asked, ApiE
             writes_cache: false,
         });
     }
+    if endpoint == Endpoint::Responses {
+        // The Responses API has one limit field, and one answer per call.
+        return Ok(Asked {
+            max: count(doc, "max_output_tokens")?,
+            copies: 1,
+            writes_cache: false,
+        });
+    }
     let max = match (
         count(doc, "max_tokens")?,
         count(doc, "max_completion_tokens")?,
@@ -80,7 +88,7 @@ pub fn asked(endpoint: Endpoint, doc: &Map<String, Value>) -> Result<Asked, ApiE
     let n = copies(doc, "n", MAX_N)?;
     let copies = match endpoint {
         Endpoint::Completions => n.max(copies(doc, "best_of", MAX_BEST_OF)?),
-        Endpoint::Chat | Endpoint::Embeddings => n,
+        Endpoint::Chat | Endpoint::Embeddings | Endpoint::Responses => n,
     };
     Ok(Asked {
         max,
@@ -94,6 +102,8 @@ pub fn asked(endpoint: Endpoint, doc: &Map<String, Value>) -> Result<Asked, ApiE
 pub enum Field {
     MaxTokens,
     MaxCompletionTokens,
+    /// The Responses API's one limit field.
+    MaxOutputTokens,
 }
 
 impl Field {
@@ -101,13 +111,15 @@ impl Field {
         match self {
             Field::MaxTokens => "max_tokens",
             Field::MaxCompletionTokens => "max_completion_tokens",
+            Field::MaxOutputTokens => "max_output_tokens",
         }
     }
 }
 
 /// The field the upstream model honours (see the module comment).
 pub fn field(endpoint: Endpoint, upstream_model: &str, o: &RelayOptions) -> Field {
-    if endpoint != Endpoint::Chat {
+    // A Responses call converted for a chat upstream is a chat request by now.
+    if matches!(endpoint, Endpoint::Completions | Endpoint::Embeddings) {
         return Field::MaxTokens;
     }
     // "openai/o3-mini" (a router's name) is the o3 family too.
@@ -137,14 +149,16 @@ pub fn field_in(
     match format {
         // Gemini's (`maxOutputTokens`) is written by its encoder; never a client's format.
         crate::formats::Format::Anthropic | crate::formats::Format::Gemini => Field::MaxTokens,
+        crate::formats::Format::Responses => Field::MaxOutputTokens,
         crate::formats::Format::OpenAiChat => field(endpoint, upstream_model, o),
     }
 }
 
-/// Puts `limit` in `field` and removes the other limit field.
+/// Puts `limit` in `field` and removes the other limit fields.
 pub fn write(doc: &mut Map<String, Value>, field: Field, limit: u64) {
     doc.remove("max_tokens");
     doc.remove("max_completion_tokens");
+    doc.remove("max_output_tokens");
     doc.insert(field.name().into(), Value::from(limit));
 }
 
@@ -157,7 +171,7 @@ pub fn model_cap(endpoint: Endpoint, model: &str, o: &RelayOptions) -> u64 {
         .unwrap_or(o.default_max_output_tokens);
     match endpoint {
         Endpoint::Completions => cap.min(LEGACY_DEFAULT),
-        Endpoint::Chat | Endpoint::Embeddings => cap,
+        Endpoint::Chat | Endpoint::Embeddings | Endpoint::Responses => cap,
     }
 }
 

@@ -21,6 +21,7 @@ mod reserve;
 pub mod route;
 mod settle;
 mod sse_in;
+pub mod stored;
 mod stream;
 
 pub use prepare::prompt_tokens;
@@ -53,6 +54,10 @@ pub enum RelayRoute {
     Messages,
     /// Anthropic's token count: local, free.
     CountTokens,
+    /// OpenAI Responses.
+    Responses,
+    /// `GET` / `DELETE /v1/responses/{id}`: a stored response, at the channel that made it.
+    StoredResponse,
     Models,
     BillingSubscription,
     BillingUsage,
@@ -63,6 +68,7 @@ impl RelayRoute {
     pub fn format(self) -> Format {
         match self {
             RelayRoute::Messages | RelayRoute::CountTokens => Format::Anthropic,
+            RelayRoute::Responses | RelayRoute::StoredResponse => Format::Responses,
             RelayRoute::ChatCompletions
             | RelayRoute::Completions
             | RelayRoute::Embeddings
@@ -85,6 +91,8 @@ pub async fn handle(
         RelayRoute::BillingUsage => dashboard::usage(state, &caller).await,
         RelayRoute::CountTokens => count::count_tokens(state, &caller, req).await,
         RelayRoute::Messages => relay(state, caller, Endpoint::Chat, route, req, false).await,
+        RelayRoute::StoredResponse => stored::handle(state, &caller, req).await,
+        RelayRoute::Responses => relay(state, caller, Endpoint::Responses, route, req, false).await,
         RelayRoute::ChatCompletions => {
             relay(state, caller, Endpoint::Chat, route, req, false).await
         }
@@ -207,6 +215,19 @@ async fn relay(
     }
 }
 
+/// Remembers a passed-through response's channel and owner, for `GET/DELETE
+/// /v1/responses/{id}` ([`stored`]).
+fn remember_response(call: &Call, channel_id: i64, id: &str) {
+    call.state.responses.remember(
+        id,
+        crate::state::Owner {
+            channel_id,
+            key_id: call.key.id,
+            user_id: call.user.id,
+        },
+    );
+}
+
 /// One failed attempt, for the error log row.
 struct Failure {
     channel_id: i64,
@@ -241,8 +262,9 @@ async fn attempt_all(
         };
         // The channel's format: the same as the client's is passed through, another converted
         // (chat only: completions and embeddings have no counterpart in other formats).
-        let upstream = Format::of_kind(&channel.kind).unwrap_or(Format::OpenAiChat);
-        if upstream != p.client && call.endpoint != Endpoint::Chat {
+        let upstream = convert::upstream_format(channel, p.client);
+        let convertible = matches!(call.endpoint, Endpoint::Chat | Endpoint::Responses);
+        if upstream != p.client && !convertible {
             failures.push(Failure {
                 channel_id: channel.id,
                 what: format!("a {} channel cannot serve this endpoint", channel.kind),
@@ -256,14 +278,20 @@ async fn attempt_all(
             Ok(b) => b,
             Err(e) => return Err(settle::fail(&call, reservation, Some(channel.id), e, "").await),
         };
+        // A converted Responses call is a chat one upstream.
+        let endpoint = if upstream == Format::Responses || call.endpoint != Endpoint::Responses {
+            call.endpoint
+        } else {
+            Endpoint::Chat
+        };
         let mapped = channel.model_mapping.get(&p.model).unwrap_or(&p.model);
         // Gemini names the model and the stream in the URL, not the body.
         let built = match upstream {
             Format::Gemini => {
                 providers::gemini::request(channel, key.secret, mapped, p.stream, body)
             }
-            Format::OpenAiChat | Format::Anthropic => {
-                provider.build_request(channel, key.secret, mapped, call.endpoint, body)
+            Format::OpenAiChat | Format::Anthropic | Format::Responses => {
+                provider.build_request(channel, key.secret, mapped, endpoint, body)
             }
         };
         let req = match built {

@@ -80,6 +80,13 @@ pub fn prepare(
         ),
         // No route speaks Gemini to clients.
         Format::OpenAiChat | Format::Gemini => None,
+        // Read leniently, for the count only: a passthrough may carry what conversion refuses
+        // (built-in tools, previous_response_id); a converting channel decodes it strictly
+        // (`model_request`).
+        Format::Responses => Some(
+            formats::responses::client_request::decode_for_count(&value)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        ),
     };
     let Value::Object(mut doc) = value else {
         return Err(ApiError::BadRequest(
@@ -111,6 +118,13 @@ pub fn prepare(
             PricingError::Unpriced(_) => ApiError::Forbidden(e.to_string()),
             PricingError::Invalid(m) => ApiError::Internal(m),
         })?;
+    if client == Format::Responses && doc.get("background").and_then(Value::as_bool) == Some(true) {
+        // A background response is generated after the call has answered: its usage never
+        // reaches sluice, so it could not be billed.
+        return Err(ApiError::BadRequest(
+            "'background' responses cannot be used through this gateway: it bills a call when its answer ends, and a background response ends after the call has returned; leave 'background' out".into(),
+        ));
+    }
     let stream = endpoint != Endpoint::Embeddings
         && doc.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let mut asked = limit::asked(endpoint, &doc)?;
@@ -125,7 +139,7 @@ pub fn prepare(
     let counted = if decoded.is_some() { &count_doc } else { &doc };
     let prompt = prompt_tokens(endpoint, &model, counted, tokens::Mode::Estimate);
     let prompt_floor = match endpoint {
-        Endpoint::Chat => tokens::chat_prompt_floor(counted),
+        Endpoint::Chat | Endpoint::Responses => tokens::chat_prompt_floor(counted),
         Endpoint::Completions => tokens::input_floor(doc.get("prompt")),
         Endpoint::Embeddings => tokens::input_floor(doc.get("input")),
     };
@@ -152,12 +166,14 @@ pub fn prepare(
     // Chat and completions are serialised once their limit is written (set_limit).
     let body = match endpoint {
         Endpoint::Embeddings => serialise(&doc)?,
-        Endpoint::Chat | Endpoint::Completions => Bytes::new(),
+        Endpoint::Chat | Endpoint::Completions | Endpoint::Responses => Bytes::new(),
     };
     let doc = Arc::new(doc);
     let decoded_some = decoded.is_some();
     let model_req = std::sync::OnceLock::new();
-    if let Some(r) = decoded {
+    if let Some(r) = decoded
+        && client == Format::Anthropic
+    {
         let _ = model_req.set(Ok(r));
     }
     Ok(Prepared {
@@ -188,7 +204,8 @@ pub fn prompt_tokens(
     mode: tokens::Mode,
 ) -> u64 {
     match endpoint {
-        Endpoint::Chat => tokens::chat_prompt_tokens(model, doc, mode),
+        // A Responses request is counted in chat's shape (see `Prepared::count_doc`).
+        Endpoint::Chat | Endpoint::Responses => tokens::chat_prompt_tokens(model, doc, mode),
         Endpoint::Completions => tokens::input_tokens(model, doc.get("prompt"), mode),
         Endpoint::Embeddings => tokens::input_tokens(model, doc.get("input"), mode),
     }
@@ -273,6 +290,9 @@ impl Prepared {
             Format::Anthropic => {
                 formats::anthropic::client_request::decode(&Value::Object((*self.doc).clone()))
             }
+            Format::Responses => {
+                formats::responses::client_request::decode(&Value::Object((*self.doc).clone()))
+            }
         });
         decoded
             .as_ref()
@@ -286,7 +306,11 @@ impl Prepared {
         o: &RelayOptions,
     ) -> Result<Bytes, ApiError> {
         let mapped = channel.model_mapping.get(&self.model);
+        // Only an Anthropic request's counting shape is its OpenAI body: a Responses request's
+        // is read leniently (for a passthrough's count), so its conversion decodes it strictly
+        // below and refuses what a chat upstream cannot do.
         if upstream == Format::OpenAiChat
+            && self.client == Format::Anthropic
             && let Some(cd) = &self.count_doc
         {
             // Made once in `prepare` (for the token count), the limit written in `set_limit`.
@@ -319,9 +343,16 @@ impl Prepared {
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
                 return serialise(&doc);
             }
+            // Only a Responses client reaches a Responses upstream, and that is passed through.
+            Format::Responses => {
+                return Err(ApiError::Internal(
+                    "no conversion into the Responses format exists".into(),
+                ));
+            }
         };
         if let Some(limit) = self.limit {
-            let field = limit::field_in(upstream, self.endpoint, &r.model, o);
+            // The converted request is a chat one whatever the client's route was.
+            let field = limit::field_in(upstream, Endpoint::Chat, &r.model, o);
             limit::write(&mut doc, field, limit);
         }
         serialise(&doc)

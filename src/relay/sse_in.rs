@@ -33,6 +33,12 @@ pub(super) struct Seen {
     pending_event: Option<Vec<u8>>,
     /// Upstream sent its own error event (passed through): the client is not sent a second.
     pub(super) upstream_error: bool,
+    /// A Responses stream's last event (`response.completed`), held back whole until the
+    /// charge commits.
+    pub(super) held: Option<Vec<u8>>,
+    /// A passed-through Responses stream's response id (from `response.created`), remembered
+    /// for `GET/DELETE /v1/responses/{id}`.
+    pub(super) response_id: Option<String>,
     /// For a call across formats: the converter that reads upstream's events and writes the
     /// client's (then `usage`, `done` and the text are its).
     pub(super) converter: Option<Box<StreamConverter>>,
@@ -52,6 +58,8 @@ impl Seen {
             skip_blank: false,
             pending_event: None,
             upstream_error: false,
+            held: None,
+            response_id: None,
             converter,
             scratch: Vec::new(),
         }
@@ -95,6 +103,42 @@ fn mentions_usage(payload: &[u8]) -> bool {
     payload.windows(7).any(|w| w == b"\"usage\"")
 }
 
+/// A passed-through Responses stream: notes the response id (from `response.created`), and
+/// holds back the final event (`response.completed` / `.incomplete`: name, data, blank line)
+/// to send after the charge commits, reading the call's usage from it. True when held.
+fn responses_final(
+    seen: &mut Seen,
+    line: &[u8],
+    payload: &[u8],
+    call: &Call,
+    provider: &dyn Provider,
+) -> bool {
+    use crate::formats::responses::upstream_answer::{created_id, is_final};
+    if seen.response_id.is_none() {
+        seen.response_id = created_id(payload);
+    }
+    if !is_final(payload) {
+        return false;
+    }
+    let mut text = String::new();
+    if let Some(u) = provider.read_event(call.endpoint, payload, &mut text).usage {
+        match &mut seen.usage {
+            Some(have) => have.merge(u),
+            None => seen.usage = Some(u),
+        }
+    }
+    let mut held = seen.pending_event.take().unwrap_or_default();
+    if !held.is_empty() {
+        held.push(b'\n');
+    }
+    held.extend_from_slice(line);
+    held.extend_from_slice(b"\n\n");
+    seen.held = Some(held);
+    seen.done = true;
+    seen.skip_blank = true;
+    true
+}
+
 pub(super) fn on_line(
     line: &[u8],
     seen: &mut Seen,
@@ -119,12 +163,17 @@ pub(super) fn on_line(
         }
         return;
     }
-    if call.format == Format::Anthropic && line.starts_with(b"event:") {
+    // Anthropic's and the Responses API's events name themselves: the name waits for its data.
+    if matches!(call.format, Format::Anthropic | Format::Responses) && line.starts_with(b"event:") {
         seen.pending_event = Some(line.to_vec());
         return;
     }
     if let Some(payload) = line.strip_prefix(b"data:") {
         let payload = payload.strip_prefix(b" ").unwrap_or(payload);
+        if call.format == Format::Responses && responses_final(seen, line, payload, call, provider)
+        {
+            return;
+        }
         if payload == b"[DONE]" || is_message_stop(call.format, payload) {
             // Held back: sent after the charge commits.
             seen.done = true;
@@ -133,7 +182,7 @@ pub(super) fn on_line(
             return;
         }
         if let Some(ev) = seen.pending_event.take() {
-            if ev.ends_with(b"error") {
+            if ev.ends_with(b"error") || ev.ends_with(b"response.failed") {
                 seen.upstream_error = true;
             }
             out.extend_from_slice(&ev);

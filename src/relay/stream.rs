@@ -256,6 +256,9 @@ async fn pump(
         failed_status
     };
     let counted = usage.0;
+    if let Some(id) = &seen.response_id {
+        super::remember_response(&call, answer.channel_id, id);
+    }
     let charged = settle::charge(&call, &answer, reservation, usage, status, note.as_deref()).await;
     if client_gone {
         return;
@@ -289,6 +292,7 @@ async fn pump(
         (Ok(_), None, None) => match call.format {
             Format::OpenAiChat | Format::Gemini => Bytes::from_static(b"data: [DONE]\n\n"),
             Format::Anthropic => Bytes::from_static(MESSAGE_STOP),
+            Format::Responses => Bytes::from(seen.held.take().unwrap_or_default()),
         },
         (Ok(_), Some(why), None) => error_event(call.format, why, kind, code),
         (Err(e), _, None) => error_event(
@@ -340,6 +344,11 @@ fn error_event(format: Format, message: &str, kind: &str, code: &str) -> Bytes {
                 "api_error"
             };
             crate::formats::anthropic::client_answer::error_event(message, t, &mut out);
+            Bytes::from(out)
+        }
+        Format::Responses => {
+            let mut out = Vec::new();
+            crate::formats::responses::client_stream::error_event(message, code, &mut out);
             Bytes::from(out)
         }
     }

@@ -216,6 +216,9 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
         "/v1/messages/count_tokens",
         ApiKey(CountTokens),
     ),
+    (Method::POST, "/v1/responses", ApiKey(Responses)),
+    (Method::GET, "/v1/responses/{id}", ApiKey(StoredResponse)),
+    (Method::DELETE, "/v1/responses/{id}", ApiKey(StoredResponse)),
     (Method::POST, "/v1/embeddings", ApiKey(Embeddings)),
     (Method::GET, "/v1/models", ApiKey(Models)),
     (

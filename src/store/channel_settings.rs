@@ -28,6 +28,13 @@ pub struct ChannelSettings {
     /// azure: the route; `None` = deployments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub azure_route: Option<AzureRoute>,
+    /// openai and azure: whether the upstream has OpenAI's Responses API (`/v1/responses`).
+    /// `false` (an OpenAI-compatible server with chat/completions only: vLLM, Ollama, most
+    /// providers) makes sluice convert Responses clients' calls to chat for it. `None` = an
+    /// openai channel has it, an azure channel has it on the v1 route only (the deployments
+    /// route has no Responses path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub responses_api: Option<bool>,
 }
 
 impl ChannelSettings {
@@ -50,9 +57,20 @@ impl ChannelSettings {
         self.azure_route.unwrap_or_default()
     }
 
+    /// Does an OpenAI-shaped channel have the Responses API (see `responses_api`)?
+    pub fn responses_api(&self, kind: &str) -> bool {
+        self.responses_api
+            .unwrap_or(kind != "azure" || self.azure_route() == AzureRoute::V1)
+    }
+
     /// Can a channel of `kind` use these settings? The message says what to send instead.
     pub fn check(&self, kind: &str) -> Result<(), String> {
         let azure = kind == "azure";
+        if self.responses_api.is_some() && !matches!(kind, "openai" | "azure") {
+            return Err(format!(
+                "settings.responses_api applies to openai and azure channels only; leave it out for kind {kind:?}"
+            ));
+        }
         if !azure && (self.api_version.is_some() || self.azure_route.is_some()) {
             return Err(format!(
                 "settings.api_version and settings.azure_route apply to azure channels only; send settings: {{}} for kind {kind:?}"
@@ -91,6 +109,7 @@ mod tests {
         let v = ChannelSettings {
             api_version: Some("2025-04-01-preview".into()),
             azure_route: None,
+            responses_api: None,
         };
         assert_eq!(v.check("azure"), Ok(()));
         assert!(
@@ -101,6 +120,7 @@ mod tests {
         let bad = ChannelSettings {
             api_version: Some("2024-10-21&x=1".into()),
             azure_route: None,
+            responses_api: None,
         };
         assert!(
             bad.check("azure")
@@ -110,6 +130,7 @@ mod tests {
         let v1 = ChannelSettings {
             api_version: Some("2024-10-21".into()),
             azure_route: Some(AzureRoute::V1),
+            responses_api: None,
         };
         assert!(v1.check("azure").unwrap_err().contains("v1 route"));
         assert_eq!(
@@ -117,6 +138,19 @@ mod tests {
             AzureRoute::V1
         );
         assert_eq!(ChannelSettings::parse("nonsense"), none);
+        // The Responses API: openai channels have it unless marked, azure ones on v1 only.
+        assert!(none.responses_api("openai"));
+        assert!(!none.responses_api("azure"));
+        let chat_only = ChannelSettings::parse(r#"{"responses_api":false}"#);
+        assert!(!chat_only.responses_api("openai"));
+        assert_eq!(chat_only.check("openai"), Ok(()));
+        assert!(
+            chat_only
+                .check("anthropic")
+                .unwrap_err()
+                .contains("openai and azure channels only")
+        );
+        assert!(ChannelSettings::parse(r#"{"azure_route":"v1"}"#).responses_api("azure"));
         assert_eq!(none.to_json(), "{}");
     }
 }

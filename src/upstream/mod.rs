@@ -25,6 +25,9 @@ pub enum Endpoint {
     Chat,
     Completions,
     Embeddings,
+    /// OpenAI Responses, passed through to a channel that has that API (a converted call
+    /// goes to `Chat`).
+    Responses,
 }
 
 impl Endpoint {
@@ -34,6 +37,7 @@ impl Endpoint {
             Endpoint::Chat => "/chat/completions",
             Endpoint::Completions => "/completions",
             Endpoint::Embeddings => "/embeddings",
+            Endpoint::Responses => "/responses",
         }
     }
 }

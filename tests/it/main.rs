@@ -44,6 +44,7 @@ mod profile_memory;
 mod ratelimit;
 mod receivers;
 mod relay;
+mod responses;
 mod secrets_guard;
 mod service;
 mod shutdown;

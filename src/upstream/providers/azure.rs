@@ -122,6 +122,7 @@ mod tests {
             ChannelSettings {
                 api_version: Some("2025-04-01-preview".into()),
                 azure_route: None,
+                responses_api: None,
             },
         );
         assert_eq!(
@@ -133,6 +134,7 @@ mod tests {
             ChannelSettings {
                 api_version: None,
                 azure_route: Some(AzureRoute::V1),
+                responses_api: None,
             },
         );
         assert_eq!(

@@ -139,7 +139,11 @@ impl Provider for OpenAi {
         post(ch, url, header::AUTHORIZATION, auth, body)
     }
 
-    fn read_response(&self, _endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage> {
+    fn read_response(&self, endpoint: Endpoint, body: &[u8], text: &mut String) -> Option<Usage> {
+        if endpoint == Endpoint::Responses {
+            let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+            return crate::formats::responses::upstream_answer::read_response(&v, text);
+        }
         let answer: Answer<'_> = serde_json::from_slice(body).ok()?;
         if let Some(choices) = &answer.choices {
             collect_text(choices, text);
@@ -147,7 +151,13 @@ impl Provider for OpenAi {
         answer.usage.map(Usage::from)
     }
 
-    fn read_event(&self, _endpoint: Endpoint, data: &[u8], text: &mut String) -> EventInfo {
+    fn read_event(&self, endpoint: Endpoint, data: &[u8], text: &mut String) -> EventInfo {
+        if endpoint == Endpoint::Responses {
+            return EventInfo {
+                usage: crate::formats::responses::upstream_answer::read_event(data, text),
+                usage_only: false,
+            };
+        }
         let Ok(ev) = serde_json::from_slice::<Answer<'_>>(data) else {
             return EventInfo::default();
         };
