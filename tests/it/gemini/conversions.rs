@@ -259,3 +259,71 @@ async fn finish_reasons_and_safety_blocks_in_each_client_format() {
         }
     }
 }
+
+/// A Responses client (Codex) on a gemini channel: converted through the same model, whole and
+/// streamed, charged as Gemini reported.
+#[tokio::test]
+async fn responses_client_on_a_gemini_channel_whole_and_streamed() {
+    let (t, key) = server().await;
+    gemini_channel(&t, &["gem-x"], json!({})).await;
+    let r = t
+        .relay(
+            &key,
+            "/v1/responses",
+            json!({"model": "gem-x", "max_output_tokens": 4, "instructions": "be brief",
+                   "input": "hello there"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = t.mock.last_request().unwrap();
+    assert_eq!(seen.path, "/v1beta/models/gem-x:generateContent");
+    assert_eq!(
+        seen.body["systemInstruction"],
+        json!({"parts": [{"text": "be brief"}]})
+    );
+    assert_eq!(seen.body["generationConfig"]["maxOutputTokens"], 4);
+    let v = r.json();
+    assert_eq!(v["object"], "response");
+    assert_eq!(v["status"], "completed");
+    let text = v["output"][0]["content"][0]["text"].as_str().unwrap_or("");
+    assert_eq!(text, "hello hello hello hello", "{v}");
+    assert_eq!(v["usage"]["input_tokens"], 10);
+    assert_eq!(v["usage"]["output_tokens"], 4);
+    assert_eq!(
+        t.log_rows(&r.request_id()),
+        vec![(2, 14, 200, 10, 4, Some("upstream".into()))]
+    );
+
+    let r = t
+        .relay(
+            &key,
+            "/v1/responses",
+            json!({"model": "gem-x", "max_output_tokens": 4, "stream": true,
+                   "input": "hello there"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = t.mock.last_request().unwrap();
+    assert_eq!(
+        seen.path,
+        "/v1beta/models/gem-x:streamGenerateContent?alt=sse"
+    );
+    let text = r.text();
+    let events: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(events.first(), Some(&"response.created"), "{text}");
+    assert_eq!(events.last(), Some(&"response.completed"), "{text}");
+    let deltas: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|v| v["type"] == "response.output_text.delta")
+        .map(|v| v["delta"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(deltas, "hello hello hello hello", "{text}");
+    let rows = t.log_rows(&r.request_id());
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].2, 200);
+}
