@@ -50,8 +50,13 @@ inside() {
     for tool in curl jq sqlite3 systemd-analyze; do
         command -v "$tool" >/dev/null || fail "$tool is missing"
     done
+    # The root is kept between runs: a run cut short (a timeout, a killed job) leaves its
+    # package behind, and every later run would fail here. Start from no package instead.
     if dpkg-query -W -f='${Status}' sluice 2>/dev/null | grep -q installed; then
-        fail "sluice is already installed; purge it first (apt-get purge sluice)"
+        step "purging the sluice package an earlier, interrupted run left in this root"
+        systemctl stop sluice 2>/dev/null || true
+        DEBIAN_FRONTEND=noninteractive dpkg --purge sluice >/dev/null ||
+            fail "cannot purge the sluice package an earlier run left"
     fi
 
     local base=http://127.0.0.1:3000 pwfile=/var/lib/sluice/initial-root-password
