@@ -45,6 +45,7 @@ mod ratelimit;
 mod receivers;
 mod relay;
 mod responses;
+mod sdk_venv;
 mod secrets_guard;
 mod service;
 mod shutdown;

@@ -9,76 +9,19 @@
 //! python3 or a failed install fails this test with the reason.
 
 use crate::common::TestServer;
-use std::path::{Path, PathBuf};
+use crate::sdk_venv::{python, root, run, venv};
 use std::process::Command;
 use std::time::Duration;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs `cmd` to completion within `limit`, off the async threads (killed past the deadline).
-async fn run(mut cmd: Command, limit: Duration, what: &str) -> String {
-    let what2 = what.to_string();
-    let out =
-        tokio::task::spawn_blocking(move || crate::child::output_within(&mut cmd, None, limit))
-            .await
-            .unwrap_or_else(|e| panic!("{what2}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{text}",
-        out.status
-    );
-    text
-}
-
-/// The venv with the pinned SDK, made (or re-made) when its requirements changed.
-async fn venv() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    let venv = target.join("google-genai-venv");
-    let req = root().join("tests/gemini_sdk/requirements.txt");
-    let stamp = venv.join(".requirements");
-    let wanted = std::fs::read(&req).unwrap();
-    if std::fs::read(&stamp).ok().as_deref() == Some(&wanted[..]) {
-        return venv;
-    }
-    // Several test binaries may race here: build in a fresh directory, then rename.
-    let tmp = target.join(format!("google-genai-venv.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let mut c = Command::new("python3");
-    c.args(["-m", "venv"]).arg(&tmp);
-    run(c, Duration::from_secs(120), "python3 -m venv").await;
-    let mut c = Command::new(tmp.join("bin/pip"));
-    c.args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-        .arg(&req);
-    run(
-        c,
-        Duration::from_secs(400),
-        "pip install of the pinned google-genai SDK",
-    )
-    .await;
-    std::fs::write(tmp.join(".requirements"), &wanted).unwrap();
-    let _ = std::fs::remove_dir_all(&venv);
-    if std::fs::rename(&tmp, &venv).is_err() {
-        // Another binary won the race: use its venv, drop ours.
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    venv
-}
-
-fn python(venv: &Path) -> PathBuf {
-    venv.join("bin/python")
-}
-
 #[tokio::test]
 async fn the_google_genai_sdk_parses_the_mocks_gemini_answers() {
-    let venv = venv().await;
+    let venv = venv(
+        "google-genai-venv",
+        "tests/gemini_sdk/requirements.txt",
+        "google-genai",
+        false,
+    )
+    .await;
     let t = TestServer::start().await;
     let mut c = Command::new(python(&venv));
     c.arg(root().join("tests/gemini_sdk/client.py"))
