@@ -5,6 +5,7 @@
 //! extrapolated from that sample's bytes-per-token.
 
 use serde_json::Value;
+use std::sync::LazyLock;
 use tiktoken_rs::CoreBPE;
 
 /// Longest text fed to the tokenizer in one call.
@@ -55,10 +56,23 @@ fn encoder(model: &str) -> &'static CoreBPE {
         "o4",
         "chatgpt-4o",
     ];
+    // Loading a tokenizer parses 100–200k tokens into a table grown by doubling: the smaller
+    // tables it outgrew are freed into the loading thread's malloc arena, where glibc keeps them;
+    // give those pages back once, after the load.
+    static O200K: LazyLock<&'static CoreBPE> = LazyLock::new(|| {
+        let bpe = tiktoken_rs::o200k_base_singleton();
+        pprof::trim_heap();
+        bpe
+    });
+    static CL100K: LazyLock<&'static CoreBPE> = LazyLock::new(|| {
+        let bpe = tiktoken_rs::cl100k_base_singleton();
+        pprof::trim_heap();
+        bpe
+    });
     if o200k.iter().any(|p| m.starts_with(p)) {
-        tiktoken_rs::o200k_base_singleton()
+        *O200K
     } else {
-        tiktoken_rs::cl100k_base_singleton()
+        *CL100K
     }
 }
 

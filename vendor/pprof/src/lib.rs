@@ -84,6 +84,14 @@ pub use inferno::flamegraph;
 /// Call it when no profile is recording and its report has been dropped.
 pub fn release_memory() {
     ::backtrace::clear_symbol_cache();
+    trim_heap();
+}
+
+/// sluice patch: with glibc, returns the free pages of every malloc arena to the kernel
+/// (`malloc_trim`). A large block freed by one thread otherwise stays resident in that thread's
+/// arena (glibc raises its mmap threshold to the size of the first large block freed, so later
+/// ones come from the arenas). A no-op elsewhere.
+pub fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks and releases glibc's free chunks; it takes the arenas'
     // locks itself.
