@@ -171,9 +171,9 @@ async fn moving_the_mail_server_needs_the_smtp_password_again() {
     let before = smtp(&t);
 
     for change in [
-        json!({"smtp.port": elsewhere.port}),                        // another port
-        json!({"smtp.host": "localhost"}),                           // another host name
-        json!({"smtp.host": "127.0.0.2"}),                           // another address
+        json!({"smtp.port": elsewhere.port}), // another port
+        json!({"smtp.host": "localhost"}),    // another host name
+        json!({"smtp.host": "127.0.0.2"}),    // another address
         json!({"smtp.port": elsewhere.port, "smtp.password": "********"}), // the mask is no secret
     ] {
         let r = with_token(&t, &ada, "PUT", "/api/option", Some(change.clone())).await;
@@ -198,7 +198,14 @@ async fn moving_the_mail_server_needs_the_smtp_password_again() {
     }
     // Clearing the host (mail off) sends nothing anywhere: no password needed. Naming a server
     // again afterwards does (else clearing would be the way round the rule).
-    let r = with_token(&t, &ada, "PUT", "/api/option", Some(json!({"smtp.host": ""}))).await;
+    let r = with_token(
+        &t,
+        &ada,
+        "PUT",
+        "/api/option",
+        Some(json!({"smtp.host": ""})),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = with_token(
         &t,
@@ -216,8 +223,10 @@ async fn moving_the_mail_server_needs_the_smtp_password_again() {
         &ada,
         "PUT",
         "/api/option",
-        Some(json!({"smtp.host": "127.0.0.1", "smtp.port": elsewhere.port,
-                    "smtp.password": "smtp-other-secret"})),
+        Some(
+            json!({"smtp.host": "127.0.0.1", "smtp.port": elsewhere.port,
+                    "smtp.password": "smtp-other-secret"}),
+        ),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
