@@ -34,6 +34,7 @@ import {
 } from './harness.mjs';
 import { everyPage } from './pages.mjs';
 import { proxyUnderPrefix } from './proxy.mjs';
+import { channelRows, responsesOption } from './channels.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
 const NEW_ROOT_PASSWORD = 'console-e2e-root-password';
@@ -389,5 +390,13 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
     await row.getByText('Passed').waitFor();
     assert.ok(!(await page.content()).includes('goog-e2e-key-4321'));
     assertClean(problems, 'gemini channel');
+  });
+
+  test('channels: the Responses API option in the form (en + zh-CN) decides whether a Responses call is converted to chat', { timeout: T }, async (t) => {
+    await responsesOption(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('channels: priority and weight edited in the row, the model mapping editor, test all', { timeout: T }, async (t) => {
+    await channelRows(ctx, t, NEW_ROOT_PASSWORD);
   });
 });
