@@ -35,6 +35,7 @@ import {
 import { everyPage } from './pages.mjs';
 import { proxyUnderPrefix } from './proxy.mjs';
 import { channelRows, responsesOption } from './channels.mjs';
+import { keysPage } from './keys.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
 const NEW_ROOT_PASSWORD = 'console-e2e-root-password';
@@ -398,5 +399,9 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
   test('channels: priority and weight edited in the row, the model mapping editor, test all', { timeout: T }, async (t) => {
     await channelRows(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('keys: a key for another user with quota, expiry, allow-list and limits, stored and enforced; owner filter; disable, edit, delete with confirmation', { timeout: T }, async (t) => {
+    await keysPage(ctx, t, NEW_ROOT_PASSWORD);
   });
 });
