@@ -36,6 +36,7 @@ import { everyPage } from './pages.mjs';
 import { proxyUnderPrefix } from './proxy.mjs';
 import { channelRows, responsesOption } from './channels.mjs';
 import { keysPage } from './keys.mjs';
+import { usersPage } from './users.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
 const NEW_ROOT_PASSWORD = 'console-e2e-root-password';
@@ -403,5 +404,9 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
   test('keys: a key for another user with quota, expiry, allow-list and limits, stored and enforced; owner filter; disable, edit, delete with confirmation', { timeout: T }, async (t) => {
     await keysPage(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('users: server-side search and paging, create with a balance, edit role/group/enabled, balance change as a top-up row, usage, delete with confirmation', { timeout: T }, async (t) => {
+    await usersPage(ctx, t, NEW_ROOT_PASSWORD);
   });
 });
