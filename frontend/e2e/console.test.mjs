@@ -37,6 +37,7 @@ import { proxyUnderPrefix } from './proxy.mjs';
 import { channelRows, responsesOption } from './channels.mjs';
 import { keysPage } from './keys.mjs';
 import { usersPage } from './users.mjs';
+import { accessToken, opsPage } from './ops.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
 const NEW_ROOT_PASSWORD = 'console-e2e-root-password';
@@ -408,5 +409,15 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
   test('users: server-side search and paging, create with a balance, edit role/group/enabled, balance change as a top-up row, usage, delete with confirmation', { timeout: T }, async (t) => {
     await usersPage(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('operations: backup made and downloaded, hot copy, reconcile, log level, a profile shown as a flame graph, old rows deleted after confirming', { timeout: T }, async (t) => {
+    await opsPage(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('account: an access token made, used and revoked', { timeout: T }, async (t) => {
+    await accessToken(ctx, t, NEW_ROOT_PASSWORD);
+    // One token per user: the one this file's set-up made is replaced; make the next one.
+    ctx.token = await adminToken(ctx.sluice.baseUrl, 'root', NEW_ROOT_PASSWORD);
   });
 });
