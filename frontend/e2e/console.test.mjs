@@ -38,6 +38,7 @@ import { channelRows, responsesOption } from './channels.mjs';
 import { keysPage } from './keys.mjs';
 import { usersPage } from './users.mjs';
 import { accessToken, opsPage } from './ops.mjs';
+import { logsFiltered } from './logs.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
 const NEW_ROOT_PASSWORD = 'console-e2e-root-password';
@@ -409,6 +410,10 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
   test('users: server-side search and paging, create with a balance, edit role/group/enabled, balance change as a top-up row, usage, delete with confirmation', { timeout: T }, async (t) => {
     await usersPage(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('logs: model, key and request id filters, sort, cursor paging both ways, and the CSV export of exactly that filter = the totals bar', { timeout: 2 * T }, async (t) => {
+    await logsFiltered(ctx, t, NEW_ROOT_PASSWORD);
   });
 
   test('operations: backup made and downloaded, hot copy, reconcile, log level, a profile shown as a flame graph, old rows deleted after confirming', { timeout: T }, async (t) => {
