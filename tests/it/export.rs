@@ -203,7 +203,10 @@ async fn export_has_the_cache_and_reasoning_tokens_of_each_row() {
         "reasoning_tokens",
     ];
     let listed = t.get("/api/log?type=consume").await;
-    for path in ["/api/log/export?type=consume", "/api/log/self/export?type=consume"] {
+    for path in [
+        "/api/log/export?type=consume",
+        "/api/log/self/export?type=consume",
+    ] {
         let r = t.api("GET", path, None).await;
         assert_eq!(r.status, 200, "{path}: {}", r.text());
         let (header, rows) = parse(&r.body);
