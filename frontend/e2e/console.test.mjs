@@ -37,7 +37,7 @@ import { proxyUnderPrefix } from './proxy.mjs';
 import { channelRows, responsesOption } from './channels.mjs';
 import { keysPage } from './keys.mjs';
 import { usersPage } from './users.mjs';
-import { accessToken, opsPage } from './ops.mjs';
+import { accessToken, notifications, opsPage } from './ops.mjs';
 import { logsFiltered } from './logs.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
@@ -418,6 +418,10 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
   test('operations: backup made and downloaded, hot copy, reconcile, log level, a profile shown as a flame graph, old rows deleted after confirming', { timeout: T }, async (t) => {
     await opsPage(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('account: notifications by webhook with a secret and a threshold, the test delivered to a receiver and in the history', { timeout: T }, async (t) => {
+    await notifications(ctx, t, NEW_ROOT_PASSWORD);
   });
 
   test('account: an access token made, used and revoked', { timeout: T }, async (t) => {
