@@ -39,7 +39,7 @@ import { keysPage } from './keys.mjs';
 import { usersPage } from './users.mjs';
 import { accessToken, notifications, opsPage } from './ops.mjs';
 import { logsFiltered } from './logs.mjs';
-import { languageAndTheme } from './prefs.mjs';
+import { languageAndTheme, settingsExportImport } from './prefs.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
 const NEW_ROOT_PASSWORD = 'console-e2e-root-password';
@@ -423,6 +423,10 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
   test('the language and theme controls switch the page at once and are remembered', { timeout: T }, async (t) => {
     await languageAndTheme(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('settings: export downloads the server\'s document; an import through the file field changes what differs; a broken file is refused', { timeout: T }, async (t) => {
+    await settingsExportImport(ctx, t, NEW_ROOT_PASSWORD);
   });
 
   test('account: notifications by webhook with a secret and a threshold, the test delivered to a receiver and in the history', { timeout: T }, async (t) => {

@@ -1,8 +1,10 @@
 // The language and theme controls in the header: each switches the page at once and is
-// remembered across a reload; "System theme" follows the browser's scheme again.
+// remembered across a reload; "System theme" follows the browser's scheme again. And the
+// settings page's export and import.
 
 import assert from 'node:assert/strict';
-import { assertClean, openPage, signIn } from './harness.mjs';
+import { readFile } from 'node:fs/promises';
+import { assertClean, call, openPage, signIn } from './harness.mjs';
 
 export async function languageAndTheme(ctx, t, password) {
   const base = ctx.sluice.baseUrl;
@@ -35,4 +37,33 @@ export async function languageAndTheme(ctx, t, password) {
   await page.locator('h1', { hasText: 'API keys' }).waitFor();
   assert.equal(await background(), lightBg);
   assertClean(problems, 'language and theme');
+}
+
+/** Settings export and import in the page: the exported file is the server's document; a changed
+ * copy imported through the file field changes that option only, and a broken file is refused
+ * at the field without a request. */
+export async function settingsExportImport(ctx, t, password) {
+  const base = ctx.sluice.baseUrl;
+  const { page, problems } = await openPage(ctx.browser, t, { baseUrl: base });
+  await signIn(page, base, 'root', password, { path: 'settings', problems });
+  await page.getByRole('link', { name: 'Export settings' }).waitFor();
+  const [d] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export settings' }).click()]);
+  const doc = JSON.parse(await readFile(await d.path(), 'utf8'));
+  const served = await call(base, 'GET', '/api/option/export', { token: ctx.token });
+  assert.deepEqual(doc, served.json, 'the file is the export document');
+  const days = doc['log.retention_days'];
+  assert.equal(typeof days, 'number');
+
+  const file = page.getByLabel('Settings file (JSON, from Export)');
+  await file.setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from('{"log.retention_days": ') });
+  await page.locator('.field-error', { hasText: /JSON/ }).waitFor();
+  const changed = { ...doc, 'log.retention_days': days + 7 };
+  await file.setInputFiles({ name: 'sluice-options.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(changed)) });
+  await page.getByRole('status').filter({ hasText: 'Imported; 1 settings changed.' }).waitFor();
+  const after = await call(base, 'GET', '/api/option/export', { token: ctx.token });
+  assert.deepEqual(after.json, changed);
+  // Put it back for the tests after this one.
+  await file.setInputFiles({ name: 'sluice-options.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(doc)) });
+  await page.getByRole('status').filter({ hasText: 'Imported; 1 settings changed.' }).waitFor();
+  assertClean(problems, 'settings export and import');
 }
