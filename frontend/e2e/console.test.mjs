@@ -39,7 +39,7 @@ import { keysPage } from './keys.mjs';
 import { usersPage } from './users.mjs';
 import { accessToken, notifications, opsPage } from './ops.mjs';
 import { logsFiltered } from './logs.mjs';
-import { languageAndTheme, settingsExportImport } from './prefs.mjs';
+import { languageAndTheme, modelsPage, settingsExportImport } from './prefs.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
 const NEW_ROOT_PASSWORD = 'console-e2e-root-password';
@@ -427,6 +427,10 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
   test('settings: export downloads the server\'s document; an import through the file field changes what differs; a broken file is refused', { timeout: T }, async (t) => {
     await settingsExportImport(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('models: a priced model with its input and output price per 1M tokens in the display currency, in English and Chinese', { timeout: T }, async (t) => {
+    await modelsPage(ctx, t, NEW_ROOT_PASSWORD);
   });
 
   test('account: notifications by webhook with a secret and a threshold, the test delivered to a receiver and in the history', { timeout: T }, async (t) => {

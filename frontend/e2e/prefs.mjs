@@ -67,3 +67,32 @@ export async function settingsExportImport(ctx, t, password) {
   await page.getByRole('status').filter({ hasText: 'Imported; 1 settings changed.' }).waitFor();
   assertClean(problems, 'settings export and import');
 }
+
+/** The models page: a priced model of the caller's group with its input and output price per 1M
+ * tokens in the display currency (ratio 2 and output ratio 3 at $2 per 1M for ratio 1: $4 and
+ * $12), in English and Chinese. */
+export async function modelsPage(ctx, t, password) {
+  const base = ctx.sluice.baseUrl;
+  const token = ctx.token;
+  const ch = await call(base, 'POST', '/api/channels', { token, body: { name: 'models page', base_url: `${ctx.mock.baseUrl}/v1`, api_key: 'mock-key', models: ['mp-model'] } });
+  assert.equal(ch.status, 201, ch.text);
+  const opts = (await call(base, 'GET', '/api/option', { token })).json;
+  const get = (name) => ({ ...(opts.find((o) => o.name === name)?.value ?? {}) });
+  const body = { 'pricing.model_ratio': { ...get('pricing.model_ratio'), 'mp-model': 2 }, 'pricing.completion_ratio': { ...get('pricing.completion_ratio'), 'mp-model': 3 } };
+  assert.equal((await call(base, 'PUT', '/api/option', { token, body })).status, 200);
+  const listed = (await call(base, 'GET', '/api/models', { token })).json.items.find((m) => m.model === 'mp-model');
+  assert.deepEqual([listed.input_per_1m.amount, listed.output_per_1m.amount, listed.input_per_1m.currency], [4, 12, 'USD']);
+  for (const [lang, input, output] of [
+    ['en', /^\$4(\.0+)?$/, /^\$12(\.0+)?$/],
+    ['zh-CN', /^US\$4(\.0+)?$/, /^US\$12(\.0+)?$/],
+  ]) {
+    const { page, problems } = await openPage(ctx.browser, t, { baseUrl: base, locale: lang === 'en' ? 'en-US' : 'zh-CN' });
+    await signIn(page, base, 'root', password, { path: `models?lang=${lang}`, problems });
+    const row = page.getByTestId('models-table').locator('tr', { hasText: 'mp-model' });
+    await row.waitFor();
+    const cells = (await row.locator('td').allTextContents()).map((s) => s.trim());
+    assert.match(cells[1], input, `${lang}: ${cells}`);
+    assert.match(cells[2], output, `${lang}: ${cells}`);
+    assertClean(problems, `models ${lang}`);
+  }
+}
