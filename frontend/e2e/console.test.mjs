@@ -39,6 +39,7 @@ import { keysPage } from './keys.mjs';
 import { usersPage } from './users.mjs';
 import { accessToken, notifications, opsPage } from './ops.mjs';
 import { logsFiltered } from './logs.mjs';
+import { usageSplits } from './usage.mjs';
 import { languageAndTheme, modelsPage, settingsExportImport } from './prefs.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
@@ -415,6 +416,10 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
   test('logs: model, key and request id filters, sort, cursor paging both ways, and the CSV export of exactly that filter = the totals bar', { timeout: 2 * T }, async (t) => {
     await logsFiltered(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('usage: split by model, key, channel and user, each adding up to the same total', { timeout: T }, async (t) => {
+    await usageSplits(ctx, t, NEW_ROOT_PASSWORD);
   });
 
   test('operations: backup made and downloaded, hot copy, reconcile, log level, a profile shown as a flame graph, old rows deleted after confirming', { timeout: T }, async (t) => {
