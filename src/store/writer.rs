@@ -170,6 +170,9 @@ pub struct WriterStats {
     pub folded_rows: AtomicU64,
     /// Batches that waited for more appends before committing (see [`LINGER_GAP`]).
     pub lingered: AtomicU64,
+    /// How long each fold held the writer: a call whose append arrives meanwhile waits that
+    /// long, so at one connection this is the tail a client sees (issue 15).
+    pub fold_latency: crate::metrics::Histogram,
 }
 
 impl WriterStats {
@@ -459,11 +462,15 @@ fn fold_in_savepoint(
     stats: &WriterStats,
     folds: &mut Folds,
 ) -> Result<u64, StoreError> {
+    let started = std::time::Instant::now();
     conn.execute_batch("SAVEPOINT fold")?;
     let limit = limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
     match journal::fold_oldest(conn, limit) {
         Ok(n) => {
             conn.execute_batch("RELEASE fold")?;
+            if n > 0 {
+                stats.fold_latency.observe(started.elapsed());
+            }
             if folds.failing {
                 log::info!("the log journal folds again");
                 folds.failing = false;
