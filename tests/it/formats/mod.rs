@@ -6,6 +6,7 @@ mod billing;
 mod conversions;
 mod errors;
 mod lifecycle;
+pub mod race;
 mod sdk;
 mod streams;
 
@@ -62,6 +63,20 @@ pub fn names(events: &[(String, Value)]) -> Vec<&str> {
 /// A funded server with an unlimited key.
 pub async fn server() -> (TestServer, String) {
     let t = TestServer::start().await;
+    t.fund(10_000_000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    (t, key)
+}
+
+/// A server with prices that make every usage field count, funded, with an unlimited key.
+pub async fn priced() -> (TestServer, String) {
+    let t = TestServer::start_with_options(json!({
+        "pricing.model_ratio": {"claude-x": 1.5, "gpt-x": 1.0, "gpt-chat": 1.0},
+        "pricing.completion_ratio": {"claude-x": 5.0, "gpt-x": 4.0, "gpt-chat": 4.0},
+        "pricing.cache_read_ratio": {"claude-x": 0.1, "gpt-x": 0.5, "gpt-chat": 0.5},
+        "pricing.cache_write_ratio": {"claude-x": 1.25},
+    }))
+    .await;
     t.fund(10_000_000).await;
     let (_, key) = t.key(json!({"unlimited": true})).await;
     (t, key)
