@@ -494,9 +494,23 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
                 duration: Duration::from_secs_f64(tail_secs),
             });
             let body = Bytes::from(request_body(false).to_string());
+            let admin = servers
+                .sluice
+                .as_ref()
+                .and_then(|s| Some((s.addr, s.admin.clone()?)));
+            let stats = async || match &admin {
+                Some((addr, token)) => client::admin_get(*addr, token, "/api/stats").await.ok(),
+                None => None,
+            };
+            let before = stats().await;
+            let sluice = runs::measure(&t, target, *spid, &body, &shape).await;
+            let after = stats().await;
             Some(report::Tail {
                 seconds: tail_secs,
-                sluice: runs::measure(&t, target, *spid, &body, &shape).await,
+                sluice,
+                folds: before
+                    .zip(after)
+                    .and_then(|(b, a)| report::Folds::between(&b, &a)),
                 direct_p999_ms: scenarios
                     .iter()
                     .find(|s| !s.stream && s.connections == 1)

@@ -49,6 +49,7 @@ impl Metrics {
                 "writer_queue": extra.writer_queue,
                 "commits": extra.commits,
                 "commit_latency": &extra.commit_latency,
+                "fold_latency": &extra.fold_latency,
             },
             "backups": {
                 "ok": extra.backups_ok,
@@ -172,6 +173,13 @@ impl Metrics {
             "Database write transaction latency.",
             "",
             &extra.commit_latency,
+        );
+        write_histogram(
+            &mut o,
+            "sluice_journal_fold_seconds",
+            "How long each fold of the log journal into the logs and rollups held the database writer.",
+            "",
+            &extra.fold_latency,
         );
         let channels = self.channels.read();
         let _ = writeln!(
@@ -302,6 +310,7 @@ mod tests {
             writer_queue: 0,
             commits: 4,
             commit_latency: Histogram::default().snapshot(),
+            fold_latency: Histogram::default().snapshot(),
             db_healthy: true,
             backups_ok: 2,
             backups_failed: 1,

@@ -151,6 +151,7 @@ impl AppState {
             writer_queue: self.store.writer.queue_depth(),
             commits: self.store.writer.stats.commits.load(Ordering::Relaxed),
             commit_latency: self.store.writer.stats.commit_latency.snapshot(),
+            fold_latency: self.store.writer.stats.fold_latency.snapshot(),
             db_healthy: crate::dbhealth::store_ready(self),
             backups_ok: self.backups.stats.ok.load(Ordering::Relaxed),
             backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),

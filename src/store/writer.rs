@@ -152,6 +152,9 @@ pub struct WriterStats {
     /// Folds committed that moved rows, and the rows they moved.
     pub folds: AtomicU64,
     pub folded_rows: AtomicU64,
+    /// How long each fold held the writer: a call whose append arrives meanwhile waits that
+    /// long, so at one connection this is the tail a client sees (issue 15).
+    pub fold_latency: crate::metrics::Histogram,
 }
 
 impl WriterStats {
@@ -391,11 +394,15 @@ fn fold_in_savepoint(
     stats: &WriterStats,
     folds: &mut Folds,
 ) -> Result<u64, StoreError> {
+    let started = std::time::Instant::now();
     conn.execute_batch("SAVEPOINT fold")?;
     let limit = limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
     match journal::fold_oldest(conn, limit) {
         Ok(n) => {
             conn.execute_batch("RELEASE fold")?;
+            if n > 0 {
+                stats.fold_latency.observe(started.elapsed());
+            }
             if folds.failing {
                 log::info!("the log journal folds again");
                 folds.failing = false;

@@ -74,3 +74,31 @@ async fn a_fold_that_fails_keeps_its_rows_and_the_next_fold_moves_each_once() {
     assert_eq!(count(&raw(&db), "SELECT COUNT(*) FROM log_journal"), 0);
     assert_eq!(t.user_balance(1), (980, 20));
 }
+
+/// The time each fold holds the writer is in /metrics: a call arriving meanwhile waits for it,
+/// so it is what a single client's slowest calls are made of (issue 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fold_that_moves_rows_is_timed_in_the_metrics() {
+    let t = TestServer::start().await;
+    t.channel(&["gpt-x"], json!({})).await;
+    t.fund(1000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    let folds = |text: &str| -> i64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("sluice_journal_fold_seconds_count "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(-1)
+    };
+    let before = folds(&t.api("GET", "/metrics", None).await.text());
+    assert!(before >= 0, "the fold histogram is exported");
+    let r = t.chat(&key, "gpt-x", 3, false).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A read folds the waiting row first.
+    t.get("/api/users/1").await;
+    let text = t.api("GET", "/metrics", None).await.text();
+    assert_eq!(folds(&text), before + 1, "{text}");
+    assert!(
+        text.contains("sluice_journal_fold_seconds_bucket{le=\"0.00025\"}"),
+        "sub-millisecond buckets: {text}"
+    );
+}

@@ -108,6 +108,63 @@ pub struct Tail {
     pub sluice: Run,
     /// The direct p99.9 at one connection (closed loop), subtracted for the added figure.
     pub direct_p999_ms: Option<f64>,
+    /// The journal folds made during the run (from `/api/stats`), when the gateway was started
+    /// here: each holds the writer, and a call arriving meanwhile waits for it.
+    pub folds: Option<Folds>,
+}
+
+/// Journal folds over a run, from the difference of two `db.fold_latency` histograms.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Folds {
+    pub count: u64,
+    pub mean_ms: f64,
+    pub over_1ms: u64,
+    pub over_5ms: u64,
+    /// The upper bound of the highest bucket any fold fell in (ms); None for +Inf or no fold.
+    pub slowest_at_most_ms: Option<f64>,
+}
+
+impl Folds {
+    /// The folds between two `/api/stats` answers.
+    pub fn between(before: &serde_json::Value, after: &serde_json::Value) -> Option<Folds> {
+        /// (count, sum in ms, cumulative count per upper bound).
+        type Hist = (u64, f64, Vec<(String, u64)>);
+        let h = |v: &serde_json::Value| -> Option<Hist> {
+            let f = &v["db"]["fold_latency"];
+            let buckets = f["buckets"]
+                .as_array()?
+                .iter()
+                .filter_map(|b| Some((b[0].as_str()?.to_owned(), b[1].as_u64()?)))
+                .collect();
+            Some((f["count"].as_u64()?, f["sum_ms"].as_f64()?, buckets))
+        };
+        let (c0, s0, b0) = h(before)?;
+        let (c1, s1, b1) = h(after)?;
+        let count = c1.saturating_sub(c0);
+        // Cumulative counts per bound, over the run.
+        let within: Vec<(String, u64)> = b1
+            .iter()
+            .zip(b0.iter())
+            .map(|((le, a), (_, b))| (le.clone(), a.saturating_sub(*b)))
+            .collect();
+        let at_most = |ms: &str| within.iter().find(|(le, _)| le == ms).map(|(_, c)| *c);
+        let slowest_at_most_ms = within
+            .iter()
+            .find(|(_, c)| *c == count)
+            .and_then(|(le, _)| le.parse::<f64>().ok())
+            .filter(|v| count > 0 && v.is_finite());
+        Some(Folds {
+            count,
+            mean_ms: if count == 0 {
+                0.0
+            } else {
+                (s1 - s0) / count as f64
+            },
+            over_1ms: count.saturating_sub(at_most("1")?),
+            over_5ms: count.saturating_sub(at_most("5")?),
+            slowest_at_most_ms,
+        })
+    }
 }
 
 impl Tail {
@@ -440,6 +497,30 @@ fn replace_block(doc: &str, block: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folds_over_a_run_are_the_difference_of_two_histograms() {
+        let stats = |count: u64, sum_ms: f64, cumulative: [u64; 4]| {
+            serde_json::json!({"db": {"fold_latency": {
+                "count": count, "sum_ms": sum_ms,
+                "buckets": [["0.5", cumulative[0]], ["1", cumulative[1]], ["5", cumulative[2]],
+                            ["+Inf", cumulative[3]]],
+            }}})
+        };
+        let f = Folds::between(
+            &stats(2, 1.0, [2, 2, 2, 2]),
+            &stats(12, 21.0, [4, 6, 11, 12]),
+        )
+        .unwrap();
+        assert_eq!((f.count, f.over_1ms, f.over_5ms), (10, 6, 1));
+        assert!((f.mean_ms - 2.0).abs() < 1e-9);
+        assert_eq!(
+            f.slowest_at_most_ms, None,
+            "one fold was past the last bound"
+        );
+        let f = Folds::between(&stats(0, 0.0, [0; 4]), &stats(3, 1.0, [1, 3, 3, 3])).unwrap();
+        assert_eq!(f.slowest_at_most_ms, Some(1.0));
+    }
 
     #[test]
     fn a_missed_target_is_listed_and_an_unmeasured_one_is_not() {

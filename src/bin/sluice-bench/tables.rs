@@ -174,6 +174,17 @@ fn tails(r: &Report) -> Option<Table> {
             format!("{:.3}", st.p999_ms),
             format!("{:.3}", st.max_ms),
             "–".into(),
+            t.folds.as_ref().map_or("–".into(), |f| {
+                format!(
+                    "{}: mean {:.2} ms, {} > 1 ms, {} > 5 ms, slowest ≤ {}",
+                    f.count,
+                    f.mean_ms,
+                    f.over_1ms,
+                    f.over_5ms,
+                    f.slowest_at_most_ms
+                        .map_or("–".into(), |v| format!("{v} ms"))
+                )
+            }),
         ]);
     }
     if let Some(p) = &r.profile {
@@ -189,6 +200,7 @@ fn tails(r: &Report) -> Option<Table> {
                 "{:.1} → {:.1} → {:.1}",
                 p.rss_before_mib, p.rss_max_mib, p.rss_after_mib
             ),
+            "–".into(),
         ]);
     }
     (!rows.is_empty()).then(|| Table {
@@ -201,6 +213,7 @@ fn tails(r: &Report) -> Option<Table> {
             "p99.9 ms",
             "max ms",
             "RSS MiB before → max → after",
+            "journal folds",
         ]),
         rows,
     })
