@@ -16,7 +16,7 @@ export const ALLOW = new Set(
     'sluice', 'API', 'APIs', 'URL', 'ID', 'RPM', 'TPM', 'TTFT', 'TTFB', 'HTTP', 'HTTPS', 'JSON', 'CSV', 'SMTP', 'USD', 'CNY',
     'US', 'KiB', 'MiB', 'GiB', 'TiB', 'OpenAI', 'Webhook', 'Bark', 'Gotify', 'pprof', 'DEBUG', 'UTC', 'GMT', 'SQLite',
     'tokens', 'token', 'Token', 'Tokens', 'Ctrl', 'Enter', 'English', 'http', 'https', 'CPU', 'SSE', 'IANA', 'TLS', 'STARTTLS', 'Bearer', 'CORS',
-    'Anthropic', 'Azure', 'Google', 'Gemini', 'SDK', 'SDKs',
+    'Anthropic', 'Azure', 'Google', 'Gemini', 'SDK', 'SDKs', 'Responses', 'vLLM', 'Ollama',
   ].map((w) => w.toLowerCase()),
 );
 

@@ -34,6 +34,13 @@ import {
 } from './harness.mjs';
 import { everyPage } from './pages.mjs';
 import { proxyUnderPrefix } from './proxy.mjs';
+import { channelRows, responsesOption } from './channels.mjs';
+import { keysPage } from './keys.mjs';
+import { usersPage } from './users.mjs';
+import { accessToken, notifications, opsPage } from './ops.mjs';
+import { logsFiltered } from './logs.mjs';
+import { usageSplits } from './usage.mjs';
+import { languageAndTheme, modelsPage, settingsExportImport } from './prefs.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
 const NEW_ROOT_PASSWORD = 'console-e2e-root-password';
@@ -389,5 +396,55 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
     await row.getByText('Passed').waitFor();
     assert.ok(!(await page.content()).includes('goog-e2e-key-4321'));
     assertClean(problems, 'gemini channel');
+  });
+
+  test('channels: the Responses API option in the form (en + zh-CN) decides whether a Responses call is converted to chat', { timeout: T }, async (t) => {
+    await responsesOption(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('channels: priority and weight edited in the row, the model mapping editor, test all', { timeout: T }, async (t) => {
+    await channelRows(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('keys: a key for another user with quota, expiry, allow-list and limits, stored and enforced; owner filter; disable, edit, delete with confirmation', { timeout: T }, async (t) => {
+    await keysPage(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('users: server-side search and paging, create with a balance, edit role/group/enabled, balance change as a top-up row, usage, delete with confirmation', { timeout: T }, async (t) => {
+    await usersPage(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('logs: model, key and request id filters, sort, cursor paging both ways, and the CSV export of exactly that filter = the totals bar', { timeout: 2 * T }, async (t) => {
+    await logsFiltered(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('usage: split by model, key, channel and user, each adding up to the same total', { timeout: T }, async (t) => {
+    await usageSplits(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('operations: backup made and downloaded, hot copy, reconcile, log level, a profile shown as a flame graph, old rows deleted after confirming', { timeout: T }, async (t) => {
+    await opsPage(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('the language and theme controls switch the page at once and are remembered', { timeout: T }, async (t) => {
+    await languageAndTheme(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('settings: export downloads the server\'s document; an import through the file field changes what differs; a broken file is refused', { timeout: T }, async (t) => {
+    await settingsExportImport(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('models: a priced model with its input and output price per 1M tokens in the display currency, in English and Chinese', { timeout: T }, async (t) => {
+    await modelsPage(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('account: notifications by webhook with a secret and a threshold, the test delivered to a receiver and in the history', { timeout: T }, async (t) => {
+    await notifications(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('account: an access token made, used and revoked', { timeout: T }, async (t) => {
+    await accessToken(ctx, t, NEW_ROOT_PASSWORD);
+    // One token per user: the one this file's set-up made is replaced; make the next one.
+    ctx.token = await adminToken(ctx.sluice.baseUrl, 'root', NEW_ROOT_PASSWORD);
   });
 });

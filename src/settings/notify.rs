@@ -69,6 +69,18 @@ impl Default for SmtpOptions {
 }
 
 impl SmtpOptions {
+    /// Whether `next` would send mail, and with it the stored password, to a mail server other
+    /// than the one the password was given for: another host (compared case-insensitively) or
+    /// port. Clearing the host sends nothing anywhere; naming one after a clear is a move (else
+    /// a clear would be the way round). Whoever moves it must send the password again.
+    pub fn moves_password(&self, next: &SmtpOptions) -> bool {
+        let (from, to) = (self.host.trim(), next.host.trim());
+        !self.password.is_empty()
+            && !next.password.is_empty()
+            && !to.is_empty()
+            && (!from.eq_ignore_ascii_case(to) || self.port != next.port)
+    }
+
     pub(super) fn validate(&self) -> Result<(), String> {
         // Checked even while mail is off, so a port that could never work is not stored.
         if self.port == 0 {
@@ -158,5 +170,33 @@ mod tests {
         };
         s.validate().unwrap();
         assert_eq!(s.settings().unwrap().port, 587);
+    }
+
+    #[test]
+    fn another_mail_server_is_a_move_of_the_password() {
+        let home = SmtpOptions {
+            host: "smtp.example.com".into(),
+            password: "pw".into(),
+            ..Default::default()
+        };
+        let to = |host: &str, port: u16| SmtpOptions {
+            host: host.into(),
+            port,
+            ..home.clone()
+        };
+        assert!(home.moves_password(&to("smtp.evil.test", 587)));
+        assert!(home.moves_password(&to("smtp.example.com", 2525)));
+        assert!(!home.moves_password(&to("SMTP.example.com ", 587)));
+        assert!(!home.moves_password(&to("", 587)), "mail off sends nothing");
+        let cleared = to("", 587);
+        assert!(cleared.moves_password(&to("smtp.example.com", 587)));
+        let no_password = SmtpOptions {
+            password: String::new(),
+            ..home.clone()
+        };
+        assert!(!no_password.moves_password(&SmtpOptions {
+            host: "smtp.evil.test".into(),
+            ..no_password.clone()
+        }));
     }
 }

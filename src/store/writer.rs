@@ -23,6 +23,22 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most jobs in one transaction; bounds how long one commit holds the lock.
 const MAX_BATCH: usize = 512;
+
+/// Group commit under concurrency. Every commit rewrites at least the journal's last page
+/// (4 KiB in the WAL, copied again at the checkpoint), however few rows it adds: at 32
+/// connections the writer kept up so well that a commit carried about 2 calls, and the
+/// commits alone wrote ~2.6 KiB per call (issue 15). So when the last batch carried more than
+/// one append (calls are arriving side by side), a batch that starts with an append waits for
+/// the appends that follow, while they keep coming: it commits once [`LINGER_GAP`] passes
+/// without a new job, [`LINGER_MAX`] after its first job, at [`LINGER_APPENDS`] appends, or
+/// when a job that is not an append arrives. A lone caller (the last batch had one append)
+/// never waits. Under load the wait costs throughput nothing (the core keeps serving the calls
+/// that will join the batch) and a call's latency at most `LINGER_MAX`; two or three callers
+/// side by side pay up to one gap each. With a 250 µs gap, non-stream calls at 32 connections
+/// still committed ~6 to a commit (2.2 KiB written per call); streamed ones 20–30 (1.7 KiB).
+const LINGER_GAP: std::time::Duration = std::time::Duration::from_micros(500);
+const LINGER_MAX: std::time::Duration = std::time::Duration::from_millis(2);
+const LINGER_APPENDS: usize = 64;
 /// Jobs queued before senders wait (back-pressure instead of unbounded memory).
 const QUEUE: usize = 16_384;
 
@@ -152,6 +168,8 @@ pub struct WriterStats {
     /// Folds committed that moved rows, and the rows they moved.
     pub folds: AtomicU64,
     pub folded_rows: AtomicU64,
+    /// Batches that waited for more appends before committing (see [`LINGER_GAP`]).
+    pub lingered: AtomicU64,
     /// How long each fold held the writer: a call whose append arrives meanwhile waits that
     /// long, so at one connection this is the tail a client sees (issue 15).
     pub fold_latency: crate::metrics::Histogram,
@@ -345,19 +363,21 @@ fn run(
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stop: Option<oneshot::Sender<Result<(), StoreError>>> = None;
     let mut folds = Folds::default();
+    // Appends the last batch carried: more than one says calls arrive side by side.
+    let mut last_appends = 0usize;
     while stop.is_none() {
         match rx.blocking_recv() {
             Some(Msg::Job(j)) => batch.push(j),
             Some(Msg::Stop(s)) => stop = Some(s),
             None => break,
         }
-        while batch.len() < MAX_BATCH && stop.is_none() {
-            match rx.try_recv() {
-                Ok(Msg::Job(j)) => batch.push(j),
-                Ok(Msg::Stop(s)) => stop = Some(s),
-                Err(_) => break,
-            }
+        let first = std::time::Instant::now();
+        take_waiting(&mut rx, &mut batch, &mut stop);
+        if last_appends > 1 && stop.is_none() && batch.iter().all(|j| j.appends()) {
+            stats.lingered.fetch_add(1, Ordering::Relaxed);
+            linger(&mut rx, &mut batch, &mut stop, first);
         }
+        last_appends = batch.iter().filter(|j| j.appends()).count();
         if !batch.is_empty() {
             commit_batch(&conn, &mut batch, &stats, &mut folds);
         }
@@ -383,6 +403,54 @@ fn run(
     drop(conn);
     if let Some(s) = stop {
         let _ = s.send(result);
+    }
+}
+
+/// Moves the jobs already queued into `batch` (up to [`MAX_BATCH`]); returns how many.
+fn take_waiting(
+    rx: &mut mpsc::Receiver<Msg>,
+    batch: &mut Vec<Job>,
+    stop: &mut Option<oneshot::Sender<Result<(), StoreError>>>,
+) -> usize {
+    let mut n = 0;
+    while batch.len() < MAX_BATCH && stop.is_none() {
+        match rx.try_recv() {
+            Ok(Msg::Job(j)) => {
+                batch.push(j);
+                n += 1;
+            }
+            Ok(Msg::Stop(s)) => *stop = Some(s),
+            Err(_) => break,
+        }
+    }
+    n
+}
+
+/// Waits for more appends to join an all-append batch (see [`LINGER_GAP`]). There is no event
+/// for "a call is about to append", so this polls the queue at a fraction of the gap, bounded by
+/// `LINGER_MAX` from the batch's first job.
+fn linger(
+    rx: &mut mpsc::Receiver<Msg>,
+    batch: &mut Vec<Job>,
+    stop: &mut Option<oneshot::Sender<Result<(), StoreError>>>,
+    first: std::time::Instant,
+) {
+    let poll = LINGER_GAP / 5;
+    let mut last_arrival = std::time::Instant::now();
+    loop {
+        let now = std::time::Instant::now();
+        if now.duration_since(last_arrival) >= LINGER_GAP
+            || now.duration_since(first) >= LINGER_MAX
+            || batch.len() >= LINGER_APPENDS.min(MAX_BATCH)
+            || stop.is_some()
+            || batch.iter().any(|j| !j.appends())
+        {
+            return;
+        }
+        std::thread::sleep(poll);
+        if take_waiting(rx, batch, stop) > 0 {
+            last_arrival = std::time::Instant::now();
+        }
     }
 }
 
@@ -640,6 +708,91 @@ mod tests {
         assert_eq!(count("SELECT used_quota FROM users"), calls);
         assert_eq!(count("SELECT quota FROM users"), 100_000 - calls);
         assert_eq!(count("SELECT SUM(requests) FROM usage_hourly"), calls);
+        w.shutdown().await.unwrap();
+    }
+
+    /// A writer over a migrated file with one user and one unlimited key, for journal appends.
+    fn open_journal() -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("j.db")).unwrap();
+        pragmas::enable_wal(&conn).unwrap();
+        pragmas::apply_writer(&conn).unwrap();
+        crate::store::migrate::run(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, username, password_hash, role, quota, created_at)
+                VALUES (1, 'ann', 'x', 'user', 100000000, 0);
+             INSERT INTO api_keys (id, user_id, name, digest, prefix, unlimited, created_at)
+                VALUES (1, 1, 'a', x'01', 'sk-a', 1, 0);",
+        )
+        .unwrap();
+        (dir, Writer::start(conn, None).unwrap())
+    }
+
+    /// A relayed call's append, as settle makes it.
+    async fn append_call(w: &Writer, i: i64) {
+        use crate::store::journal::{self, Charge};
+        w.append(move |c| {
+            let e = crate::store::logs::LogEntry {
+                created_at: 1_000 + i,
+                log_type: 2,
+                request_id: format!("r{i}"),
+                user_id: Some(1),
+                key_id: Some(1),
+                ..Default::default()
+            };
+            let charge = Charge {
+                user_id: 1,
+                key_id: 1,
+                key_limited: false,
+                quota: 1,
+            };
+            journal::append(c, e, Some(charge))
+        })
+        .await
+        .unwrap();
+    }
+
+    /// One caller at a time: each append commits at once, none waits for company.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_caller_never_waits_for_other_appends() {
+        let (_dir, w) = open_journal();
+        for i in 0..200 {
+            append_call(&w, i).await;
+        }
+        assert_eq!(w.stats.lingered.load(Ordering::Relaxed), 0);
+        assert_eq!(w.stats.commits.load(Ordering::Relaxed), 200);
+        w.shutdown().await.unwrap();
+    }
+
+    /// Calls side by side, each spending ~100 µs of CPU before its append (as a relayed call
+    /// does), on two threads: their appends share commits. Without the wait for more appends
+    /// the writer committed every ~2 calls here, writing its journal page once per commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_side_by_side_share_their_commits() {
+        let (_dir, w) = open_journal();
+        let mut tasks = Vec::new();
+        for t in 0..32i64 {
+            let w = w.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..60 {
+                    let until = std::time::Instant::now() + std::time::Duration::from_micros(100);
+                    while std::time::Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                    append_call(&w, t * 1_000 + i).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let commits = w.stats.commits.load(Ordering::Relaxed);
+        assert!(
+            32 * 60 / commits >= 8,
+            "{commits} commits for {} appends",
+            32 * 60
+        );
+        assert!(w.stats.lingered.load(Ordering::Relaxed) > 0);
         w.shutdown().await.unwrap();
     }
 

@@ -168,3 +168,70 @@ async fn own_export_has_only_own_rows_and_no_channel_columns() {
     assert_eq!(r.status, 403);
     let _: Value = t.get("/api/log/stat").await;
 }
+
+/// The cache and reasoning tokens of each row are in the export (they were only in the log
+/// detail), the same numbers `/api/log` gives, for an Anthropic call (cache read and written)
+/// and an OpenAI one (cache read, reasoning), and in the user's own export too.
+#[tokio::test]
+async fn export_has_the_cache_and_reasoning_tokens_of_each_row() {
+    let t = TestServer::start().await;
+    crate::formats::anthropic_channel(
+        &t,
+        &["claude-x"],
+        json!({"model_mapping": {"claude-x": "claude-x-mock-cache-800-100"}}),
+    )
+    .await;
+    t.channel(
+        &["gpt-x"],
+        json!({"model_mapping": {"gpt-x": "gpt-x-mock-cache-300-0-mock-reasoning-2"}}),
+    )
+    .await;
+    t.fund(10_000_000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    let mut ids = Vec::new();
+    for model in ["claude-x", "gpt-x"] {
+        let r = t.chat(&key, model, 4, false).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        ids.push(r.request_id());
+    }
+    t.relays_idle().await;
+
+    let cols = [
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "reasoning_tokens",
+    ];
+    let listed = t.get("/api/log?type=consume").await;
+    for path in [
+        "/api/log/export?type=consume",
+        "/api/log/self/export?type=consume",
+    ] {
+        let r = t.api("GET", path, None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let (header, rows) = parse(&r.body);
+        assert_eq!(
+            header[header.len() - 4..],
+            cols.map(String::from),
+            "{path}: the new columns come last"
+        );
+        let at = |c: &str| header.iter().position(|h| h == c).unwrap();
+        let got = |rid: &str| -> Vec<i64> {
+            let row = rows
+                .iter()
+                .find(|r| &r[at("request_id")] == rid)
+                .unwrap_or_else(|| panic!("{path}: no row for {rid}"));
+            cols.iter().map(|c| row[at(c)].parse().unwrap()).collect()
+        };
+        // Anthropic: 800 read, 100 written (5 minutes); OpenAI: 300 of the prompt cached, 2
+        // of the completion reasoning.
+        assert_eq!(got(&ids[0]), [800, 100, 0, 0], "{path}");
+        assert_eq!(got(&ids[1]), [300, 0, 0, 2], "{path}");
+        // The same figures as the list's rows.
+        for item in listed["items"].as_array().unwrap() {
+            let rid = item["request_id"].as_str().unwrap();
+            let want: Vec<i64> = cols.iter().map(|c| item[*c].as_i64().unwrap()).collect();
+            assert_eq!(got(rid), want, "{path}: {rid}");
+        }
+    }
+}

@@ -1,7 +1,9 @@
 //! What hands out the server's secrets (issue 11, item 11): database downloads are root's
-//! alone, and a channel's stored secret never follows its base URL to another server.
+//! alone, a channel's stored secret never follows its base URL to another server, and the
+//! SMTP password never follows smtp.host or smtp.port to another mail server.
 
 use crate::common::{TestServer, with_token};
+use crate::receivers::SmtpCapture;
 use serde_json::json;
 use sluice::mock::MockUpstream;
 use tokio::net::TcpListener;
@@ -141,4 +143,94 @@ async fn moving_a_channel_to_another_server_needs_its_secret_again() {
         elsewhere.last_request().unwrap().authorization.as_deref(),
         Some("Bearer sk-for-elsewhere")
     );
+}
+
+#[tokio::test]
+async fn moving_the_mail_server_needs_the_smtp_password_again() {
+    // The mail server the password was given for, and one an admin would like it sent to.
+    let home = SmtpCapture::start().await;
+    let elsewhere = SmtpCapture::start().await;
+    let t = TestServer::start_with_options(json!({
+        "smtp.host": "127.0.0.1",
+        "smtp.port": home.port,
+        "smtp.from": "sluice <noreply@example.com>",
+        "smtp.password": "smtp-canary-secret",
+        "smtp.plaintext_loopback": true,
+    }))
+    .await;
+    t.put(
+        "/api/me/notify",
+        json!({"kind": "email", "email": "root@example.com"}),
+    )
+    .await;
+    let ada = admin(&t).await;
+    let smtp = |t: &TestServer| {
+        let o = t.state.catalog.options();
+        (o.smtp.host.clone(), o.smtp.port, o.smtp.password.clone())
+    };
+    let before = smtp(&t);
+
+    for change in [
+        json!({"smtp.port": elsewhere.port}), // another port
+        json!({"smtp.host": "localhost"}),    // another host name
+        json!({"smtp.host": "127.0.0.2"}),    // another address
+        json!({"smtp.port": elsewhere.port, "smtp.password": "********"}), // the mask is no secret
+    ] {
+        let r = with_token(&t, &ada, "PUT", "/api/option", Some(change.clone())).await;
+        assert_eq!(r.status, 400, "{change}: {}", r.text());
+        assert!(r.text().contains("send smtp.password"), "{}", r.text());
+        assert!(!r.text().contains("smtp-canary-secret"));
+    }
+    assert_eq!(smtp(&t), before, "a refused move changed the options");
+    // Mail still goes to the server the password was given for.
+    let r = t.api("POST", "/api/me/notify/test", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["ok"], true, "{}", r.text());
+    assert_eq!((home.mails().len(), elsewhere.mails().len()), (1, 0));
+
+    // Other mail settings, and the same host in capitals, need no password.
+    for change in [
+        json!({"smtp.from": "gateway <gw@example.com>"}),
+        json!({"smtp.host": "127.0.0.1", "smtp.port": home.port}),
+    ] {
+        let r = with_token(&t, &ada, "PUT", "/api/option", Some(change.clone())).await;
+        assert_eq!(r.status, 200, "{change}: {}", r.text());
+    }
+    // Clearing the host (mail off) sends nothing anywhere: no password needed. Naming a server
+    // again afterwards does (else clearing would be the way round the rule).
+    let r = with_token(
+        &t,
+        &ada,
+        "PUT",
+        "/api/option",
+        Some(json!({"smtp.host": ""})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = with_token(
+        &t,
+        &ada,
+        "PUT",
+        "/api/option",
+        Some(json!({"smtp.host": "127.0.0.1", "smtp.port": elsewhere.port})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "a server named after a clear: {}", r.text());
+
+    // With the password given again, the move is the admin's to make.
+    let r = with_token(
+        &t,
+        &ada,
+        "PUT",
+        "/api/option",
+        Some(
+            json!({"smtp.host": "127.0.0.1", "smtp.port": elsewhere.port,
+                    "smtp.password": "smtp-other-secret"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = t.api("POST", "/api/me/notify/test", None).await;
+    assert_eq!(r.json()["ok"], true, "{}", r.text());
+    assert_eq!((home.mails().len(), elsewhere.mails().len()), (1, 1));
 }

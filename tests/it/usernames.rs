@@ -5,7 +5,7 @@
 use crate::common::{TestServer, send};
 use crate::process;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PASSWORD: &str = "a-long-enough-password";
 
@@ -124,18 +124,11 @@ async fn existing_names_outside_the_rules_still_sign_in() {
     assert_eq!(login_status(&t.base, "juergen", PASSWORD).await, 200);
 }
 
-/// Polls the server's captured output for `needle`: the lines arrive through a pipe read by
-/// another thread, which has no event to wait on (bounded by 10 s).
+/// Waits (on the output's condition variable, bounded by 10 s) for `needle` in the server's
+/// captured output and returns the output.
 fn wait_for_output(p: &process::Proc, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = p.output();
-        if out.contains(needle) {
-            return out;
-        }
-        assert!(Instant::now() < deadline, "no {needle:?} in: {out}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    p.wait_output(needle, Duration::from_secs(10));
+    p.output()
 }
 
 #[tokio::test]
@@ -168,14 +161,6 @@ async fn failed_sign_ins_name_only_accounts_that_exist() {
     assert!(!out.contains("r\u{043e}\u{043e}t"), "{out}");
     assert!(!out.contains("wrong-password"), "{out}");
     p.signal("-TERM");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    // std offers no wait with a deadline; poll the exit (bounded).
-    while p.child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "sluice did not stop: {}",
-            p.output()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Waited on with a deadline (killed and failed past it).
+    assert_eq!(p.wait(), 0, "{}", p.output());
 }

@@ -67,19 +67,21 @@ export function useNames(by: SplitBy): (of: string) => string {
     async (signal) => {
       if (!path) return null;
       const d = await api.get<Paged<Named> | Named[]>(path, { page_size: 100 }, signal);
-      return Array.isArray(d) ? d : d.items;
+      return { path, items: Array.isArray(d) ? d : d.items };
     },
     [path],
   );
-  const byId = new Map<string, string>((list.data ?? []).map((x: User | Key | Channel | Named) => [String(x.id), ('username' in x && x.username) || ('name' in x && x.name) || `#${x.id}`]));
-  const size = byId.size;
+  // The list of the split before keeps showing until this split's arrives: its ids are another
+  // table's (key 3 is not channel 3), so it names nothing here.
+  const items = list.data && list.data.path === path ? list.data.items : [];
   return useCallback(
     (of: string) => {
       if (by === 'model') return of || t().usage.unknownModel;
-      return byId.get(of) ?? `#${of}`;
+      const x = items.find((i) => String(i.id) === of) as User | Key | Channel | Named | undefined;
+      return (x && (('username' in x && x.username) || ('name' in x && x.name))) || `#${of}`;
     },
-    // The map is rebuilt each render; its size and the split say when names changed.
+    // A new list (a new split, or the same split reloaded) makes new names.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [by, size],
+    [by, list.data],
   );
 }

@@ -23,6 +23,8 @@ const admin = {
     azureRoute: 'Route',
     azureRoutes: { deployments: 'Deployments, with api-version', v1: 'v1, no api-version' } as Record<string, string>,
     azureRouteHint: 'The deployment is the model mapping’s name for a model, else the model’s own name.',
+    responsesApi: 'The upstream has the Responses API (/v1/responses)',
+    responsesApiHint: 'Off: sluice converts Responses calls to chat completions for this channel (vLLM, Ollama and most OpenAI-compatible servers have chat only).',
     keys: (n: string) => `${n} keys`,
     keysOff: (n: string) => `${n} off`,
     keyOff: (fp: string) => `Key ${fp} off`,

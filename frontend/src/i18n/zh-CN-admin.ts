@@ -26,6 +26,8 @@ const zhAdmin: typeof admin = {
     azureRoute: '路由',
     azureRoutes: { deployments: '部署路由（带 api-version）', v1: 'v1 路由（无 api-version）' } as Record<string, string>,
     azureRouteHint: '部署名取模型映射中该模型的名称，没有映射则用模型名本身。',
+    responsesApi: '上游支持 Responses API（/v1/responses）',
+    responsesApiHint: '关闭时，sluice 把发往此渠道的 Responses 调用转换为 /v1/chat/completions 调用（vLLM、Ollama 及多数兼容 OpenAI 的服务只有这个接口）。',
     keys: (n: string) => `${n} 个密钥`,
     keysOff: (n: string) => `${n} 个已停用`,
     keyOff: (fp: string) => `密钥 ${fp} 已停用`,

@@ -96,6 +96,7 @@ export interface ChannelKey {
 export interface ChannelSettings {
   api_version?: string;
   azure_route?: 'deployments' | 'v1';
+  responses_api?: boolean;
 }
 
 export interface ChannelTestReport {

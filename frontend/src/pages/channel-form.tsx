@@ -1,5 +1,6 @@
 // The channel form (admin): create and edit a channel with write-only keys (one per line), the
-// kind's settings (Azure's API version and route) and a model mapping editor. Used by channels.tsx.
+// kind's settings (Azure's API version and route, whether the upstream has the Responses API) and
+// a model mapping editor. Used by channels.tsx.
 
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api';
@@ -22,10 +23,19 @@ export interface Form {
   enabled: boolean;
   api_version: string;
   azure_route: 'deployments' | 'v1';
+  /** settings.responses_api as stored; null: the kind's default (see responsesDefault). */
+  responses_api: boolean | null;
 }
 
+/** Whether an openai or azure channel has the Responses API when its settings do not say
+ * (as the server decides: openai yes, azure on the v1 route only). */
+const responsesDefault = (f: Pick<Form, 'kind' | 'azure_route'>) => f.kind !== 'azure' || f.azure_route === 'v1';
+
+/** The kinds that take settings.responses_api. */
+const takesResponses = (kind: string) => kind === 'openai' || kind === 'azure';
+
 export function emptyForm(): Form {
-  return { kind: 'openai', name: '', base_url: '', api_key: '', models: '', mapping: [], groups: 'default', priority: '0', weight: '1', test_model: '', enabled: true, api_version: '', azure_route: 'deployments' };
+  return { kind: 'openai', name: '', base_url: '', api_key: '', models: '', mapping: [], groups: 'default', priority: '0', weight: '1', test_model: '', enabled: true, api_version: '', azure_route: 'deployments', responses_api: null };
 }
 
 export function formOf(c: Channel): Form {
@@ -43,6 +53,7 @@ export function formOf(c: Channel): Form {
     enabled: c.enabled,
     api_version: c.settings?.api_version ?? '',
     azure_route: c.settings?.azure_route ?? 'deployments',
+    responses_api: c.settings?.responses_api ?? null,
   };
 }
 
@@ -53,10 +64,14 @@ const keyLines = (s: string) =>
     .map((x) => x.trim())
     .filter(Boolean);
 
-/** The settings the form's kind takes; `{}` for kinds that take none. */
-function settingsOf(f: Form): Record<string, string> {
-  if (f.kind !== 'azure') return {};
-  const out: Record<string, string> = {};
+/** The settings the form's kind takes; `{}` for kinds that take none. The whole object is
+ * sent on every save (the server replaces it), so each setting the form shows is kept here. */
+function settingsOf(f: Form): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
+  // Only a value that differs from the kind's default is stored, so the channel follows the
+  // default if the kind or route changes later.
+  if (takesResponses(f.kind) && f.responses_api !== null && f.responses_api !== responsesDefault(f)) out.responses_api = f.responses_api;
+  if (f.kind !== 'azure') return out;
   if (f.azure_route === 'v1') out.azure_route = 'v1';
   else if (f.api_version.trim()) out.api_version = f.api_version.trim();
   return out;
@@ -242,6 +257,7 @@ export function ChannelForm(props: { initial: Form; channel?: Channel; onDone: (
           {(p) => <input {...p} type="number" min="0" step="1" value={f.weight} onInput={(e) => set('weight', e.currentTarget.value)} />}
         </Field>
       </div>
+      {takesResponses(f.kind) && <Checkbox label={m.responsesApi} hint={m.responsesApiHint} checked={f.responses_api ?? responsesDefault(f)} onChange={(v) => set('responses_api', v)} />}
       <Checkbox label={c.enabled} checked={f.enabled} onChange={(v) => set('enabled', v)} />
       <ErrorNote error={error} />
       <div class="buttons">

@@ -23,7 +23,9 @@ const BATCH: usize = 2_000;
 /// Encoded batches waiting for the client.
 const QUEUE: usize = 2;
 
-const HEADER: [&str; 24] = [
+/// The cache and reasoning columns come last, after `content`: they were added later, and a
+/// reader that takes the columns by position keeps working.
+const HEADER: [&str; 28] = [
     "id",
     "time",
     "created_at",
@@ -48,6 +50,10 @@ const HEADER: [&str; 24] = [
     "status",
     "usage_source",
     "content",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
 ];
 
 fn type_name(t: i64) -> &'static str {
@@ -113,6 +119,10 @@ fn encode(
             opt(&r.status),
             opt(&r.usage_source),
             opt(&r.content),
+            r.cache_read_tokens.to_string(),
+            r.cache_write_tokens.to_string(),
+            r.cache_write_1h_tokens.to_string(),
+            r.reasoning_tokens.to_string(),
         ])
         .map_err(fail)?;
     }

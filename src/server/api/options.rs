@@ -75,6 +75,25 @@ pub async fn put(
             fields: r.fields,
         }
     })?;
+    // The stored SMTP password was given for one mail server: moving mail to another would
+    // send it there with the next message. Whoever moves it must know it (or give a new one),
+    // as for a channel's base_url and its secret.
+    let password_given = changes
+        .get("smtp.password")
+        .is_some_and(|v| v.as_str() != Some(settings::MASK));
+    if !password_given
+        && state
+            .catalog
+            .options()
+            .smtp
+            .moves_password(&merged.options.smtp)
+    {
+        let message = "smtp.host or smtp.port now names another mail server: send smtp.password with it, so the stored password is never sent to a server it was not given for";
+        return Err(ApiError::InvalidFields {
+            message: message.into(),
+            fields: [("smtp.password".to_string(), message.to_string())].into(),
+        });
+    }
     let names: Vec<String> = merged.rows.iter().map(|(k, _)| k.clone()).collect();
     if !names.is_empty() {
         let log = manage_entry(&p.user, format!("changed options: {}", names.join(", ")));
