@@ -15,8 +15,8 @@
 //! 2. Storage: [`store`], SQLite: one writer thread with group commit, a read pool,
 //!    migrations from `schema/`, and every SQL statement.
 //! 3. Domain: [`billing`] (pure pricing, token counting, display currency), [`formats`] (the
-//!    wire formats, OpenAI chat and Anthropic Messages, and the one internal model of a call
-//!    that converts between them; pure), [`ledger`]
+//!    wire formats, OpenAI chat, Anthropic Messages, OpenAI Responses and Gemini, and the one
+//!    internal model of a call that converts between them; pure), [`ledger`]
 //!    (balances and reservations: the one place money moves), [`settings`] (the typed
 //!    run-time options), [`catalog`] (in-memory keys, users, channels, prices and options, so
 //!    the request path never waits on SQLite), [`notify`] (quota warnings to each user's
@@ -30,7 +30,7 @@
 //!    (response helpers, bounded body reading, CORS, downloads, the connection registry and
 //!    task), [`auth`] (keys, sessions, tokens, passwords, CSRF).
 //! 5. Composition: [`state`] (`AppState`, built once; it implements the small traits the
-//!    domain's background tasks take).
+//!    domain's background tasks take; the registry of passed-through Responses answers).
 //! 6. Entry points: [`server`] (accept loop, route table, dispatch, admin API handlers,
 //!    embedded UI), [`relay`] (the `/v1` handlers), [`app`] (start-up and shutdown), [`cli`]
 //!    (offline commands), [`probe`] (`sluice probe`), [`mock`] (the mock upstream for tests and
@@ -41,8 +41,9 @@
 //! request id → `server::router` matches the route table → `server::dispatch` (for `/v1`,
 //! [`relay::handle`]) → [`auth::authenticate_key`] checks the key against the [`catalog`] →
 //! the relay prices the call and reserves the estimate in the [`ledger`] → [`upstream`] sends
-//! it through the pooled hyper client → the relay's stream passes SSE events through while
-//! reading usage → settle: the ledger settles and the store's writer commits charge and log
+//! it through the pooled hyper client (a channel of another format gets the body converted by
+//! [`formats`], and its answer converted back) → the relay's stream passes SSE events through
+//! while reading usage → settle: the ledger settles and the store's writer commits charge and log
 //! row in one transaction → the last byte goes to the client.
 
 pub mod anomaly;

@@ -53,7 +53,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("cli", 6),
     ("probe", 6),
     ("mock", 6),
-    ("genlogs", 6),
 ];
 
 /// Rust source with comments, string and char literals blanked (kept the same length, so
@@ -478,4 +477,76 @@ fn the_reader_finds_the_imports_it_should() {
         "use super::ledger; mod tests { use super::*; }",
     );
     assert_eq!(got, ["ledger".to_string()].into_iter().collect());
+}
+
+/// The modules `src/lib.rs` declares (`pub mod x;` / `mod x;`).
+fn declared_modules() -> BTreeSet<String> {
+    let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
+        .expect("read src/lib.rs");
+    lib.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l
+                .strip_prefix("pub mod ")
+                .or_else(|| l.strip_prefix("mod "))?;
+            Some(rest.strip_suffix(';')?.trim().to_string())
+        })
+        .collect()
+}
+
+/// The table, the crate and the two maps of it say the same: every module `lib.rs` declares has
+/// a layer (and the table names no module that is gone), `lib.rs`'s `//!` map links each one,
+/// and docs/architecture.md's layer table puts each in the same layer as `LAYERS`.
+#[test]
+fn the_table_lib_rs_and_architecture_md_name_the_same_modules() {
+    let declared = declared_modules();
+    let table: BTreeSet<String> = LAYERS.iter().map(|(m, _)| m.to_string()).collect();
+    let stale: Vec<&String> = table.difference(&declared).collect();
+    let missing: Vec<&String> = declared.difference(&table).collect();
+    assert!(
+        stale.is_empty() && missing.is_empty(),
+        "LAYERS names modules lib.rs does not declare: {stale:?}; lib.rs declares modules LAYERS \
+         lacks: {missing:?}"
+    );
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).expect("read src/lib.rs");
+    let map: String = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let unmapped: Vec<&String> = declared
+        .iter()
+        .filter(|m| !map.contains(&format!("[`{m}`]")))
+        .collect();
+    assert!(
+        unmapped.is_empty(),
+        "lib.rs's //! map does not link these modules: {unmapped:?}"
+    );
+
+    // docs/architecture.md: rows `| N name | `a`, `b` | ... |` of the layer table.
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).expect("read doc");
+    let mut documented: BTreeMap<String, u8> = BTreeMap::new();
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 4 {
+            continue;
+        }
+        let Some(layer) = cells[1]
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u8>().ok())
+        else {
+            continue;
+        };
+        for m in cells[2].split(',') {
+            documented.insert(m.trim().trim_matches('`').to_string(), layer);
+        }
+    }
+    let want: BTreeMap<String, u8> = LAYERS.iter().map(|(m, l)| (m.to_string(), *l)).collect();
+    assert_eq!(
+        documented, want,
+        "docs/architecture.md's layer table differs from LAYERS in tests/layers.rs"
+    );
 }

@@ -7,6 +7,7 @@
 //! - [`email`], [`webhook`], [`bark`], [`gotify`]: one sender each.
 //! - [`delivery`]: retries with backoff and a delivery-log row per attempt.
 //! - [`policy`]: the admin's inputs (thresholds, limits, allow-list, SMTP).
+//! - `workers`: the threads that send queued warnings and write warning state.
 //!
 //! [`Notifier`] ties them together: the request path calls [`Notifier::notify_quota`], which
 //! decides in memory and hands work to a bounded queue without ever waiting; a small pool of
@@ -24,6 +25,7 @@ pub mod receiver;
 pub mod ssrf;
 pub mod warnings;
 pub mod webhook;
+mod workers;
 
 pub use message::Message;
 pub use policy::{NotifyConfig, NotifyPolicy, SmtpSecurity, SmtpSettings};
@@ -211,12 +213,12 @@ impl Notifier {
             let (inner, rx) = (inner.clone(), jobs_rx.clone());
             std::thread::Builder::new()
                 .name(format!("notify-{i}"))
-                .spawn(move || worker(&inner, &rx))?;
+                .spawn(move || workers::worker(&inner, &rx))?;
         }
         let i2 = inner.clone();
         std::thread::Builder::new()
             .name("notify-state".into())
-            .spawn(move || state_writer(&i2, &state_rx))?;
+            .spawn(move || workers::state_writer(&i2, &state_rx))?;
         Ok(Notifier { inner })
     }
 
@@ -418,73 +420,6 @@ fn prefs_of(s: &Settings) -> Prefs {
 fn load_settings(store: &Store, user_id: i64) -> Result<Settings, StoreError> {
     let row = store.read_blocking(|c| crate::store::notify::get(c, user_id))?;
     Ok(row.map_or_else(|| Settings::empty(user_id), Settings::from_row))
-}
-
-fn worker(inner: &Inner, rx: &Mutex<Receiver<Job>>) {
-    loop {
-        // One worker waits on the queue at a time; the lock is released before sending.
-        let job = rx.lock().recv();
-        let Ok(job) = job else { return };
-        let id = job.request_id.clone().unwrap_or_else(|| "SYSTEM".into());
-        crate::logging::REQUEST_ID.sync_scope(id, || run(inner, job));
-        inner.pending.done();
-    }
-}
-
-fn run(inner: &Inner, job: Job) {
-    let settings = match load_settings(&inner.store, job.user_id) {
-        Ok(s) => s,
-        Err(e) => {
-            log::error!(
-                "notification for user {}: cannot read settings: {e}",
-                job.user_id
-            );
-            inner.stats.failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    };
-    // Settings may have changed since the warning was queued.
-    let Some(target) = settings.target() else {
-        log::debug!(
-            "user {} has no notification kind now; not sent",
-            job.user_id
-        );
-        return;
-    };
-    let config = inner.config.load_full();
-    let meta = delivery::Meta {
-        user_id: Some(job.user_id),
-        request_id: job.request_id.clone(),
-    };
-    let a = delivery::deliver(
-        &inner.store,
-        &config,
-        &target,
-        &job.message,
-        &meta,
-        config.policy.attempts(),
-        &|d| inner.stop.sleep(d),
-    );
-    let counter = if a.outcome == outbound::Outcome::Sent {
-        &inner.stats.sent
-    } else {
-        &inner.stats.failed
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
-fn state_writer(inner: &Inner, rx: &Receiver<WarningRow>) {
-    while let Ok(row) = rx.recv() {
-        let now = crate::util::now_secs();
-        if let Err(e) = inner
-            .store
-            .writer
-            .exec_blocking(move |c| crate::store::notify::save_warning(c, &row, now))
-        {
-            log::error!("could not save quota-warning state: {e}");
-        }
-        inner.pending.done();
-    }
 }
 
 /// Why a test notification could not be sent at all.

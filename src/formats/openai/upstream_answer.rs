@@ -22,21 +22,39 @@ pub(crate) struct WireUsage {
 }
 
 impl WireUsage {
-    /// Already the normalised meaning (the cached and reasoning counts are parts).
     pub(crate) fn normalise(&self) -> Usage {
-        let n = |v: &Option<Value>, k: &str| {
-            v.as_ref()
-                .and_then(|d| d.get(k))
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        };
-        Usage {
-            prompt_tokens: self.prompt_tokens,
-            completion_tokens: self.completion_tokens,
-            cache_read: n(&self.prompt_tokens_details, "cached_tokens"),
-            reasoning_tokens: n(&self.completion_tokens_details, "reasoning_tokens"),
-            ..Usage::default()
-        }
+        openai_usage(
+            self.prompt_tokens,
+            self.completion_tokens,
+            &self.prompt_tokens_details,
+            &self.completion_tokens_details,
+        )
+    }
+}
+
+/// OpenAI's usage, chat's (`prompt_tokens`, …) or Responses' (`input_tokens`, …), is already
+/// the normalised meaning: the prompt count includes the cached tokens (`cached_tokens` of
+/// its details), the completion count the reasoning ones (`reasoning_tokens`). The two wire
+/// structs keep their own field names rather than one struct with serde aliases: an answer
+/// that carried both spellings would then fail to parse as a duplicate field.
+pub(crate) fn openai_usage(
+    prompt: u64,
+    completion: u64,
+    prompt_details: &Option<Value>,
+    completion_details: &Option<Value>,
+) -> Usage {
+    let n = |v: &Option<Value>, k: &str| {
+        v.as_ref()
+            .and_then(|d| d.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        cache_read: n(prompt_details, "cached_tokens"),
+        reasoning_tokens: n(completion_details, "reasoning_tokens"),
+        ..Usage::default()
     }
 }
 

@@ -20,21 +20,14 @@ pub(crate) struct WireUsage {
 }
 
 impl WireUsage {
-    /// Already the normalised meaning: `input_tokens` ⊇ cached, `output_tokens` ⊇ reasoning.
+    /// `input_tokens` ⊇ cached, `output_tokens` ⊇ reasoning, as chat's counts.
     pub(crate) fn normalise(&self) -> Usage {
-        let n = |v: &Option<Value>, k: &str| {
-            v.as_ref()
-                .and_then(|d| d.get(k))
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        };
-        Usage {
-            prompt_tokens: self.input_tokens,
-            completion_tokens: self.output_tokens,
-            cache_read: n(&self.input_tokens_details, "cached_tokens"),
-            reasoning_tokens: n(&self.output_tokens_details, "reasoning_tokens"),
-            ..Usage::default()
-        }
+        crate::formats::openai::upstream_answer::openai_usage(
+            self.input_tokens,
+            self.output_tokens,
+            &self.input_tokens_details,
+            &self.output_tokens_details,
+        )
     }
 }
 

@@ -3,23 +3,10 @@
 //! client told the usage in its own format without counting a token twice; and for each
 //! format pair a concurrent race after which the ledger equals the logs.
 
-use super::{anthropic_channel, messages, sse, usage_row};
-use crate::common::{TestServer, send};
-use bytes::Bytes;
+use super::race::{Client, race_keeps_the_ledger_equal_to_the_logs};
+use super::{anthropic_channel, messages, priced, sse, usage_row};
+use crate::common::TestServer;
 use serde_json::json;
-
-async fn priced() -> (TestServer, String) {
-    let t = TestServer::start_with_options(json!({
-        "pricing.model_ratio": {"claude-x": 1.5, "gpt-x": 1.0},
-        "pricing.completion_ratio": {"claude-x": 5.0, "gpt-x": 4.0},
-        "pricing.cache_read_ratio": {"claude-x": 0.1, "gpt-x": 0.5},
-        "pricing.cache_write_ratio": {"claude-x": 1.25},
-    }))
-    .await;
-    t.fund(10_000_000).await;
-    let (_, key) = t.key(json!({"unlimited": true})).await;
-    (t, key)
-}
 
 #[tokio::test]
 async fn anthropic_cache_usage_is_billed_once_in_either_client_format() {
@@ -115,74 +102,12 @@ async fn concurrent_races_per_format_pair_keep_the_ledger_equal_to_the_logs() {
         } else {
             t.channel(&["m"], json!({})).await;
         }
-        t.fund(1000).await;
-        let (_, key) = t.key(json!({"unlimited": true})).await;
-        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(40));
-        let mut tasks = Vec::new();
-        for _ in 0..40 {
-            let (key, barrier) = (key.clone(), barrier.clone());
-            let (url, auth) = if client == "anthropic" {
-                (t.url("/v1/messages"), ("x-api-key", key.clone()))
-            } else {
-                (
-                    t.url("/v1/chat/completions"),
-                    ("authorization", format!("Bearer {key}")),
-                )
-            };
-            tasks.push(tokio::spawn(async move {
-                let body = json!({"model": "m", "max_tokens": 93, "stream": stream,
-                                  "messages": [{"role": "user", "content": "hello"}]});
-                barrier.wait().await;
-                let r = send(
-                    "POST",
-                    &url,
-                    &[(auth.0, &auth.1), ("content-type", "application/json")],
-                    Some(Bytes::from(body.to_string())),
-                )
-                .await;
-                (r.status, r.text())
-            }));
-        }
-        let (mut ok, mut refused) = (0, 0);
-        for task in tasks {
-            let (status, text) = task.await.unwrap();
-            match status {
-                200 => {
-                    ok += 1;
-                    let end = match (client, stream) {
-                        ("anthropic", true) => "message_stop",
-                        (_, true) => "[DONE]",
-                        (_, false) => "\"usage\"",
-                    };
-                    assert!(text.contains(end), "{client}->{channel_kind}: {text}");
-                }
-                429 => refused += 1,
-                s => panic!("{client}->{channel_kind} stream={stream}: status {s}: {text}"),
-            }
-        }
-        t.relays_idle().await;
-        let (balance, used) = t.user_balance(1);
+        let call = if client == "anthropic" {
+            Client::messages(stream)
+        } else {
+            Client::chat(stream)
+        };
         let what = format!("{client}->{channel_kind} stream={stream}");
-        assert!(
-            ok >= 1 && refused >= 1,
-            "{what}: {ok} ok, {refused} refused"
-        );
-        assert!(balance >= 0, "{what}");
-        assert_eq!(balance + used, 1000, "{what}");
-        assert_eq!(
-            t.charged(1),
-            used,
-            "{what}: charges in the log sum to what was taken"
-        );
-        let rows: i64 = t
-            .db()
-            .query_row("SELECT COUNT(*) FROM logs WHERE type = 2", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, ok, "{what}: one consume row per answered call");
-        assert_eq!(
-            t.state.catalog.user_account(1).unwrap().available(),
-            balance,
-            "{what}"
-        );
+        race_keeps_the_ledger_equal_to_the_logs(&t, call, &what).await;
     }
 }

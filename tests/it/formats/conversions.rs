@@ -2,7 +2,10 @@
 //! parallel calls and long names, tool results, images, thinking kept across tool turns; and
 //! the Anthropic passthrough.
 
-use super::{anthropic_channel, messages, messages_with, server};
+use super::{
+    anthropic_channel, assert_brief_chat_answer, messages, messages_with, server,
+    server_with_anthropic_tools, server_with_openai_tools,
+};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -71,20 +74,7 @@ async fn openai_client_on_an_anthropic_channel_with_a_system_prompt() {
         seen.anthropic
             .contains(&("anthropic-version".into(), "2023-06-01".into()))
     );
-    let v = r.json();
-    assert_eq!(v["object"], "chat.completion");
-    assert_eq!(
-        v["choices"][0]["message"]["content"],
-        "hello hello hello hello"
-    );
-    assert_eq!(v["choices"][0]["finish_reason"], "stop");
-    // The mock: 2 message words + 2 system words + 3 + 3 = 10.
-    assert_eq!(v["usage"]["prompt_tokens"], 10);
-    assert_eq!(v["usage"]["completion_tokens"], 4);
-    assert_eq!(
-        t.log_rows(&r.request_id()),
-        vec![(2, 14, 200, 10, 4, Some("upstream".into()))]
-    );
+    assert_brief_chat_answer(&t, &r);
 }
 
 /// Claude Code's MCP tools have names longer than OpenAI's 64 characters.
@@ -97,12 +87,7 @@ fn long_name() -> String {
 
 #[tokio::test]
 async fn tool_turns_from_an_anthropic_client_on_an_openai_channel() {
-    let (t, key) = server().await;
-    t.channel(
-        &["gpt-x"],
-        json!({"model_mapping": {"gpt-x": "gpt-x-mock-tools"}}),
-    )
-    .await;
+    let (t, key) = server_with_openai_tools().await;
     let long = long_name();
     assert!(long.len() > 64);
     let tools = json!([
@@ -176,13 +161,7 @@ async fn tool_turns_from_an_anthropic_client_on_an_openai_channel() {
 
 #[tokio::test]
 async fn thinking_and_tools_from_an_openai_client_on_an_anthropic_channel() {
-    let (t, key) = server().await;
-    anthropic_channel(
-        &t,
-        &["claude-x"],
-        json!({"model_mapping": {"claude-x": "claude-x-mock-think-mock-tools"}}),
-    )
-    .await;
+    let (t, key) = server_with_anthropic_tools().await;
     let tools = json!([
         {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
         {"type": "function", "function": {"name": "get_time"}}]);

@@ -6,6 +6,7 @@ mod billing;
 mod conversions;
 mod errors;
 mod lifecycle;
+pub mod race;
 mod sdk;
 mod streams;
 
@@ -65,6 +66,65 @@ pub async fn server() -> (TestServer, String) {
     t.fund(10_000_000).await;
     let (_, key) = t.key(json!({"unlimited": true})).await;
     (t, key)
+}
+
+/// A server with prices that make every usage field count, funded, with an unlimited key.
+pub async fn priced() -> (TestServer, String) {
+    let t = TestServer::start_with_options(json!({
+        "pricing.model_ratio": {"claude-x": 1.5, "gpt-x": 1.0, "gpt-chat": 1.0},
+        "pricing.completion_ratio": {"claude-x": 5.0, "gpt-x": 4.0, "gpt-chat": 4.0},
+        "pricing.cache_read_ratio": {"claude-x": 0.1, "gpt-x": 0.5, "gpt-chat": 0.5},
+        "pricing.cache_write_ratio": {"claude-x": 1.25},
+    }))
+    .await;
+    t.fund(10_000_000).await;
+    let (_, key) = t.key(json!({"unlimited": true})).await;
+    (t, key)
+}
+
+/// A funded server whose openai channel answers `gpt-x` in the mock's tool mode (a short
+/// text, then a call to each of the first two tools offered; `src/mock/scripted.rs`).
+pub async fn server_with_openai_tools() -> (TestServer, String) {
+    let (t, key) = server().await;
+    t.channel(
+        &["gpt-x"],
+        json!({"model_mapping": {"gpt-x": "gpt-x-mock-tools"}}),
+    )
+    .await;
+    (t, key)
+}
+
+/// A funded server whose anthropic channel answers `claude-x` in the mock's thinking and tool
+/// modes.
+pub async fn server_with_anthropic_tools() -> (TestServer, String) {
+    let (t, key) = server().await;
+    anthropic_channel(
+        &t,
+        &["claude-x"],
+        json!({"model_mapping": {"claude-x": "claude-x-mock-think-mock-tools"}}),
+    )
+    .await;
+    (t, key)
+}
+
+/// The OpenAI chat answer the mock gives, through any channel kind, to `max_tokens: 4` with
+/// the system prompt "be brief" and the user's "hello there": four words and `stop`; 10 prompt
+/// tokens (the mock's rule: 2 message words + 2 system words + 3 per message + 3) and 4
+/// completion, billed as one consume row of 14.
+pub fn assert_brief_chat_answer(t: &TestServer, r: &Resp) {
+    let v = r.json();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "hello hello hello hello"
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["usage"]["prompt_tokens"], 10);
+    assert_eq!(v["usage"]["completion_tokens"], 4);
+    assert_eq!(
+        t.log_rows(&r.request_id()),
+        vec![(2, 14, 200, 10, 4, Some("upstream".into()))]
+    );
 }
 
 /// The consume row's token columns: (prompt, completion, cache read, cache write 5m,

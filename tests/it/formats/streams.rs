@@ -2,7 +2,10 @@
 //! parallel tool calls and their argument fragments, usage held for the final event, an
 //! upstream error before the first byte (529, retried) and in the middle.
 
-use super::{anthropic_channel, messages, names, server, sse};
+use super::{
+    anthropic_channel, messages, names, server, server_with_anthropic_tools,
+    server_with_openai_tools, sse,
+};
 use serde_json::{Value, json};
 
 /// The text and the tool inputs (by block index) an Anthropic stream builds.
@@ -105,12 +108,7 @@ async fn an_anthropic_stream_from_an_openai_channel() {
 
 #[tokio::test]
 async fn parallel_tool_calls_stream_into_blocks_of_their_own() {
-    let (t, key) = server().await;
-    t.channel(
-        &["gpt-x"],
-        json!({"model_mapping": {"gpt-x": "gpt-x-mock-tools"}}),
-    )
-    .await;
+    let (t, key) = server_with_openai_tools().await;
     let r = messages(
         &t,
         &key,
@@ -142,13 +140,7 @@ async fn parallel_tool_calls_stream_into_blocks_of_their_own() {
 
 #[tokio::test]
 async fn an_openai_stream_from_an_anthropic_channel() {
-    let (t, key) = server().await;
-    anthropic_channel(
-        &t,
-        &["claude-x"],
-        json!({"model_mapping": {"claude-x": "claude-x-mock-think-mock-tools"}}),
-    )
-    .await;
+    let (t, key) = server_with_anthropic_tools().await;
     let r = t
         .relay(
             &key,

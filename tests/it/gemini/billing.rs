@@ -4,9 +4,9 @@
 //! and a concurrent race keeps the ledger equal to the logs.
 
 use super::{chunks, gemini_channel};
-use crate::common::{TestServer, send};
+use crate::common::TestServer;
+use crate::formats::race::{Client, race_keeps_the_ledger_equal_to_the_logs};
 use crate::formats::{messages, sse, usage_row};
-use bytes::Bytes;
 use serde_json::json;
 
 #[tokio::test]
@@ -74,69 +74,12 @@ async fn concurrent_races_on_a_gemini_channel_keep_the_ledger_equal_to_the_logs(
     ] {
         let t = TestServer::start().await;
         gemini_channel(&t, &["m"], json!({})).await;
-        t.fund(1000).await;
-        let (_, key) = t.key(json!({"unlimited": true})).await;
-        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(40));
-        let mut tasks = Vec::new();
-        for _ in 0..40 {
-            let (key, barrier) = (key.clone(), barrier.clone());
-            let (url, auth) = if client == "anthropic" {
-                (t.url("/v1/messages"), ("x-api-key", key.clone()))
-            } else {
-                (
-                    t.url("/v1/chat/completions"),
-                    ("authorization", format!("Bearer {key}")),
-                )
-            };
-            tasks.push(tokio::spawn(async move {
-                let body = json!({"model": "m", "max_tokens": 93, "stream": stream,
-                                  "messages": [{"role": "user", "content": "hello"}]});
-                barrier.wait().await;
-                let r = send(
-                    "POST",
-                    &url,
-                    &[(auth.0, &auth.1), ("content-type", "application/json")],
-                    Some(Bytes::from(body.to_string())),
-                )
-                .await;
-                (r.status, r.text())
-            }));
-        }
+        let call = if client == "anthropic" {
+            Client::messages(stream)
+        } else {
+            Client::chat(stream)
+        };
         let what = format!("{client} stream={stream}");
-        let (mut ok, mut refused) = (0, 0);
-        for task in tasks {
-            let (status, text) = task.await.unwrap();
-            match status {
-                200 => {
-                    ok += 1;
-                    let end = match (client, stream) {
-                        ("anthropic", true) => "message_stop",
-                        (_, true) => "[DONE]",
-                        (_, false) => "\"usage\"",
-                    };
-                    assert!(text.contains(end), "{what}: {text}");
-                }
-                429 => refused += 1,
-                s => panic!("{what}: status {s}: {text}"),
-            }
-        }
-        t.relays_idle().await;
-        let (balance, used) = t.user_balance(1);
-        assert!(
-            ok >= 1 && refused >= 1,
-            "{what}: {ok} ok, {refused} refused"
-        );
-        assert!(balance >= 0, "{what}");
-        assert_eq!(balance + used, 1000, "{what}");
-        assert_eq!(
-            t.charged(1),
-            used,
-            "{what}: charges in the log sum to what was taken"
-        );
-        let rows: i64 = t
-            .db()
-            .query_row("SELECT COUNT(*) FROM logs WHERE type = 2", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, ok, "{what}: one consume row per answered call");
+        race_keeps_the_ledger_equal_to_the_logs(&t, call, &what).await;
     }
 }

@@ -12,9 +12,9 @@ mod stored;
 
 use crate::common::{Resp, TestServer, send};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-pub use crate::formats::{anthropic_channel, sse, usage_row};
+pub use crate::formats::{anthropic_channel, priced, sse, usage_row};
 
 /// `POST /v1/responses` with the key as a bearer token.
 pub async fn responses(t: &TestServer, key: &str, body: Value) -> Resp {
@@ -29,20 +29,6 @@ pub async fn responses(t: &TestServer, key: &str, body: Value) -> Resp {
         Some(Bytes::from(body.to_string())),
     )
     .await
-}
-
-/// A server with prices that make every usage field count, funded, with an unlimited key.
-pub async fn priced() -> (TestServer, String) {
-    let t = TestServer::start_with_options(json!({
-        "pricing.model_ratio": {"claude-x": 1.5, "gpt-x": 1.0, "gpt-chat": 1.0},
-        "pricing.completion_ratio": {"claude-x": 5.0, "gpt-x": 4.0, "gpt-chat": 4.0},
-        "pricing.cache_read_ratio": {"claude-x": 0.1, "gpt-x": 0.5, "gpt-chat": 0.5},
-        "pricing.cache_write_ratio": {"claude-x": 1.25},
-    }))
-    .await;
-    t.fund(10_000_000).await;
-    let (_, key) = t.key(json!({"unlimited": true})).await;
-    (t, key)
 }
 
 /// The event types of a Responses stream, in order, checking each `data:` names its event and

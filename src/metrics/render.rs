@@ -1,205 +1,11 @@
-//! Counters and histograms, kept lock-free on the request path, rendered as JSON for the admin
-//! stats endpoint and as Prometheus text for `/metrics`.
+//! The counters read out: JSON for the admin stats endpoint, Prometheus text for `/metrics`.
 
-use parking_lot::RwLock;
-use serde::Serialize;
+use super::{Gauges, HealthGauges, HistogramSnapshot, Metrics, ROUTE_CLASSES, STATUS_CLASSES};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
-
-/// Upper bounds of the latency buckets, in microseconds (the last bucket is +Inf). The four
-/// below 5 ms are for the database's own steps (a commit, a journal fold), which take well
-/// under a millisecond when all is well.
-const BUCKETS_US: [u64; 18] = [
-    250,
-    500,
-    1_000,
-    2_500,
-    5_000,
-    10_000,
-    25_000,
-    50_000,
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-    10_000_000,
-    30_000_000,
-    60_000_000,
-    120_000_000,
-];
-
-/// A fixed-bucket histogram of durations.
-#[derive(Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS_US.len() + 1],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    pub fn observe(&self, d: Duration) {
-        let us = d.as_micros() as u64;
-        let i = BUCKETS_US
-            .iter()
-            .position(|b| us <= *b)
-            .unwrap_or(BUCKETS_US.len());
-        self.buckets[i].fetch_add(1, Relaxed);
-        self.count.fetch_add(1, Relaxed);
-        self.sum_micros.fetch_add(d.as_micros() as u64, Relaxed);
-    }
-
-    pub fn snapshot(&self) -> HistogramSnapshot {
-        let mut cumulative = 0;
-        let buckets = BUCKETS_US
-            .iter()
-            .map(|b| (*b as f64 / 1000.0).to_string())
-            .chain(std::iter::once("+Inf".to_string()))
-            .zip(self.buckets.iter())
-            .map(|(le, c)| {
-                cumulative += c.load(Relaxed);
-                (le, cumulative)
-            })
-            .collect();
-        HistogramSnapshot {
-            count: self.count.load(Relaxed),
-            sum_ms: self.sum_micros.load(Relaxed) as f64 / 1000.0,
-            buckets,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct HistogramSnapshot {
-    pub count: u64,
-    pub sum_ms: f64,
-    /// (upper bound in ms, cumulative count), Prometheus-style.
-    pub buckets: Vec<(String, u64)>,
-}
-
-/// Per upstream channel.
-#[derive(Default)]
-pub struct ChannelMetrics {
-    /// From sending the request to the response headers.
-    pub ttfb: Histogram,
-    /// The whole call, to the last byte.
-    pub latency: Histogram,
-    pub requests: AtomicU64,
-    pub failures: AtomicU64,
-    /// Calls whose reported prompt tokens were below what the prompt's length allows.
-    pub prompt_undercounts: AtomicU64,
-    last_undercount: parking_lot::Mutex<Option<Undercount>>,
-}
-
-/// One call whose upstream reported fewer prompt tokens than any tokenizer could count.
-#[derive(Debug, Clone, Serialize)]
-pub struct Undercount {
-    pub at: i64,
-    pub model: String,
-    pub reported_prompt_tokens: u64,
-    /// The prompt's bytes / the longest token's (see `billing::tokens::MAX_TOKEN_BYTES`).
-    pub least_prompt_tokens: u64,
-    pub request_id: String,
-}
-
-impl ChannelMetrics {
-    /// Counts an undercount and keeps it as the channel's latest; returns the count.
-    pub fn record_undercount(&self, u: Undercount) -> u64 {
-        *self.last_undercount.lock() = Some(u);
-        self.prompt_undercounts.fetch_add(1, Relaxed) + 1
-    }
-
-    pub fn last_undercount(&self) -> Option<Undercount> {
-        self.last_undercount.lock().clone()
-    }
-}
-
-/// Which part of the surface a request hit, for the request counters.
-#[derive(Debug, Clone, Copy)]
-pub enum RouteClass {
-    Relay = 0,
-    Api = 1,
-    Ui = 2,
-    Health = 3,
-}
-
-const ROUTE_CLASSES: [&str; 4] = ["relay", "api", "ui", "health"];
-const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-/// Holds a gauge up for its lifetime; dropping it (even on a cancelled future) takes it down.
-pub struct GaugeGuard<'a>(&'a AtomicI64);
-
-impl<'a> GaugeGuard<'a> {
-    pub fn new(g: &'a AtomicI64) -> Self {
-        g.fetch_add(1, Relaxed);
-        GaugeGuard(g)
-    }
-}
-
-impl Drop for GaugeGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
-    }
-}
-
-#[derive(Default)]
-pub struct Metrics {
-    requests: [[AtomicU64; 5]; 4],
-    pub in_flight: AtomicI64,
-    pub streams_in_flight: AtomicI64,
-    pub retries: AtomicU64,
-    pub quota_charged: AtomicU64,
-    /// /v1 calls refused by a key or user rate limit.
-    pub rate_limited: AtomicU64,
-    /// /v1 calls refused because the key's or user's quota could not cover them.
-    pub quota_refused: AtomicU64,
-    pub db_pings_ok: AtomicU64,
-    pub db_pings_failed: AtomicU64,
-    pub db_ping_last_micros: AtomicU64,
-    channels: RwLock<BTreeMap<i64, Arc<ChannelMetrics>>>,
-}
+use std::sync::atomic::Ordering::Relaxed;
 
 impl Metrics {
-    /// The route class of a path.
-    pub fn classify(path: &str) -> RouteClass {
-        if path.starts_with("/v1/") || path.starts_with("/dashboard/") {
-            RouteClass::Relay
-        } else if path.starts_with("/api/") {
-            RouteClass::Api
-        } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
-            RouteClass::Health
-        } else {
-            RouteClass::Ui
-        }
-    }
-
-    pub fn count_request(&self, class: RouteClass, status: u16) {
-        let s = usize::from(status / 100).clamp(1, 5) - 1;
-        self.requests[class as usize][s].fetch_add(1, Relaxed);
-    }
-
-    /// Channels with at least one prompt undercount: (id, count, the latest).
-    pub fn undercounts(&self) -> Vec<(i64, u64, Option<Undercount>)> {
-        self.channels
-            .read()
-            .iter()
-            .map(|(id, m)| (*id, m.prompt_undercounts.load(Relaxed), m.last_undercount()))
-            .filter(|(_, n, _)| *n > 0)
-            .collect()
-    }
-
-    /// The channel's metrics, created on first use (a read lock on every later call).
-    pub fn channel(&self, id: i64) -> Arc<ChannelMetrics> {
-        if let Some(m) = self.channels.read().get(&id) {
-            return m.clone();
-        }
-        self.channels.write().entry(id).or_default().clone()
-    }
-
     pub fn snapshot(&self, extra: &Gauges) -> serde_json::Value {
         let mut requests = serde_json::Map::new();
         for (ci, class) in ROUTE_CLASSES.iter().enumerate() {
@@ -445,21 +251,25 @@ impl Metrics {
     }
 }
 
-/// Values read at render time from outside the counters.
-pub struct Gauges {
-    /// Relay tasks and the tasks they spawn ([`crate::tasks::InFlight`]).
-    pub relays_in_flight: u64,
-    pub writer_queue: usize,
-    pub commits: u64,
-    pub commit_latency: HistogramSnapshot,
-    pub fold_latency: HistogramSnapshot,
-    pub db_healthy: bool,
-    pub backups_ok: u64,
-    pub backups_failed: u64,
-    /// Unix seconds of the last backup that passed its check since start (0 = none).
-    pub last_backup_at: i64,
-    pub uptime_secs: u64,
-    pub channel_health: HealthGauges,
+impl HealthGauges {
+    /// Prometheus text lines.
+    pub fn write_prometheus(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channels Channels by status (enabled, disabled by an admin, auto_disabled by the health checks).\n# TYPE sluice_channels gauge\nsluice_channels{{status=\"enabled\"}} {}\nsluice_channels{{status=\"disabled\"}} {}\nsluice_channels{{status=\"auto_disabled\"}} {}",
+            self.enabled, self.disabled, self.auto_disabled
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channel_tests_total Channel tests (manual and scheduled) by result.\n# TYPE sluice_channel_tests_total counter\nsluice_channel_tests_total{{result=\"ok\"}} {}\nsluice_channel_tests_total{{result=\"error\"}} {}",
+            self.tests_passed, self.tests_failed
+        );
+        let _ = writeln!(
+            o,
+            "# HELP sluice_channel_status_changes_total Channels turned off or back on by the health checks.\n# TYPE sluice_channel_status_changes_total counter\nsluice_channel_status_changes_total{{to=\"auto_disabled\"}} {}\nsluice_channel_status_changes_total{{to=\"enabled\"}} {}",
+            self.auto_disabled_total, self.auto_enabled_total
+        );
+    }
 }
 
 fn write_histogram(o: &mut String, name: &str, help: &str, labels: &str, h: &HistogramSnapshot) {
@@ -486,21 +296,8 @@ fn write_histogram(o: &mut String, name: &str, help: &str, labels: &str, h: &His
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_buckets_are_cumulative() {
-        let h = Histogram::default();
-        h.observe(Duration::from_millis(3));
-        h.observe(Duration::from_millis(30));
-        h.observe(Duration::from_secs(500));
-        let s = h.snapshot();
-        assert_eq!(s.count, 3);
-        assert_eq!(s.buckets[3], ("2.5".to_string(), 0));
-        assert_eq!(s.buckets[4], ("5".to_string(), 1));
-        assert_eq!(s.buckets[7], ("50".to_string(), 2));
-        assert_eq!(s.buckets.last().map(|b| b.1), Some(3));
-    }
+    use super::super::*;
+    use std::time::Duration;
 
     #[test]
     fn prometheus_text_has_types_and_labels() {
@@ -537,41 +334,5 @@ mod tests {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(line.rsplit(' ').count(), 2, "{line}");
         }
-    }
-}
-
-/// Channel health numbers for `/api/stats` and `/metrics` (filled by `channel_health`).
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct HealthGauges {
-    /// Channels by status, from the catalog.
-    pub enabled: u64,
-    pub disabled: u64,
-    pub auto_disabled: u64,
-    pub tests_passed: u64,
-    pub tests_failed: u64,
-    /// Automatic disables and re-enables since start.
-    pub auto_disabled_total: u64,
-    pub auto_enabled_total: u64,
-}
-
-impl HealthGauges {
-    /// Prometheus text lines.
-    pub fn write_prometheus(&self, o: &mut String) {
-        use std::fmt::Write as _;
-        let _ = writeln!(
-            o,
-            "# HELP sluice_channels Channels by status (enabled, disabled by an admin, auto_disabled by the health checks).\n# TYPE sluice_channels gauge\nsluice_channels{{status=\"enabled\"}} {}\nsluice_channels{{status=\"disabled\"}} {}\nsluice_channels{{status=\"auto_disabled\"}} {}",
-            self.enabled, self.disabled, self.auto_disabled
-        );
-        let _ = writeln!(
-            o,
-            "# HELP sluice_channel_tests_total Channel tests (manual and scheduled) by result.\n# TYPE sluice_channel_tests_total counter\nsluice_channel_tests_total{{result=\"ok\"}} {}\nsluice_channel_tests_total{{result=\"error\"}} {}",
-            self.tests_passed, self.tests_failed
-        );
-        let _ = writeln!(
-            o,
-            "# HELP sluice_channel_status_changes_total Channels turned off or back on by the health checks.\n# TYPE sluice_channel_status_changes_total counter\nsluice_channel_status_changes_total{{to=\"auto_disabled\"}} {}\nsluice_channel_status_changes_total{{to=\"enabled\"}} {}",
-            self.auto_disabled_total, self.auto_enabled_total
-        );
     }
 }
