@@ -173,7 +173,6 @@ pub fn fold_now(conn: &Connection) -> Result<usize, StoreError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::store::{logs, migrate};

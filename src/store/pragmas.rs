@@ -1,6 +1,6 @@
 //! The PRAGMAs of the server's connections (the writer and the read pool): WAL once, and the
 //! settings every connection gets. Two other places set their own, on connections that are not
-//! the server's: `store::backup` (`query_only` on the source of a copy, `journal_mode = DELETE`
+//! the server's: `store::online_copy` (`query_only` on the source of a copy, `journal_mode = DELETE`
 //! on the finished copy, so it is one self-contained file) and `cli` (a read-only connection
 //! for offline commands with a 5 s busy timeout: an operator's command should fail quickly
 //! rather than wait behind a running server's checkpoint).
