@@ -497,15 +497,15 @@ fn fold_in_savepoint(
     }
 }
 
-/// Folds the oldest [`journal::FOLD_CHUNK`] of the `rows` waiting, in its own transaction.
-fn fold_chunk(conn: &Connection, rows: u64, stats: &WriterStats, folds: &mut Folds) {
+/// Folds the oldest `chunk` of the `rows` waiting, in its own transaction.
+fn fold_chunk(conn: &Connection, rows: u64, chunk: u64, stats: &WriterStats, folds: &mut Folds) {
     // Every append counted so far is committed, so in the journal.
     let mark = stats.journal_appended.load(Ordering::Acquire);
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         log::error!("cannot begin a write transaction to fold the journal: {e}");
         return;
     }
-    let Ok(moved) = fold_in_savepoint(conn, Some(journal::FOLD_CHUNK), stats, folds) else {
+    let Ok(moved) = fold_in_savepoint(conn, Some(chunk), stats, folds) else {
         let _ = conn.execute_batch("ROLLBACK");
         return;
     };
@@ -620,15 +620,22 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, fo
         .store(took.as_micros() as u64, Ordering::Relaxed);
     stats.commit_latency.observe(took);
     let committed = result.is_ok();
+    let appends = batch.iter().filter(|j| j.appends()).count();
     for job in batch.drain(..) {
         job.finish(result.clone());
     }
     // Under load appends alone fill batch after batch: fold the oldest chunk once a chunk
     // waits, in a transaction of its own after the batch's callers have their answers (inside
     // the batch's transaction, every call in it waited for the fold: the slowest calls of a
-    // single connection, issue 15).
-    if committed && rows >= journal::FOLD_CHUNK && !fold_failed {
-        fold_chunk(conn, rows, stats, folds);
+    // single connection, issue 15). The next call still waits for that fold, so a caller
+    // alone gets small folds (see `journal::FOLD_CHUNK_ALONE`).
+    let chunk = if appends > 1 {
+        journal::FOLD_CHUNK
+    } else {
+        journal::FOLD_CHUNK_ALONE
+    };
+    if committed && rows >= chunk && !fold_failed {
+        fold_chunk(conn, rows, chunk, stats, folds);
     }
 }
 
@@ -761,6 +768,28 @@ mod tests {
         }
         assert_eq!(w.stats.lingered.load(Ordering::Relaxed), 0);
         assert_eq!(w.stats.commits.load(Ordering::Relaxed), 200);
+        w.shutdown().await.unwrap();
+    }
+
+    /// Appends one at a time fold in small chunks: the call after a fold waits for it, and a
+    /// 1,024-row fold was a single connection's p99.9 (issue 15).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_callers_appends_fold_in_small_chunks() {
+        use crate::store::journal::{FOLD_CHUNK_ALONE, waiting};
+        let (dir, w) = open_journal();
+        let calls = 2 * FOLD_CHUNK_ALONE as i64 + 44;
+        for i in 0..calls {
+            append_call(&w, i).await;
+        }
+        let c = Connection::open(dir.path().join("j.db")).unwrap();
+        let left = waiting(&c).unwrap();
+        // The once-a-second timer may have folded too; it only leaves fewer rows.
+        assert!(left < FOLD_CHUNK_ALONE as i64, "{left} rows wait");
+        assert!(w.stats.folds.load(Ordering::Relaxed) >= 2);
+        assert_eq!(
+            w.stats.folded_rows.load(Ordering::Relaxed) as i64 + left,
+            calls
+        );
         w.shutdown().await.unwrap();
     }
 
