@@ -654,48 +654,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn appends_fold_in_chunks_under_load_and_a_fold_request_empties_the_journal() {
-        use crate::store::journal::{self, Charge, FOLD_CHUNK};
-        let dir = tempfile::tempdir().unwrap();
+        use crate::store::journal::FOLD_CHUNK;
+        let (dir, w) = open_journal();
         let path = dir.path().join("j.db");
-        let mut conn = Connection::open(&path).unwrap();
-        pragmas::enable_wal(&conn).unwrap();
-        pragmas::apply_writer(&conn).unwrap();
-        crate::store::migrate::run(&mut conn).unwrap();
-        conn.execute_batch(
-            "INSERT INTO users (id, username, password_hash, role, quota, created_at)
-                VALUES (1, 'ann', 'x', 'user', 100000, 0);
-             INSERT INTO api_keys (id, user_id, name, digest, prefix, unlimited, created_at)
-                VALUES (1, 1, 'a', x'01', 'sk-a', 1, 0);",
-        )
-        .unwrap();
-        let w = Writer::start(conn, None).unwrap();
         let calls = 3 * FOLD_CHUNK as i64;
         let mut tasks = Vec::new();
         for i in 0..calls {
             let w = w.clone();
-            tasks.push(tokio::spawn(async move {
-                w.append(move |c| {
-                    let e = crate::store::logs::LogEntry {
-                        created_at: 1_000 + i,
-                        log_type: 2,
-                        request_id: format!("r{i}"),
-                        user_id: Some(1),
-                        key_id: Some(1),
-                        ..Default::default()
-                    };
-                    let charge = Charge {
-                        user_id: 1,
-                        key_id: 1,
-                        key_limited: false,
-                        quota: 1,
-                    };
-                    journal::append(c, e, Some(charge))
-                })
-                .await
-            }));
+            tasks.push(tokio::spawn(async move { append_call(&w, i).await }));
         }
         for t in tasks {
-            t.await.unwrap().unwrap();
+            t.await.unwrap();
         }
         // No read or other write asked for a fold, and the appends took well under the
         // timer's second: only the chunk folds kept the journal short.
@@ -713,7 +682,7 @@ mod tests {
         assert_eq!(count("SELECT COUNT(*) FROM log_journal"), 0);
         assert_eq!(count("SELECT COUNT(*) FROM logs"), calls);
         assert_eq!(count("SELECT used_quota FROM users"), calls);
-        assert_eq!(count("SELECT quota FROM users"), 100_000 - calls);
+        assert_eq!(count("SELECT quota FROM users"), 100_000_000 - calls);
         assert_eq!(count("SELECT SUM(requests) FROM usage_hourly"), calls);
         w.shutdown().await.unwrap();
     }
