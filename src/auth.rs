@@ -29,31 +29,18 @@ fn argon2() -> Argon2<'static> {
 
 /// Hashes a password (CPU-heavy: call from a blocking thread).
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    let hashed = argon2()
+    argon2()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")));
-    release_working_memory();
-    hashed
+        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
 }
 
 /// Checks a password against a stored hash (CPU-heavy: call from a blocking thread).
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    let ok = match PasswordHash::new(hash) {
+    match PasswordHash::new(hash) {
         Ok(h) => argon2().verify_password(password.as_bytes(), &h).is_ok(),
         Err(_) => false,
-    };
-    release_working_memory();
-    ok
-}
-
-/// argon2id's 19 MiB of working memory is freed when a hash ends, but glibc kept it resident:
-/// after the first hash's block was unmapped, glibc's mmap threshold rose to its size, so each
-/// later hash took its block from the calling blocking thread's malloc arena, where it stayed
-/// (issue 15: +20 MiB after the first login, +20 more for a login on another thread). Returning
-/// the arenas' free pages costs well under a millisecond beside the hash's tens.
-fn release_working_memory() {
-    pprof::trim_heap();
+    }
 }
 
 /// A password an operator may set: long enough to resist guessing, short enough to hash fast.

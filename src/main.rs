@@ -80,6 +80,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything allocates a large block: large blocks are mapped and returned when freed.
+    sluice::os::fix_malloc_thresholds();
     // Before anything creates a file: the database, logs, backups and profiles are private.
     sluice::os::restrict_file_modes();
     let cli = Cli::parse();

@@ -16,6 +16,20 @@ pub fn restrict_file_modes() -> u32 {
     rustix::process::umask(Mode::from_raw_mode(UMASK)).as_raw_mode()
 }
 
+/// Allocations from this size up get a mapping of their own, returned to the kernel when freed
+/// (see [`fix_malloc_thresholds`]). Few allocations are this large (argon2id's 19 MiB working
+/// block, the tokenizer's tables, a large request body); a mapping costs them a system call and
+/// fresh pages, while a block kept in an arena costs its size in resident memory for good.
+pub const MMAP_THRESHOLD: usize = 1 << 20;
+
+/// Pins glibc's mmap threshold at [`MMAP_THRESHOLD`]. Left dynamic, glibc raises it to the size
+/// of the largest mapped block freed (up to 32 MiB), so after the first password hash every
+/// argon2id block came from a thread's malloc arena and stayed resident: ~20 MiB per blocking
+/// thread that ever checked a password (issue 15's peak RSS). Call first thing in `main`.
+pub fn fix_malloc_thresholds() {
+    pprof::fix_malloc_thresholds(MMAP_THRESHOLD);
+}
+
 /// The soft limit on open files (`RLIMIT_NOFILE`); `u64::MAX` when unlimited.
 pub fn open_file_limit() -> u64 {
     rustix::process::getrlimit(rustix::process::Resource::Nofile)

@@ -100,12 +100,13 @@ async fn a_cpu_profile_adds_at_most_16_mib_while_recording_and_keeps_at_most_4()
 /// The token audit counts a call's prompt with tiktoken, which loads the model's tokenizer on
 /// the first sample: for gpt-4o-mini, o200k's 200,000 tokens. tiktoken-rs built three copies of
 /// them (the encoder counting reads, a decoder and a sorted list), ~40 MiB of heap; the vendored
-/// copy builds only the encoder (vendor/tiktoken-rs/PATCHES.md). After a login and the first
-/// audited call, the gateway's heap stays within 36 MiB. (The whole heap, not the call's
-/// increase: a login's freed argon2id memory can stay in a malloc arena, and the tokenizer may
-/// be built in that free space, which hides it from a before/after difference.)
+/// copy builds only the encoder (vendor/tiktoken-rs/PATCHES.md), ~15 MiB. The first audited call
+/// adds at most 20 MiB to the gateway's heap. (An earlier form of this test bounded the whole
+/// heap at 36 MiB, counting on the tokenizer being built in the free space a login's argon2id
+/// left in a malloc arena; once that space is returned, as it should be, the whole heap is
+/// 25.5 + 15.4 MiB, and the bound failed on every run although nothing had grown.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_the_token_audits_first_sample_the_heap_stays_within_36_mib() {
+async fn a_login_leaves_no_argon2_block_and_the_token_audits_first_sample_adds_at_most_20_mib() {
     let dir = tempfile::tempdir().unwrap();
     let p = spawn(dir.path());
     let pid = p.child.id();
@@ -113,6 +114,14 @@ async fn after_the_token_audits_first_sample_the_heap_stays_within_36_mib() {
     let (token, _) = admin_token(&p.base).await;
     let key = set_up(&p.base, &token, &mock, "sk-up", &["gpt-4o-mini"]).await;
     let anon_before = status_kib(pid, "RssAnon");
+    // The root password's hash at first start and the login's check each used a 19 MiB
+    // argon2id block; with glibc's mmap threshold pinned (os::fix_malloc_thresholds) both were
+    // unmapped when freed. Left dynamic, the second block stayed in a thread's arena: 25.5 MiB.
+    assert!(
+        anon_before <= 12 * 1024,
+        "RssAnon {:.1} MiB after a login: argon2id's working block was kept",
+        anon_before as f64 / 1024.0
+    );
     let auth = format!("Bearer {key}");
     let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 3});
     let r = send(
@@ -151,5 +160,8 @@ async fn after_the_token_audits_first_sample_the_heap_stays_within_36_mib() {
         anon_after as f64 / 1024.0
     );
     println!("{report}");
-    assert!(anon_after <= 36 * 1024, "{report}");
+    assert!(
+        anon_after.saturating_sub(anon_before) <= 20 * 1024,
+        "{report}"
+    );
 }

@@ -100,6 +100,29 @@ pub fn trim_heap() {
     }
 }
 
+/// sluice patch: with glibc, fixes the size from which an allocation gets its own mapping
+/// (`M_MMAP_THRESHOLD`) at `bytes`, and the free space a heap keeps at its top before returning
+/// it (`M_TRIM_THRESHOLD`) at twice that. glibc otherwise raises the threshold to the size of
+/// the largest mapped block freed so far (up to 32 MiB): after the first 19 MiB argon2id hash,
+/// every later one came from a thread's arena and stayed resident there, which `malloc_trim`
+/// cannot return when it sits at the top of a thread's heap. With the threshold fixed, every
+/// block of `bytes` or more is mapped and unmapped with its allocation. A no-op elsewhere.
+pub fn fix_malloc_thresholds(bytes: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let mmap = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        let trim = mmap.saturating_mul(2);
+        // SAFETY: mallopt only stores the two parameters under the main arena's lock; any
+        // value is valid for them.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, mmap);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, trim);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = bytes;
+}
+
 #[allow(clippy::all)]
 #[cfg(all(feature = "prost-codec", not(feature = "protobuf-codec")))]
 pub mod protos {
