@@ -509,8 +509,13 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
                 seconds: tail_secs,
                 sluice,
                 folds: before
-                    .zip(after)
-                    .and_then(|(b, a)| report::Folds::between(&b, &a)),
+                    .as_ref()
+                    .zip(after.as_ref())
+                    .and_then(|(b, a)| report::Folds::between(b, a)),
+                wal_turns: before
+                    .as_ref()
+                    .zip(after.as_ref())
+                    .and_then(|(b, a)| report::Folds::wal_turns_between(b, a)),
                 direct_p999_ms: scenarios
                     .iter()
                     .find(|s| !s.stream && s.connections == 1)

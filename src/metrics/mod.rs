@@ -142,6 +142,7 @@ pub struct Gauges {
     pub commits: u64,
     pub commit_latency: HistogramSnapshot,
     pub fold_latency: HistogramSnapshot,
+    pub wal_turn_latency: HistogramSnapshot,
     pub db_healthy: bool,
     pub backups_ok: u64,
     pub backups_failed: u64,

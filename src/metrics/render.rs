@@ -50,6 +50,7 @@ impl Metrics {
                 "commits": extra.commits,
                 "commit_latency": &extra.commit_latency,
                 "fold_latency": &extra.fold_latency,
+                "wal_turn_latency": &extra.wal_turn_latency,
             },
             "backups": {
                 "ok": extra.backups_ok,
@@ -181,6 +182,13 @@ impl Metrics {
             "",
             &extra.fold_latency,
         );
+        write_histogram(
+            &mut o,
+            "sluice_wal_turn_seconds",
+            "How long each of the database writer's own WAL checkpoints (the turn that lets the WAL start over) held it.",
+            "",
+            &extra.wal_turn_latency,
+        );
         let channels = self.channels.read();
         let _ = writeln!(
             o,
@@ -311,6 +319,7 @@ mod tests {
             commits: 4,
             commit_latency: Histogram::default().snapshot(),
             fold_latency: Histogram::default().snapshot(),
+            wal_turn_latency: Histogram::default().snapshot(),
             db_healthy: true,
             backups_ok: 2,
             backups_failed: 1,

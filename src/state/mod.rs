@@ -152,6 +152,7 @@ impl AppState {
             commits: self.store.writer.stats.commits.load(Ordering::Relaxed),
             commit_latency: self.store.writer.stats.commit_latency.snapshot(),
             fold_latency: self.store.writer.stats.fold_latency.snapshot(),
+            wal_turn_latency: self.store.writer.stats.wal_turn_latency.snapshot(),
             db_healthy: crate::dbhealth::store_ready(self),
             backups_ok: self.backups.stats.ok.load(Ordering::Relaxed),
             backups_failed: self.backups.stats.failed.load(Ordering::Relaxed),

@@ -8,17 +8,31 @@
 //! fall behind. The thread runs at the lowest CPU priority: copying pages is never urgent, and
 //! at normal priority a pass held the one core sluice may have for milliseconds while calls
 //! waited (the slowest calls of a single connection, issue 15).
+//!
+//! Copying is not enough for the WAL to start over: SQLite rewinds it only when a write
+//! transaction begins with every frame already copied, and under steady writes the writer
+//! always added frames while a pass ran. The WAL then grew to the writer's backstop, whose
+//! checkpoint copied 64 MiB and synced twice inside one commit (6–8 ms each: the slowest call
+//! of a single connection, every ~8 s). So the two take turns: once the WAL holds
+//! [`TURN_AT`] frames, this thread copies it (off the writer's path) and a second pass copies
+//! what came meanwhile, then asks the writer for its turn; between two batches the writer
+//! copies the few frames left (short: little to copy and to sync), and its next transaction
+//! starts the WAL over.
 
-use super::{StoreError, pragmas};
+use super::pragmas::{self, WalFrames};
+use super::StoreError;
 use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 const EVERY: Duration = Duration::from_millis(500);
+/// WAL frames (4 KiB pages) from which the writer is asked to take its turn: 16 MiB of WAL.
+pub const TURN_AT: i64 = 4096;
 
 pub struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,
@@ -31,10 +45,19 @@ pub struct Checkpointer {
 struct Passes {
     count: Mutex<u64>,
     changed: Condvar,
+    /// The WAL as the last pass left it.
+    last: Mutex<Option<WalFrames>>,
+    /// Set when the WAL is long and copied: the writer's turn (see the module's doc).
+    writer_turn: AtomicBool,
 }
 
 impl Checkpointer {
     pub fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        Self::start_with(path, TURN_AT)
+    }
+
+    /// [`Checkpointer::start`] with the writer's turn asked for from `turn_at` frames.
+    pub fn start_with(path: &Path, turn_at: i64) -> Result<Checkpointer, StoreError> {
         let conn = Connection::open(path)?;
         pragmas::apply(&conn)?;
         let (tx, rx) = mpsc::channel::<()>();
@@ -42,12 +65,23 @@ impl Checkpointer {
         let p = passes.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&conn, &rx, &p))?;
+            .spawn(move || run(&conn, &rx, &p, turn_at))?;
         Ok(Checkpointer {
             stop: Some(tx),
             thread: Some(thread),
             passes,
         })
+    }
+
+    /// True once after this thread asked for the writer's turn: the writer then checkpoints on
+    /// its own connection between two batches, so its next transaction starts the WAL over.
+    pub fn take_writer_turn(&self) -> bool {
+        self.passes.writer_turn.swap(false, Ordering::AcqRel)
+    }
+
+    /// The WAL as the last pass left it (none before the first pass).
+    pub fn last_pass(&self) -> Option<WalFrames> {
+        *self.passes.last.lock()
     }
 
     /// Waits until `n` more checkpoint attempts have finished, at most `timeout`; false if
@@ -84,18 +118,29 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: &Connection, stop: &mpsc::Receiver<()>, passes: &Passes) {
+fn run(conn: &Connection, stop: &mpsc::Receiver<()>, passes: &Passes, turn_at: i64) {
     if let Err(e) = crate::os::lower_this_thread_priority() {
         log::debug!("WAL checkpoints keep the normal CPU priority: {e}");
     }
     let mut failing = false;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(EVERY) {
-        match pragmas::checkpoint_passive(conn) {
-            Ok(()) if failing => {
+        let pass = pragmas::checkpoint_passive(conn).and_then(|f| {
+            if f.logged < turn_at {
+                return Ok(f);
+            }
+            // The writer went on adding frames while this pass copied; a second pass copies
+            // those, so the writer's turn has only what comes during this one.
+            let again = pragmas::checkpoint_passive(conn)?;
+            passes.writer_turn.store(true, Ordering::Release);
+            Ok(again)
+        });
+        *passes.last.lock() = pass.as_ref().ok().copied();
+        match pass {
+            Ok(_) if failing => {
                 log::info!("WAL checkpoints work again");
                 failing = false;
             }
-            Ok(()) => {}
+            Ok(_) => {}
             // Logged once per failing spell, not twice a second.
             Err(e) if !failing => {
                 log::warn!("WAL checkpoint failed: {e}; the writer's own checkpoints take over");

@@ -34,8 +34,9 @@ pub fn apply(conn: &Connection) -> rusqlite::Result<()> {
 /// runs in a SAVEPOINT, so each multi-row statement (the rollup upserts) needs a statement
 /// journal; on disk that is an open, unlink and close of a temp file per statement, which cost
 /// a third of the writer's time under load. The journals are small: one statement's pages.
-/// Checkpoints are made by their own thread (see `checkpoint`); the writer's automatic one
-/// stays, at 16384 pages (64 MiB of WAL), only as a backstop.
+/// Checkpoints are made by their own thread (see `checkpoint`), and the writer takes its turn
+/// to let the WAL start over; its automatic one stays, at 16384 pages (64 MiB of WAL), only as
+/// a backstop.
 pub fn apply_writer(conn: &Connection) -> rusqlite::Result<()> {
     apply(conn)?;
     conn.execute_batch(
@@ -50,9 +51,22 @@ pub fn apply_reader(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.execute_batch("PRAGMA query_only = ON;")
 }
 
-/// Copies what it can of the WAL into the main file without waiting on any lock.
-pub fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+/// Copies what it can of the WAL into the main file without waiting on any lock; returns the
+/// frames in the WAL and how many of them are now in the main file.
+pub fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<WalFrames> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok(WalFrames {
+            logged: r.get(1)?,
+            copied: r.get(2)?,
+        })
+    })
+}
+
+/// A WAL's size in frames (pages) after a checkpoint, and how many of them it copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalFrames {
+    pub logged: i64,
+    pub copied: i64,
 }
 
 /// Moves the whole WAL into the main file and truncates it, so the .db file alone is a complete copy.

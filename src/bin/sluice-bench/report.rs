@@ -111,9 +111,13 @@ pub struct Tail {
     /// The journal folds made during the run (from `/api/stats`), when the gateway was started
     /// here: each holds the writer, and a call arriving meanwhile waits for it.
     pub folds: Option<Folds>,
+    /// The writer's own WAL checkpoints during the run (`db.wal_turn_latency`): each holds the
+    /// writer like a fold.
+    pub wal_turns: Option<Folds>,
 }
 
-/// Journal folds over a run, from the difference of two `db.fold_latency` histograms.
+/// Journal folds (or the writer's WAL turns) over a run, from the difference of two
+/// `/api/stats` histograms (`db.fold_latency`, `db.wal_turn_latency`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Folds {
     pub count: u64,
@@ -127,10 +131,27 @@ pub struct Folds {
 impl Folds {
     /// The folds between two `/api/stats` answers.
     pub fn between(before: &serde_json::Value, after: &serde_json::Value) -> Option<Folds> {
+        Self::of("fold_latency", before, after)
+    }
+
+    /// The writer's WAL turns between two `/api/stats` answers.
+    pub fn wal_turns_between(
+        before: &serde_json::Value,
+        after: &serde_json::Value,
+    ) -> Option<Folds> {
+        Self::of("wal_turn_latency", before, after)
+    }
+
+    /// The observations of `db.<histogram>` between two `/api/stats` answers.
+    fn of(
+        histogram: &str,
+        before: &serde_json::Value,
+        after: &serde_json::Value,
+    ) -> Option<Folds> {
         /// (count, sum in ms, cumulative count per upper bound).
         type Hist = (u64, f64, Vec<(String, u64)>);
         let h = |v: &serde_json::Value| -> Option<Hist> {
-            let f = &v["db"]["fold_latency"];
+            let f = &v["db"][histogram];
             let buckets = f["buckets"]
                 .as_array()?
                 .iter()

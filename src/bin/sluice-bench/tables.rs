@@ -1,6 +1,6 @@
 //! The result tables, shared by the text and the markdown renderings of a report.
 
-use crate::report::{Report, mode};
+use crate::report::{Folds, Report, mode};
 use crate::runs::Run;
 
 pub struct Table {
@@ -161,6 +161,21 @@ fn open(r: &Report) -> Table {
     }
 }
 
+/// Folds or WAL turns of a run: how many, and how long they held the writer.
+fn holds(f: Option<&Folds>) -> String {
+    f.map_or("–".into(), |f| {
+        format!(
+            "{}: mean {:.2} ms, {} > 1 ms, {} > 5 ms, slowest ≤ {}",
+            f.count,
+            f.mean_ms,
+            f.over_1ms,
+            f.over_5ms,
+            f.slowest_at_most_ms
+                .map_or("–".into(), |v| format!("{v} ms"))
+        )
+    })
+}
+
 /// The long run at one connection and the profile under load.
 fn tails(r: &Report) -> Option<Table> {
     let mut rows = Vec::new();
@@ -174,17 +189,8 @@ fn tails(r: &Report) -> Option<Table> {
             format!("{:.3}", st.p999_ms),
             format!("{:.3}", st.max_ms),
             "–".into(),
-            t.folds.as_ref().map_or("–".into(), |f| {
-                format!(
-                    "{}: mean {:.2} ms, {} > 1 ms, {} > 5 ms, slowest ≤ {}",
-                    f.count,
-                    f.mean_ms,
-                    f.over_1ms,
-                    f.over_5ms,
-                    f.slowest_at_most_ms
-                        .map_or("–".into(), |v| format!("{v} ms"))
-                )
-            }),
+            holds(t.folds.as_ref()),
+            holds(t.wal_turns.as_ref()),
         ]);
     }
     if let Some(p) = &r.profile {
@@ -201,6 +207,7 @@ fn tails(r: &Report) -> Option<Table> {
                 p.rss_before_mib, p.rss_max_mib, p.rss_after_mib
             ),
             "–".into(),
+            "–".into(),
         ]);
     }
     (!rows.is_empty()).then(|| Table {
@@ -214,6 +221,7 @@ fn tails(r: &Report) -> Option<Table> {
             "max ms",
             "RSS MiB before → max → after",
             "journal folds",
+            "writer's WAL turns",
         ]),
         rows,
     })
