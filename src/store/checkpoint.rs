@@ -19,8 +19,8 @@
 //! copies the few frames left (short: little to copy and to sync), and its next transaction
 //! starts the WAL over.
 
-use super::pragmas::{self, WalFrames};
 use super::StoreError;
+use super::pragmas;
 use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
 use std::path::Path;
@@ -45,8 +45,6 @@ pub struct Checkpointer {
 struct Passes {
     count: Mutex<u64>,
     changed: Condvar,
-    /// The WAL as the last pass left it.
-    last: Mutex<Option<WalFrames>>,
     /// Set when the WAL is long and copied: the writer's turn (see the module's doc).
     writer_turn: AtomicBool,
 }
@@ -77,11 +75,6 @@ impl Checkpointer {
     /// its own connection between two batches, so its next transaction starts the WAL over.
     pub fn take_writer_turn(&self) -> bool {
         self.passes.writer_turn.swap(false, Ordering::AcqRel)
-    }
-
-    /// The WAL as the last pass left it (none before the first pass).
-    pub fn last_pass(&self) -> Option<WalFrames> {
-        *self.passes.last.lock()
     }
 
     /// Waits until `n` more checkpoint attempts have finished, at most `timeout`; false if
@@ -134,7 +127,6 @@ fn run(conn: &Connection, stop: &mpsc::Receiver<()>, passes: &Passes, turn_at: i
             passes.writer_turn.store(true, Ordering::Release);
             Ok(again)
         });
-        *passes.last.lock() = pass.as_ref().ok().copied();
         match pass {
             Ok(_) if failing => {
                 log::info!("WAL checkpoints work again");

@@ -387,7 +387,11 @@ fn run(
         // Not right after a fold: a call arriving meanwhile would wait for both (the slowest
         // call of a single connection was such a pair). The turn waits for the next batch.
         let folded = stats.folds.load(Ordering::Relaxed) != folds_before;
-        if !folded && checkpoints.as_ref().is_some_and(Checkpointer::take_writer_turn) {
+        if !folded
+            && checkpoints
+                .as_ref()
+                .is_some_and(Checkpointer::take_writer_turn)
+        {
             take_wal_turn(&conn, &stats);
         }
     }

@@ -143,11 +143,7 @@ impl Folds {
     }
 
     /// The observations of `db.<histogram>` between two `/api/stats` answers.
-    fn of(
-        histogram: &str,
-        before: &serde_json::Value,
-        after: &serde_json::Value,
-    ) -> Option<Folds> {
+    fn of(histogram: &str, before: &serde_json::Value, after: &serde_json::Value) -> Option<Folds> {
         /// (count, sum in ms, cumulative count per upper bound).
         type Hist = (u64, f64, Vec<(String, u64)>);
         let h = |v: &serde_json::Value| -> Option<Hist> {
