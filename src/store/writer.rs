@@ -452,7 +452,10 @@ fn take_waiting(
 
 /// Waits for more appends to join an all-append batch (see [`LINGER_GAP`]). There is no event
 /// for "a call is about to append", so this polls the queue at a fraction of the gap, bounded by
-/// `LINGER_MAX` from the batch's first job.
+/// `LINGER_MAX` from the batch's first job. Polling is on purpose: a condition variable that
+/// each sender signalled woke the writer at once for every append, a cross-thread wake-up per
+/// call on sluice's one core, and streamed calls at 32 connections fell from ~8,200 to ~7,400/s
+/// (two A/B pairs, shared machine); the poll takes whatever arrived in 100 µs with one wake.
 fn linger(
     rx: &mut mpsc::Receiver<Msg>,
     batch: &mut Vec<Job>,
