@@ -10,6 +10,7 @@ mod admin;
 mod azure;
 mod azure_sdk;
 mod backup;
+mod balance_limits;
 mod channel_health;
 mod child;
 mod common;
