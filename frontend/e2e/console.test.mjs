@@ -39,7 +39,7 @@ import { keysPage } from './keys.mjs';
 import { usersPage } from './users.mjs';
 import { accessToken, notifications, opsPage } from './ops.mjs';
 import { logsFiltered } from './logs.mjs';
-import { usageSplits } from './usage.mjs';
+import { usageNamesPastTheHundredth, usageSplits } from './usage.mjs';
 import { languageAndTheme, modelsPage, settingsExportImport } from './prefs.mjs';
 
 const ctx = { dataDir: '', sluice: null, mock: null, browser: null, rootPassword: '', token: '' };
@@ -420,6 +420,10 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
   test('usage: split by model, key, channel and user, each adding up to the same total', { timeout: T }, async (t) => {
     await usageSplits(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('usage: a key made after 100 others is named, split by key', { timeout: T }, async (t) => {
+    await usageNamesPastTheHundredth(ctx, t, NEW_ROOT_PASSWORD);
   });
 
   test('operations: backup made and downloaded, hot copy, reconcile, log level, a profile shown as a flame graph, old rows deleted after confirming', { timeout: T }, async (t) => {

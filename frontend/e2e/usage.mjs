@@ -54,3 +54,45 @@ export async function usageSplits(ctx, t, password) {
   assert.ok(totals.every((x) => x === totals[0] && x >= 6), `the same total every way: ${totals}`);
   assertClean(problems, 'usage splits');
 }
+
+/**
+ * A key made after 100 others is named on the usage page split by key. The page used to name
+ * keys from a 100-row list of them (issue 12), so this one showed as `#<id>`; the names now come
+ * with the series.
+ */
+export async function usageNamesPastTheHundredth(ctx, t, password) {
+  const base = ctx.sluice.baseUrl;
+  const token = ctx.token;
+  const ch = await call(base, 'POST', '/api/channels', { token, body: { name: 'names channel', base_url: `${ctx.mock.baseUrl}/v1`, api_key: 'mock-key', models: ['names-model'] } });
+  assert.equal(ch.status, 201, ch.text);
+  const opts = (await call(base, 'GET', '/api/option', { token })).json;
+  const ratio = { ...(opts.find((o) => o.name === 'pricing.model_ratio')?.value ?? {}), 'names-model': 1 };
+  assert.equal((await call(base, 'PUT', '/api/option', { token, body: { 'pricing.model_ratio': ratio } })).status, 200);
+  assert.equal((await call(base, 'PATCH', '/api/users/1', { token, body: { quota: 50_000_000 } })).status, 200);
+  // 100 keys of another account (at most 100 each, keys.max_per_user), then root's key.
+  const other = await call(base, 'POST', '/api/users', { token, body: { username: 'hundred-keys', password: 'hundred-keys-password' } });
+  assert.equal(other.status, 201, other.text);
+  for (let i = 0; i < 100; i++) {
+    const k = await call(base, 'POST', '/api/keys', { token, body: { name: `filler ${i}`, unlimited: true, user_id: other.json.id } });
+    assert.equal(k.status, 201, k.text);
+  }
+  const key = await call(base, 'POST', '/api/keys', { token, body: { name: 'key past the hundredth', unlimited: true } });
+  assert.equal(key.status, 201, key.text);
+  const first = await call(base, 'GET', '/api/keys?page_size=100', { token });
+  assert.equal(first.status, 200, first.text);
+  assert.ok(!first.json.items.some((k) => k.id === key.json.id), 'the key is not on the first page of 100');
+  const r = await call(base, 'POST', '/v1/chat/completions', { token: key.json.key, body: { model: 'names-model', messages: [{ role: 'user', content: 'hi' }] } });
+  assert.equal(r.status, 200, r.text);
+
+  const { page, problems } = await openPage(ctx.browser, t, { baseUrl: base, timezoneId: 'UTC' });
+  await signIn(page, base, 'root', password, { problems });
+  await goTo(page, problems, 'Usage');
+  await page.getByLabel('Split by', { exact: true }).selectOption('key');
+  await page.getByTestId('usage-totals').locator('tbody th', { hasText: 'key past the hundredth' }).waitFor({ timeout: WAIT_MS }).catch(async (e) => {
+    throw new Error(`${e.message} ${JSON.stringify(await table(page))}`);
+  });
+  const { rows } = await table(page);
+  assert.equal(rows['key past the hundredth'], 1, JSON.stringify(rows));
+  assert.ok(!(`#${key.json.id}` in rows), JSON.stringify(rows));
+  assertClean(problems, 'usage names past the 100th key');
+}

@@ -40,6 +40,7 @@ pub mod reconcile;
 pub mod sessions;
 pub mod synthetic;
 pub mod usage;
+pub mod usage_names;
 pub mod users;
 pub mod writer;
 pub mod zone;

@@ -53,6 +53,7 @@ mod shutdown;
 mod store;
 mod unknown_model;
 mod usage_days;
+mod usage_names;
 mod usage_tz;
 mod usernames;
 mod warnings;

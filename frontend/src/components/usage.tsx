@@ -1,12 +1,9 @@
 // Shared by the usage page and the dashboard: the usage query for a span, names for split
-// values (ids → names), and the sentence that says which zone the buckets were cut in.
+// values (from the series' own `names`), and the sentence that says which zone the buckets were cut in.
 
-import { useCallback } from 'preact/hooks';
-import { api, type Query } from '../lib/api';
+import type { Query } from '../lib/api';
 import { timeZone, utcOffsetLabel, tzOffsetMinutes } from '../lib/format';
-import { useLoad } from '../lib/hooks';
 import { t } from '../lib/i18n';
-import type { Channel, Key, Paged, User } from '../lib/types';
 
 export type SplitBy = 'model' | 'user' | 'key' | 'channel';
 
@@ -58,30 +55,12 @@ export function ZoneStatement(props: { bucket: 'hour' | 'day'; series?: { tz?: s
   );
 }
 
-type Named = { id: number; name?: string; username?: string };
-
-/** Split values → names: model names are names already; ids become the user, key or channel name. */
-export function useNames(by: SplitBy): (of: string) => string {
-  const path = by === 'user' ? 'users' : by === 'key' ? 'keys' : by === 'channel' ? 'channels' : null;
-  const list = useLoad(
-    async (signal) => {
-      if (!path) return null;
-      const d = await api.get<Paged<Named> | Named[]>(path, { page_size: 100 }, signal);
-      return { path, items: Array.isArray(d) ? d : d.items };
-    },
-    [path],
-  );
-  // The list of the split before keeps showing until this split's arrives: its ids are another
-  // table's (key 3 is not channel 3), so it names nothing here.
-  const items = list.data && list.data.path === path ? list.data.items : [];
-  return useCallback(
-    (of: string) => {
-      if (by === 'model') return of || t().usage.unknownModel;
-      const x = items.find((i) => String(i.id) === of) as User | Key | Channel | Named | undefined;
-      return (x && (('username' in x && x.username) || ('name' in x && x.name))) || `#${of}`;
-    },
-    // A new list (a new split, or the same split reloaded) makes new names.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-    [by, list.data],
-  );
+/**
+ * Split values → names: model names are names already; a user, key or channel id is named by
+ * the `names` its series came with (the API names exactly the ids in the points, however many
+ * there are); one without a name (deleted) shows as `#id`. Names and points come in one answer,
+ * so a split never shows another split's names.
+ */
+export function splitLabel(by: SplitBy, names: Record<string, string> | undefined): (of: string) => string {
+  return (of: string) => (by === 'model' ? of || t().usage.unknownModel : (names?.[of] ?? `#${of}`));
 }

@@ -186,6 +186,8 @@ export interface UsagePoint {
 
 export interface UsageSeries {
   points: UsagePoint[];
+  /** Split by user, key or channel: id → username, key name or channel name, for the ids in `points`. */
+  names?: Record<string, string>;
   /** The zone the day buckets were cut in (`UTC` by default; an offset echoed as `+08:00`). */
   tz?: string;
   /** false for a zone with a non-whole-hour offset: days then start at a whole UTC hour. */

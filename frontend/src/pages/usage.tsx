@@ -11,7 +11,7 @@ import { pivot, totalsBy, type Metric } from '../lib/series';
 import type { UsageSeries } from '../lib/types';
 import { Card, Data, ErrorNote, InlineBar, Page, Pending } from '../components/ui';
 import { axisMoney, TimeChart } from '../components/chart';
-import { useNames, usageEndNow, usageQuery, type SplitBy, ZoneStatement } from '../components/usage';
+import { splitLabel, usageEndNow, usageQuery, type SplitBy, ZoneStatement } from '../components/usage';
 
 type Span = '24h' | '7d' | '30d';
 const SPAN_SECS: Record<Span, number> = { '24h': 86_400, '7d': 7 * 86_400, '30d': 30 * 86_400 };
@@ -26,11 +26,17 @@ export default function UsagePage() {
   const [metric, setMetric] = useState<Metric>('quota');
   const [now] = useState(usageEndNow);
   const q = useMemo(() => usageQuery(bucket, now - SPAN_SECS[span], now), [bucket, span, now]);
-  const data = useLoad((signal) => api.get<UsageSeries>(admin ? 'usage' : 'usage/self', { ...q.query, by }, signal), [admin, by, q]);
-  const names = useNames(by);
-  const points = data.data?.points ?? [];
+  // Each answer keeps the split it was asked for: while a new split loads, the last one's
+  // points stay on screen, labelled as what they are.
+  const data = useLoad(
+    async (signal) => ({ by, usage: await api.get<UsageSeries>(admin ? 'usage' : 'usage/self', { ...q.query, by }, signal) }),
+    [admin, by, q],
+  );
+  const usage = data.data?.usage;
+  const shownBy = data.data?.by ?? by;
+  const points = usage?.points ?? [];
   points.forEach((p) => learnDisplay(p.quota, p.quota_display));
-  const label = (of: string) => names(of);
+  const label = useMemo(() => splitLabel(shownBy, usage?.names), [shownBy, usage]);
   const chart = useMemo(
     () =>
       pivot(points, metric, {
@@ -38,7 +44,7 @@ export default function UsagePage() {
         otherLabel: c.other,
         label,
       }),
-    [points, metric, q, names],
+    [points, metric, q, label],
   );
   const series = metric === 'quota' ? chart.series.map((s) => ({ ...s, values: s.values.map(amountOfUnits) })) : chart.series;
   const { rows, all } = totalsBy(points);
@@ -94,7 +100,7 @@ export default function UsagePage() {
           </div>
         </div>
         <p class="hint">
-          <ZoneStatement bucket={bucket} series={data.data} />
+          <ZoneStatement bucket={bucket} series={usage} />
         </p>
       </Card>
       <ErrorNote error={data.error} />
@@ -108,7 +114,7 @@ export default function UsagePage() {
             ) : (
               <TimeChart
                 testid="usage-chart"
-                label={m.chartLabel(m.metrics[metric], m.splits[by])}
+                label={m.chartLabel(m.metrics[metric], m.splits[shownBy])}
                 times={chart.times}
                 series={series}
                 hourly={bucket === 'hour'}
@@ -121,7 +127,7 @@ export default function UsagePage() {
               <table data-testid="usage-totals">
                 <thead>
                   <tr>
-                    <th scope="col">{m.splits[by]}</th>
+                    <th scope="col">{m.splits[shownBy]}</th>
                     <th scope="col" class="num">{m.requests}</th>
                     <th scope="col" class="num">{m.errors}</th>
                     <th scope="col" class="num">{m.inputTokens}</th>

@@ -9,11 +9,13 @@ use crate::state::AppState;
 use crate::store::log_query::{self, Bucket, Cursor, LogFilter, PageRequest, SortKey, SplitBy};
 use crate::store::logs::LogType;
 use crate::store::usage::{self, Zone};
+use crate::store::usage_names;
 use crate::util;
 use crate::web::{Resp, json};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const DEFAULT_PAGE: usize = 20;
@@ -389,27 +391,49 @@ pub async fn usage(
     let start = f.start.unwrap_or(now - span);
     let end = f.end;
     let exact = zone.exact_over(start, end.unwrap_or(now).max(start));
-    let answer = |points: Value| {
-        json!({
+    let named = matches!(split, SplitBy::User | SplitBy::Key | SplitBy::Channel);
+    let answer = |points: Value, names: BTreeMap<String, String>| {
+        let mut a = json!({
             "points": points,
             "tz": zone.label(),
             "tz_exact": exact,
             "bucket": match bucket { Bucket::Hour => "hour", Bucket::Day => "day" },
             "start": start,
             "end": end,
-        })
+        });
+        if named {
+            a["names"] = json!(names);
+        }
+        a
     };
     if f.username.is_some() || f.key_name.is_some() {
         // Names of deleted accounts are not in the rollups: nothing to show.
-        return Ok(json(StatusCode::OK, &answer(json!([]))));
+        return Ok(json(StatusCode::OK, &answer(json!([]), BTreeMap::new())));
     }
     let z = zone.clone();
-    let points = state
+    // The names are read with the series, for exactly the ids its points carry; an own series
+    // reads only the caller's account and keys, whatever ids its points hold.
+    let who = if own {
+        usage_names::Scope::Own(p.user.id)
+    } else {
+        usage_names::Scope::All
+    };
+    let (points, ids) = state
         .store
-        .read(move |c| usage::series(c, &f, start, end, bucket, split, &z))
+        .read(move |c| {
+            let points = usage::series(c, &f, start, end, bucket, split, &z)?;
+            let names = usage_names::names(c, split, &points, who)?;
+            Ok((points, names))
+        })
         .await?;
+    let mut names: BTreeMap<String, String> =
+        ids.into_iter().map(|(id, n)| (id.to_string(), n)).collect();
+    if split == SplitBy::Key && points.iter().any(|p| p.of.as_deref() == Some("0")) {
+        // The playground's calls have no key; their rows carry this name (see relay).
+        names.insert("0".into(), crate::relay::PLAYGROUND_KEY_NAME.into());
+    }
     let points = display::with_display(&points, &["quota"], &state.catalog.options().display);
-    Ok(json(StatusCode::OK, &answer(points)))
+    Ok(json(StatusCode::OK, &answer(points, names)))
 }
 
 /// `DELETE /api/log?before=<unix>`: deletes consume, error and system rows created before
