@@ -60,13 +60,17 @@ pub struct KeyRow {
     /// Settings an admin set on this key when it belonged to someone else; its owner cannot
     /// change them (only make the key stricter by disabling it, or delete it).
     pub admin_locked: Locks,
+    /// The owner's user name, so a list of everyone's keys names each owner without the
+    /// console loading every account. A user sees only their own keys, so only their own name.
+    pub username: String,
     #[serde(skip)]
     pub digest: [u8; 32],
 }
 
 const COLUMNS: &str = "id, user_id, name, prefix, unlimited, remain_quota, used_quota, expires_at, \
                        models, enabled, created_at, last_used_at, digest, rpm_limit, tpm_limit, \
-                       admin_locked";
+                       admin_locked, \
+                       (SELECT username FROM users WHERE users.id = api_keys.user_id)";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
     let models: Option<String> = r.get(8)?;
@@ -97,6 +101,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
             .into_iter()
             .filter_map(|v| serde_json::from_value(v).ok())
             .collect(),
+        // A key outlives no account (deleting a user deletes its keys), so the name is there.
+        username: r.get::<_, Option<String>>(16)?.unwrap_or_default(),
         digest: d,
     })
 }

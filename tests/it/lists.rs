@@ -135,6 +135,114 @@ async fn keys_page_within_the_callers_own_keys() {
     assert_eq!(r.json().as_array().unwrap().len(), 1);
 }
 
+/// Issue 12: the console names each key's owner from the key list itself, not from a list of
+/// the first 100 accounts. A user's own list names only them.
+#[tokio::test]
+async fn key_lists_name_each_keys_owner() {
+    let t = TestServer::start().await;
+    t.key(json!({"name": "root-key", "unlimited": true})).await;
+    let mut tokens = Vec::new();
+    for name in ["erin", "frank"] {
+        let u = t
+            .post(
+                "/api/users",
+                json!({"username": name, "password": PASSWORD}),
+            )
+            .await;
+        let uid = u["id"].as_i64().unwrap();
+        // The admin makes one key for them; they make one themselves.
+        t.post(
+            "/api/keys",
+            json!({"name": format!("{name}-by-admin"), "unlimited": true, "user_id": uid}),
+        )
+        .await;
+        let auth = format!("Bearer {}", t.login_token(name, PASSWORD).await);
+        let r = send(
+            "POST",
+            &t.url("/api/keys"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            Some(
+                json!({"name": format!("{name}-own"), "unlimited": true})
+                    .to_string()
+                    .into(),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        tokens.push((name, auth));
+    }
+    let owners = |v: &Value| -> Vec<(String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["name"].as_str().unwrap().to_string(),
+                    k["username"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+
+    // The admin's whole list and a page of a search both name every owner.
+    let all = t.get("/api/keys").await;
+    assert_eq!(
+        owners(&all),
+        pairs(&[
+            ("root-key", "root"),
+            ("erin-by-admin", "erin"),
+            ("erin-own", "erin"),
+            ("frank-by-admin", "frank"),
+            ("frank-own", "frank"),
+        ])
+    );
+    let page = t.get("/api/keys?q=own&sort=name").await;
+    assert_eq!(
+        owners(&page["items"]),
+        pairs(&[("erin-own", "erin"), ("frank-own", "frank")])
+    );
+    let one = t
+        .get(&format!("/api/keys/{}", all[3]["id"].as_i64().unwrap()))
+        .await;
+    assert_eq!(one["username"], "frank");
+
+    // A rename shows at once: the name is read with the list, not copied into the key.
+    let erin = all[1]["user_id"].as_i64().unwrap();
+    t.api(
+        "PATCH",
+        &format!("/api/users/{erin}"),
+        Some(json!({"username": "erin2"})),
+    )
+    .await;
+    let page = t.get(&format!("/api/keys?user_id={erin}&sort=name")).await;
+    assert_eq!(
+        owners(&page["items"]),
+        pairs(&[("erin-by-admin", "erin2"), ("erin-own", "erin2")])
+    );
+
+    // A user's own list (whole or searched) carries only their own name.
+    let (_, frank) = &tokens[1];
+    for path in ["/api/keys", "/api/keys?q=-&sort=name"] {
+        let r = send("GET", &t.url(path), &[("authorization", frank)], None).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        let items = if v.is_array() { v } else { v["items"].clone() };
+        assert_eq!(
+            owners(&items),
+            pairs(&[("frank-by-admin", "frank"), ("frank-own", "frank")]),
+            "{path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn channels_filter_by_state_and_search_names() {
     let t = TestServer::start().await;
