@@ -35,7 +35,7 @@ import {
 import { everyPage } from './pages.mjs';
 import { proxyUnderPrefix } from './proxy.mjs';
 import { channelRows, responsesOption } from './channels.mjs';
-import { keysPage } from './keys.mjs';
+import { keysOwnersPastTheHundredth, keysPage } from './keys.mjs';
 import { usersPage } from './users.mjs';
 import { accessToken, notifications, opsPage } from './ops.mjs';
 import { logsFiltered } from './logs.mjs';
@@ -424,6 +424,10 @@ describe('sluice web console', { timeout: 15 * 60_000 }, () => {
 
   test('usage: a key made after 100 others is named, split by key', { timeout: T }, async (t) => {
     await usageNamesPastTheHundredth(ctx, t, NEW_ROOT_PASSWORD);
+  });
+
+  test('keys: with more than 100 users, a later user is named as owner, found by the owner filter and given a key', { timeout: T }, async (t) => {
+    await keysOwnersPastTheHundredth(ctx, t, NEW_ROOT_PASSWORD);
   });
 
   test('operations: backup made and downloaded, hot copy, reconcile, log level, a profile shown as a flame graph, old rows deleted after confirming', { timeout: T }, async (t) => {

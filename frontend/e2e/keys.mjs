@@ -5,6 +5,20 @@
 import assert from 'node:assert/strict';
 import { assertClean, call, goTo, openPage, signIn } from './harness.mjs';
 
+/**
+ * Chooses a user in an owner picker (components/users.tsx) by typing part of the name and
+ * picking the match with the keyboard: the server searches, the input keeps focus.
+ */
+async function pickUser(scope, label, typed, username) {
+  const box = scope.getByRole('combobox', { name: label });
+  await box.fill(typed);
+  await scope.getByRole('option', { name: username, exact: true }).waitFor();
+  await box.press('ArrowDown');
+  await box.press('Enter');
+  assert.equal(await box.inputValue(), username);
+  assert.equal(await box.getAttribute('aria-expanded'), 'false');
+}
+
 async function keyNamed(base, token, name) {
   const list = await call(base, 'GET', '/api/keys', { token });
   assert.equal(list.status, 200, list.text);
@@ -34,7 +48,7 @@ export async function keysPage(ctx, t, password) {
   await page.getByRole('button', { name: 'New key' }).click();
   const form = page.getByRole('dialog', { name: 'New API key' });
   await form.getByLabel('Name', { exact: true }).fill('limited');
-  await form.getByLabel('Owner').selectOption({ label: 'kim-keys' });
+  await pickUser(form, 'Owner', 'kim-k', 'kim-keys');
   // 1.5 in the display currency (USD: 500,000 quota units each).
   await form.getByLabel('Quota', { exact: true }).fill('1.5');
   await form.getByLabel('Expires').fill('2099-01-02T03:04');
@@ -62,10 +76,11 @@ export async function keysPage(ctx, t, password) {
 
   // The owner filter: kim's keys only.
   const rows = page.locator('tbody tr');
-  await page.getByLabel('Owner').selectOption({ label: 'kim-keys' });
+  await pickUser(page, 'Owner', 'kim', 'kim-keys');
   await page.waitForFunction(() => [...document.querySelectorAll('tbody tr th')].every((th) => th.textContent.startsWith('limited')));
   assert.equal(await rows.count(), 1);
-  await page.getByLabel('Owner').selectOption({ label: 'All' });
+  // Emptying the box is "All" again.
+  await page.getByRole('combobox', { name: 'Owner' }).fill('');
   await page.locator('tbody tr', { hasText: 'root own' }).waitFor();
 
   // Disable: the row says so, and the key is refused.
@@ -101,4 +116,66 @@ export async function keysPage(ctx, t, password) {
   assert.equal(await keyNamed(base, token, 'limited-2'), undefined);
   assert.equal((await chat('keys-model-a')).status, 401);
   assertClean(problems, 'keys page');
+}
+
+/**
+ * Issue 12: the page used to load the first 100 accounts and take owners from them, so with more
+ * users a later one's key showed as `#<id>`, could not be filtered by, and could not be given a
+ * key. Now the key list names owners and both owner choices search the server.
+ */
+export async function keysOwnersPastTheHundredth(ctx, t, password) {
+  const base = ctx.sluice.baseUrl;
+  const token = ctx.token;
+  for (let i = 0; i < 100; i++) {
+    const u = await call(base, 'POST', '/api/users', { token, body: { username: `owner-filler-${i}`, password: 'owner-filler-password' } });
+    assert.equal(u.status, 201, u.text);
+  }
+  const late = await call(base, 'POST', '/api/users', { token, body: { username: 'late-owner', password: 'late-owner-password' } });
+  assert.equal(late.status, 201, late.text);
+  const first = await call(base, 'GET', '/api/users?page_size=100', { token });
+  assert.equal(first.status, 200, first.text);
+  assert.ok(!first.json.items.some((u) => u.id === late.json.id), 'late-owner is not among the first 100 users');
+  const key = await call(base, 'POST', '/api/keys', { token, body: { name: 'late owner key', unlimited: true, user_id: late.json.id } });
+  assert.equal(key.status, 201, key.text);
+
+  const { page, problems } = await openPage(ctx.browser, t, { baseUrl: base, timezoneId: 'UTC' });
+  await signIn(page, base, 'root', password, { problems });
+  await goTo(page, problems, 'API keys');
+
+  // The owner column names the 101st user.
+  await page.getByLabel('Search keys by name').fill('late owner key');
+  const row = page.locator(`tr[data-key-id="${key.json.id}"]`);
+  await row.waitFor();
+  assert.equal((await row.locator('td').first().innerText()).trim(), 'late-owner');
+  await page.getByLabel('Search keys by name').fill('');
+
+  // The owner filter finds them by typing and shows only their keys.
+  await pickUser(page, 'Owner', 'late-own', 'late-owner');
+  await page.waitForFunction((id) => {
+    const rows = [...document.querySelectorAll('tbody tr')];
+    return rows.length === 1 && rows[0].getAttribute('data-key-id') === String(id);
+  }, key.json.id);
+
+  // The create dialog makes a key for them.
+  await page.getByRole('button', { name: 'New key' }).click();
+  const form = page.getByRole('dialog', { name: 'New API key' });
+  await form.getByLabel('Name', { exact: true }).fill('made for late owner');
+  await pickUser(form, 'Owner', 'late', 'late-owner');
+  await form.getByLabel('Unlimited quota').check();
+  await form.getByRole('button', { name: 'Create key' }).click();
+  const secretDialog = page.getByRole('dialog', { name: 'Your new key' });
+  await secretDialog.getByRole('button', { name: 'I have copied it' }).click();
+  await secretDialog.waitFor({ state: 'hidden' });
+  const mine = await call(base, 'GET', `/api/keys?user_id=${late.json.id}&sort=name`, { token });
+  assert.equal(mine.status, 200, mine.text);
+  assert.deepEqual(
+    mine.json.items.map((k) => [k.name, k.username]),
+    [
+      ['late owner key', 'late-owner'],
+      ['made for late owner', 'late-owner'],
+    ],
+  );
+  // The filtered list shows the new key too, named as theirs.
+  await page.locator('tbody tr', { hasText: 'made for late owner' }).waitFor();
+  assertClean(problems, 'keys owners past the 100th user');
 }

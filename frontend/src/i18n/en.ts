@@ -143,7 +143,7 @@ const en = {
     name: 'Name',
     owner: 'Owner',
     ownerSelf: 'Me',
-    ownerHint: 'Admins can make a key for another user.',
+    ownerHint: 'Admins can make a key for another user: type part of their name or their id. Leave empty for yourself.',
     used: 'Used',
     remaining: 'Remaining',
     limits: 'Rate limits',

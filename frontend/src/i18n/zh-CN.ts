@@ -142,7 +142,7 @@ const zh: typeof en = {
     name: '名称',
     owner: '所有者',
     ownerSelf: '我自己',
-    ownerHint: '管理员可以为其他用户创建密钥。',
+    ownerHint: '管理员可以为其他用户创建密钥：输入其用户名的一部分或用户 ID。留空则为自己创建。',
     used: '已用',
     remaining: '剩余',
     limits: '速率限制',

@@ -47,7 +47,8 @@ export interface Key {
   tpm_limit: number | null;
   remain_quota_display?: Money;
   used_quota_display?: Money;
-  username?: string;
+  /** The owner's user name. */
+  username: string;
 }
 
 export interface KeyCreated extends Key {

@@ -5,13 +5,13 @@ import { useState } from 'preact/hooks';
 import { api } from '../lib/api';
 import { relayBaseUrl } from '../lib/base';
 import { dateTime, learnDisplay, money, num } from '../lib/format';
-import { useLoad } from '../lib/hooks';
 import { t } from '../lib/i18n';
-import { isAdmin, me } from '../lib/session';
-import type { Key, KeyCreated, Paged, User } from '../lib/types';
+import { isAdmin } from '../lib/session';
+import type { Key, KeyCreated } from '../lib/types';
 import { Badge, Card, Checkbox, ConfirmDialog, CopyButton, Data, Dialog, ErrorNote, Field, Page, Pending } from '../components/ui';
 import { fromLocalInput, ModelPicker, MoneyInput, toLocalInput, unitsHint } from '../components/inputs';
 import { Pager, SearchBox, usePagedList } from '../components/list';
+import { UserPicker, type UserChoice } from '../components/users';
 
 type KeyState = 'enabled' | 'disabled' | 'expired' | 'exhausted';
 
@@ -36,11 +36,11 @@ interface Form {
   models: string[] | null;
   rpm_limit: string;
   tpm_limit: string;
-  user_id: string;
+  owner: UserChoice | null;
 }
 
 function emptyForm(): Form {
-  return { name: '', unlimited: false, quota: null, expires_at: null, models: null, rpm_limit: '', tpm_limit: '', user_id: '' };
+  return { name: '', unlimited: false, quota: null, expires_at: null, models: null, rpm_limit: '', tpm_limit: '', owner: null };
 }
 
 function formOf(k: Key): Form {
@@ -52,7 +52,7 @@ function formOf(k: Key): Form {
     models: k.models,
     rpm_limit: k.rpm_limit === null ? '' : String(k.rpm_limit),
     tpm_limit: k.tpm_limit === null ? '' : String(k.tpm_limit),
-    user_id: '',
+    owner: null,
   };
 }
 
@@ -77,7 +77,7 @@ function validate(f: Form, creating: boolean): Errors {
   return e;
 }
 
-function KeyForm(props: { initial: Form; creating: boolean; onDone: (k: Key | KeyCreated) => void; keyId?: number; users?: User[] }) {
+function KeyForm(props: { initial: Form; creating: boolean; onDone: (k: Key | KeyCreated) => void; keyId?: number; chooseOwner?: boolean }) {
   const m = t().keys;
   const c = t().common;
   const [f, setF] = useState<Form>(props.initial);
@@ -102,7 +102,7 @@ function KeyForm(props: { initial: Form; creating: boolean; onDone: (k: Key | Ke
     if (props.creating) {
       if (f.expires_at !== null) body.expires_at = f.expires_at;
       if (f.models === null) delete body.models;
-      if (f.user_id) body.user_id = Number(f.user_id);
+      if (f.owner) body.user_id = f.owner.id;
     } else {
       body.expires_at = f.expires_at;
     }
@@ -123,18 +123,9 @@ function KeyForm(props: { initial: Form; creating: boolean; onDone: (k: Key | Ke
       <Field label={m.name} error={errors.name}>
         {(p) => <input {...p} value={f.name} maxLength={64} onInput={(e) => set('name', e.currentTarget.value)} />}
       </Field>
-      {props.creating && props.users && (
+      {props.creating && props.chooseOwner && (
         <Field label={m.owner} hint={m.ownerHint}>
-          {(p) => (
-            <select {...p} value={f.user_id} onChange={(e) => set('user_id', e.currentTarget.value)}>
-              <option value="">{m.ownerSelf}</option>
-              {props.users!.map((u) => (
-                <option key={u.id} value={String(u.id)} translate={false}>
-                  {u.username}
-                </option>
-              ))}
-            </select>
-          )}
+          {(p) => <UserPicker {...p} value={f.owner} onChange={(u) => set('owner', u)} placeholder={m.ownerSelf} />}
         </Field>
       )}
       <Checkbox label={m.unlimited} checked={f.unlimited} onChange={(v) => set('unlimited', v)} hint={m.unlimitedHint} />
@@ -205,11 +196,8 @@ export default function KeysPage() {
   const m = t().keys;
   const c = t().common;
   const admin = isAdmin.value;
-  const [userFilter, setUserFilter] = useState('');
-  const list = usePagedList<Key>('keys', { user_id: userFilter || undefined });
-  const users = useLoad(async (signal) => (admin ? (await api.get<Paged<User> | User[]>('users', { page_size: 100 }, signal)) : null), [admin]);
-  const userList: User[] | undefined = users.data ? (Array.isArray(users.data) ? users.data : users.data.items) : undefined;
-  const userName = (id: number) => (id === me.value?.id ? me.value.username : (userList?.find((u) => u.id === id)?.username ?? `#${id}`));
+  const [userFilter, setUserFilter] = useState<UserChoice | null>(null);
+  const list = usePagedList<Key>('keys', { user_id: userFilter?.id });
   const [creating, setCreating] = useState(false);
   const [editing, setEditing] = useState<Key | null>(null);
   const [deleting, setDeleting] = useState<Key | null>(null);
@@ -242,17 +230,18 @@ export default function KeysPage() {
       <Card>
         <div class="toolbar">
           <SearchBox value={list.q} onInput={list.setQ} label={m.search} />
-          {admin && userList && (
+          {admin && (
             <div class="field inline">
               <label for="keys-user">{m.filterUser}</label>
-              <select id="keys-user" value={userFilter} onChange={(e) => setUserFilter(e.currentTarget.value)}>
-                <option value="">{c.all}</option>
-                {userList.map((u) => (
-                  <option key={u.id} value={String(u.id)} translate={false}>
-                    {u.username}
-                  </option>
-                ))}
-              </select>
+              <UserPicker
+                id="keys-user"
+                value={userFilter}
+                onChange={(u) => {
+                  setUserFilter(u);
+                  list.setPage(1);
+                }}
+                placeholder={c.all}
+              />
             </div>
           )}
         </div>
@@ -289,7 +278,7 @@ export default function KeysPage() {
                     </th>
                     {admin && (
                       <td>
-                        <Data>{userName(k.user_id)}</Data>
+                        <Data>{k.username}</Data>
                       </td>
                     )}
                     <td>
@@ -330,7 +319,7 @@ export default function KeysPage() {
         <KeyForm
           initial={emptyForm()}
           creating
-          users={admin ? userList : undefined}
+          chooseOwner={admin}
           onDone={(k) => {
             setCreating(false);
             setCreated(k as KeyCreated);
