@@ -39,6 +39,8 @@ const MAX_BATCH: usize = 512;
 const LINGER_GAP: std::time::Duration = std::time::Duration::from_micros(500);
 const LINGER_MAX: std::time::Duration = std::time::Duration::from_millis(2);
 const LINGER_APPENDS: usize = 64;
+/// Prepared statements the writer's connection keeps.
+const STATEMENTS: usize = 128;
 /// Jobs queued before senders wait (back-pressure instead of unbounded memory).
 const QUEUE: usize = 16_384;
 
@@ -204,6 +206,9 @@ impl Writer {
         conn: Connection,
         checkpoints: Option<Checkpointer>,
     ) -> Result<Writer, StoreError> {
+        // The fold's statements, the append's, the transaction control's and the other jobs'
+        // stay prepared (rusqlite keeps 16 by default, fewer than these).
+        conn.set_prepared_statement_cache_capacity(STATEMENTS);
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriterStats::default());
         let s = stats.clone();
@@ -430,6 +435,13 @@ fn take_wal_turn(conn: &Connection, stats: &WriterStats) {
     }
 }
 
+/// Runs a transaction-control statement (`BEGIN IMMEDIATE`, `COMMIT`, a savepoint's) through the
+/// statement cache: each batch runs four or more, and parsing them anew each time was ~2 % of
+/// sluice's CPU at one connection (a batch per call; `perf`, issue 15).
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Moves the jobs already queued into `batch` (up to [`MAX_BATCH`]); returns how many.
 fn take_waiting(
     rx: &mut mpsc::Receiver<Msg>,
@@ -490,11 +502,11 @@ fn fold_in_savepoint(
     folds: &mut Folds,
 ) -> Result<u64, StoreError> {
     let started = std::time::Instant::now();
-    conn.execute_batch("SAVEPOINT fold")?;
+    control(conn, "SAVEPOINT fold")?;
     let limit = limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
     match journal::fold_oldest(conn, limit) {
         Ok(n) => {
-            conn.execute_batch("RELEASE fold")?;
+            control(conn, "RELEASE fold")?;
             if n > 0 {
                 stats.fold_latency.observe(started.elapsed());
             }
@@ -509,8 +521,8 @@ fn fold_in_savepoint(
             Ok(n as u64)
         }
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK TO fold");
-            let _ = conn.execute_batch("RELEASE fold");
+            let _ = control(conn, "ROLLBACK TO fold");
+            let _ = control(conn, "RELEASE fold");
             if !folds.failing {
                 log::error!(
                     "folding the log journal failed: {e}; its rows stay (every charge is in \
@@ -528,15 +540,15 @@ fn fold_in_savepoint(
 fn fold_chunk(conn: &Connection, rows: u64, chunk: u64, stats: &WriterStats, folds: &mut Folds) {
     // Every append counted so far is committed, so in the journal.
     let mark = stats.journal_appended.load(Ordering::Acquire);
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         log::error!("cannot begin a write transaction to fold the journal: {e}");
         return;
     }
     let Ok(moved) = fold_in_savepoint(conn, Some(chunk), stats, folds) else {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = control(conn, "ROLLBACK");
         return;
     };
-    match conn.execute_batch("COMMIT") {
+    match control(conn, "COMMIT") {
         Ok(()) => {
             let left = rows.saturating_sub(moved);
             folds.rows = Some(left);
@@ -546,7 +558,7 @@ fn fold_chunk(conn: &Connection, rows: u64, chunk: u64, stats: &WriterStats, fol
         }
         Err(e) => {
             log::error!("commit of a journal fold failed: {e}");
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = control(conn, "ROLLBACK");
             // Counted again by the next batch.
             folds.rows = None;
         }
@@ -556,7 +568,7 @@ fn fold_chunk(conn: &Connection, rows: u64, chunk: u64, stats: &WriterStats, fol
 fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, folds: &mut Folds) {
     let started = std::time::Instant::now();
     let n = batch.len();
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         log::error!("cannot begin a write transaction: {e}");
         stats.commit_failed();
         for job in batch.drain(..) {
@@ -602,22 +614,22 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, fo
             // the counters catch up.
             folded_mark = Some(stats.journal_appended.load(Ordering::Acquire));
         }
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = control(conn, "SAVEPOINT job") {
             log::error!("cannot open a savepoint: {e}");
             continue;
         }
         let ran = job.run(conn);
         if ran != Ran::Ok {
             // Undo only this job's writes; the rest of the batch commits.
-            let _ = conn.execute_batch("ROLLBACK TO job");
+            let _ = control(conn, "ROLLBACK TO job");
         } else if job.appends() {
             stats.journal_appended.fetch_add(1, Ordering::AcqRel);
             rows += 1;
         }
         storage_failed |= ran == Ran::StorageFailed;
-        let _ = conn.execute_batch("RELEASE job");
+        let _ = control(conn, "RELEASE job");
     }
-    let result = match conn.execute_batch("COMMIT") {
+    let result = match control(conn, "COMMIT") {
         Ok(()) if storage_failed => {
             stats.commit_failed();
             Ok(())
@@ -628,7 +640,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, stats: &WriterStats, fo
         }
         Err(e) => {
             log::error!("commit of {n} writes failed: {e}");
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = control(conn, "ROLLBACK");
             stats.commit_failed();
             Err(e.to_string())
         }
