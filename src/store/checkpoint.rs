@@ -12,7 +12,7 @@
 //! Copying is not enough for the WAL to start over: SQLite rewinds it only when a write
 //! transaction begins with every frame already copied, and under steady writes the writer
 //! always added frames while a pass ran. The WAL then grew to the writer's backstop, whose
-//! checkpoint copied 64 MiB and synced twice inside one commit (6–8 ms each: the slowest call
+//! checkpoint copied 64 MiB and synced twice inside one commit (6–8 ms the pair: the slowest call
 //! of a single connection, every ~8 s). So the two take turns: once the WAL holds
 //! [`TURN_AT`] frames, this thread copies it (off the writer's path) and a second pass copies
 //! what came meanwhile, then asks the writer for its turn; between two batches the writer
