@@ -177,6 +177,8 @@ pub struct WriterStats {
     pub fold_latency: crate::metrics::Histogram,
     /// How long each of the writer's turns at the WAL held it (see `checkpoint`).
     pub wal_turn_latency: crate::metrics::Histogram,
+    /// Woken after each of the writer's turns at the WAL (about one per 16 MiB written).
+    pub wal_turned: tokio::sync::Notify,
 }
 
 impl WriterStats {
@@ -433,6 +435,7 @@ fn take_wal_turn(conn: &Connection, stats: &WriterStats) {
         Ok(_) => stats.wal_turn_latency.observe(started.elapsed()),
         Err(e) => log::debug!("the writer's WAL checkpoint failed: {e}"),
     }
+    stats.wal_turned.notify_waiters();
 }
 
 /// Runs a transaction-control statement (`BEGIN IMMEDIATE`, `COMMIT`, a savepoint's) through the
@@ -760,16 +763,19 @@ mod tests {
                 rows
             })
         };
-        // Each turn comes after a pass of the checkpoint thread (every 500 ms); wait for five
-        // (by polling the writer's counter: it has no event to wait on), bounded at 30 s.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while w.stats.wal_turn_latency.snapshot().count < 5 {
+        // Each turn comes after a pass of the checkpoint thread (every 500 ms); wait for five,
+        // woken by each, bounded at 30 s.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let turned = w.stats.wal_turned.notified();
+            let turns = w.stats.wal_turn_latency.snapshot().count;
+            if turns >= 5 {
+                break;
+            }
             assert!(
-                std::time::Instant::now() < deadline,
-                "the writer took {} turns in 30 s",
-                w.stats.wal_turn_latency.snapshot().count
+                tokio::time::timeout_at(deadline, turned).await.is_ok(),
+                "the writer took {turns} turns in 30 s"
             );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         stop.store(true, Ordering::Relaxed);
         let rows = writing.await.unwrap();
