@@ -22,12 +22,26 @@ pub fn restrict_file_modes() -> u32 {
 /// fresh pages, while a block kept in an arena costs its size in resident memory for good.
 pub const MMAP_THRESHOLD: usize = 1 << 20;
 
-/// Pins glibc's mmap threshold at [`MMAP_THRESHOLD`]. Left dynamic, glibc raises it to the size
-/// of the largest mapped block freed (up to 32 MiB), so after the first password hash every
-/// argon2id block came from a thread's malloc arena and stayed resident: ~20 MiB per blocking
-/// thread that ever checked a password (issue 15's peak RSS). Call first thing in `main`.
+/// Pins glibc's mmap threshold at [`MMAP_THRESHOLD`], and caps its malloc arenas at the cores
+/// sluice may run on (unless `MALLOC_ARENA_MAX` is set: the operator's choice stands).
+///
+/// Left dynamic, glibc raises the threshold to the size of the largest mapped block freed (up to
+/// 32 MiB), so after the first password hash every argon2id block came from a thread's malloc
+/// arena and stayed resident: ~20 MiB per blocking thread that ever checked a password.
+///
+/// Arenas: glibc opens up to eight per core, one for each thread that finds the others busy,
+/// and memory freed in one serves only the threads that land there. After the 128-connection and
+/// open-loop runs of `make bench` sluice held ~59 MiB, and a CPU profile's 8 MiB sample table
+/// then went into a fresh arena: +10 MiB, a 69–71 MiB peak. With one arena per core the table
+/// reuses the space the load freed: +2.4–3.6 MiB, a 62.5–62.9 MiB peak (issue 15; the figures
+/// and the throughput A/B are in docs/performance.md). No more threads than cores run at once,
+/// so no more arenas than cores are ever busy at once. Call first thing in `main`.
 pub fn fix_malloc_thresholds() {
-    pprof::fix_malloc_thresholds(MMAP_THRESHOLD);
+    let arenas = match std::env::var_os("MALLOC_ARENA_MAX") {
+        Some(_) => None,
+        None => Some(std::thread::available_parallelism().map_or(1, usize::from)),
+    };
+    pprof::fix_malloc_thresholds(MMAP_THRESHOLD, arenas);
 }
 
 /// The soft limit on open files (`RLIMIT_NOFILE`); `u64::MAX` when unlimited.

@@ -106,21 +106,31 @@ pub fn trim_heap() {
 /// the largest mapped block freed so far (up to 32 MiB): after the first 19 MiB argon2id hash,
 /// every later one came from a thread's arena and stayed resident there, which `malloc_trim`
 /// cannot return when it sits at the top of a thread's heap. With the threshold fixed, every
-/// block of `bytes` or more is mapped and unmapped with its allocation. A no-op elsewhere.
-pub fn fix_malloc_thresholds(bytes: usize) {
+/// block of `bytes` or more is mapped and unmapped with its allocation.
+///
+/// With `arenas`, also caps glibc's malloc arenas (`M_ARENA_MAX`) at that many; glibc's own cap
+/// is eight per core, and a thread that finds the arenas busy opens another, whose free space
+/// then serves only the threads that happen to use it. A no-op elsewhere.
+pub fn fix_malloc_thresholds(bytes: usize, arenas: Option<usize>) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let mmap = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
         let trim = mmap.saturating_mul(2);
-        // SAFETY: mallopt only stores the two parameters under the main arena's lock; any
+        // SAFETY: mallopt only stores these parameters under the main arena's lock; any
         // value is valid for them.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, mmap);
             libc::mallopt(libc::M_TRIM_THRESHOLD, trim);
+            if let Some(n) = arenas {
+                libc::mallopt(
+                    libc::M_ARENA_MAX,
+                    libc::c_int::try_from(n.max(1)).unwrap_or(libc::c_int::MAX),
+                );
+            }
         }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = bytes;
+    let _ = (bytes, arenas);
 }
 
 #[allow(clippy::all)]
