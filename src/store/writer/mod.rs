@@ -12,6 +12,10 @@
 //! `journal`), in its own savepoint, when rows are waiting: admin changes, manage rows and
 //! reconcile see folded balances and rows, and log ids stay in commit order. A fold that fails
 //! fails the job it came before (its error says why) and leaves the journal as it was.
+//!
+//! Here: the [`Writer`] handle, its [`WriterStats`] and the thread's loop (linger, the WAL's
+//! turn). `jobs`: what a caller queues and how it is answered; `batch`: one transaction;
+//! `fold`: the journal's folds from this thread (the timer, inside a batch, the chunk after).
 
 use super::checkpoint::Checkpointer;
 use super::{StoreError, journal, pragmas};
