@@ -637,9 +637,13 @@ async fn open_loop_runs(
             nginx = Some(runs::measure(t, target, Some(*npid), &body, &shape).await);
         }
         let mut sluice = None;
+        let mut sluice_peak_rss_mib = None;
         if let Some((target, spid)) = &t.sluice {
             eprintln!("{mode}, open loop at {rate:.0}/s: through sluice…");
             sluice = Some(runs::measure(t, target, *spid, &body, &shape).await);
+            sluice_peak_rss_mib = spid
+                .and_then(procs::peak_rss_kib)
+                .map(|k| k as f64 / 1024.0);
         }
         out.push(report::OpenScenario {
             stream,
@@ -648,6 +652,7 @@ async fn open_loop_runs(
             direct: Some(direct),
             nginx,
             sluice,
+            sluice_peak_rss_mib,
         });
     }
     out

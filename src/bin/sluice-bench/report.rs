@@ -100,6 +100,9 @@ pub struct OpenScenario {
     pub direct: Option<Run>,
     pub nginx: Option<Run>,
     pub sluice: Option<Run>,
+    /// sluice's VmHWM after its run: with the closed-loop rows' (the same measure), says which
+    /// scenario set the peak.
+    pub sluice_peak_rss_mib: Option<f64>,
 }
 
 #[derive(Serialize)]

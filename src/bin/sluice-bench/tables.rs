@@ -137,6 +137,11 @@ fn open(r: &Report) -> Table {
         ] {
             let Some(run) = run else { continue };
             let st = &run.stats;
+            let rss = if who == "sluice" {
+                opt(o.sluice_peak_rss_mib, 1)
+            } else {
+                "–".to_owned()
+            };
             rows.push(vec![
                 mode(o.stream).to_owned(),
                 format!("{:.0} ({:.0}%)", o.rate, o.share * 100.0),
@@ -147,15 +152,18 @@ fn open(r: &Report) -> Table {
                 format!("{:.3}", st.p999_ms),
                 format!("{:.3}", st.max_ms),
                 st.errors.to_string(),
+                rss,
             ]);
         }
     }
     Table {
         title: "Open loop (a fixed arrival rate, a share of sluice's closed-loop req/s at 32 \
-                connections; latency from the time each call was due):"
+                connections; latency from the time each call was due; RSS MiB: sluice's VmHWM \
+                after its run):"
             .into(),
         head: head(&[
-            "mode", "rate/s", "server", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors",
+            "mode", "rate/s", "server", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
+            "errors", "RSS MiB",
         ]),
         rows,
     }
