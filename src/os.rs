@@ -29,8 +29,8 @@ pub const MMAP_THRESHOLD: usize = 1 << 20;
 /// 32 MiB), so after the first password hash every argon2id block came from a thread's malloc
 /// arena and stayed resident: ~20 MiB per blocking thread that ever checked a password.
 ///
-/// Arenas: glibc opens up to eight per core, one for each thread that finds the others busy,
-/// and memory freed in one serves only the threads that land there. After the 128-connection and
+/// Arenas: glibc gives each thread that allocates an arena of its own until there are eight per
+/// core, and memory freed in one serves only the threads that use it. After the 128-connection and
 /// open-loop runs of `make bench` sluice held ~59 MiB, and a CPU profile's 8 MiB sample table
 /// then went into a fresh arena: +10 MiB, a 69–71 MiB peak. With one arena per core the table
 /// reuses the space the load freed: +2.4–3.6 MiB, a 62.5–62.9 MiB peak (issue 15; the figures

@@ -201,8 +201,8 @@ fn thread_heaps(pid: u32) -> usize {
         .count()
 }
 
-/// glibc opens up to eight malloc arenas per core, one for each thread that allocates while the
-/// others are busy, and what one frees serves only the threads that land there: after `make
+/// glibc gives each thread that allocates a malloc arena of its own until there are eight per
+/// core, and what one frees serves only the threads that use it: after `make
 /// bench`'s busiest runs a CPU profile's sample table went into a fresh arena, and the peak
 /// RSS was 69–71 MiB against the 64 MiB goal (issue 15). sluice caps the arenas at the cores it
 /// may run on (`os::fix_malloc_thresholds`), so pinned to one core every thread shares the main

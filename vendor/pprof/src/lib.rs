@@ -109,8 +109,8 @@ pub fn trim_heap() {
 /// block of `bytes` or more is mapped and unmapped with its allocation.
 ///
 /// With `arenas`, also caps glibc's malloc arenas (`M_ARENA_MAX`) at that many; glibc's own cap
-/// is eight per core, and a thread that finds the arenas busy opens another, whose free space
-/// then serves only the threads that happen to use it. A no-op elsewhere.
+/// is eight per core, and until it is reached each thread that allocates gets an arena of its
+/// own, whose free space then serves only the threads that use it. A no-op elsewhere.
 pub fn fix_malloc_thresholds(bytes: usize, arenas: Option<usize>) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
