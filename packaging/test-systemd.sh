@@ -133,6 +133,12 @@ inside() {
     check "no seccomp filter" grep -Eq '^Seccomp:[[:space:]]+2$' <<<"$st"
     check "NoNewPrivs is off" grep -Eq '^NoNewPrivs:[[:space:]]+1$' <<<"$st"
     check "the service has capabilities" grep -Eq '^CapEff:[[:space:]]+0+$' <<<"$st"
+    # The system-call filter leaves a thread free to lower its own priority: the WAL checkpoint
+    # thread runs at SCHED_IDLE (policy 5, the 41st field of its stat; the 39th after the name).
+    local ckpt policy
+    ckpt=$(grep -lx 'sqlite-checkpoi' /proc/"$pid1"/task/*/comm | head -n1) || true
+    policy=$(sed 's/^.*) //' "${ckpt%/comm}/stat" 2>/dev/null | awk '{ print $39 }') || true
+    check "the checkpoint thread's scheduling policy is '$policy', not SCHED_IDLE (5)" test "$policy" = 5
     echo "uid_map: $(tr -s ' ' </proc/"$pid1"/uid_map | tr '\n' ';')"
     check "no private user namespace (PrivateUsers=)" \
         test "$(readlink /proc/"$pid1"/ns/user)" != "$(readlink /proc/1/ns/user)"

@@ -94,12 +94,43 @@ pub fn make_private(paths: &[&Path]) -> std::io::Result<Vec<(std::path::PathBuf,
 /// The nice value of background threads that must never hold the core a request wants.
 pub const BACKGROUND_NICE: i32 = 19;
 
-/// Gives the calling thread the lowest CPU priority ([`BACKGROUND_NICE`]): under load the
-/// scheduler then runs the request threads first and this one in what time is left (on Linux a
-/// nice value belongs to a thread; lowering one's own priority needs no privilege).
-pub fn lower_this_thread_priority() -> std::io::Result<()> {
+/// How far [`lower_this_thread_priority`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lowered {
+    /// `SCHED_IDLE` (and nice 19): the thread runs only when no normal thread wants the core,
+    /// and never preempts one.
+    Idle,
+    /// Nice 19 only (`SCHED_IDLE` refused, e.g. by a system-call filter).
+    Nice,
+}
+
+/// Gives the calling thread the lowest CPU priority: `SCHED_IDLE`, else nice
+/// [`BACKGROUND_NICE`]. Nice 19 alone is not enough on Linux 6.6+ (EEVDF): a nice-19 thread that
+/// wakes with zero lag is placed ahead of a request thread that has run slightly more than its
+/// share, whatever their weights, and holds the core until it blocks or the next tick (up to
+/// 4 ms at 250 Hz); a `SCHED_IDLE` thread never preempts a normal one on waking. Both are a
+/// thread's own, and lowering them needs no privilege.
+pub fn lower_this_thread_priority() -> std::io::Result<Lowered> {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id, thread_schedule_policy,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    // First: with the policy the crate also sets nice 0, which fails once nice is raised. Its
+    // result is not the answer (the policy may be set and the nice refused); the policy is.
+    let _ = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        idle,
+    );
+    let is_idle = thread_schedule_policy().is_ok_and(|p| p == idle);
     let me = rustix::thread::gettid();
-    rustix::process::setpriority_process(Some(me), BACKGROUND_NICE).map_err(Into::into)
+    let niced = rustix::process::setpriority_process(Some(me), BACKGROUND_NICE);
+    match (is_idle, niced) {
+        (true, _) => Ok(Lowered::Idle),
+        (false, Ok(())) => Ok(Lowered::Nice),
+        (false, Err(e)) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]
