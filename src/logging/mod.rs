@@ -393,11 +393,9 @@ impl<W: Write + Send + 'static> Sink for Stdio<W> {
 
 /// Writes lines as they come and flushes whenever the queue runs dry. After each batch it
 /// rests for [`BATCH_PAUSE`]: under load a wake-up (a context switch on the server's cores)
-/// per line would cost more than the line itself. A line still appears within 10 ms. At 1 ms
-/// the two threads of stdout and the file woke ~900 times a second each at one connection's
-/// ~3,900 calls/s: 6 µs of each call's ~170 µs CPU (`perf sched`, issue 15).
-/// Ends when every sender is gone.
-const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+/// per line would cost more than the line itself, and a line still appears within about a
+/// millisecond. Ends when every sender is gone.
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
 fn spawn_sink<S: Sink>(
     name: &str,
