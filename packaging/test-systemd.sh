@@ -219,7 +219,7 @@ inside() {
     systemctl reload sluice
     # Counted at each poll: a `test "$(ls …)"` argument is counted once, when wait_until is
     # called, right after `systemctl reload` returns and before the log thread (which rests
-    # 10 ms between batches) has opened the new file.
+    # between batches) has opened the new file.
     more_log_files() { (($(ls /var/log/sluice/sluice-*.log | wc -l) > before)); }
     wait_until 10 "no new log file after the reload" more_log_files
     after=$(ls /var/log/sluice/sluice-*.log | wc -l)
