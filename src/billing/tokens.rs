@@ -213,6 +213,35 @@ mod tests {
         assert_eq!(count_text("gpt-4o", ""), 0);
     }
 
+    /// The counts OpenAI's own tokenizer (Python `tiktoken` 0.14, given the same rank files and
+    /// patterns) gives, so that the vendored crate's compact BPE table (vendor/tiktoken-rs,
+    /// `Ranks`) is checked against an independent implementation: prose, code, CJK, emoji and
+    /// accents, and pieces of 100 bytes and more (the merge's other path).
+    #[test]
+    fn counts_match_openais_tokenizer() {
+        let cases: [(String, u64, u64); 7] = [
+            (
+                "The quick brown fox jumps over the lazy dog. It's 2026-12-05, and we're counting tokens!".into(),
+                24,
+                26,
+            ),
+            (
+                "fn main() {\n    let x: Vec<u32> = (0..10).map(|i| i * 2).collect();\n    println!(\"{:?}\", x);\n}\n".into(),
+                37,
+                37,
+            ),
+            ("日本語のテキストを数える。中文也一样：网关计费。한국어 텍스트도.".into(), 26, 33),
+            ("emoji 🦀🚀✨ and accents: café naïve façade Zürich".into(), 15, 20),
+            ("a".repeat(300), 38, 38),
+            ("supercalifragilisticexpialidocious".repeat(5), 50, 63),
+            (format!("x{}yz", "ab".repeat(120)), 63, 121),
+        ];
+        for (text, o200k, cl100k) in &cases {
+            assert_eq!(count_text("gpt-4o-mini", text), *o200k, "o200k: {text}");
+            assert_eq!(count_text("gpt-3.5-turbo", text), *cl100k, "cl100k: {text}");
+        }
+    }
+
     #[test]
     fn chat_prompt_includes_per_message_overhead() {
         let body = json!({"messages":[{"role":"user","content":"hello"}]});

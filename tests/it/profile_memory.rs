@@ -128,7 +128,7 @@ async fn a_cpu_profile_adds_at_most_16_mib_while_recording_and_keeps_at_most_4()
 /// left in a malloc arena; once that space is returned, as it should be, the whole heap is
 /// 25.5 + 15.4 MiB, and the bound failed on every run although nothing had grown.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_login_leaves_no_argon2_block_and_the_token_audits_first_sample_adds_at_most_20_mib() {
+async fn a_login_leaves_no_argon2_block_and_the_token_audits_first_sample_adds_at_most_10_mib() {
     let dir = tempfile::tempdir().unwrap();
     let p = spawn(dir.path());
     let pid = p.child.id();
@@ -182,8 +182,10 @@ async fn a_login_leaves_no_argon2_block_and_the_token_audits_first_sample_adds_a
         anon_after as f64 / 1024.0
     );
     println!("{report}");
+    // The audit loads o200k: +15.5 MiB with upstream's table (a `Vec` per token in a
+    // `HashMap`), +5.7 MiB with the vendored crate's compact one (`tiktoken_rs::Ranks`).
     assert!(
-        anon_after.saturating_sub(anon_before) <= 20 * 1024,
+        anon_after.saturating_sub(anon_before) <= 10 * 1024,
         "{report}"
     );
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 mod api;
 mod patched_tiktoken;
+mod ranks;
 mod singleton;
 mod tiktoken_ext;
 mod vendor_tiktoken;
@@ -16,4 +17,5 @@ pub use vendor_tiktoken::CoreBPE;
 pub use vendor_tiktoken::DecodeKeyError;
 pub use vendor_tiktoken::EncodeError;
 pub use vendor_tiktoken::Rank;
+pub use ranks::Ranks;
 pub use vendor_tiktoken::byte_pair_split;

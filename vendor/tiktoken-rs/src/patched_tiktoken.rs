@@ -3,6 +3,7 @@ use anyhow::Result;
 use anyhow::anyhow;
 use fancy_regex::Regex;
 use rustc_hash::FxHashMap as HashMap;
+use crate::Ranks;
 use std::collections::HashSet;
 
 mod sealed {
@@ -63,7 +64,7 @@ impl CoreBPE {
     // This function a copy of the similar function in python API, but it return
     // Rust's results and errors
     pub fn new(
-        encoder: HashMap<Vec<u8>, Rank>,
+        encoder: Ranks,
         special_tokens_encoder: HashMap<String, Rank>,
         pattern: &str,
     ) -> Result<Self> {

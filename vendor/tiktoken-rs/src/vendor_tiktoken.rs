@@ -12,6 +12,8 @@ use fancy_regex::Regex;
 // #[cfg(feature = "python")]
 // use pyo3::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
+// sluice patch: the BPE table is compact (src/ranks.rs).
+use crate::Ranks;
 
 // #[cfg(feature = "python")]
 // mod py;
@@ -50,7 +52,7 @@ struct State {
     cur_rank: Rank,
 }
 
-fn _byte_pair_merge_large(ranks: &HashMap<Vec<u8>, Rank>, piece: &[u8]) -> Vec<Rank> {
+fn _byte_pair_merge_large(ranks: &Ranks, piece: &[u8]) -> Vec<Rank> {
     let mut state = Vec::with_capacity(piece.len());
     state.push(State {
         prev: usize::MAX,
@@ -143,7 +145,7 @@ fn _byte_pair_merge_large(ranks: &HashMap<Vec<u8>, Rank>, piece: &[u8]) -> Vec<R
     result
 }
 
-fn _byte_pair_merge(ranks: &HashMap<Vec<u8>, Rank>, piece: &[u8]) -> Vec<(usize, Rank)> {
+fn _byte_pair_merge(ranks: &Ranks, piece: &[u8]) -> Vec<(usize, Rank)> {
     // This is a vector of (start, rank).
     // The rank is of the pair starting at position start.
     let mut parts = Vec::with_capacity(piece.len() + 1);
@@ -201,7 +203,7 @@ fn _byte_pair_merge(ranks: &HashMap<Vec<u8>, Rank>, piece: &[u8]) -> Vec<(usize,
     parts
 }
 
-pub fn byte_pair_encode(piece: &[u8], ranks: &HashMap<Vec<u8>, Rank>) -> Vec<Rank> {
+pub fn byte_pair_encode(piece: &[u8], ranks: &Ranks) -> Vec<Rank> {
     let piece_len = piece.len();
 
     if piece_len == 1 {
@@ -216,7 +218,7 @@ pub fn byte_pair_encode(piece: &[u8], ranks: &HashMap<Vec<u8>, Rank>) -> Vec<Ran
     _byte_pair_merge_large(ranks, piece)
 }
 
-pub fn byte_pair_split<'a>(piece: &'a [u8], ranks: &HashMap<Vec<u8>, Rank>) -> Vec<&'a [u8]> {
+pub fn byte_pair_split<'a>(piece: &'a [u8], ranks: &Ranks) -> Vec<&'a [u8]> {
     assert!(piece.len() > 1);
     _byte_pair_merge(ranks, piece)
         .windows(2)
@@ -325,7 +327,7 @@ pub const MAX_NUM_THREADS: usize = 128;
 // #[cfg_attr(feature = "python", pyclass)]
 #[derive(Clone)]
 pub struct CoreBPE {
-    pub(crate) encoder: HashMap<Vec<u8>, Rank>,
+    pub(crate) encoder: Ranks,
     pub(crate) special_tokens_encoder: HashMap<String, Rank>,
     // sluice patch: built on first use (decoding); counting and encoding need only `encoder`.
     pub(crate) decoder: std::sync::OnceLock<HashMap<Rank, Vec<u8>>>,
@@ -343,7 +345,7 @@ impl CoreBPE {
     pub(crate) fn decoder(&self) -> &HashMap<Rank, Vec<u8>> {
         self.decoder.get_or_init(|| {
             let decoder: HashMap<Rank, Vec<u8>> =
-                self.encoder.iter().map(|(k, v)| (*v, k.clone())).collect();
+                self.encoder.iter().map(|(k, v)| (*v, k.to_vec())).collect();
             assert!(
                 self.encoder.len() == decoder.len(),
                 "Encoder and decoder must be of equal length; maybe you had duplicate token indices in your encoder?"
@@ -354,7 +356,7 @@ impl CoreBPE {
 
     pub(crate) fn sorted_token_bytes(&self) -> &Vec<Vec<u8>> {
         self.sorted_token_bytes.get_or_init(|| {
-            let mut sorted: Vec<Vec<u8>> = self.encoder.keys().cloned().collect();
+            let mut sorted: Vec<Vec<u8>> = self.encoder.keys().map(<[u8]>::to_vec).collect();
             sorted.sort();
             sorted
         })
@@ -703,12 +705,10 @@ impl CoreBPE {
 #[cfg(test)]
 mod tests {
     // use fancy_regex::Regex;
-    use rustc_hash::FxHashMap as HashMap;
+    use crate::{Ranks, byte_pair_split};
 
-    use crate::{Rank, byte_pair_split};
-
-    fn setup_ranks() -> HashMap<Vec<u8>, Rank> {
-        HashMap::from_iter([(b"ab".to_vec(), 0), (b"cd".to_vec(), 1)])
+    fn setup_ranks() -> Ranks {
+        Ranks::from_iter([(b"ab".to_vec(), 0), (b"cd".to_vec(), 1)])
     }
 
     #[test]

@@ -10,24 +10,25 @@ use base64::{Engine as _, engine::general_purpose};
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::{CoreBPE, Rank};
+use crate::{CoreBPE, Rank, Ranks};
 
 /// Use for GPT-3 models like `davinci`
 /// Initializes and returns a new instance of the r50k_base tokenizer (also known as `gpt2`)
 pub fn r50k_base() -> Result<CoreBPE> {
     let bpe_file = include_str!("../../assets/r50k_base.tiktoken");
 
-    let mut encoder = HashMap::default();
+    let mut encoder = Ranks::default();
     for line in bpe_file.lines() {
         let mut parts = line.split(' ');
         let token = &general_purpose::STANDARD.decode(parts.next().unwrap())?;
         let rank: Rank = parts.next().unwrap().parse().unwrap();
-        encoder.insert(token.clone(), rank);
+        encoder.insert(token, rank);
     }
 
     let mut special_tokens = HashMap::default();
     special_tokens.insert(String::from(ENDOFTEXT), 50256);
 
+    encoder.shrink_to_fit();
     let bpe = CoreBPE::new(
         encoder,
         special_tokens,
@@ -41,18 +42,19 @@ pub fn r50k_base() -> Result<CoreBPE> {
 pub fn p50k_base() -> Result<CoreBPE> {
     let bpe_file = include_str!("../../assets/p50k_base.tiktoken");
 
-    let mut encoder = HashMap::default();
+    let mut encoder = Ranks::default();
     for line in bpe_file.lines() {
         let mut parts = line.split(' ');
         let raw = parts.next().unwrap();
         let token = &general_purpose::STANDARD.decode(raw)?;
         let rank: Rank = parts.next().unwrap().parse().unwrap();
-        encoder.insert(token.clone(), rank);
+        encoder.insert(token, rank);
     }
 
     let mut special_tokens = HashMap::default();
     special_tokens.insert(String::from(ENDOFTEXT), 50256);
 
+    encoder.shrink_to_fit();
     let bpe = CoreBPE::new(
         encoder,
         special_tokens,
@@ -66,13 +68,13 @@ pub fn p50k_base() -> Result<CoreBPE> {
 pub fn p50k_edit() -> Result<CoreBPE> {
     let bpe_file = include_str!("../../assets/p50k_base.tiktoken");
 
-    let mut encoder = HashMap::default();
+    let mut encoder = Ranks::default();
     for line in bpe_file.lines() {
         let mut parts = line.split(' ');
         let raw = parts.next().unwrap();
         let token = &general_purpose::STANDARD.decode(raw)?;
         let rank: Rank = parts.next().unwrap().parse().unwrap();
-        encoder.insert(token.clone(), rank);
+        encoder.insert(token, rank);
     }
 
     let mut special_tokens = HashMap::default();
@@ -81,6 +83,7 @@ pub fn p50k_edit() -> Result<CoreBPE> {
     special_tokens.insert(String::from(FIM_MIDDLE), 50282);
     special_tokens.insert(String::from(FIM_SUFFIX), 50283);
 
+    encoder.shrink_to_fit();
     let bpe = CoreBPE::new(
         encoder,
         special_tokens,
@@ -94,13 +97,13 @@ pub fn p50k_edit() -> Result<CoreBPE> {
 pub fn cl100k_base() -> Result<CoreBPE> {
     let cl100k_base = include_str!("../../assets/cl100k_base.tiktoken");
 
-    let mut encoder = HashMap::default();
+    let mut encoder = Ranks::default();
     for line in cl100k_base.lines() {
         let mut parts = line.split(' ');
         let raw = parts.next().unwrap();
         let token = &general_purpose::STANDARD.decode(raw)?;
         let rank: Rank = parts.next().unwrap().parse().unwrap();
-        encoder.insert(token.clone(), rank);
+        encoder.insert(token, rank);
     }
 
     let mut special_tokens = HashMap::default();
@@ -110,6 +113,7 @@ pub fn cl100k_base() -> Result<CoreBPE> {
     special_tokens.insert(String::from(FIM_SUFFIX), 100260);
     special_tokens.insert(String::from(ENDOFPROMPT), 100276);
 
+    encoder.shrink_to_fit();
     let bpe = CoreBPE::new(
         encoder,
         special_tokens,
@@ -139,19 +143,20 @@ pub const O200K_BASE_PAT_STR: &str = concat!(
 pub fn o200k_base() -> Result<CoreBPE> {
     let o200k_base = include_str!("../../assets/o200k_base.tiktoken");
 
-    let mut encoder = HashMap::default();
+    let mut encoder = Ranks::default();
     for line in o200k_base.lines() {
         let mut parts = line.split(' ');
         let raw = parts.next().unwrap();
         let token = &general_purpose::STANDARD.decode(raw)?;
         let rank: Rank = parts.next().unwrap().parse().unwrap();
-        encoder.insert(token.clone(), rank);
+        encoder.insert(token, rank);
     }
 
     let mut special_tokens = HashMap::default();
     special_tokens.insert(String::from(ENDOFTEXT), 199999);
     special_tokens.insert(String::from(ENDOFPROMPT), 200018);
 
+    encoder.shrink_to_fit();
     let bpe = CoreBPE::new(encoder, special_tokens, O200K_BASE_PAT_STR)?;
     Ok(bpe)
 }
@@ -161,13 +166,13 @@ pub fn o200k_base() -> Result<CoreBPE> {
 pub fn o200k_harmony() -> Result<CoreBPE> {
     let o200k_harmony = include_str!("../../assets/o200k_base.tiktoken");
 
-    let mut encoder = HashMap::default();
+    let mut encoder = Ranks::default();
     for line in o200k_harmony.lines() {
         let mut parts = line.split(' ');
         let raw = parts.next().unwrap();
         let token = &general_purpose::STANDARD.decode(raw)?;
         let rank: Rank = parts.next().unwrap().parse().unwrap();
-        encoder.insert(token.clone(), rank);
+        encoder.insert(token, rank);
     }
 
     let mut special_tokens = HashMap::default();
@@ -192,6 +197,7 @@ pub fn o200k_harmony() -> Result<CoreBPE> {
         special_tokens.insert(format!("<|reserved_{}|>", i), i);
     }
 
+    encoder.shrink_to_fit();
     let bpe = CoreBPE::new(encoder, special_tokens, O200K_BASE_PAT_STR)?;
     Ok(bpe)
 }
