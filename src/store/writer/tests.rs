@@ -259,3 +259,23 @@ async fn concurrent_writes_share_commits_and_a_failure_stays_alone() {
         .unwrap_or(0);
     assert_eq!(wal, 0);
 }
+
+/// Each look at the queue wakes the writer, which on sluice's one core preempts the thread
+/// serving calls: the linger looks every half gap (it looked every fifth), and no later than
+/// the gap's or `LINGER_MAX`'s end.
+#[test]
+fn the_linger_looks_at_the_queue_every_half_gap_and_at_its_ends() {
+    use std::time::Duration;
+    let t = std::time::Instant::now();
+    let (gap_over, max_over) = (t + LINGER_GAP, t + LINGER_MAX);
+    assert_eq!(until_next_look(t, gap_over, max_over), LINGER_GAP / 2);
+    assert_eq!(
+        until_next_look(t + Duration::from_micros(400), gap_over, max_over),
+        Duration::from_micros(100)
+    );
+    let late = t + LINGER_MAX - Duration::from_micros(50);
+    assert_eq!(
+        until_next_look(late, late + LINGER_GAP, max_over),
+        Duration::from_micros(50)
+    );
+}
