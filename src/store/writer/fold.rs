@@ -1,5 +1,5 @@
 //! Folding the journal from the writer's thread: the timer that asks for it, a fold inside a
-//! batch's savepoint, and the chunk fold after a batch.
+//! batch's savepoint, and the folds after a batch (a chunk, or all the timer found waiting).
 
 use super::*;
 
@@ -16,9 +16,8 @@ pub(super) fn fold_timer(tx: &mpsc::WeakSender<Msg>, stats: &WriterStats) {
             return;
         }
         if stats.journal_waiting() {
-            let (job, _answer_unread) = typed_job(|_| Ok(()), false);
-            // A full queue folds soon anyway: every non-append job folds first.
-            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Msg::Job(job)) {
+            // A full queue folds soon anyway: a chunk waits, or a non-append job folds first.
+            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Msg::FoldDue) {
                 return;
             }
         }
@@ -74,6 +73,22 @@ pub(super) fn fold_in_savepoint(
             }
             Err(e)
         }
+    }
+}
+
+/// Folds every row waiting, in a transaction of its own (the timer's fold, after a batch).
+pub(super) fn fold_waiting(conn: &Connection, stats: &WriterStats, folds: &mut Folds) {
+    let rows = match folds.rows {
+        Some(r) => r,
+        None => journal::waiting(conn).map_or(0, |r| r.max(0) as u64),
+    };
+    if rows > 0 {
+        fold_chunk(conn, rows, rows, stats, folds);
+    } else if stats.journal_waiting() {
+        // Nothing in the journal though appends were counted (some were rolled back): the
+        // counters catch up.
+        let mark = stats.journal_appended.load(Ordering::Acquire);
+        stats.journal_folded.fetch_max(mark, Ordering::AcqRel);
     }
 }
 

@@ -105,6 +105,10 @@ where
 
 pub(super) enum Msg {
     Job(Job),
+    /// From the fold timer: rows have waited in the journal a [`super::fold::FOLD_EVERY`];
+    /// fold them after the batch at hand, in a transaction of their own (as a job, the fold ran
+    /// inside the batch and the calls in it waited for it).
+    FoldDue,
     /// Finish queued jobs, checkpoint, close the connection, then answer.
     Stop(oneshot::Sender<Result<(), StoreError>>),
 }

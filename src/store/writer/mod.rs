@@ -32,7 +32,7 @@ mod jobs;
 mod tests;
 
 use batch::commit_batch;
-use fold::{Folds, fold_timer};
+use fold::{Folds, fold_timer, fold_waiting};
 use jobs::{Job, Msg, Reply, TypedJob, typed_job};
 
 /// Most jobs in one transaction; bounds how long one commit holds the lock.
@@ -259,22 +259,32 @@ fn run(
     let mut folds = Folds::default();
     // Appends the last batch carried: more than one says calls arrive side by side.
     let mut last_appends = 0usize;
+    // The fold timer asked for a fold (see `Msg::FoldDue`).
+    let mut fold_due = false;
     while stop.is_none() {
         match rx.blocking_recv() {
             Some(Msg::Job(j)) => batch.push(j),
+            Some(Msg::FoldDue) => fold_due = true,
             Some(Msg::Stop(s)) => stop = Some(s),
             None => break,
         }
         let first = std::time::Instant::now();
-        take_waiting(&mut rx, &mut batch, &mut stop);
-        if last_appends > 1 && stop.is_none() && batch.iter().all(|j| j.appends()) {
+        take_waiting(&mut rx, &mut batch, &mut stop, &mut fold_due);
+        if last_appends > 1
+            && stop.is_none()
+            && !batch.is_empty()
+            && batch.iter().all(|j| j.appends())
+        {
             stats.lingered.fetch_add(1, Ordering::Relaxed);
-            linger(&mut rx, &mut batch, &mut stop, first);
+            linger(&mut rx, &mut batch, &mut stop, &mut fold_due, first);
         }
         last_appends = batch.iter().filter(|j| j.appends()).count();
         let folds_before = stats.folds.load(Ordering::Relaxed);
         if !batch.is_empty() {
             commit_batch(&conn, &mut batch, &stats, &mut folds);
+        }
+        if std::mem::take(&mut fold_due) && stats.journal_waiting() {
+            fold_waiting(&conn, &stats, &mut folds);
         }
         // Not right after a fold: a call arriving meanwhile would wait for both (the slowest
         // call of a single connection was such a pair). The turn waits for the next batch.
@@ -289,8 +299,10 @@ fn run(
     }
     // Stop: anything still queued behind the Stop message is refused by the closed channel.
     rx.close();
-    while let Ok(Msg::Job(j)) = rx.try_recv() {
-        batch.push(j);
+    while let Ok(m) = rx.try_recv() {
+        if let Msg::Job(j) = m {
+            batch.push(j);
+        }
     }
     // A last fold, so the file left behind holds every row in `logs` and every charge in
     // the balances.
@@ -335,6 +347,7 @@ fn take_waiting(
     rx: &mut mpsc::Receiver<Msg>,
     batch: &mut Vec<Job>,
     stop: &mut Option<oneshot::Sender<Result<(), StoreError>>>,
+    fold_due: &mut bool,
 ) -> usize {
     let mut n = 0;
     while batch.len() < MAX_BATCH && stop.is_none() {
@@ -343,6 +356,7 @@ fn take_waiting(
                 batch.push(j);
                 n += 1;
             }
+            Ok(Msg::FoldDue) => *fold_due = true,
             Ok(Msg::Stop(s)) => *stop = Some(s),
             Err(_) => break,
         }
@@ -370,6 +384,7 @@ fn linger(
     rx: &mut mpsc::Receiver<Msg>,
     batch: &mut Vec<Job>,
     stop: &mut Option<oneshot::Sender<Result<(), StoreError>>>,
+    fold_due: &mut bool,
     first: std::time::Instant,
 ) {
     let mut last_arrival = std::time::Instant::now();
@@ -385,7 +400,7 @@ fn linger(
             return;
         }
         std::thread::sleep(until_next_look(now, gap_over, max_over));
-        if take_waiting(rx, batch, stop) > 0 {
+        if take_waiting(rx, batch, stop, fold_due) > 0 {
             last_arrival = std::time::Instant::now();
         }
     }

@@ -279,3 +279,50 @@ fn the_linger_looks_at_the_queue_every_half_gap_and_at_its_ends() {
         Duration::from_micros(50)
     );
 }
+
+/// The timer's fold runs after the batch at hand, in a transaction of its own: a call whose
+/// append shares the writer's turn with the timer's request is not held by the fold (as a job,
+/// the timer's fold ran first inside the batch, and the call waited for every waiting row to
+/// fold). Rows the timer found still fold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timers_fold_comes_after_the_calls_it_meets() {
+    use crate::store::journal::waiting;
+    let (dir, w) = open_journal();
+    for i in 0..50 {
+        append_call(&w, i).await;
+    }
+    // Hold the writer inside an append job until the timer's request and a call are queued
+    // behind it, so that its next turn takes both.
+    let (started, running) = std::sync::mpsc::channel::<()>();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let w2 = w.clone();
+    let blocker = tokio::spawn(async move {
+        w2.append(move |_| {
+            let _ = started.send(());
+            let _ = held.recv();
+            Ok(())
+        })
+        .await
+    });
+    tokio::task::spawn_blocking(move || running.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    w.tx.send(Msg::FoldDue).await.unwrap();
+    let w2 = w.clone();
+    let call = tokio::spawn(async move { w2.append(|c| waiting(c)).await });
+    while w.queue_depth() < 2 {
+        tokio::task::yield_now().await;
+    }
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    // The call ran with the 50 rows still waiting: the fold had not run before it.
+    assert_eq!(call.await.unwrap().unwrap(), 50);
+    // An append does not fold; once it is answered, the writer's earlier turn (the timer's
+    // fold) is over, and only its own row waits.
+    append_call(&w, 50).await;
+    let c = Connection::open(dir.path().join("j.db")).unwrap();
+    assert_eq!(waiting(&c).unwrap(), 1);
+    assert!(w.stats.folded_rows.load(Ordering::Relaxed) >= 50);
+    w.shutdown().await.unwrap();
+}
