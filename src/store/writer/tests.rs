@@ -310,7 +310,7 @@ async fn the_timers_fold_comes_after_the_calls_it_meets() {
         .unwrap();
     w.tx.send(Msg::FoldDue).await.unwrap();
     let w2 = w.clone();
-    let call = tokio::spawn(async move { w2.append(|c| waiting(c)).await });
+    let call = tokio::spawn(async move { w2.append(waiting).await });
     while w.queue_depth() < 2 {
         tokio::task::yield_now().await;
     }
