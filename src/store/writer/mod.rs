@@ -15,7 +15,8 @@
 //!
 //! Here: the [`Writer`] handle, its [`WriterStats`] and the thread's loop (linger, the WAL's
 //! turn). `jobs`: what a caller queues and how it is answered; `batch`: one transaction;
-//! `fold`: the journal's folds from this thread (the timer, inside a batch, the chunk after).
+//! `fold`: the journal's folds from this thread (inside a batch, before a job that is not an
+//! append; after a batch, a chunk or all that the once-a-second timer found waiting).
 
 use super::checkpoint::Checkpointer;
 use super::{StoreError, journal, pragmas};
