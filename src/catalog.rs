@@ -4,7 +4,7 @@
 //! locking; an admin change commits to SQLite and then refreshes what it changed — one key, one
 //! user, the channels, the options, or (after a change that cascades) everything. Refreshes are
 //! serialised by one mutex and read the database under it, so a later one always reflects every
-//! earlier commit. Balances are not part of the snapshots: they live in [`ledger::Account`]s
+//! earlier commit. Balances are not part of the snapshots: they live in `ledger::Account`s
 //! that survive reloads (see the ledger's rules).
 
 use crate::ledger::Account;

@@ -51,7 +51,7 @@ impl<T: Pinged> Pinged for Arc<T> {
 /// One ping: `SELECT 1` on a pooled reader, then a heartbeat row rewritten through the writer
 /// and the free space of the database's file system. The write proves more than a live writer
 /// thread: its commit appends to the WAL like a charge's, so a read-only file or a full disk
-/// fails it (an empty job commits nothing and passes); under [`MIN_FREE_BYTES`] free counts as
+/// fails it (an empty job commits nothing and passes); under `MIN_FREE_BYTES` free counts as
 /// full too. Returns how long it all took.
 pub async fn ping(store: &Store) -> Result<Duration, String> {
     let started = Instant::now();
@@ -82,7 +82,7 @@ pub async fn ping(store: &Store) -> Result<Duration, String> {
 }
 
 /// The store can record charges: the last ping passed and no commit has failed since. A failed
-/// commit counts at once (the pinger then confirms or clears it within [`RECHECK_AFTER`]).
+/// commit counts at once (the pinger then confirms or clears it within `RECHECK_AFTER`).
 pub fn store_ready(state: &impl Pinged) -> bool {
     state.verdict().load(Ordering::Relaxed)
         && !state.store().writer.stats.failing.load(Ordering::Relaxed)

@@ -29,7 +29,7 @@ pub struct KeyOn {
     pub reason: String,
 }
 
-/// Key changes committed with a channel's (see [`apply`]).
+/// Key changes committed with a channel's (see `apply`).
 #[derive(Debug, Clone, Default)]
 pub struct KeyChanges {
     pub off: Vec<KeyOff>,

@@ -2,7 +2,7 @@
 //!
 //! Line shape: `[INFO] 2026/11/26 - 14:33:18 | <request id or SYSTEM> | message`.
 //! INFO goes to stdout, WARN/ERR/DEBUG to stderr, and every line also to the log file
-//! (`<dir>/sluice-YYYYMMDD-HHMMSS.log`, see [`file`]) when one is configured. System lines
+//! (`<dir>/sluice-YYYYMMDD-HHMMSS.log`, see [`mod@file`]) when one is configured. System lines
 //! (`[SYS] <time> | message`: start-up, config summary, shutdown) go to stdout and the file;
 //! `[FATAL] <time> | message` goes to stderr and the file, then the process exits with 1.
 //!

@@ -1,5 +1,5 @@
 //! A mock OpenAI-compatible (and Anthropic Messages) upstream, for integration tests and the
-//! benchmark. Chat models with the markers of [`scripted`] (`mock-tools`, `mock-think`,
+//! benchmark. Chat models with the markers of `scripted` (`mock-tools`, `mock-think`,
 //! `mock-cache-…`, `mock-reasoning-…`, `mock-midfail`) get its recorded-shape answers.
 //!
 //! [`MockUpstream::start`] serves on an already-bound listener (port 0 in tests) and records every
@@ -11,9 +11,9 @@
 //! | `POST /v1/completions` | legacy `text_completion` (one choice, whatever the number of prompts), stream or not |
 //! | `POST /v1/embeddings` | one vector of 8 floats per input |
 //! | `GET /v1/models` | a short fixed list |
-//! | `POST /v1/messages` | Anthropic Messages, stream or not ([`scripted`]: text, parallel tool use, thinking, cache usage, errors) |
-//! | `POST /v1beta/models/{m}:generateContent`, `:streamGenerateContent?alt=sse` | Gemini, key in `x-goog-api-key` ([`gemini`]: text, thoughts, function calls, cache and thoughts usage, safety blocks, errors) |
-//! | `POST /v1/responses` | OpenAI Responses, stream or not ([`responses`]: the same scripts as Responses items and events) |
+//! | `POST /v1/messages` | Anthropic Messages, stream or not (`scripted`: text, parallel tool use, thinking, cache usage, errors) |
+//! | `POST /v1beta/models/{m}:generateContent`, `:streamGenerateContent?alt=sse` | Gemini, key in `x-goog-api-key` (`gemini`: text, thoughts, function calls, cache and thoughts usage, safety blocks, errors) |
+//! | `POST /v1/responses` | OpenAI Responses, stream or not (`responses`: the same scripts as Responses items and events) |
 //! | `GET`/`DELETE /v1/responses/{id}` | a response the Responses mode stored, or a 404 |
 //!
 //! Any bearer token is accepted and recorded. Other `/v1` paths get an OpenAI-shaped 404 (and are
@@ -59,7 +59,7 @@
 //! - anything else: the normal answer; the response's `model` echoes the requested one.
 //!
 //! # Azure mode
-//! Under `/openai/` the mock is an Azure OpenAI resource (see [`azure`]'s module docs):
+//! Under `/openai/` the mock is an Azure OpenAI resource (see `azure`'s module docs):
 //! `POST /openai/deployments/{deployment}/{chat/completions|completions|embeddings}` with
 //! `?api-version=` (else Azure's 404 "Resource not found"), or `POST /openai/v1/{…}` without
 //! it; the key in the `api-key` header (else Azure's 401). The deployment name stands for the

@@ -81,7 +81,7 @@ pub struct NotifyStats {
 pub struct TestReport {
     pub ok: bool,
     pub kind: Kind,
-    /// host[:port] of the receiver.
+    /// `host[:port]` of the receiver.
     pub target: String,
     pub outcome: &'static str,
     /// The receiver's HTTP status or SMTP reply code.

@@ -48,7 +48,7 @@ impl Outcome {
 /// The result of one attempt. `reason` never holds a secret, a token or a full URL.
 #[derive(Debug, Clone)]
 pub struct Attempt {
-    /// host[:port] of the receiver.
+    /// `host[:port]` of the receiver.
     pub target: String,
     pub outcome: Outcome,
     /// HTTP status, or the SMTP reply code.

@@ -1,7 +1,7 @@
 //! Webhook: `POST` JSON `{type, title, content, values, timestamp}`, with the content rendered.
 //!
 //! With a secret, `X-Sluice-Signature: t=<unix>,v1=<hex>` where the hex is
-//! HMAC-SHA256(secret, "<t>.<raw body>"). The timestamp is signed with the body, so a receiver
+//! `HMAC-SHA256(secret, "<t>.<raw body>")`. The timestamp is signed with the body, so a receiver
 //! that rejects signatures older than a few minutes rejects replays (docs/api.md shows how).
 //! Each attempt is signed afresh, so a retried delivery carries a current timestamp.
 

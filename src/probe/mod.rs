@@ -49,7 +49,7 @@ pub const EXIT_USAGE: i32 = 2;
 #[command(next_help_heading = "Probe options")]
 pub struct ProbeArgs {
     /// Base URL of the gateway (or any OpenAI-compatible server), e.g. http://127.0.0.1:3000;
-    /// a trailing `/` or `/v1` is fine. Requests go to <URL>/v1/chat/completions.
+    /// a trailing `/` or `/v1` is fine. Requests go to `<URL>/v1/chat/completions`.
     #[arg(long)]
     pub url: String,
     /// API key, sent as `Authorization: Bearer <KEY>`.

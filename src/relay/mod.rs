@@ -4,7 +4,7 @@
 //! A call: authenticate the key (memory) → read the body (bounded) → price the model → pick
 //! channels → reserve the estimate in the ledger → try channels in order, moving on after a
 //! connect error, timeout, 401/403, 429 or 5xx while nothing has reached the client → pass the
-//! answer through ([`stream`] for SSE) → settle: charge and log row in one transaction,
+//! answer through (`stream` for SSE) → settle: charge and log row in one transaction,
 //! committed before the last byte (`data: [DONE]`) goes out.
 //!
 //! The work after the body is read runs in its own task, so a client that hangs up cancels

@@ -5,7 +5,7 @@
 //! - [`auth`]: keys, sessions, access tokens, passwords, login throttling, CSRF.
 //! - [`api`]: the admin and self-service JSON API under `/api`.
 //! - [`ui`]: the embedded web UI.
-//! - [`http`]: body and response helpers; [`download`]: files streamed as attachments.
+//! - [`http`]: body and response helpers; `download`: files streamed as attachments.
 //! - [`cors`]: CORS for the relay routes (browser front-ends), never for `/api`.
 
 pub mod api;

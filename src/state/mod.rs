@@ -50,7 +50,7 @@ pub struct AppState {
     /// rollups, and its figures move by the hour, so the dashboard reuses it for a minute.
     pub anomaly_count: parking_lot::Mutex<Option<(Instant, usize)>>,
     /// Set when the shutdown grace period is over: relays still running end now (a stream
-    /// with an error event), settled for what they delivered (see [`until_cut`]).
+    /// with an error event), settled for what they delivered (see `until_cut`).
     pub cut: tokio::sync::watch::Sender<bool>,
     /// Client connections: caps, idle timeouts, the drain.
     pub connections: Arc<crate::web::conn::Connections>,

@@ -14,7 +14,7 @@ pub struct DeliveryRow {
     pub kind: String,
     /// What was sent: `quota_warning`, `test`, …
     pub event: String,
-    /// host[:port] of the receiver (the SMTP server for email); never a path or query.
+    /// `host[:port]` of the receiver (the SMTP server for email); never a path or query.
     pub target_host: Option<String>,
     /// 1 for the first try.
     pub attempt: i64,

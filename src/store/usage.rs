@@ -8,7 +8,7 @@
 //! Day buckets start at midnight in a time zone. The rollups hold whole UTC hours, so a zone
 //! whose offset is a whole number of hours is exact (daylight saving included); for a zone
 //! with a half- or quarter-hour offset each hour goes to the local day in which it ends, so a
-//! day starts at the UTC hour holding local midnight ([`Zone::exact`] says which).
+//! day starts at the UTC hour holding local midnight (`Zone::exact` says which).
 
 use super::StoreError;
 use super::log_query::{

@@ -3,7 +3,7 @@
 //! `INVALID_ARGUMENT`, "Unknown name …") for a keyword outside it. Clients send full JSON
 //! Schema (Claude Code's tools, MCP servers, pydantic models), so each schema is rewritten:
 //!
-//! - kept: the keywords of [`KEPT`] (Gemini's Schema fields);
+//! - kept: the keywords of `KEPT` (Gemini's Schema fields);
 //! - `$ref` to `#/$defs/…` or `#/definitions/…`: inlined (Gemini has no references); a
 //!   reference that cycles or points elsewhere is refused with a 400 naming the tool, since no
 //!   finite schema says the same;

@@ -211,7 +211,7 @@ impl AllowList {
 pub struct Checked {
     /// The normalised URL (the `url` crate's serialisation).
     pub url: Url,
-    /// host[:port] for logs: no path, query or credentials.
+    /// `host[:port]` for logs: no path, query or credentials.
     pub target: String,
     pub addrs: Vec<SocketAddr>,
 }
@@ -242,7 +242,7 @@ pub fn parse(raw: &str) -> Result<Url, Refused> {
     Ok(url)
 }
 
-/// host[:port] of a parsed URL, for logs and the delivery log.
+/// `host[:port]` of a parsed URL, for logs and the delivery log.
 pub fn target_of(url: &Url) -> String {
     let host = match url.host() {
         Some(Host::Ipv6(a)) => format!("[{a}]"),

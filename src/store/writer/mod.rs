@@ -87,7 +87,7 @@ pub struct WriterStats {
     /// Folds committed that moved rows, and the rows they moved.
     pub folds: AtomicU64,
     pub folded_rows: AtomicU64,
-    /// Batches that waited for more appends before committing (see [`LINGER_GAP`]).
+    /// Batches that waited for more appends before committing (see `LINGER_GAP`).
     pub lingered: AtomicU64,
     /// How long each fold held the writer: a call whose append arrives meanwhile waits that
     /// long, so at one connection this is the tail a client sees (issue 15).

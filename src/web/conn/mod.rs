@@ -13,8 +13,8 @@
 //! - Shutdown ([`Phase`]): `Drain` asks every connection to finish what it is doing and close
 //!   (an idle one closes at once); `Kill` drops whatever is left.
 //!
-//! [`registry`] keeps the connections and decides admission; [`task`] serves one connection
-//! (the server hands it the function that answers a request); [`stats`] reports on them.
+//! `registry` keeps the connections and decides admission; `task` serves one connection
+//! (the server hands it the function that answers a request); `stats` reports on them.
 
 mod registry;
 mod stats;

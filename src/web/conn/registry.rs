@@ -149,7 +149,7 @@ impl Connections {
     }
 
     /// Decides about a newcomer from `ip`; an admitted one is registered until
-    /// [`Connections::release`].
+    /// `Connections::release`.
     pub fn admit(&self, ip: IpAddr) -> Admission {
         let mut inner = self.inner.lock();
         let exempt = self.limits.exempt.contains(&ip);
