@@ -311,7 +311,12 @@ async fn the_timers_fold_comes_after_the_calls_it_meets() {
     w.tx.send(Msg::FoldDue).await.unwrap();
     let w2 = w.clone();
     let call = tokio::spawn(async move { w2.append(waiting).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while w.queue_depth() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never queued"
+        );
         tokio::task::yield_now().await;
     }
     release.send(()).unwrap();
