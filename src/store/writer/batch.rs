@@ -23,10 +23,7 @@ pub(super) fn commit_batch(
     }
     let mut storage_failed = false;
     // Rows in the journal as this transaction goes (counted again after a failed commit).
-    let mut rows = match folds.rows {
-        Some(r) => r,
-        None => journal::waiting(conn).map_or(0, |r| r.max(0) as u64),
-    };
+    let mut rows = folds.rows_waiting(conn);
     // Once the journal is empty, the appends run so far are all folded: published when the
     // transaction commits.
     let mut folded_mark: Option<u64> = None;

@@ -33,6 +33,16 @@ pub(super) struct Folds {
     pub(super) rows: Option<u64>,
 }
 
+impl Folds {
+    /// Rows in the journal now: as the last commit left them, or counted after a failed one.
+    pub(super) fn rows_waiting(&self, conn: &Connection) -> u64 {
+        match self.rows {
+            Some(r) => r,
+            None => journal::waiting(conn).map_or(0, |r| r.max(0) as u64),
+        }
+    }
+}
+
 /// Folds the journal (the oldest `limit` rows, or all) in a savepoint of its own; returns how
 /// many rows moved. A failure rolls the savepoint back, leaving the journal rows where they were.
 pub(super) fn fold_in_savepoint(
@@ -78,10 +88,7 @@ pub(super) fn fold_in_savepoint(
 
 /// Folds every row waiting, in a transaction of its own (the timer's fold, after a batch).
 pub(super) fn fold_waiting(conn: &Connection, stats: &WriterStats, folds: &mut Folds) {
-    let rows = match folds.rows {
-        Some(r) => r,
-        None => journal::waiting(conn).map_or(0, |r| r.max(0) as u64),
-    };
+    let rows = folds.rows_waiting(conn);
     if rows > 0 {
         fold_chunk(conn, rows, rows, stats, folds);
     } else if stats.journal_waiting() {

@@ -365,12 +365,6 @@ fn take_waiting(
     n
 }
 
-/// Waits for more appends to join an all-append batch (see [`LINGER_GAP`]). There is no event
-/// for "a call is about to append", so this polls the queue every [`LINGER_POLL`] (or at the gap's
-/// or `LINGER_MAX`'s end, if sooner). Polling is on purpose: a condition variable that
-/// each sender signalled woke the writer at once for every append, a cross-thread wake-up per
-/// call on sluice's one core, and streamed calls at 32 connections fell from ~8,200 to ~7,400/s
-/// (two A/B pairs, shared machine); the poll takes whatever arrived in 100 µs with one wake.
 /// How long the linger sleeps before its next look at the queue: [`LINGER_POLL`], or less to
 /// look when the gap or `LINGER_MAX` runs out.
 fn until_next_look(
@@ -381,6 +375,12 @@ fn until_next_look(
     gap_over.min(max_over).min(now + LINGER_POLL) - now
 }
 
+/// Waits for more appends to join an all-append batch (see [`LINGER_GAP`]). There is no event
+/// for "a call is about to append", so this polls the queue every [`LINGER_POLL`] (or at the
+/// gap's or `LINGER_MAX`'s end, if sooner). Polling is on purpose: a condition variable that
+/// each sender signalled woke the writer at once for every append, a cross-thread wake-up per
+/// call on sluice's one core, and streamed calls at 32 connections fell from ~8,200 to ~7,400/s
+/// (two A/B pairs, shared machine); the poll takes whatever arrived meanwhile with one wake.
 fn linger(
     rx: &mut mpsc::Receiver<Msg>,
     batch: &mut Vec<Job>,
