@@ -52,6 +52,8 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Rewrite the database in 1 KiB pages and without free space; the server must be stopped.
+    Compact,
     /// Send a few small chat requests to a gateway and report their latency (see docs/probe.md).
     Probe(ProbeArgs),
     /// Check every balance and used quota against the log rows; exit 1 if any differs.
@@ -161,6 +163,7 @@ fn main() -> ExitCode {
             &mut std::io::stdin().lock(),
             &mut std::io::stdout(),
         ),
+        Command::Compact => sluice::backup::cli::compact(&config, &mut std::io::stdout()),
         Command::Migrate => sluice::app::open_store(&config).map(|store| {
             log::info!("database {} is at the newest schema", store.path.display());
         }),

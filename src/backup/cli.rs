@@ -1,6 +1,6 @@
-//! `sluice backup [--out FILE]` and `sluice restore FILE [--yes]`.
+//! `sluice backup [--out FILE]`, `sluice restore FILE [--yes]` and `sluice compact`.
 
-use super::{files, restore};
+use super::{compact, files, restore};
 use crate::config::Config;
 use crate::lock::DataLock;
 use crate::store::online_copy::{self as copy, BackupInfo};
@@ -133,6 +133,31 @@ pub fn restore(
             ""
         }
     )?;
+    Ok(())
+}
+
+/// Rewrites the database in sluice's page size (see [`compact`]). Refuses while a server holds
+/// the data directory.
+pub fn compact(config: &Config, stdout: &mut impl Write) -> anyhow::Result<()> {
+    let _lock = DataLock::acquire(&config.data_dir)?;
+    let db = config.database_path();
+    let done = compact::compact(&db, chrono::Utc::now())?;
+    writeln!(
+        stdout,
+        "compacted {}: {}-byte pages, {} bytes (was {}-byte pages, {} bytes)",
+        db.display(),
+        done.page_size_after,
+        done.bytes_after,
+        done.page_size_before,
+        done.bytes_before
+    )?;
+    if let Some(old) = done.moved_aside.first() {
+        writeln!(
+            stdout,
+            "the previous database is at {}; delete it once sluice runs well on the new one",
+            old.display()
+        )?;
+    }
     Ok(())
 }
 

@@ -4,13 +4,15 @@
 //! - [`files`]: names, sidecars, listing, keep-N pruning.
 //! - [`scheduler`]: the background task that makes a backup every `every_secs`.
 //! - [`restore`]: `sluice restore FILE` — check a copy and install it with the server stopped.
-//! - [`cli`]: the `sluice backup` and `sluice restore` commands.
+//! - [`compact`]: `sluice compact` — rewrite the database in sluice's page size, server stopped.
+//! - [`cli`]: the `sluice backup`, `sluice restore` and `sluice compact` commands.
 //!
 //! The copying itself is [`crate::store::online_copy`]. One backup at a time per server: the
 //! scheduler, "backup now" and hot copies share one flag, and a second caller gets
 //! [`BackupError::Busy`] instead of doubling the disk traffic.
 
 pub mod cli;
+pub mod compact;
 pub mod files;
 pub mod restore;
 pub mod scheduler;

@@ -34,6 +34,8 @@ pub enum RestoreError {
         found: i32,
         supported: i32,
     },
+    #[error("writing the compacted copy failed: {0}; the database is unchanged")]
+    Compact(String),
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -63,6 +65,8 @@ pub struct Prepared {
     database: PathBuf,
     pub bytes: u64,
     pub schema_version: i32,
+    /// Names the moved-aside database: `<db>.before-<purpose>-<time>`.
+    purpose: String,
 }
 
 /// Copies `file` beside `database` and checks the copy. Changes nothing else.
@@ -76,10 +80,28 @@ pub fn prepare(file: &Path, database: &Path) -> Result<Prepared, RestoreError> {
     {
         return Err(RestoreError::SameFile(shown));
     }
+    prepare_with(database, &shown, "restore", |tmp| {
+        std::fs::copy(file, tmp)?;
+        Ok(())
+    })
+}
+
+/// A copy `fill` writes into a temporary file beside `database` (named for `purpose`), checked
+/// as [`prepare`] checks one; `shown` names its source in errors. Changes nothing else.
+pub fn prepare_with(
+    database: &Path,
+    shown: &str,
+    purpose: &str,
+    fill: impl FnOnce(&Path) -> Result<(), RestoreError>,
+) -> Result<Prepared, RestoreError> {
+    let shown = shown.to_string();
     let dir = parent(database);
     std::fs::create_dir_all(dir)?;
-    let tmp = Temp(dir.join(format!("{TMP_PREFIX}restore-{}.db", ulid::Ulid::generate())));
-    std::fs::copy(file, &tmp.0)?;
+    let tmp = Temp(dir.join(format!(
+        "{TMP_PREFIX}{purpose}-{}.db",
+        ulid::Ulid::generate()
+    )));
+    fill(&tmp.0)?;
     let check = copy::check_file(&tmp.0).map_err(|e| match e {
         StoreError::Sqlite(e) => RestoreError::Unreadable {
             file: shown.clone(),
@@ -113,6 +135,7 @@ pub fn prepare(file: &Path, database: &Path) -> Result<Prepared, RestoreError> {
         database: database.to_path_buf(),
         bytes,
         schema_version: check.schema_version,
+        purpose: purpose.to_string(),
     })
 }
 
@@ -121,7 +144,7 @@ impl Prepared {
     /// caller holds the data directory lock.
     pub fn install(self, now: DateTime<Utc>) -> Result<Restored, RestoreError> {
         let database = &self.database;
-        let moved_aside = move_aside(database, now)?;
+        let moved_aside = move_aside(database, &self.purpose, now)?;
         if let Err(e) = std::fs::rename(&self.tmp.0, database) {
             put_back(database, &moved_aside);
             return Err(e.into());
@@ -143,17 +166,21 @@ fn parent(p: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Renames the database and its companions to `<db>.before-restore-YYYYMMDD-HHMMSS[-N]` (the
+/// Renames the database and its companions to `<db>.before-<purpose>-YYYYMMDD-HHMMSS[-N]` (the
 /// companions keep their suffix after that, so the old pair still opens as one database).
-fn move_aside(database: &Path, now: DateTime<Utc>) -> Result<Vec<PathBuf>, RestoreError> {
+fn move_aside(
+    database: &Path,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<PathBuf>, RestoreError> {
     if !database.exists() {
         return Ok(Vec::new());
     }
     let stamp = now.format("%Y%m%d-%H%M%S");
     let aside = (0..1000)
         .map(|n| match n {
-            0 => with_suffix(database, &format!(".before-restore-{stamp}")),
-            n => with_suffix(database, &format!(".before-restore-{stamp}-{n}")),
+            0 => with_suffix(database, &format!(".before-{purpose}-{stamp}")),
+            n => with_suffix(database, &format!(".before-{purpose}-{stamp}-{n}")),
         })
         .find(|p| !p.exists() && COMPANIONS.iter().all(|s| !with_suffix(p, s).exists()))
         .ok_or_else(|| io::Error::other("no free name to move the current database aside"))?;
@@ -225,7 +252,7 @@ mod tests {
         for (f, body) in [("sluice.db", "main"), ("sluice.db-wal", "wal")] {
             std::fs::write(dir.path().join(f), body).unwrap();
         }
-        let moved = move_aside(&db, at()).unwrap();
+        let moved = move_aside(&db, "restore", at()).unwrap();
         let base = dir.path().join("sluice.db.before-restore-20261118-110640");
         assert_eq!(moved, [base.clone(), with_suffix(&base, "-wal")]);
         assert_eq!(
@@ -235,7 +262,7 @@ mod tests {
         assert!(!db.exists() && !with_suffix(&db, "-wal").exists());
         // the same second again: a new name
         std::fs::write(&db, "second").unwrap();
-        let moved = move_aside(&db, at()).unwrap();
+        let moved = move_aside(&db, "restore", at()).unwrap();
         assert_eq!(
             moved,
             [dir.path()
@@ -244,7 +271,7 @@ mod tests {
         put_back(&db, &moved);
         assert_eq!(std::fs::read_to_string(&db).unwrap(), "second");
         assert!(
-            move_aside(&dir.path().join("none.db"), at())
+            move_aside(&dir.path().join("none.db"), "restore", at())
                 .unwrap()
                 .is_empty()
         );

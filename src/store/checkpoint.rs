@@ -16,7 +16,7 @@
 //! always added frames while a pass ran. The WAL then grew to the writer's backstop, whose
 //! checkpoint copied 64 MiB and synced twice inside one commit (6–8 ms the pair: the slowest call
 //! of a single connection, every ~8 s). So the two take turns: once the WAL holds
-//! [`TURN_AT`] frames, this thread copies it (off the writer's path) and a second pass copies
+//! [`TURN_AT_BYTES`] of frames, this thread copies it (off the writer's path) and a second pass copies
 //! what came meanwhile, then asks the writer for its turn; between two batches the writer
 //! copies the few frames left (short: little to copy and to sync), and its next transaction
 //! starts the WAL over.
@@ -33,8 +33,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 const EVERY: Duration = Duration::from_millis(500);
-/// WAL frames (4 KiB pages) from which the writer is asked to take its turn: 16 MiB of WAL.
-pub const TURN_AT: i64 = 4096;
+/// The WAL's size from which the writer is asked to take its turn. Counted in bytes, not
+/// frames: a turn costs the writer two syncs (~2 ms on a cloud disk), so its cadence should
+/// follow what was written, whatever the page size (4,096 frames of 4 KiB pages; 16,384 of 1 KiB).
+pub const TURN_AT_BYTES: i64 = 16 << 20;
 
 pub struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,
@@ -53,13 +55,18 @@ struct Passes {
 
 impl Checkpointer {
     pub fn start(path: &Path) -> Result<Checkpointer, StoreError> {
-        Self::start_with(path, TURN_AT)
+        Self::start_with(path, None)
     }
 
-    /// [`Checkpointer::start`] with the writer's turn asked for from `turn_at` frames.
-    pub fn start_with(path: &Path, turn_at: i64) -> Result<Checkpointer, StoreError> {
+    /// [`Checkpointer::start`] with the writer's turn asked for from `turn_at` frames
+    /// (`None`: [`TURN_AT_BYTES`] in this database's pages).
+    pub fn start_with(path: &Path, turn_at: Option<i64>) -> Result<Checkpointer, StoreError> {
         let conn = Connection::open(path)?;
         pragmas::apply(&conn)?;
+        let turn_at = match turn_at {
+            Some(frames) => frames,
+            None => TURN_AT_BYTES / pragmas::page_size(&conn)?.max(512),
+        };
         let (tx, rx) = mpsc::channel::<()>();
         let passes = Arc::new(Passes::default());
         let p = passes.clone();

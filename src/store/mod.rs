@@ -124,8 +124,19 @@ impl Store {
         let mut conn = rusqlite::Connection::open(path)?;
         // WAL is switched once on a single connection before the pool opens: doing it in the
         // pool's init hook races on a new file ("database is locked").
+        pragmas::set_page_size(&conn)?;
         pragmas::enable_wal(&conn)?;
         pragmas::apply_writer(&conn)?;
+        let page = pragmas::page_size(&conn)?;
+        if page != pragmas::PAGE_SIZE {
+            log::info!(
+                "{} has {page}-byte pages (made by an older sluice): each call writes about \
+                 twice what it would in {}-byte pages; `sluice compact`, with the server \
+                 stopped, rewrites it",
+                path.display(),
+                pragmas::PAGE_SIZE
+            );
+        }
         migrate::run(&mut conn)?;
         // A crash leaves journal rows: they are charges, to be in the balances before anyone
         // loads them.

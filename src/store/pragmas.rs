@@ -11,6 +11,26 @@ use rusqlite::Connection;
 /// writer, so this only covers checkpoints and backups holding a lock for a moment.
 const BUSY_TIMEOUT_MS: u32 = 10_000;
 
+/// The page size of a database sluice creates. A commit writes every page it changed, whole,
+/// into the WAL, and the checkpoint writes it again into the file; a relayed call's commit
+/// changes one page (the journal's last), so at one connection the page size is most of what
+/// a call writes. With 4 KiB pages a call wrote 5.9 KiB at one connection and 2.5 KiB at 32
+/// (non-stream); with 1 KiB pages 2.5 and 1.5 KiB, at the same throughput and fold cost
+/// within noise (`make bench`, docs/performance.md). SQLite fixes the size when the file is
+/// created; an older database keeps its own until `sluice compact` rewrites it.
+pub const PAGE_SIZE: i64 = 1024;
+
+/// Asks for [`PAGE_SIZE`]; it takes effect only on a file that has no pages yet (before WAL
+/// is switched on, which writes the header), and changes nothing on any other.
+pub fn set_page_size(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE}"))
+}
+
+/// The database's page size, in bytes.
+pub fn page_size(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+}
+
 /// Switches the file to WAL; the mode is persistent, so this runs once per open on one connection.
 pub fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;

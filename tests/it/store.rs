@@ -153,3 +153,17 @@ fn a_v10_channel_migrates_to_keys_and_settings() {
     assert_eq!(row.keys.len(), 2);
     assert_eq!(row.settings.api_version(), "2025-04-01-preview");
 }
+
+/// A database sluice creates has 1 KiB pages: a call's commit writes its page whole, twice
+/// (WAL and checkpoint), so the page size is most of the bytes a call costs (issue 15).
+#[test]
+fn a_new_database_has_1_kib_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let store = Store::open(&path).unwrap();
+    let page: i64 = store
+        .read_blocking(|c| Ok(c.query_row("PRAGMA page_size", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(page, sluice::store::pragmas::PAGE_SIZE);
+    assert_eq!(page, 1024);
+}

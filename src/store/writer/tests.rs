@@ -58,7 +58,7 @@ async fn under_steady_writes_the_wal_starts_over_at_the_writers_turn() {
     pragmas::apply_writer(&conn).unwrap();
     conn.execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v BLOB NOT NULL)")
         .unwrap();
-    let checkpoints = Checkpointer::start_with(&path, 64).unwrap();
+    let checkpoints = Checkpointer::start_with(&path, Some(64)).unwrap();
     let w = Writer::start(conn, Some(checkpoints)).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let writing = {

@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod compact;
 
 use crate::common::send;
 use bytes::Bytes;
