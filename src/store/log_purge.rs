@@ -30,12 +30,25 @@ pub fn purge_batch(conn: &Connection, before: i64, limit: usize) -> Result<usize
         if picked >= limit {
             break;
         }
-        picked += conn
-            .prepare_cached(
+        // Other types than consume name the partial type index's condition, so it is used
+        // (see `log_query::RARE_TYPE`); consume rows are found on the time index.
+        let sql = if t == LogType::Consume as i64 {
+            "INSERT INTO temp.purge_ids (id)
+             SELECT id FROM logs WHERE type = ?1 AND created_at < ?2 ORDER BY created_at LIMIT ?3"
+                .to_string()
+        } else {
+            format!(
                 "INSERT INTO temp.purge_ids (id)
-                 SELECT id FROM logs WHERE type = ?1 AND created_at < ?2 ORDER BY created_at LIMIT ?3",
-            )?
-            .execute(rusqlite::params![t, before, (limit - picked) as i64])?;
+                 SELECT id FROM logs WHERE type = ?1 AND {} AND created_at < ?2
+                 ORDER BY created_at LIMIT ?3",
+                super::log_query::RARE_TYPE
+            )
+        };
+        picked += conn.prepare_cached(&sql)?.execute(rusqlite::params![
+            t,
+            before,
+            (limit - picked) as i64
+        ])?;
     }
     if picked == 0 {
         return Ok(0);

@@ -308,6 +308,104 @@ mod tests {
             .unwrap();
     }
 
+    /// A search for a type, status or group other than the common one (consume, 200,
+    /// 'default') uses that column's partial index (schema V13) and finds what a plain filter
+    /// of every row finds; the common values, left out of those indexes, are found too.
+    #[test]
+    fn rare_values_use_their_partial_indexes_and_every_value_is_found() {
+        let (_dir, store) = store();
+        store
+            .writer
+            .exec_blocking(|c| {
+                // Some rows of another group and status, as a VIP group's failed calls are.
+                c.execute_batch(
+                    "UPDATE logs SET user_group = 'vip', status = 429 WHERE id % 50 = 0",
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let cases: [(LogFilter, &str, &str); 6] = [
+            (
+                LogFilter {
+                    types: vec![5],
+                    ..Default::default()
+                },
+                "logs_type_created",
+                "type = 5",
+            ),
+            (
+                LogFilter {
+                    types: vec![1, 3],
+                    ..Default::default()
+                },
+                "logs_type_created",
+                "type IN (1, 3)",
+            ),
+            (
+                LogFilter {
+                    status: Some(429),
+                    ..Default::default()
+                },
+                "logs_status_created",
+                "status = 429",
+            ),
+            (
+                LogFilter {
+                    group: Some("vip".into()),
+                    ..Default::default()
+                },
+                "logs_group_created",
+                "user_group = 'vip'",
+            ),
+            (
+                LogFilter {
+                    types: vec![2],
+                    ..Default::default()
+                },
+                "",
+                "type = 2",
+            ),
+            (
+                LogFilter {
+                    status: Some(200),
+                    ..Default::default()
+                },
+                "",
+                "status = 200",
+            ),
+        ];
+        store
+            .read_blocking(|c| {
+                for (f, index, plain) in &cases {
+                    let (sql, values) = page_query(f, &page(SortKey::CreatedAt, true, 20));
+                    let plan: Vec<String> = c
+                        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?
+                        .query_map(rusqlite::params_from_iter(values.iter()), |r| {
+                            r.get::<_, String>(3)
+                        })?
+                        .collect::<Result<_, _>>()?;
+                    if !index.is_empty() {
+                        assert!(
+                            plan.iter().any(|l| l.contains(&format!("INDEX {index} "))),
+                            "{plain}: {plan:?}"
+                        );
+                    }
+                    let want: Vec<i64> = c
+                        .prepare(&format!(
+                            "SELECT id FROM logs WHERE {plain} ORDER BY created_at DESC, id DESC LIMIT 20"
+                        ))?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    assert!(!want.is_empty(), "{plain}: the data has such rows");
+                    let (rows, _) = search(c, f, &page(SortKey::CreatedAt, true, 20))?;
+                    let got: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                    assert_eq!(got, want, "{plain}");
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
     /// Sorting a time range by any column reads ids and values from the logs_created_sorts
     /// index, never the table's whole rows (those only for the page itself, by id).
     #[test]

@@ -36,13 +36,15 @@ impl Report {
     }
 }
 
+// `type = 1 AND type <> 2`: the second term is the partial type index's condition
+// (`log_query::RARE_TYPE`), without which SQLite would not use that index for the top-ups.
 const USERS: &str = "
 SELECT u.id, u.username, u.quota, u.used_quota, u.request_count,
        COALESCE(t.credits, 0), COALESCE(c.charged, 0), COALESCE(c.n, 0),
        COALESCE(p.quota, 0), COALESCE(p.rows, 0)
   FROM users u
   LEFT JOIN (SELECT user_id, SUM(quota) AS credits FROM logs
-              WHERE type = 1 AND key_id IS NULL GROUP BY user_id) t ON t.user_id = u.id
+              WHERE type = 1 AND type <> 2 AND key_id IS NULL GROUP BY user_id) t ON t.user_id = u.id
   LEFT JOIN (SELECT user_id, SUM(quota) AS charged, COUNT(*) AS n FROM logs
               WHERE type = 2 GROUP BY user_id) c ON c.user_id = u.id
   LEFT JOIN (SELECT user_id, SUM(quota) AS quota, SUM(rows) AS rows FROM log_purged
@@ -55,7 +57,7 @@ SELECT k.id, k.name, k.remain_quota, k.used_quota,
        COALESCE(p.quota, 0), COALESCE(p.key_charge, 0)
   FROM api_keys k
   LEFT JOIN (SELECT key_id, SUM(quota) AS credits FROM logs
-              WHERE type = 1 AND key_id IS NOT NULL GROUP BY key_id) t ON t.key_id = k.id
+              WHERE type = 1 AND type <> 2 AND key_id IS NOT NULL GROUP BY key_id) t ON t.key_id = k.id
   LEFT JOIN (SELECT key_id, SUM(quota) AS charged, SUM(key_charge) AS took FROM logs
               WHERE type = 2 GROUP BY key_id) c ON c.key_id = k.id
   LEFT JOIN (SELECT key_id, SUM(quota) AS quota, SUM(key_charge) AS key_charge FROM log_purged
