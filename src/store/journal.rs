@@ -31,16 +31,16 @@ use rusqlite::{Connection, params};
 pub const FOLD_CHUNK: u64 = 1024;
 
 /// The chunk when calls arrive one at a time (the batch that crossed it carried one append).
-/// The call after a fold waits for it: a 1,024-row fold held the writer ~4 ms on a quiet
-/// machine, about one call in a thousand waited that long, and that was a single
-/// connection's p99.9 (3.8 ms; issue 15). A fold costs ~0.3 ms plus ~4 µs a row, so 256 rows
-/// is ~1.3 ms: p99.9 1.9 ms, p99 unchanged (one call in 256 waits), and 0.5 KiB more written
-/// per call (each fold rewrites the indexes' last, partly filled pages once more; a single
-/// caller writes 5.9 KiB against the 8 KiB budget). 128 rows gave p99.9 1.7 ms but lifted
-/// p99 from 0.40 to 0.63 ms and wrote 6.5 KiB. Under concurrency the batch's callers are
-/// answered before the fold and the next batch absorbs the wait, so folds stay at
-/// [`FOLD_CHUNK`] there, where bytes per call are tight.
-pub const FOLD_CHUNK_ALONE: u64 = 256;
+/// The call after a fold waits for it, on the one core both need. A fold costs ~0.17 ms plus
+/// ~6.6 µs a row (1 KiB pages; docs/performance.md), so the chunk sets how long that call
+/// waits and how often: 1,024 rows held it ~4 ms (a single connection's p99.9, issue 15); 256
+/// rows ~1.7 ms, one call in 256: p99.9 2.3–2.9 ms added. At 32 rows (~0.3 ms, one call in
+/// 32) the p99.9 was 1.1–1.3 ms and the p99 0.75 ms (0.43–0.48 at 256; the goal is 1 ms), at
+/// 2.3 → 3.1 KiB written per call (each fold rewrites the indexes' last pages once more; the
+/// budget is 8). 16 rows did no better (1.4–2.4 ms: the fold's fixed part dominates). Under
+/// concurrency the batch's callers are answered before the fold and the next batch absorbs
+/// the wait, so folds stay at [`FOLD_CHUNK`] there, where bytes per call are tight.
+pub const FOLD_CHUNK_ALONE: u64 = 32;
 
 /// Who a journal row charges.
 #[derive(Debug, Clone, Copy)]
