@@ -16,10 +16,11 @@
 //! always added frames while a pass ran. The WAL then grew to the writer's backstop, whose
 //! checkpoint copied 64 MiB and synced twice inside one commit (6–8 ms the pair: the slowest call
 //! of a single connection, every ~8 s). So the two take turns: once the WAL holds
-//! [`TURN_AT_BYTES`] of frames, this thread copies it (off the writer's path) and a second pass copies
-//! what came meanwhile, then asks the writer for its turn; between two batches the writer
-//! copies the few frames left (short: little to copy and to sync), and its next transaction
-//! starts the WAL over.
+//! [`TURN_AT_BYTES`] of frames, this thread copies it (off the writer's path) and a second
+//! pass copies what came meanwhile, then asks the writer for its turn; between two batches the
+//! writer copies the few frames left (short: little to copy and to sync), and its next
+//! transaction starts the WAL over. (With 1 KiB pages the WAL usually starts over by itself
+//! first: this thread copies every frame, and SQLite rewinds a fully copied WAL.)
 
 use super::StoreError;
 use super::pragmas;

@@ -15,9 +15,10 @@ const BUSY_TIMEOUT_MS: u32 = 10_000;
 /// into the WAL, and the checkpoint writes it again into the file; a relayed call's commit
 /// changes one page (the journal's last), so at one connection the page size is most of what
 /// a call writes. With 4 KiB pages a call wrote 5.9 KiB at one connection and 2.5 KiB at 32
-/// (non-stream); with 1 KiB pages 2.5 and 1.5 KiB, at the same throughput and fold cost
-/// within noise (`make bench`, docs/performance.md). SQLite fixes the size when the file is
-/// created; an older database keeps its own until `sluice compact` rewrites it.
+/// (non-stream); with 1 KiB pages 2.5 and 1.5 KiB, at the same throughput; a journal fold
+/// costs ~15 % more (the same rows are four times the WAL frames; docs/performance.md).
+/// SQLite fixes the size when the file is created; an older database keeps its own until
+/// `sluice compact` rewrites it.
 pub const PAGE_SIZE: i64 = 1024;
 
 /// Asks for [`PAGE_SIZE`]; it takes effect only on a file that has no pages yet (before WAL
