@@ -44,7 +44,7 @@ pub fn compact(database: &Path, now: DateTime<Utc>) -> Result<Compacted, Restore
     .map_err(unreadable)?;
     pragmas::apply(&conn).map_err(unreadable)?;
     let page_size_before = pragmas::page_size(&conn).map_err(unreadable)?;
-    let bytes_before = file_len(database) + file_len(&with_suffix(database, "-wal"));
+    let bytes_before = file_len(database) + file_len(&restore::with_suffix(database, "-wal"));
     let prepared = restore::prepare_with(database, &shown, "compact", |tmp| {
         let into = tmp.to_str().ok_or_else(|| {
             RestoreError::Compact("the data directory's path is not UTF-8".into())
@@ -74,10 +74,4 @@ pub fn compact(database: &Path, now: DateTime<Utc>) -> Result<Compacted, Restore
 
 fn file_len(p: &Path) -> u64 {
     std::fs::metadata(p).map_or(0, |m| m.len())
-}
-
-fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }

@@ -53,7 +53,7 @@ pub struct Restored {
 /// Companion files SQLite keeps beside a database.
 const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
-fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
+pub(super) fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     let mut s: OsString = p.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)

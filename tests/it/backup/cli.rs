@@ -1,7 +1,7 @@
 //! `sluice backup` beside a running server (the real binary), and `sluice restore`.
 
 use super::{Before, Load, check_copy, filler_sql};
-use crate::process::{admin_token, api, set_up, spawn};
+use crate::process::{admin_token, api, spawn};
 use serde_json::Value;
 use sluice::mock::MockUpstream;
 use std::path::{Path, PathBuf};
@@ -61,17 +61,7 @@ async fn cli_backup_beside_a_running_server_then_restore_after_stop() {
     let copy = out_dir.path().join("copy.db");
     let copy_s = copy.to_str().unwrap();
     let mock = MockUpstream::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
-    let mut p = spawn(data);
-    let (token, _) = admin_token(&p.base).await;
-    let key = set_up(&p.base, &token, &mock, "sk-up", &["gpt-x"]).await;
-    api(
-        &p.base,
-        &token,
-        "PATCH",
-        "/api/users/1",
-        serde_json::json!({"quota": 100_000_000}),
-    )
-    .await;
+    let (mut p, token, key) = super::serve_for_calls(data, &mock).await;
     {
         // Bulk, so the copy takes a while; written before the load, beside the idle server.
         let c = rusqlite::Connection::open(&db).unwrap();

@@ -2,8 +2,8 @@
 //! is rewritten in 1 KiB pages without its free pages, with every row and balance kept, the old
 //! file moved aside; refused while a server runs.
 
-use super::{chat, filler_sql};
-use crate::process::{admin_token, api, set_up, spawn};
+use super::{chat, filler_sql, serve_for_calls};
+use crate::process::{admin_token, api, spawn};
 use serde_json::Value;
 use sluice::mock::MockUpstream;
 use std::path::Path;
@@ -49,17 +49,7 @@ async fn compact_rewrites_a_4_kib_page_database_in_1_kib_pages_keeping_every_row
             .unwrap();
     }
     let mock = MockUpstream::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
-    let mut p = spawn(data);
-    let (token, _) = admin_token(&p.base).await;
-    let key = set_up(&p.base, &token, &mock, "sk-up", &["gpt-x"]).await;
-    api(
-        &p.base,
-        &token,
-        "PATCH",
-        "/api/users/1",
-        serde_json::json!({"quota": 100_000_000}),
-    )
-    .await;
+    let (mut p, _, key) = serve_for_calls(data, &mock).await;
     for _ in 0..20 {
         assert_eq!(chat(&p.base, &key).await, 200);
     }

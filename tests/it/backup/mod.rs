@@ -72,6 +72,27 @@ pub fn filler_sql(n: u32) -> String {
     )
 }
 
+/// The real binary serving `data`, a channel to `mock` for `gpt-x` and root's quota lifted:
+/// the process, an admin token and an API key that relays.
+pub async fn serve_for_calls(
+    data: &Path,
+    mock: &sluice::mock::MockUpstream,
+) -> (crate::process::Proc, String, String) {
+    use crate::process::{admin_token, api, set_up, spawn};
+    let p = spawn(data);
+    let (token, _) = admin_token(&p.base).await;
+    let key = set_up(&p.base, &token, mock, "sk-up", &["gpt-x"]).await;
+    api(
+        &p.base,
+        &token,
+        "PATCH",
+        "/api/users/1",
+        json!({"quota": 100_000_000}),
+    )
+    .await;
+    (p, token, key)
+}
+
 /// A chat call; returns its status.
 pub async fn chat(base: &str, key: &str) -> u16 {
     let auth = format!("Bearer {key}");
