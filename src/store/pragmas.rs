@@ -56,15 +56,25 @@ pub fn apply(conn: &Connection) -> rusqlite::Result<()> {
 /// journal; on disk that is an open, unlink and close of a temp file per statement, which cost
 /// a third of the writer's time under load. The journals are small: one statement's pages.
 /// Checkpoints are made by their own thread (see `checkpoint`), and the writer takes its turn
-/// to let the WAL start over; its automatic one stays, at 16384 pages (64 MiB of WAL), only as
-/// a backstop.
+/// to let the WAL start over; its automatic one stays only as a backstop, at
+/// [`WAL_BACKSTOP_BYTES`] of WAL in this database's pages.
 pub fn apply_writer(conn: &Connection) -> rusqlite::Result<()> {
     apply(conn)?;
-    conn.execute_batch(
+    let frames = WAL_BACKSTOP_BYTES / page_size(conn)?.max(512);
+    conn.execute_batch(&format!(
         "PRAGMA temp_store = MEMORY;
-         PRAGMA wal_autocheckpoint = 16384;",
-    )
+         PRAGMA wal_autocheckpoint = {frames};"
+    ))
 }
+
+/// The WAL's size at which the writer's automatic checkpoint fires, four times the size at which
+/// the checkpoint thread asks for the writer's turn (`checkpoint::TURN_AT_BYTES`), so the turn
+/// comes first. Counted in bytes: as 16,384 pages it was 64 MiB with 4 KiB pages but 16 MiB
+/// with 1 KiB ones, the turn's own size, and the automatic checkpoint fired first every time,
+/// syncing in the commit of a waiting call a WAL the checkpoint thread had not synced for up
+/// to half a second: 3.5–5.7 ms every ~2.5 s at one connection, the slowest calls of
+/// `make bench`'s tail run (docs/performance.md).
+pub const WAL_BACKSTOP_BYTES: i64 = 4 * super::checkpoint::TURN_AT_BYTES;
 
 /// Reader connections: the common settings, and refusing writes so nothing bypasses the writer.
 pub fn apply_reader(conn: &mut Connection) -> rusqlite::Result<()> {
