@@ -111,6 +111,10 @@ pub struct Store {
     pub path: PathBuf,
     pub writer: Writer,
     pub pool: Pool,
+    /// The checkpoint thread's descriptor of the file, kept until the pool is dropped (fields
+    /// drop in order): closing it drops the process's POSIX locks on the file, SQLite's
+    /// included (`checkpoint::Checkpointer::db_file`).
+    _db_file: std::sync::Arc<std::fs::File>,
 }
 
 impl Store {
@@ -145,11 +149,14 @@ impl Store {
             log::info!("folded {folded} log journal rows left by the last run");
         }
         let pool = open_pool(path)?;
-        let writer = Writer::start(conn, Some(checkpoint::Checkpointer::start(path)?))?;
+        let checkpoints = checkpoint::Checkpointer::start(path)?;
+        let db_file = checkpoints.db_file();
+        let writer = Writer::start(conn, Some(checkpoints))?;
         Ok(Store {
             path: path.to_path_buf(),
             writer,
             pool,
+            _db_file: db_file,
         })
     }
 

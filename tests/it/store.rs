@@ -167,3 +167,35 @@ fn a_new_database_has_1_kib_pages() {
     assert_eq!(page, sluice::store::pragmas::PAGE_SIZE);
     assert_eq!(page, 1024);
 }
+
+/// The checkpoint thread keeps a descriptor of the database file to sync it before the
+/// writer's turn; it is closed with the store, once no connection needs SQLite's locks on the
+/// file (closing any descriptor of a file drops them all): a store shut down and dropped
+/// leaves no descriptor of its file open.
+#[tokio::test]
+async fn a_store_shut_down_and_dropped_leaves_no_descriptor_of_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fd.db");
+    let open_on_file = |path: &std::path::Path| {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == path))
+            .count()
+    };
+    let store = Store::open(&path).unwrap();
+    store
+        .writer
+        .exec(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER)")?))
+        .await
+        .unwrap();
+    assert!(open_on_file(&path) > 0);
+    store.writer.shutdown().await.unwrap();
+    drop(store);
+    assert_eq!(
+        open_on_file(&path),
+        0,
+        "descriptors of {} left open",
+        path.display()
+    );
+}

@@ -255,6 +255,7 @@ fn run(
     stats: Arc<WriterStats>,
     checkpoints: Option<Checkpointer>,
 ) {
+    let db_file = checkpoints.as_ref().map(Checkpointer::db_file);
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stop: Option<oneshot::Sender<Result<(), StoreError>>> = None;
     let mut folds = Folds::default();
@@ -319,6 +320,8 @@ fn run(
         log::error!("WAL checkpoint at shutdown failed: {e}");
     }
     drop(conn);
+    // Closed only now that this thread's connection is (see `Checkpointer::db_file`).
+    drop(db_file);
     if let Some(s) = stop {
         let _ = s.send(result);
     }
