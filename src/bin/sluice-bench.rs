@@ -107,6 +107,10 @@ struct Args {
     /// scenario length with --quick]; 0 leaves it out.
     #[arg(long)]
     tail_seconds: Option<f64>,
+    /// Print each call of the tail run slower than this many ms, with when it started
+    /// (`CLOCK_MONOTONIC`), to stderr: to match against `perf sched record -k CLOCK_MONOTONIC`.
+    #[arg(long)]
+    slow_ms: Option<f64>,
     /// The open loop's rate as a share of sluice's closed-loop req/s at 32 connections; 0 leaves
     /// it out.
     #[arg(long, default_value_t = 0.7)]
@@ -432,6 +436,7 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
                 stream,
                 warmup,
                 duration,
+                slow: None,
             });
             let mode = report::mode(stream);
             eprintln!("{mode}, {connections} connections: direct…");
@@ -492,6 +497,7 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
                 stream: false,
                 warmup,
                 duration: Duration::from_secs_f64(tail_secs),
+                slow: args.slow_ms.map(|ms| Duration::from_secs_f64(ms / 1e3)),
             });
             let body = Bytes::from(request_body(false).to_string());
             let admin = servers
@@ -538,6 +544,7 @@ async fn run(args: &Args, seconds: f64, pinned: bool) -> anyhow::Result<Report> 
                 stream: false,
                 warmup,
                 duration,
+                slow: None,
             });
             let body = Bytes::from(request_body(false).to_string());
             runs::profile_under_load(&t, addr, &admin, &body, &shape, secs).await

@@ -50,6 +50,7 @@ pub async fn anthropic_rows(
             stream: true,
             warmup,
             duration,
+            slow: None,
         });
         let run = runs::measure(t, &target, *pid, &body, &shape).await;
         rows.push(Scenario {

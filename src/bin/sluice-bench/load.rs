@@ -47,6 +47,10 @@ pub struct Spec {
     /// Requests before the window are not counted (connections and caches warm up).
     pub warmup: Duration,
     pub duration: Duration,
+    /// Calls in the window slower than this are printed to stderr with the time they started
+    /// on `CLOCK_MONOTONIC`, the clock `perf record -k CLOCK_MONOTONIC` stamps events with: to
+    /// find what held each one (docs/experiments/slow_calls.py).
+    pub slow: Option<Duration>,
 }
 
 /// What one run measured.
@@ -130,8 +134,8 @@ pub async fn run(
                 target.clone(),
                 body.clone(),
                 spec.stream,
-                start,
-                end,
+                (start, end),
+                spec.slow,
             ))
         })
         .collect();
@@ -249,8 +253,8 @@ async fn worker(
     target: Arc<Target>,
     body: Bytes,
     stream: bool,
-    start: Instant,
-    end: Instant,
+    (start, end): (Instant, Instant),
+    slow: Option<Duration>,
 ) -> WorkerOut {
     let mut out = WorkerOut {
         latencies: Vec::with_capacity(4096),
@@ -265,6 +269,7 @@ async fn worker(
             break;
         }
         let counted = t0 >= start;
+        let mono = slow.map(|_| rustix::time::clock_gettime(rustix::time::ClockId::Monotonic));
         let send = match &mut conn {
             Some(send) => send,
             None => match tokio::time::timeout_at(give_up, connect(target.addr)).await {
@@ -282,6 +287,17 @@ async fn worker(
         };
         let result = tokio::time::timeout_at(give_up, exchange(send, req, stream)).await;
         let t1 = Instant::now();
+        if let (Some(slow), Some(at)) = (slow, mono)
+            && counted
+            && t1 - t0 > slow
+        {
+            eprintln!(
+                "slow call: started at {}.{:09} s (CLOCK_MONOTONIC), took {:.3} ms",
+                at.tv_sec,
+                at.tv_nsec,
+                (t1 - t0).as_secs_f64() * 1e3
+            );
+        }
         let latency = || (t1 <= end).then(|| (t1 - t0).as_nanos() as u64);
         match out.record(result, counted, latency) {
             After::Next => {}
