@@ -8,15 +8,17 @@ perf's timestamps on CLOCK_MONOTONIC (the clock the bench prints), then give bot
         --tail-seconds 30 --open-share 0 --no-profile --slow-ms 1 2> /tmp/slow.txt &
     sleep 12; perf sched record -a -k CLOCK_MONOTONIC -o /tmp/sched.data -- sleep 15
     perf script -i /tmp/sched.data -F comm,pid,tid,cpu,time,event,trace > /tmp/sched.txt
-    docs/experiments/slow_calls.py /tmp/sched.txt /tmp/slow.txt 37
+    docs/experiments/slow_calls.py /tmp/sched.txt /tmp/slow.txt 2500
+
+The last argument is the tail run's calls per second (its row in the bench's output).
 
 For each slow call inside the recording, the time each thread ran on each CPU during the call
 decides its class: another process or a kernel thread (not sluice, the bench, the mock or
 idle) ran 0.4 ms or more of it -> "other process: <names>"; else sluice's writer ran 0.3 ms or
 more -> "sluice: writer"; else sluice's checkpoint thread -> "sluice: checkpoint"; else "no
 thread of these held a core" (both cores mostly idle: a wake-up that was late to land). It
-prints the classes of every slow call, then of the slowest N (the calls past the p99.9 when
-N is a thousandth of the calls in the recording).
+prints the classes of every slow call and of the calls past the recording's p99.9 (its calls
+estimated from the rate), and the p99.9 with the calls another process held left out.
 """
 import bisect
 import collections
@@ -33,7 +35,7 @@ ANY = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+\[")
 SLOW = re.compile(r"slow call: started at ([\d.]+) s \(CLOCK_MONOTONIC\), took ([\d.]+) ms")
 
 
-def main(sched_path, slow_path, top):
+def main(sched_path, slow_path, rate):
     owner = {}  # thread id -> process id, from the task each line was recorded on
     lines = open(sched_path).read().splitlines()
     for line in lines:
@@ -102,6 +104,15 @@ def main(sched_path, slow_path, top):
     if not classes:
         sys.exit("no slow call inside the recording")
     classes.sort(reverse=True)
+    calls_in = rate * (last - first)
+    top = max(1, int(calls_in / 1000))
+    print(f"{len(classes)} slow calls of ~{calls_in:.0f} in {last - first:.1f} s of recording")
+    if top <= len(classes):
+        print(f"p99.9: {classes[top - 1][0] * 1e3:.3f} ms")
+    ours = [c for c in classes if not c[1].startswith("other process")]
+    rank = max(1, int((calls_in - (len(classes) - len(ours))) / 1000))
+    if rank <= len(ours):
+        print(f"p99.9 with the calls another process held left out: {ours[rank - 1][0] * 1e3:.3f} ms")
     for title, rows in (("every slow call", classes), (f"the slowest {top}", classes[:top])):
         print(f"{title} ({len(rows)}):")
         count = collections.Counter(k for _, k in rows)
@@ -115,4 +126,4 @@ def main(sched_path, slow_path, top):
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 40)
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 2500.0)
