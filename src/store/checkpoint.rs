@@ -162,7 +162,7 @@ fn run(
             // The writer's turn ends with a sync of the main file, which would write every
             // page the passes copied since the WAL last started over: this thread syncs them
             // first (the turn took 2.9–3.0 ms on average with 16 MiB of WAL in 1 KiB pages,
-            // 1.0–1.1 ms after; docs/performance.md). A failure leaves it to the turn.
+            // 0.9–1.1 ms after; docs/performance.md). A failure leaves it to the turn.
             if let Err(e) = db_file.sync_data() {
                 log::debug!("syncing the database file before the writer's turn failed: {e}");
             }
@@ -239,6 +239,27 @@ mod tests {
         );
     }
 
+    /// A writer's connection over a new file (in sluice's page size) with a table `t`.
+    fn writer_over_a_new_file(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        pragmas::set_page_size(&conn).unwrap();
+        pragmas::enable_wal(&conn).unwrap();
+        pragmas::apply_writer(&conn).unwrap();
+        conn.execute_batch("CREATE TABLE t (v BLOB NOT NULL)")
+            .unwrap();
+        conn
+    }
+
+    /// Commits `rows` rows of 4,000 bytes in one transaction.
+    fn commit_rows(conn: &Connection, rows: usize) {
+        conn.execute_batch("BEGIN").unwrap();
+        for _ in 0..rows {
+            conn.execute("INSERT INTO t (v) VALUES (zeroblob(4000))", [])
+                .unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+    }
+
     /// The writer's automatic checkpoint is a backstop behind the writer's turn, in bytes: as
     /// 16,384 frames it fired at 16 MiB of 1 KiB pages, the turn's own size, so it came first
     /// every time and synced half a second of WAL inside a waiting call's commit (3.5–5.7 ms,
@@ -247,22 +268,12 @@ mod tests {
     fn the_writer_leaves_a_wal_of_the_turns_size_to_the_turn_in_1_kib_pages() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.db");
-        let conn = Connection::open(&path).unwrap();
-        pragmas::set_page_size(&conn).unwrap();
-        pragmas::enable_wal(&conn).unwrap();
-        pragmas::apply_writer(&conn).unwrap();
+        let conn = writer_over_a_new_file(&path);
         assert_eq!(pragmas::page_size(&conn).unwrap(), 1024);
-        conn.execute_batch("CREATE TABLE t (v BLOB NOT NULL)")
-            .unwrap();
         let db_before = std::fs::metadata(&path).unwrap().len();
         // 180 commits of 100 KB: 18 MB of rows, past the turn's 16 MiB of WAL.
         for _ in 0..180 {
-            conn.execute_batch("BEGIN").unwrap();
-            for _ in 0..25 {
-                conn.execute("INSERT INTO t (v) VALUES (zeroblob(4000))", [])
-                    .unwrap();
-            }
-            conn.execute_batch("COMMIT").unwrap();
+            commit_rows(&conn, 25);
         }
         let wal = std::fs::metadata(dir.path().join("b.db-wal"))
             .unwrap()
@@ -280,20 +291,11 @@ mod tests {
     fn commits_reach_the_main_file_without_the_writer_checkpointing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let conn = Connection::open(&path).unwrap();
-        pragmas::enable_wal(&conn).unwrap();
         // The writer's own automatic checkpoint cannot fire for this little WAL.
-        pragmas::apply_writer(&conn).unwrap();
-        conn.execute_batch("CREATE TABLE t (v BLOB NOT NULL)")
-            .unwrap();
+        let conn = writer_over_a_new_file(&path);
         let c = Checkpointer::start(&path).unwrap();
         let before = std::fs::metadata(&path).unwrap().len();
-        conn.execute_batch("BEGIN").unwrap();
-        for _ in 0..50 {
-            conn.execute("INSERT INTO t (v) VALUES (zeroblob(4000))", [])
-                .unwrap();
-        }
-        conn.execute_batch("COMMIT").unwrap();
+        commit_rows(&conn, 50);
         // Two passes: the first may have started before the commit.
         assert!(
             c.wait_for_passes(2, Duration::from_secs(10)),
