@@ -69,7 +69,7 @@ impl Checkpointer {
         pragmas::apply(&conn)?;
         let turn_at = match turn_at {
             Some(frames) => frames,
-            None => TURN_AT_BYTES / pragmas::page_size(&conn)?.max(512),
+            None => pragmas::wal_frames(&conn, TURN_AT_BYTES)?,
         };
         let db_file = Arc::new(File::open(path)?);
         let (tx, rx) = mpsc::channel::<()>();

@@ -32,6 +32,13 @@ pub fn page_size(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA page_size", [], |r| r.get(0))
 }
 
+/// How many WAL frames (one page each) hold `bytes` in this database. WAL sizes are set in
+/// bytes and converted here: a size set in frames changes four-fold with the page size (the
+/// writer's backstop did, and came to equal the turn's size).
+pub fn wal_frames(conn: &Connection, bytes: i64) -> rusqlite::Result<i64> {
+    Ok(bytes / page_size(conn)?.max(512))
+}
+
 /// Switches the file to WAL; the mode is persistent, so this runs once per open on one connection.
 pub fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -60,7 +67,7 @@ pub fn apply(conn: &Connection) -> rusqlite::Result<()> {
 /// [`WAL_BACKSTOP_BYTES`] of WAL in this database's pages.
 pub fn apply_writer(conn: &Connection) -> rusqlite::Result<()> {
     apply(conn)?;
-    let frames = WAL_BACKSTOP_BYTES / page_size(conn)?.max(512);
+    let frames = wal_frames(conn, WAL_BACKSTOP_BYTES)?;
     conn.execute_batch(&format!(
         "PRAGMA temp_store = MEMORY;
          PRAGMA wal_autocheckpoint = {frames};"
